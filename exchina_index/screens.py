@@ -1,0 +1,164 @@
+"""Point-in-time eligibility screens with a reason code per name.
+
+The screens that need no market data (listing dates, country of classification, the ex-China
+test, purity, one line per issuer) live here; the size and liquidity screens, which need prices,
+are in :mod:`exchina_index.size_screens` and are applied when a market is given.
+
+Reason codes (the first failing screen wins, in this order):
+
+=====================  ===========================================================================
+``NOT_YET_LISTED``     the review date is before ``listed_since``
+``DELISTED``           the listing was delisted on or before the review date
+``CN_DOMICILE``        domicile or HQ in a country of concern (China, HK, Macau, Russia, ...)
+``CN_CONTROL``         an in-force link of an excluding kind (control by a Chinese entity)
+``CN_STAKE``           in-force Chinese stakes sum to the rulebook threshold (25 %) or more
+``COUNTRY``            country of classification outside the eligible alliance sets
+``LOW_PURITY``         purity below ``eligibility.min_purity``
+``SECONDARY_LINE``     not the issuer's primary line (one line per issuer)
+size/liquidity codes   from :mod:`exchina_index.size_screens` (``SIZE_BELOW_ENTRY``, ...)
+``OK``                 eligible, nothing to report
+``FLAG_CN_STAKE``      eligible; a Chinese stake below the threshold is reported
+``FLAG_CN_OPERATIONS`` eligible; operations or JVs inside China are reported
+``FLAG_CN_OFFTAKE``    eligible; an offtake or supply agreement with a Chinese party is reported
+=====================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .methodology import Methodology, load_methodology
+from .universe import Universe
+
+__all__ = ["screen", "country_of_classification", "REASONS"]
+
+REASONS: dict[str, str] = {
+    "NOT_YET_LISTED": "before listed_since",
+    "DELISTED": "delisted",
+    "CN_DOMICILE": "domicile or HQ in a country of concern",
+    "CN_CONTROL": "controlled by a Chinese entity",
+    "CN_STAKE": "Chinese stakes at or above the threshold",
+    "COUNTRY": "country of classification not in the eligible alliance sets",
+    "LOW_PURITY": "purity below the rulebook minimum",
+    "SECONDARY_LINE": "not the issuer's primary line",
+    "OK": "eligible",
+    "FLAG_CN_STAKE": "eligible; Chinese stake below the threshold reported",
+    "FLAG_CN_OPERATIONS": "eligible; operations in China reported",
+    "FLAG_CN_OFFTAKE": "eligible; offtake with a Chinese party reported",
+}
+_FLAG_OF_KIND = {
+    "state_linked_shareholder": "FLAG_CN_STAKE",
+    "chinese_shareholder": "FLAG_CN_STAKE",
+    "operations_in_china": "FLAG_CN_OPERATIONS",
+    "offtake": "FLAG_CN_OFFTAKE",
+}
+
+
+def country_of_classification(frame: pd.DataFrame, methodology: Methodology) -> pd.Series:
+    """Domicile, except offshore shells (BVI, Cayman, Bermuda, Guernsey, ...) which take their HQ."""
+    offshore = frame["domicile"].isin(methodology.countries.offshore_jurisdictions)
+    return frame["domicile"].where(~offshore, frame["hq"]).rename("country")
+
+
+def screen(
+    universe: Universe,
+    as_of: str | pd.Timestamp,
+    methodology: Methodology | None = None,
+    market: object | None = None,
+    previous: pd.Index | list[str] | None = None,
+) -> pd.DataFrame:
+    """Eligibility of every listing at ``as_of``, with a reason code.
+
+    Parameters
+    ----------
+    universe
+        The tagged universe with its China-link table.
+    as_of
+        The review's cut-off date. Only links and listings in force then count.
+    methodology
+        The rulebook; the bundled default when ``None``.
+    market
+        A :class:`~exchina_index.data.market.MarketData`; when given, the size and liquidity
+        screens run on data up to ``as_of`` (names failing them get those reason codes).
+    previous
+        Tickers in the index before this review (they get the retention buffers).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ticker: ``eligible`` (bool), ``reason`` (code, see :data:`REASONS`), ``flags``
+        (all reported China links, ``;``-separated), ``country`` (of classification),
+        ``cn_stake`` (in-force Chinese stakes counted towards the threshold) and ``detail``.
+
+    Examples
+    --------
+    >>> import exchina_index as xi
+    >>> s = xi.screen(xi.load_universe(), "2026-11-27")
+    >>> s.loc["600111.SS", "reason"]
+    'CN_DOMICILE'
+    """
+    m = methodology or load_methodology()
+    t = pd.Timestamp(as_of)
+    f = universe.frame
+    country = country_of_classification(f, m)
+    concern = set(m.countries.countries_of_concern)
+    links = universe.links_in_force(t)
+
+    stake_links = links[links["kind"].isin(m.china.stake_kinds)]
+    cn_stake = stake_links.groupby("ticker")["stake"].sum(min_count=1).reindex(f.index).fillna(0.0)
+    controlled = set(links.loc[links["kind"].isin(m.china.excluding_kinds), "ticker"])
+
+    checks: list[tuple[str, pd.Series]] = [
+        ("NOT_YET_LISTED", f["listed_since"] > t),
+        ("DELISTED", f["delisted"].notna() & (f["delisted"] <= t)),
+        ("CN_DOMICILE", f["domicile"].isin(concern) | f["hq"].isin(concern) | country.isin(concern)),
+        ("CN_CONTROL", f.index.to_series().isin(controlled)),
+        ("CN_STAKE", cn_stake >= m.china.stake_threshold),
+        ("COUNTRY", ~country.isin(m.countries.eligible)),
+        ("LOW_PURITY", f["purity"] < m.eligibility.min_purity),
+        ("SECONDARY_LINE", ~f["primary"] & m.eligibility.one_line_per_issuer),
+    ]
+    reason = pd.Series("", index=f.index, dtype=object)
+    for code, failed in checks:
+        reason = reason.where((reason != "") | ~failed.to_numpy(), code)
+
+    flagged = links[links["kind"].isin(m.china.flagged_kinds)]
+    flags = (
+        flagged.assign(flag=flagged["kind"].map(_FLAG_OF_KIND))
+        .groupby("ticker")["flag"].agg(lambda s: ";".join(sorted(set(s))))
+        .reindex(f.index).fillna("")
+    )
+    detail = (
+        links.assign(text=links.apply(_describe_link, axis=1) if len(links) else pd.Series(dtype=object))
+        .groupby("ticker")["text"].agg("; ".join)
+        .reindex(f.index).fillna("")
+    )
+
+    if market is not None:
+        from .size_screens import market_screen
+
+        passed = reason == ""
+        prev = None if previous is None else pd.Index(previous)
+        ms = market_screen(market, t, m, previous=prev)
+        market_reason = ms["reason"].reindex(f.index).fillna("NO_DATA")
+        failed = passed & (market_reason != "OK")
+        reason = reason.where(~failed, market_reason)
+
+    eligible = reason == ""
+    first_flag = flags.str.split(";").str[0]
+    reason = reason.where(~eligible, np.where(flags != "", first_flag, "OK"))
+    return pd.DataFrame({
+        "eligible": eligible.astype(bool),
+        "reason": reason.astype(str),
+        "flags": flags.astype(str),
+        "country": country,
+        "cn_stake": cn_stake.astype(float),
+        "detail": detail.astype(str),
+    })
+
+
+def _describe_link(row: pd.Series) -> str:
+    stake = "" if pd.isna(row["stake"]) else f" {row['stake']:.1%}"
+    since = row["from"].date().isoformat()
+    return f"{row['kind']}: {row['counterparty']}{stake} since {since}"

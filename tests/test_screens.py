@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from exchina_index.methodology import load_methodology
+from exchina_index.screens import REASONS, screen
+from exchina_index.universe import load_universe
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return load_universe(FIXTURES / "mini_universe.csv", FIXTURES / "mini_china_links.csv")
+
+
+@pytest.mark.parametrize(
+    ("as_of", "ticker", "reason"),
+    [
+        ("2023-06-01", "DDD.SS", "CN_DOMICILE"),
+        ("2023-06-01", "FFF", "CN_DOMICILE"),          # BVI shell classified by its HQ in China
+        ("2023-06-01", "GGG.V", "COUNTRY"),            # South Africa is in no eligible alliance set
+        ("2021-06-01", "AAA", "FLAG_CN_STAKE"),        # 10 % state-linked: reported, not excluded
+        ("2023-06-01", "AAA", "CN_STAKE"),             # 10 % + 16 % = 26 % >= 25 %
+        ("2024-07-01", "AAA", "OK"),                   # both stakes ended on 2024-06-30
+        ("2023-06-01", "AAA.AX", "SECONDARY_LINE"),
+        ("2023-06-01", "BBB.L", "FLAG_CN_OPERATIONS"),
+        ("2020-06-01", "CCC.T", "FLAG_CN_OFFTAKE"),
+        ("2023-06-01", "CCC.T", "OK"),                 # offtake ended 2023-01-01
+        ("2019-06-01", "EEE", "NOT_YET_LISTED"),
+        ("2025-09-15", "EEE", "CN_CONTROL"),
+        ("2025-10-01", "EEE", "DELISTED"),             # delisting is reported before control
+    ],
+)
+def test_reason_codes_point_in_time(mini, as_of: str, ticker: str, reason: str) -> None:
+    s = screen(mini, as_of)
+    assert s.loc[ticker, "reason"] == reason
+    assert s.loc[ticker, "eligible"] == (reason == "OK" or reason.startswith("FLAG_"))
+    assert reason in REASONS
+
+
+def test_country_of_classification_and_stake_columns(mini) -> None:
+    s = screen(mini, "2023-06-01")
+    assert s.loc["BBB.L", "country"] == "GB" and s.loc["FFF", "country"] == "CN"
+    assert s.loc["AAA", "cn_stake"] == pytest.approx(0.26)
+    assert "Another Fund 16.0%" in s.loc["AAA", "detail"]
+
+
+def test_rulebook_changes_move_the_screen(mini) -> None:
+    m = load_methodology()
+    strict = m.with_overrides({"eligibility": {"min_purity": 0.1}, "countries": {"eligible_sets": ["five_eyes"]}})
+    s = screen(mini, "2023-06-01", strict)
+    assert s.loc["CCC.T", "reason"] == "COUNTRY"  # Japan is not Five Eyes
+    s = screen(mini, "2023-06-01", strict.with_overrides({"countries": {"extra_eligible": ["JP"]}}))
+    assert s.loc["CCC.T", "reason"] == "LOW_PURITY"
+    loose = m.with_overrides({"china": {"stake_threshold": 0.3}})
+    assert screen(mini, "2023-06-01", loose).loc["AAA", "reason"] == "FLAG_CN_STAKE"
+
+
+def test_screen_does_not_depend_on_row_order(mini) -> None:
+    shuffled = type(mini)(frame=mini.frame.sample(frac=1, random_state=3), links=mini.links.sample(frac=1, random_state=4))
+    a = screen(mini, "2023-06-01")
+    b = screen(shuffled, "2023-06-01").loc[a.index]
+    pd.testing.assert_frame_equal(a, b)
