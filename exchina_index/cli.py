@@ -16,10 +16,6 @@ from typing import Callable, Sequence
 __all__ = ["main"]
 
 
-class _BadArgument(Exception):
-    """A command-line value that cannot be used (reported like any input error)."""
-
-
 def _date(text: str) -> str:
     try:
         return datetime.date.fromisoformat(text).isoformat()
@@ -73,6 +69,44 @@ def _build_parser() -> argparse.ArgumentParser:
     common(c)
     c.add_argument("--year", type=int, default=None, help="calendar year (default: this year)")
     c.set_defaults(func=_cmd_calendar)
+
+    d = sub.add_parser("data", help="fetch or inspect cached Yahoo Finance data").add_subparsers(
+        dest="action", required=True, parser_class=_Parser)
+    fetch = d.add_parser("fetch", help="download (or top up) the cache for the universe")
+    common(fetch)
+    fetch.add_argument("--start", type=_date, default="2015-01-01")
+    fetch.add_argument("--end", type=_date, default=None, help="default: today")
+    fetch.add_argument("--cache-dir", type=Path, default=None)
+    fetch.set_defaults(func=_cmd_data_fetch)
+    status = d.add_parser("status", help="per ticker: cached range, gaps, last update")
+    common(status)
+    status.add_argument("--cache-dir", type=Path, default=None)
+    status.set_defaults(func=_cmd_data_status)
+
+    w = sub.add_parser("weights", help="index weights at a review cut-off, with stage totals and binding caps")
+    common(w, market=True)
+    w.add_argument("--as-of", type=_date, required=True, help="data cut-off of the review")
+    w.add_argument("--aum", type=_aum, default=None, help="fund size in USD (default: rulebook)")
+    w.add_argument("--out", type=Path, default=None, help="also write the weights and report to this CSV")
+    w.set_defaults(func=_cmd_weights)
+
+    r = sub.add_parser("rebalance", help="run a quarterly review and write the files a fund needs")
+    common(r, market=True)
+    r.add_argument("--as-of", type=_date, required=True, help="implementation date (or the next review after it)")
+    r.add_argument("--aum", type=_aum, default=None, help="fund size in USD (default: rulebook)")
+    r.add_argument("--out", type=Path, default=Path("rebalances"), help="output folder (default: rebalances/)")
+    r.add_argument("--previous", type=Path, default=None, help="previous portfolio CSV (ticker, weight)")
+    r.add_argument("--force", action="store_true", help="replace an existing review folder (the old one is kept as .vN)")
+    r.set_defaults(func=_cmd_rebalance)
+
+    for name, helptext in (("backtest", "run a backtest spec: levels, weights, turnover and the tearsheet"),
+                           ("tearsheet", "run a backtest spec and write only its tearsheet")):
+        b = sub.add_parser(name, help=helptext)
+        b.add_argument("spec", type=Path, help="a backtest spec, e.g. backtests/allied_demo.toml")
+        b.add_argument("--source", default=None, help="override the spec's data source")
+        b.add_argument("--cache-dir", type=Path, default=None)
+        b.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/)")
+        b.set_defaults(func=_cmd_backtest, tearsheet_only=(name == "tearsheet"))
     return p
 
 
@@ -135,6 +169,107 @@ def _cmd_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_inputs(args: argparse.Namespace):
+    from .data import load_market_data
+    from .methodology import load_methodology
+    from .universe import load_universe
+
+    universe = load_universe(args.universe)
+    method = load_methodology(args.methodology)
+    market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir)
+    return universe, method, market
+
+
+def _cmd_data_fetch(args: argparse.Namespace) -> int:
+    from .data.yahoo import fetch
+    from .universe import load_universe
+
+    universe = load_universe(args.universe)
+    end = args.end or datetime.date.today().isoformat()
+    with _progress("fetching") as bar:
+        fetch(universe, args.start, end, cache_dir=args.cache_dir, progress=bar)
+    print(f"cache up to date for {len(universe)} listings, {args.start} to {end}")
+    return 0
+
+
+def _cmd_data_status(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .data.cache import cache_status
+    from .universe import load_universe
+
+    table = cache_status(load_universe(args.universe), cache_dir=args.cache_dir)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table.to_string())
+    return 0
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .atomic import write_text
+    from .review import build_weights
+
+    universe, method, market = _load_inputs(args)
+    result = build_weights(universe, market, args.as_of, method, aum=args.aum)
+    names = result.report.names
+    held = names[names["weight"] > 0].sort_values("weight", ascending=False)
+    table = held[["name", "country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]] \
+        if "name" in held else held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table.to_string(float_format=lambda x: f"{x:.4f}"))
+    print()
+    print(result.report.summary())
+    if args.out is not None:
+        out = names.assign(weight=result.weights).sort_index()
+        write_text(args.out, out.to_csv(float_format="%.10f", lineterminator="\n"))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def _cmd_rebalance(args: argparse.Namespace) -> int:
+    from .rebalance import rebalance
+
+    universe, method, market = _load_inputs(args)
+    folder = rebalance(universe, market, args.as_of, aum=args.aum, out=args.out, methodology=method,
+                       previous=args.previous, force=args.force, command_line=" ".join(sys.argv))
+    print(f"review written to {folder}")
+    return 0
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .runner import run_spec
+
+    with _progress("reviews") as bar:
+        out = run_spec(args.spec, source=args.source, cache_dir=args.cache_dir, out=args.out,
+                       tearsheet_only=args.tearsheet_only, progress=bar)
+    print(f"tearsheet: {out / 'tearsheet.html'}")
+    print(f"thematic page: {out / 'thematic.html'}")
+    return 0
+
+
+class _progress:
+    """A rich progress bar on stderr, usable as ``progress(done, total, label)``."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> Callable[..., None]:
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True, console=None)
+        self._bar.start()
+        self._task = self._bar.add_task(self.what, total=None)
+
+        def update(done: int, total: int, label: object = "") -> None:
+            self._bar.update(self._task, completed=done, total=total, description=f"{self.what} {label}")
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 
@@ -151,8 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         from .errors import ExchinaIndexError
 
-        if isinstance(exc, (ExchinaIndexError, _BadArgument)):
-            print(f"exchina-index: error: {exc}", file=sys.stderr)
+        if isinstance(exc, ExchinaIndexError):
+            print(f"exchina-index: error: {' '.join(str(exc).split())}", file=sys.stderr)
             return 2
         if args.debug:
             raise

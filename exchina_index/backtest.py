@@ -1,0 +1,177 @@
+"""Historical simulation of the index: the same review code as the live rebalances, then the array
+engine for the daily levels.
+
+Each review's weights come from :func:`~exchina_index.review.build_weights` on data up to that
+review's cut-off and take effect at the close of its implementation date; the first review on or
+after ``start`` trades on its own date. Between reviews :mod:`exchina_index.engine` drifts the
+weights daily and computes the price-return, gross total-return and net total-return levels (all
+starting at 1000, gross of costs as published) and the NAV of a fund tracking the net index (after
+trading costs and the expense ratio). A listing that delists between reviews is sold at its last
+price and the proceeds are reinvested pro rata across the other constituents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .calendar import review_dates
+from .costs import one_way_cost_rate
+from .engine import run_index
+from .errors import ReviewDateError
+from .methodology import Methodology, load_methodology
+from .review import WeightResult, build_weights, drift_weights, make_optimizer
+from .universe import Universe
+
+__all__ = ["BacktestResult", "backtest"]
+
+START_LEVEL = 1000.0
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """A simulated history of the index.
+
+    Attributes
+    ----------
+    levels
+        By date: ``price_return``, ``total_return``, ``net_total_return`` (index levels, gross of
+        trading costs and fees) and ``nav`` (the fund: costs and expense ratio); all start at 1000.
+    returns
+        Daily returns of the same four series.
+    weights
+        Target weights by implementation date (rows) and ticker.
+    drifted
+        Weights at each close after any trade (date × ticker).
+    turnover, costs
+        One-way turnover and trading cost (fraction of NAV) by implementation date.
+    reviews
+        The :class:`~exchina_index.review.WeightResult` of each review, by implementation date.
+    schedule
+        The review calendar used (cut-off, announce, proforma, implement, effective).
+    tracking_difference
+        Annualised NAV return minus annualised net total-return index return.
+    """
+
+    levels: pd.DataFrame
+    returns: pd.DataFrame
+    weights: pd.DataFrame
+    drifted: pd.DataFrame
+    turnover: pd.Series
+    costs: pd.Series
+    reviews: dict[pd.Timestamp, WeightResult] = field(repr=False)
+    schedule: pd.DataFrame = field(repr=False)
+    tracking_difference: float
+    aum: float
+    universe: Universe = field(repr=False)
+    methodology: Methodology = field(repr=False)
+    data_source: str
+    synthetic: bool
+    delistings: tuple[tuple[pd.Timestamp, str], ...] = ()
+
+
+def backtest(
+    universe: Universe,
+    market,  # MarketData
+    methodology: Methodology | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    aum: float | None = None,
+    *,
+    progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+) -> BacktestResult:
+    """Simulate the index from ``start`` to ``end``.
+
+    Parameters
+    ----------
+    universe, market
+        The tagged universe and its market data.
+    methodology
+        The rulebook (bundled default when ``None``).
+    start, end
+        Period; the first review whose implementation date is on or after ``start`` starts the
+        index. Defaults: the market's first and last dates.
+    aum
+        Fund size in USD for the liquidity caps (rulebook default when ``None``).
+    progress
+        Called after each review as ``progress(done, total, implementation_date)``.
+
+    Raises
+    ------
+    ReviewDateError
+        When no review falls inside the period and the data.
+    """
+    m = methodology or load_methodology()
+    aum = float(m.liquidity.default_aum_usd if aum is None else aum)
+    dates = market.close.index
+    t0 = max(pd.Timestamp(start), dates[0]) if start is not None else dates[0]
+    t1 = min(pd.Timestamp(end), dates[-1]) if end is not None else dates[-1]
+    schedule = review_dates(m, t0, t1)
+    schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
+    if schedule.empty:
+        raise ReviewDateError(
+            f"no review is implemented between {t0.date()} and {t1.date()} inside the market data "
+            f"({dates[0].date()} to {dates[-1].date()}); widen the period"
+        )
+
+    f = universe.frame
+    close_usd = market.close_usd()
+    optimizer = make_optimizer(universe, m)
+    alive = market.alive().reindex(columns=f.index, fill_value=False)
+    reviews: dict[pd.Timestamp, WeightResult] = {}
+    targets, rates = [], []
+    prev_w, prev_impl = None, None
+    for k, row in enumerate(schedule.itertuples(index=False)):
+        previous = None if prev_w is None else drift_weights(prev_w, close_usd, prev_impl, row.cutoff)
+        result = build_weights(universe, market, row.cutoff, m, aum, previous=previous, optimizer=optimizer)
+        w = _tradeable(result.weights, alive.loc[row.implement])
+        reviews[row.implement] = result
+        targets.append(w.to_numpy())
+        rates.append(one_way_cost_rate(result.report.names["adtv_usd"], m.costs).reindex(f.index).to_numpy())
+        prev_w, prev_impl = w, row.implement
+        if progress is not None:
+            progress(k + 1, len(schedule), row.implement)
+
+    window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
+    price_ret = market.returns("price").reindex(index=window, columns=f.index)
+    total_ret = market.returns("total").reindex(index=window, columns=f.index)
+    dividend_yield = (total_ret - price_ret).fillna(0.0)
+    day_count = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
+    run = run_index(
+        price_return=price_ret.to_numpy(),
+        dividend_yield=dividend_yield.to_numpy(),
+        withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
+        alive=alive.reindex(window).to_numpy(dtype=bool),
+        rebalance_index=window.get_indexer(schedule["implement"]),
+        target_weights=np.vstack(targets),
+        cost_rate=np.vstack(rates),
+        expense_ratio=m.fees.expense_ratio,
+        day_count=np.concatenate([[0], day_count]),
+        start_level=START_LEVEL,
+    )
+    frames = run.to_frames(window, f.index)
+    levels = frames["levels"]
+    returns = levels.pct_change().iloc[1:]
+    years = (window[-1] - window[0]).days / 365.25
+    td = _annualised(levels["nav"], years) - _annualised(levels["net_total_return"], years) if years > 0 else 0.0
+    return BacktestResult(
+        levels=levels, returns=returns, weights=frames["post_trade"], drifted=frames["drifted"],
+        turnover=frames["turnover"], costs=frames["cost"], reviews=reviews, schedule=schedule,
+        tracking_difference=float(td), aum=aum, universe=universe, methodology=m,
+        data_source=market.source, synthetic=bool(market.synthetic),
+        delistings=tuple((window[t], f.index[i]) for t, i in run.delisting_events),
+    )
+
+
+def _tradeable(weights: pd.Series, alive_at_implementation: pd.Series) -> pd.Series:
+    """Drop names that have no price at the implementation date (delisted after the cut-off)."""
+    ok = alive_at_implementation.reindex(weights.index, fill_value=False).astype(bool)
+    w = weights.where(ok, 0.0)
+    return w / w.sum()
+
+
+def _annualised(level: pd.Series, years: float) -> float:
+    return float((level.iloc[-1] / level.iloc[0]) ** (1.0 / years) - 1.0)

@@ -1,0 +1,320 @@
+"""One index review: screens → anchor weights → caps → stage-balanced weights.
+
+Everything here is computed from data up to the review's cut-off only: the market is truncated at
+``as_of`` before anything is read from it.
+
+The steps, each a small function:
+
+1. :func:`~exchina_index.screens.screen` with the size and liquidity screens (point in time);
+2. :func:`anchor_weights`: the uncapped weights u (float-adjusted market cap × purity by default);
+3. :func:`name_caps`: per-name caps, the smaller of the single-name cap and the liquidity cap
+   ``participation × ADTV × days / AUM``;
+4. the compiled optimizer (:class:`~exchina_index.weights.StageBalancedOptimizer`) under the stage,
+   issuer, country and regulatory constraints, with the rulebook's relaxation ladder when the
+   problem is infeasible (every step taken is recorded in the report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import InfeasibleError
+from .methodology import STAGES, Methodology, load_methodology
+from .screens import screen
+from .universe import Universe
+
+__all__ = [
+    "WeightResult",
+    "ReviewReport",
+    "build_weights",
+    "make_optimizer",
+    "anchor_weights",
+    "name_caps",
+    "drift_weights",
+]
+
+
+@dataclass(frozen=True)
+class ReviewReport:
+    """What an index administrator audits at a review.
+
+    Attributes
+    ----------
+    as_of
+        The data cut-off.
+    aum
+        Fund size (USD) used for the liquidity caps.
+    names
+        By ticker: ``eligible``, ``reason``, ``flags``, ``country``, ``issuer``, stage exposures,
+        ``market_cap_usd``, ``adtv_usd``, ``u`` (anchor), ``cap``, ``cap_kind`` (``single`` or
+        ``liquidity``), ``weight``, ``binding`` (which bound holds the weight: ``cap:single``,
+        ``cap:liquidity``, ``min``, or empty), ``days_to_trade`` (at ``aum``).
+    stages
+        By stage: ``target``, ``before`` (exposure of u) and ``after`` (exposure of the weights).
+    countries, issuers
+        Weight totals by country of classification and by issuer.
+    binding_constraints
+        Group constraints that hold with equality (``stage:refining upper``, ``country:AU``, ...).
+    relaxations
+        The relaxation-ladder steps taken, in order (empty when none was needed).
+    capacity_aum
+        Largest AUM at which the rulebook's constraints hold without relaxation (inf if unbounded).
+    days_to_trade
+        Days to trade each held name at the rulebook's capacity AUM levels (columns).
+    """
+
+    as_of: pd.Timestamp
+    aum: float
+    names: pd.DataFrame
+    stages: pd.DataFrame
+    countries: pd.Series
+    issuers: pd.Series
+    binding_constraints: tuple[str, ...]
+    solver: str
+    status: str
+    solve_seconds: float
+    fallback_used: bool
+    relaxations: tuple[str, ...]
+    capacity_aum: float
+    days_to_trade: pd.DataFrame
+    methodology_version: str
+    data_source: str
+    synthetic: bool
+
+    def summary(self) -> str:
+        """A few readable lines: stage totals, binding constraints, relaxations, solver."""
+        st = self.stages
+        lines = [
+            f"review cut-off {self.as_of.date()}  AUM ${self.aum:,.0f}  data: {self.data_source}"
+            + ("  [SYNTHETIC DEMO DATA]" if self.synthetic else ""),
+            "stages: " + ", ".join(f"{s} {st.loc[s, 'after']:.1%} (target {st.loc[s, 'target']:.1%})" for s in st.index),
+            f"names: {int((self.names['weight'] > 0).sum())} held of {int(self.names['eligible'].sum())} eligible",
+            "binding: " + (", ".join(self.binding_constraints) or "none"),
+            "liquidity caps binding: " + (", ".join(self.names.index[self.names["binding"] == "cap:liquidity"]) or "none"),
+            "relaxations: " + (", ".join(self.relaxations) or "none"),
+            f"capacity without relaxation: ${self.capacity_aum:,.0f}" if np.isfinite(self.capacity_aum) else "capacity: unbounded",
+            f"solver: {self.solver} ({self.status}, {self.solve_seconds * 1e3:.1f} ms)" + (" [fallback]" if self.fallback_used else ""),
+        ]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class WeightResult:
+    """The outcome of one review: ``weights`` (by ticker, sums to 1, exact zeros for excluded
+    names) and the audit ``report``."""
+
+    weights: pd.Series
+    report: ReviewReport = field(repr=False)
+
+
+def make_optimizer(universe: Universe, methodology: Methodology):  # -> StageBalancedOptimizer
+    """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
+    from .screens import country_of_classification
+    from .weights import RegulatoryLimits, StageBalancedOptimizer
+
+    f = universe.frame
+    rule = methodology.regulatory.active
+    limits = None if rule is None else RegulatoryLimits(
+        name=methodology.regulatory.mode, issuer_max=rule.issuer_max,
+        large_threshold=rule.large_threshold, large_sum=rule.large_sum,
+    )
+    return StageBalancedOptimizer(
+        tickers=list(f.index), stages=list(STAGES), issuers=f["issuer"],
+        countries=country_of_classification(f, methodology), regulatory=limits,
+        solver=methodology.optimizer.solver, fallback_solvers=tuple(methodology.optimizer.fallback_solvers),
+    )
+
+
+def anchor_weights(
+    frame: pd.DataFrame, market_cap_usd: pd.Series, adtv_usd: pd.Series, eligible: pd.Series,
+    methodology: Methodology,
+) -> pd.Series:
+    """Uncapped anchor weights u over the eligible names (zero elsewhere), summing to 1.
+
+    ``market_cap_purity``: market cap (× float factor when ``anchor.use_float_factor``) × purity
+    (the iShares XETM exposure-score precedent); ``liquidity``: ADTV × purity; ``equal``: 1/n.
+    """
+    method = methodology.anchor.method
+    if method == "equal":
+        raw = pd.Series(1.0, index=frame.index)
+    elif method == "liquidity":
+        raw = adtv_usd.reindex(frame.index) * frame["purity"]
+    else:
+        cap = market_cap_usd.reindex(frame.index)
+        if methodology.anchor.use_float_factor:
+            cap = cap * frame["float_factor"]
+        raw = cap * frame["purity"]
+    raw = raw.where(eligible.reindex(frame.index).fillna(False).astype(bool), 0.0).fillna(0.0).clip(lower=0.0)
+    total = raw.sum()
+    if total <= 0:
+        raise InfeasibleError("no eligible name has a positive anchor weight; check the screens and the market data")
+    return (raw / total).rename("u")
+
+
+def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology) -> pd.DataFrame:
+    """Per-name caps: ``single`` (rulebook), ``liquidity`` = participation × ADTV × days / AUM, and
+    ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
+    liq = methodology.liquidity
+    single = pd.Series(methodology.caps.single, index=adtv_usd.index)
+    liquidity = (liq.participation * adtv_usd.fillna(0.0) * liq.days_to_trade / aum).clip(upper=1.0)
+    cap = np.minimum(single, liquidity)
+    kind = np.where(liquidity < single, "liquidity", "single")
+    return pd.DataFrame({"single": single, "liquidity": liquidity, "cap": cap, "cap_kind": kind})
+
+
+def drift_weights(weights: pd.Series, close_usd: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Weights set at the close of ``start`` drifted with USD prices to the close of ``end``.
+
+    Names without a price at ``end`` (delisted) are dropped and the rest renormalised, as the
+    backtest engine does (sold at the last price, proceeds reinvested pro rata).
+    """
+    w = weights[weights > 0]
+    prices = close_usd.loc[:end, w.index]
+    p0 = prices.loc[:start].iloc[-1]
+    p1 = prices.iloc[-1]  # NaN once a listing has no price any more (close_usd is filled only inside its life)
+    grown = (w * p1 / p0).fillna(0.0)
+    total = grown.sum()
+    out = grown / total if total > 0 else grown
+    return out.reindex(weights.index, fill_value=0.0)
+
+
+def build_weights(
+    universe: Universe,
+    market,  # MarketData
+    as_of: str | pd.Timestamp,
+    methodology: Methodology | None = None,
+    aum: float | None = None,
+    previous: pd.Series | None = None,
+    *,
+    optimizer=None,
+) -> WeightResult:
+    """Weights of the index at a review, from data up to ``as_of`` only.
+
+    Parameters
+    ----------
+    universe, market
+        The tagged universe and its market data (any source).
+    as_of
+        The review's data cut-off. Nothing after it is read.
+    methodology
+        The rulebook (bundled default when ``None``).
+    aum
+        Fund size in USD for the liquidity caps (``liquidity.default_aum_usd`` when ``None``).
+    previous
+        The previous portfolio drifted to the cut-off (weights by ticker); used for the entry and
+        retention buffers, the minimum weight of held names and the turnover penalty.
+    optimizer
+        A compiled optimizer from :func:`make_optimizer` to re-use across reviews.
+
+    Returns
+    -------
+    WeightResult
+
+    Raises
+    ------
+    InfeasibleError
+        When the constraints cannot hold even after the rulebook's relaxation ladder.
+    """
+    m = methodology or load_methodology()
+    t = pd.Timestamp(as_of)
+    aum = float(m.liquidity.default_aum_usd if aum is None else aum)
+    if not aum > 0:
+        raise InfeasibleError(f"AUM must be positive, got {aum}")
+    pit = market.truncate(t)
+    f = universe.frame
+    held = None if previous is None else previous[previous > 0].index
+    elig = screen(universe, t, m, market=pit, previous=held)
+    mcap = pit.market_cap_usd(t).ffill().iloc[-1].reindex(f.index) if len(pit.close) else pd.Series(np.nan, index=f.index)
+    adtv = pit.adtv_usd(t, window=m.liquidity.adtv_window_sessions).reindex(f.index)
+    u = anchor_weights(f, mcap, adtv, elig["eligible"], m)
+    exposure = f[list(STAGES)]
+    prev = None if previous is None else previous.reindex(f.index, fill_value=0.0)
+    opt = optimizer if optimizer is not None else make_optimizer(universe, m)
+    country = elig["country"]
+    country_caps = {c: m.caps.country_cap(c) for c in sorted(country.unique())}
+
+    def attempt(tolerance: float, aum_scale: float):
+        caps = name_caps(adtv, aum * aum_scale, m)
+        cap = caps["cap"].where(elig["eligible"], 0.0)
+        lower = None
+        if prev is not None and m.caps.min_weight_held > 0:
+            lower = np.minimum(cap, m.caps.min_weight_held).where((prev > 0) & elig["eligible"], 0.0)
+        res = opt.solve(
+            anchor=u, stage_exposure=exposure, targets=m.stages.target_map, caps=cap, previous=prev,
+            stage_tolerance=tolerance, issuer_cap=m.caps.issuer, country_caps=country_caps,
+            min_weight=lower, turnover_penalty=m.optimizer.turnover_penalty if prev is not None else 0.0,
+        )
+        return res, caps
+
+    relaxations: list[str] = []
+    ladder = [(m.stages.tolerance, 1.0, None)]
+    ladder += [(tol, 1.0, f"stage tolerance widened to ±{tol:.1%}") for tol in m.relaxation.stage_tolerance_steps
+               if tol > m.stages.tolerance]
+    last_tol = max([m.stages.tolerance, *m.relaxation.stage_tolerance_steps])
+    ladder += [(last_tol, s, f"liquidity caps computed at {s:.0%} of AUM (${aum * s:,.0f})")
+               for s in m.relaxation.liquidity_aum_scale_steps]
+    failures: list[str] = []
+    for tol, scale, step in ladder:
+        if step is not None:
+            relaxations.append(step)
+        try:
+            res, caps = attempt(tol, scale)
+            break
+        except InfeasibleError as exc:
+            failures.append(str(exc))
+    else:
+        raise InfeasibleError(
+            f"review {t.date()}: infeasible even after the relaxation ladder ({'; '.join(relaxations)}). "
+            f"First problem: {failures[0]}"
+        )
+
+    w = res.weights.reindex(f.index).fillna(0.0)
+    capacity, dtt = _capacity(f, exposure, u, adtv, elig, w, m, country_caps)
+    binding = np.where(
+        res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
+        "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
+    )
+    liq = m.liquidity
+    names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
+        market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
+        binding=binding,
+        days_to_trade=(w * aum / (liq.participation * adtv)).where(w > 0, 0.0),
+    )
+    stages = pd.DataFrame({
+        "target": pd.Series(m.stages.target_map),
+        "before": exposure.T @ u,
+        "after": exposure.T @ w,
+    }).loc[list(STAGES)]
+    report = ReviewReport(
+        as_of=t, aum=aum, names=names, stages=stages,
+        countries=w.groupby(country).sum().sort_index(), issuers=w.groupby(f["issuer"]).sum().sort_index(),
+        binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
+        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=tuple(relaxations),
+        capacity_aum=capacity, days_to_trade=dtt, methodology_version=m.version,
+        data_source=market.source, synthetic=bool(market.synthetic),
+    )
+    return WeightResult(weights=w.rename("weight"), report=report)
+
+
+def _capacity(frame, exposure, u, adtv, elig, w, m: Methodology, country_caps) -> tuple[float, pd.DataFrame]:
+    from .weights import max_feasible_aum
+
+    liq = m.liquidity
+    notional = (liq.participation * adtv.fillna(0.0) * liq.days_to_trade).where(elig["eligible"], 0.0)
+    static = pd.Series(m.caps.single, index=frame.index).where(elig["eligible"], 0.0)
+    try:
+        capacity = float(max_feasible_aum(
+            exposure, m.stages.target_map, static, notional, stage_tolerance=m.stages.tolerance,
+            issuers=frame["issuer"], issuer_cap=m.caps.issuer, countries=elig["country"], country_caps=country_caps,
+        ))
+    except InfeasibleError:
+        capacity = 0.0
+    levels = list(liq.capacity_aum_levels_usd)
+    held = w[w > 0].index
+    dtt = pd.DataFrame({
+        f"{lvl / 1e6:,.0f}M": (w[held] * lvl / (liq.participation * adtv[held])) for lvl in levels
+    })
+    return capacity, dtt

@@ -1,0 +1,55 @@
+"""The command line: exit codes, one-line errors, and the universe/calendar commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exchina_index.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_universe_show_prints_reasons(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["universe", "show", "--as-of", "2026-11-27"]) == 0
+    out = capsys.readouterr().out
+    assert "LYC.AX" in out and "CN_DOMICILE" in out and "eligible at 2026-11-27" in out
+
+
+def test_universe_show_stage_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["universe", "show", "--as-of", "2026-11-27", "--stage", "manufacturing",
+                 "--universe", str(FIXTURES / "mini_universe.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "CCC.T" in out and "GGG.V" not in out  # GGG.V has no manufacturing exposure
+
+
+def test_universe_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["universe", "validate", str(FIXTURES / "mini_universe.csv"),
+                 "--links", str(FIXTURES / "mini_china_links.csv")]) == 0
+    assert "universe OK: 8 listings" in capsys.readouterr().out
+
+
+def test_bad_universe_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "u.csv"
+    bad.write_text((FIXTURES / "mini_universe.csv").read_text().replace(",0.9,2010-01-04", ",1.9,2010-01-04"))
+    assert main(["universe", "validate", str(bad), "--links", str(FIXTURES / "mini_china_links.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 3" in err and "purity" in err and "Traceback" not in err
+
+
+def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["universe", "show", "--as-of", "2026-13-01"])
+    assert e.value.code == 2 and "ISO date" in capsys.readouterr().err
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = ("import sys; from exchina_index.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('pandas', 'cvxpy', 'yfinance', 'quantstats', 'matplotlib') if m in sys.modules]\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
