@@ -1,0 +1,341 @@
+"""Market data from CSV files a user brings.
+
+Two layouts
+-----------
+A folder
+    One file per listing named ``<TICKER>.csv`` (the Yahoo symbol, e.g. ``LYC.AX.csv``,
+    ``MKA.L.csv``) plus an optional ``fx.csv``. Every other ``*.csv`` file must be a ticker of the
+    universe.
+One long file
+    Any ``.csv`` file with a ``ticker`` column and the same price columns; FX rates come from the
+    ``fx`` argument or an ``fx.csv`` beside the file.
+
+Price file columns (header names are case-insensitive; other columns such as ``open`` or ``high``
+are ignored and listed in the notes)
+-------------------------------------------------------------------------------------------------
+==============  ========  ==================================================================
+column          required  meaning
+==============  ========  ==================================================================
+``date``        yes       exchange-local trading date, ``YYYY-MM-DD`` (a time or UTC offset
+                          after it is ignored); one row per date and ticker
+``close``       yes       split-adjusted close in the universe's ``price_unit`` (pence for
+                          ``GBp`` lines such as ``.L``); empty = no price that day; must be > 0
+``volume``      yes       shares traded (>= 0); empty = unknown
+``dividend``    no        cash dividend per share on its ex-date, in ``price_unit``; empty or
+                          0 = none (``dividends`` is accepted too)
+``shares``      no        shares outstanding known on that date (> 0); empty = unchanged/unknown
+``ticker``      long file the listing's symbol, as in the universe file
+==============  ========  ==================================================================
+
+``fx.csv``: a ``date`` column and one column per currency code (``AUD``, ``GBP``, ``JPY``...)
+holding **USD per one unit** of the currency (e.g. AUD 0.66, JPY 0.0067). A ``USD`` column is
+optional (it must be 1). An empty cell means no quote that day: the previous rate is used. Every
+currency of a listing in the data needs a column, with a rate on or before the listing's first price.
+
+Empty cells may also be written ``NA``, ``NaN``, ``null`` or ``N/A``. Lines starting with ``#``
+before the header are comments; blank lines are skipped.
+
+Every problem raises :class:`~exchina_index.errors.DataError` naming the file, the physical line
+(1-based, the header is line 1 unless comments precede it), the column and what to do: a missing
+column, an unparsable date, a non-numeric value, a repeated date, a non-positive price, a ticker
+that is not in the universe, a currency without an FX column.
+
+Listing lives follow the universe: rows before ``listed_since`` and on or after ``delisted`` are
+dropped (with a note); universe listings without a file get no prices (NaN, with a note).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .market import MarketData
+
+__all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE"]
+
+#: Recognised price-file columns: name -> required.
+PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": True, "dividend": False, "shares": False}
+FX_FILE = "fx.csv"
+_ALIASES = {"dividends": "dividend"}
+_MISSING = {"", "na", "nan", "null", "n/a", "none"}
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T].*)?$")
+
+
+def load_csv(
+    universe: Any,
+    path: str | Path,
+    start: Any = None,
+    end: Any = None,
+    *,
+    fx: str | Path | None = None,
+) -> MarketData:
+    """Load a folder of per-ticker CSV files, or one long CSV file with a ``ticker`` column.
+
+    Parameters
+    ----------
+    universe
+        A :class:`~exchina_index.universe.Universe` (only ``.frame`` is read) or its frame.
+    path
+        The folder or the long file.
+    start, end
+        Keep only dates in [start, end] (inclusive).
+    fx
+        The FX file; default ``fx.csv`` in the folder (or beside the long file).
+
+    Returns
+    -------
+    MarketData
+        ``source = "csv:<path>"``, ``synthetic = False``.
+
+    Raises
+    ------
+    DataError
+        Naming file, line, column and what to do (see the module docstring).
+    """
+    frame = universe.frame if hasattr(universe, "frame") else universe
+    known = set(map(str, frame.index))
+    root = Path(path)
+    notes: list[str] = []
+    per_ticker: dict[str, pd.DataFrame] = {}
+    if root.is_dir():
+        files = sorted(p for p in root.glob("*.csv") if p.name != FX_FILE and not p.name.startswith("."))
+        if not files:
+            raise DataError(f"{root}: no <TICKER>.csv files in this folder; add one file per listing")
+        for p in files:
+            ticker = p.name[: -len(".csv")]
+            if ticker not in known:
+                raise DataError(
+                    f"{p}: ticker '{ticker}' (from the file name) is not in the universe; rename the file "
+                    "to a universe ticker, add the listing to the universe, or remove the file"
+                )
+            per_ticker[ticker] = _read_prices(p, None, notes)[ticker]
+        fx_path = Path(fx) if fx is not None else root / FX_FILE
+    elif root.is_file():
+        per_ticker = _read_prices(root, known, notes)
+        fx_path = Path(fx) if fx is not None else root.with_name(FX_FILE)
+    else:
+        raise DataError(f"{root}: no such file or folder; give a folder of <TICKER>.csv files or one CSV file")
+
+    lo = None if start is None else pd.Timestamp(start)
+    hi = None if end is None else pd.Timestamp(end)
+    for t, df in per_ticker.items():
+        if lo is not None:
+            df = df[df.index >= lo]
+        if hi is not None:
+            df = df[df.index <= hi]
+        per_ticker[t] = df
+    if not any(len(df) for df in per_ticker.values()):
+        raise DataError(f"{root}: no price rows between {lo} and {hi}; check the dates")
+
+    currency = frame["currency"].astype(str)
+    needed = sorted({currency[t] for t, df in per_ticker.items() if df["close"].notna().any()} - {"USD"})
+    fx_frame = None
+    if fx_path.is_file():
+        fx_frame, fx_lines = _read_fx(fx_path)
+        for cur in needed:
+            if cur not in fx_frame.columns:
+                who = next(t for t in sorted(per_ticker) if currency[t] == cur)
+                raise DataError(
+                    f"{fx_path}, line 1: no column '{cur}' for {who} (quoted in {cur}); add a '{cur}' "
+                    f"column holding USD per one {cur}"
+                )
+            first_fx = fx_frame[cur].first_valid_index()
+            for t in sorted(per_ticker):
+                df = per_ticker[t]
+                if currency[t] != cur or not df["close"].notna().any():
+                    continue
+                first_px = df["close"].first_valid_index()
+                if first_fx is None or first_px < first_fx:
+                    raise DataError(
+                        f"{fx_path}, column '{cur}': no rate on or before {first_px.date()}, the first price of "
+                        f"{t}; add {cur} rates from that date"
+                    )
+    elif needed:
+        who = next(t for t in sorted(per_ticker) if currency[t] == needed[0])
+        raise DataError(
+            f"{fx_path}: file not found, but {who} is quoted in {needed[0]}; add {FX_FILE} with a 'date' "
+            f"column and one column per currency ({', '.join(needed)}) in USD per unit"
+        )
+
+    def wide(col: str) -> pd.DataFrame:
+        return pd.DataFrame({t: df[col] for t, df in per_ticker.items()}).sort_index()
+
+    close = wide("close")
+    return MarketData.from_frames(
+        frame,
+        close,
+        fx=fx_frame,
+        dividends=wide("dividend").reindex(close.index),
+        volume=wide("volume").reindex(close.index),
+        shares=wide("shares").reindex(close.index),
+        source=f"csv:{root}",
+        synthetic=False,
+        notes=notes,
+    )
+
+
+# --- parsing --------------------------------------------------------------------------------------
+
+
+def _fail(path: Path, line: int | None, column: str | None, message: str) -> DataError:
+    where = [str(path)]
+    if line is not None:
+        where.append(f"line {line}")
+    if column is not None:
+        where.append(f"column '{column}'")
+    return DataError(f"{', '.join(where)}: {message}")
+
+
+def _table(path: Path) -> tuple[list[str], int, list[list[str]], np.ndarray]:
+    """(lower-cased header, header line, rows, physical line of each row)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, None, None, f"cannot read the file ({exc}); save it as UTF-8 CSV") from None
+    lines = text.splitlines(keepends=True)
+    skip = 0
+    while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
+        skip += 1
+    reader = csv.reader(io.StringIO("".join(lines[skip:])))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise _fail(path, None, None, "the file is empty; it needs a header row") from None
+    header = [_ALIASES.get(h, h) for h in header]
+    rows: list[list[str]] = []
+    where: list[int] = []
+    start = reader.line_num
+    for values in reader:
+        line = skip + start + 1
+        start = reader.line_num
+        if not values or all(not v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            raise _fail(path, line, None, f"has {len(values)} fields but the header has {len(header)}; check commas")
+        rows.append(values)
+        where.append(line)
+    return header, skip + 1, rows, np.array(where, dtype=int)
+
+
+def _dates(path: Path, col: str, raw: list[str], lines: np.ndarray) -> pd.DatetimeIndex:
+    text = [v.strip() for v in raw]
+    day = [m.group(1) if (m := _DATE.match(v)) else "" for v in text]
+    parsed = pd.to_datetime(pd.Series(day, dtype=object), format="%Y-%m-%d", errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _fail(path, int(lines[k]), col, f"'{text[k]}' is not a date; write it as YYYY-MM-DD")
+    return pd.DatetimeIndex(parsed.to_numpy().astype("datetime64[us]"), name="date")
+
+
+def _numbers(path: Path, col: str, raw: list[str], lines: np.ndarray) -> np.ndarray:
+    text = np.array([v.strip() for v in raw], dtype=object)
+    missing = np.array([v.lower() in _MISSING for v in text], dtype=bool)
+    values = pd.to_numeric(pd.Series(np.where(missing, None, text), dtype=object), errors="coerce").to_numpy(dtype=float)
+    bad = (np.isnan(values) & ~missing) | np.isinf(values)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _fail(path, int(lines[k]), col, f"'{text[k]}' is not a number; fix it or leave the cell empty")
+    return values
+
+
+def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[str, pd.DataFrame]:
+    """Parse a per-ticker file (``known is None``) or a long file with a ticker column."""
+    header, header_line, rows, lines = _table(path)
+    long = known is not None
+    required = [c for c, req in PRICE_COLUMNS.items() if req] + (["ticker"] if long else [])
+    for c in required:
+        if c not in header:
+            hint = " (a long file needs a 'ticker' column)" if c == "ticker" else ""
+            raise _fail(path, header_line, c, f"missing column '{c}'{hint}; the header needs {', '.join(required)}")
+    dup = sorted({h for h in header if header.count(h) > 1 and h in (*PRICE_COLUMNS, "ticker")})
+    if dup:
+        raise _fail(path, header_line, dup[0], "column appears twice; keep one")
+    ignored = [h for h in header if h not in PRICE_COLUMNS and h != "ticker"]
+    if ignored:
+        notes.append(f"{path.name}: ignored column(s) {', '.join(ignored)}")
+    if not rows:
+        raise _fail(path, header_line, None, "no data rows; add at least one row or remove the file")
+    cols = {h: [r[i] for r in rows] for i, h in enumerate(header) if h in PRICE_COLUMNS or h == "ticker"}
+
+    dates = _dates(path, "date", cols["date"], lines)
+    data = {"close": _numbers(path, "close", cols["close"], lines), "volume": _numbers(path, "volume", cols["volume"], lines)}
+    data["dividend"] = _numbers(path, "dividend", cols["dividend"], lines) if "dividend" in cols else np.zeros(len(rows))
+    data["shares"] = _numbers(path, "shares", cols["shares"], lines) if "shares" in cols else np.full(len(rows), np.nan)
+    checks = (
+        ("close", lambda v: v <= 0, "must be > 0 (a price); leave the cell empty when there is no price"),
+        ("volume", lambda v: v < 0, "must be >= 0 (shares traded)"),
+        ("dividend", lambda v: v < 0, "must be >= 0 (cash per share)"),
+        ("shares", lambda v: v <= 0, "must be > 0; leave the cell empty when unknown"),
+    )
+    for col, test, what in checks:
+        with np.errstate(invalid="ignore"):
+            bad = test(data[col]) & ~np.isnan(data[col])
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise _fail(path, int(lines[k]), col, f"{cols[col][k].strip()} {what}")
+    data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
+
+    if long:
+        tickers = np.array([v.strip() for v in cols["ticker"]], dtype=object)
+        for k, t in enumerate(tickers):
+            if t not in known:
+                raise _fail(path, int(lines[k]), "ticker",
+                            f"'{t}' is not in the universe; add the listing to the universe or remove these rows")
+    else:
+        tickers = np.full(len(rows), path.name[: -len(".csv")], dtype=object)
+
+    table = pd.DataFrame({"ticker": tickers, **data, "line": lines}, index=dates)
+    out: dict[str, pd.DataFrame] = {}
+    for t, df in table.groupby("ticker", sort=True):
+        dup = df.index.duplicated(keep=False)
+        if dup.any():
+            d = df.index[dup][0]
+            first, second = df.loc[df.index == d, "line"].to_numpy()[:2]
+            raise _fail(path, int(second), "date",
+                        f"{t} has the date {d.date()} twice (lines {first} and {second}); keep one row per date")
+        out[str(t)] = df.drop(columns=["ticker", "line"]).sort_index()
+    return out
+
+
+def _read_fx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    header, header_line, rows, lines = _table(path)
+    if "date" not in header:
+        raise _fail(path, header_line, "date", "missing column 'date'; the header needs date and one column per currency")
+    if not rows:
+        raise _fail(path, header_line, None, "no data rows; add the daily rates")
+    raw_header = [h.upper() for h in header]
+    cols: dict[str, np.ndarray] = {}
+    for i, h in enumerate(raw_header):
+        if h == "DATE":
+            continue
+        if not re.fullmatch(r"[A-Z]{3}", h):
+            raise _fail(path, header_line, header[i], "is not a currency code; name the column like AUD, GBP, JPY")
+        if h in cols:
+            raise _fail(path, header_line, header[i], "column appears twice; keep one")
+        values = _numbers(path, h, [r[i] for r in rows], lines)
+        with np.errstate(invalid="ignore"):
+            bad = values <= 0
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise _fail(path, int(lines[k]), h, f"{rows[k][i].strip()} must be > 0 (USD per one {h})")
+        if h == "USD" and not np.allclose(values[~np.isnan(values)], 1.0):
+            k = int(np.argmax(~np.isclose(values, 1.0) & ~np.isnan(values)))
+            raise _fail(path, int(lines[k]), h, "must be 1 (rates are USD per one unit)")
+        cols[h] = values
+    dates = _dates(path, "date", [r[header.index("date")] for r in rows], lines)
+    dup = dates.duplicated(keep=False)
+    if dup.any():
+        d = dates[int(np.argmax(dup))]
+        k = np.flatnonzero(dates == d)
+        raise _fail(path, int(lines[k[1]]), "date",
+                    f"the date {d.date()} appears twice (lines {lines[k[0]]} and {lines[k[1]]}); keep one")
+    fx = pd.DataFrame(cols, index=dates).sort_index()
+    return fx, lines

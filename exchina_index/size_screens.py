@@ -1,0 +1,188 @@
+"""Size and liquidity screens with entry and retention buffers, minimum history and stale prices.
+
+:func:`size_screen` is a pure function of per-ticker inputs; :func:`market_screen` computes those
+inputs from a :class:`~exchina_index.data.market.MarketData` at a cut-off (point in time) and calls it.
+
+Rules (thresholds from the rulebook's ``[size]`` section), checked in this order; the first failure
+gives the reason code:
+
+===================  ======================================================================
+``NO_DATA``          no market cap (no price alive at the cut-off, or no share count), no
+                     ADTV, or no history / staleness figure
+``SHORT_HISTORY``    fewer than ``min_history_sessions`` valid closes up to the cut-off
+``STALE_PRICE``      ``stale_sessions`` or more own-exchange sessions since the last close
+``SIZE_BELOW_*``     full market cap (USD) below the threshold
+``ADTV_BELOW_*``     average daily traded value (USD, ``adtv_window_sessions``) below it
+``OK``               passes
+===================  ======================================================================
+
+Incumbents (members after the previous review) are held to the lower ``*_retention_usd``
+thresholds and get the ``*_BELOW_RETENTION`` codes; newcomers need the ``*_entry_usd`` thresholds
+and get ``*_BELOW_ENTRY``. A value exactly at a threshold passes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data.market import MarketData
+    from .methodology import Methodology, Size
+
+__all__ = ["size_screen", "market_screen", "SIZE_REASONS"]
+
+#: Reason codes of the size and liquidity screens.
+SIZE_REASONS: tuple[str, ...] = (
+    "OK", "NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE_BELOW_ENTRY", "SIZE_BELOW_RETENTION",
+    "ADTV_BELOW_ENTRY", "ADTV_BELOW_RETENTION",
+)
+
+
+def _incumbents(previous: Any, index: pd.Index) -> np.ndarray:
+    if previous is None:
+        return np.zeros(len(index), dtype=bool)
+    if isinstance(previous, pd.Series) and previous.dtype == bool:
+        return previous.reindex(index, fill_value=False).to_numpy(dtype=bool)
+    if isinstance(previous, pd.Series):  # e.g. previous weights: members have weight > 0
+        return (previous.reindex(index).fillna(0) > 0).to_numpy()
+    return index.isin(list(previous))
+
+
+def _money(x: float) -> str:
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"${x / scale:,.3g}{unit}"
+    return f"${x:,.0f}"
+
+
+def size_screen(
+    market_cap_usd: pd.Series,
+    adtv_usd: pd.Series,
+    history_sessions: pd.Series,
+    stale_sessions: pd.Series,
+    previous: Iterable[str] | pd.Series | None = None,
+    *,
+    size: Size | Methodology,
+) -> pd.DataFrame:
+    """Apply the size and liquidity screens.
+
+    Parameters
+    ----------
+    market_cap_usd, adtv_usd, history_sessions, stale_sessions
+        Per-ticker inputs at the cut-off. The index of ``market_cap_usd`` defines the tickers;
+        the others are aligned to it (missing = NaN).
+    previous
+        The members after the previous review: tickers (set, list, Index), a bool Series, or a
+        weight Series (weight > 0 = member); ``None`` at the first review (everyone is a newcomer).
+    size
+        The rulebook's ``size`` section (or the whole :class:`~exchina_index.methodology.Methodology`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        By ticker: ``eligible`` (bool), ``reason`` (a :data:`SIZE_REASONS` code), ``incumbent``,
+        the four inputs, the thresholds applied (``cap_threshold_usd``, ``adtv_threshold_usd``) and
+        a readable ``detail``.
+
+    Examples
+    --------
+    >>> import pandas as pd, exchina_index as xi
+    >>> m = xi.load_methodology()
+    >>> s = size_screen(pd.Series({"A": 100e6, "B": 100e6}), pd.Series({"A": 3e5, "B": 3e5}),
+    ...                 pd.Series({"A": 500, "B": 500}), pd.Series({"A": 0, "B": 0}),
+    ...                 previous={"A"}, size=m)
+    >>> s["reason"].tolist()
+    ['OK', 'SIZE_BELOW_ENTRY']
+    """
+    sz = getattr(size, "size", size)
+    index = pd.Index(market_cap_usd.index)
+    cap = pd.to_numeric(market_cap_usd, errors="coerce").to_numpy(dtype=float)
+    adtv = pd.to_numeric(adtv_usd.reindex(index), errors="coerce").to_numpy(dtype=float)
+    hist = pd.to_numeric(history_sessions.reindex(index), errors="coerce").to_numpy(dtype=float)
+    stale = pd.to_numeric(stale_sessions.reindex(index), errors="coerce").to_numpy(dtype=float)
+    inc = _incumbents(previous, index)
+    cap_thr = np.where(inc, sz.market_cap_retention_usd, sz.market_cap_entry_usd).astype(float)
+    adtv_thr = np.where(inc, sz.adtv_retention_usd, sz.adtv_entry_usd).astype(float)
+
+    n = len(index)
+    reason = np.full(n, "OK", dtype=object)
+    detail = np.full(n, "", dtype=object)
+    with np.errstate(invalid="ignore"):
+        checks = [
+            ("NO_DATA", np.isnan(cap) | np.isnan(adtv) | np.isnan(hist) | np.isnan(stale) | (hist <= 0)),
+            ("SHORT_HISTORY", hist < sz.min_history_sessions),
+            ("STALE_PRICE", stale >= sz.stale_sessions),
+            ("SIZE", cap < cap_thr),
+            ("ADTV", adtv < adtv_thr),
+        ]
+    open_ = np.ones(n, dtype=bool)
+    for code, failed in checks:
+        hit = open_ & failed
+        if code in ("SIZE", "ADTV"):
+            reason[hit] = np.where(inc[hit], f"{code}_BELOW_RETENTION", f"{code}_BELOW_ENTRY")
+        else:
+            reason[hit] = code
+        for k in np.flatnonzero(hit):
+            detail[k] = _detail(code, cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz, bool(inc[k]))
+        open_ &= ~failed
+    return pd.DataFrame({
+        "eligible": reason == "OK",
+        "reason": pd.array(reason, dtype=str),
+        "incumbent": inc,
+        "market_cap_usd": cap,
+        "adtv_usd": adtv,
+        "history_sessions": hist,
+        "stale_sessions": stale,
+        "cap_threshold_usd": cap_thr,
+        "adtv_threshold_usd": adtv_thr,
+        "detail": pd.array(detail, dtype=str),
+    }, index=index)
+
+
+def _detail(code: str, cap: float, adtv: float, hist: float, stale: float, cap_thr: float,
+            adtv_thr: float, sz: Size, inc: bool) -> str:
+    who = "retention" if inc else "entry"
+    if code == "NO_DATA":
+        missing = [name for name, v in (("market cap", cap), ("ADTV", adtv), ("history", hist), ("staleness", stale))
+                   if np.isnan(v)]
+        if missing:
+            return f"no {', '.join(missing)} at the cut-off (not yet trading, delisted, or no share count)"
+        return "no valid price up to the cut-off"
+    if code == "SHORT_HISTORY":
+        return f"{int(hist)} sessions of prices < {sz.min_history_sessions} required"
+    if code == "STALE_PRICE":
+        return f"no new price for {int(stale)} sessions (stale from {sz.stale_sessions})"
+    if code == "SIZE":
+        return f"market cap {_money(cap)} < {who} threshold {_money(cap_thr)}"
+    return f"ADTV {_money(adtv)} < {who} threshold {_money(adtv_thr)}"
+
+
+def market_screen(
+    market: MarketData,
+    as_of: Any,
+    methodology: Methodology,
+    previous: Iterable[str] | pd.Series | None = None,
+) -> pd.DataFrame:
+    """:func:`size_screen` on a market's data at ``as_of`` (only data on or before it is read).
+
+    Market cap is the full (not float-adjusted) USD market cap at the last market date on or before
+    ``as_of``; a listing whose life has ended (delisted) has none, so it gets ``NO_DATA``. ADTV is over
+    the listing's own last ``size.adtv_window_sessions`` priced sessions; staleness counts its own
+    exchange's sessions since its last close.
+
+    Examples
+    --------
+    >>> import exchina_index as xi
+    >>> u = xi.load_universe()
+    >>> s = market_screen(xi.load_market_data(u), "2025-11-28", xi.load_methodology())
+    >>> s.loc["4063.T", "reason"]
+    'OK'
+    """
+    snap = market.snapshot(as_of, window=methodology.size.adtv_window_sessions)
+    return size_screen(
+        snap["market_cap_usd"], snap["adtv_usd"], snap["history_sessions"], snap["stale_sessions"],
+        previous, size=methodology.size,
+    )
