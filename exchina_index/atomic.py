@@ -1,0 +1,228 @@
+"""Atomic writes: a file or a whole folder appears complete, or not at all.
+
+* :func:`write_bytes` / :func:`write_text` write a temporary file beside the target, ``fsync`` it and
+  ``os.replace`` it over the target, then ``fsync`` the folder. A reader never sees half a file.
+* :func:`staged_folder` is a context manager that yields a temporary folder *inside the parent of*
+  the destination (``.tmp-<name>-<pid>-<token>``). Everything is written there; when the ``with``
+  block ends normally the folder is moved into place with **one** ``os.rename``. If the block raises
+  (including ``KeyboardInterrupt``) the temporary folder is removed and the destination is untouched.
+  An existing destination is never overwritten: without ``force`` it is an
+  :class:`~exchina_index.errors.OutputError`; with ``force`` the old folder is first renamed to the
+  next free versioned name (``<name>.v1``, ``<name>.v2``, ...) and kept, never deleted.
+* :func:`clean_stale` removes temporary folders left by processes that were killed (``SIGKILL``,
+  power loss): a temporary folder whose process id no longer runs.
+
+Only the standard library is used.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> with staged_folder(root / "2025-12-19") as tmp:
+...     _ = write_text(tmp / "a.txt", "hello\\n")
+>>> sorted(p.name for p in root.iterdir())
+['2025-12-19']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from .errors import OutputError
+
+__all__ = [
+    "write_bytes",
+    "write_text",
+    "staged_folder",
+    "clean_stale",
+    "next_version_name",
+    "TEMP_PREFIX",
+]
+
+#: Prefix of every temporary file or folder made by this module (hidden on POSIX).
+TEMP_PREFIX = ".tmp-"
+_TEMP_RE = re.compile(r"^\.tmp-(?P<name>.+)-(?P<pid>\d+)-(?P<token>[0-9a-f]{8})$")
+
+
+def _fsync_dir(path: Path) -> None:
+    """fsync a directory so a rename inside it is durable (best effort where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_name(name: str) -> str:
+    return f"{TEMP_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + ``os.replace``).
+
+    Parameters
+    ----------
+    path
+        Target file; its folder must exist.
+    data
+        The bytes to write.
+
+    Returns
+    -------
+    pathlib.Path
+        The target path.
+
+    Raises
+    ------
+    OutputError
+        When the folder is missing or not writable; no partial file is left behind.
+    """
+    target = Path(path)
+    tmp = target.with_name(_temp_name(target.name))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target} ({exc.strerror}); check that the folder exists and is writable") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {target} ({exc.strerror}); check the disk and permissions") from None
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
+    """Write ``text`` atomically, encoded as ``encoding``, with line endings exactly as given."""
+    return write_bytes(path, text.encode(encoding))
+
+
+def next_version_name(dest: Path) -> Path:
+    """The first free ``<dest>.vN`` (N = 1, 2, ...) beside ``dest``."""
+    n = 1
+    while True:
+        candidate = dest.with_name(f"{dest.name}.v{n}")
+        if not os.path.lexists(candidate):
+            return candidate
+        n += 1
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True
+    return True
+
+
+def clean_stale(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files and folders left in ``folder`` by processes that no longer run.
+
+    Only names made by this module (``.tmp-<name>-<pid>-<token>``) whose process id is not alive are
+    removed; anything else is left alone. Returns what was removed (sorted).
+    """
+    root = Path(folder)
+    removed: list[Path] = []
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = _TEMP_RE.match(p.name)
+        if m is None or _pid_alive(int(m.group("pid"))):
+            continue
+        try:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            pass  # not ours to fight over; it is ignored by readers anyway
+    return removed
+
+
+@contextlib.contextmanager
+def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+    """Build a folder in a temporary sibling and publish it with one rename.
+
+    Parameters
+    ----------
+    dest
+        The folder to publish. Its parent must exist and be writable.
+    force
+        Replace an existing ``dest``: it is first renamed to :func:`next_version_name` (kept).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to write into.
+
+    Raises
+    ------
+    OutputError
+        ``dest`` exists and ``force`` is False (checked on entry and again just before the rename),
+        or the parent is not writable. Nothing is left behind in either case.
+    """
+    dest = Path(dest)
+    parent = dest.parent
+    if os.path.lexists(dest) and not force:
+        raise OutputError(f"{dest} already exists; a published review is never overwritten (use --force / force=True "
+                          f"to keep the old one as {next_version_name(dest).name} and write a new one)")
+    tmp = parent / _temp_name(dest.name)
+    try:
+        os.mkdir(tmp, 0o755)
+    except OSError as exc:
+        raise OutputError(f"cannot create a folder in {parent} ({exc.strerror}); choose a writable output folder") from None
+    moved_old: Path | None = None
+    try:
+        yield tmp
+        for p in sorted(tmp.rglob("*")):
+            if p.is_file():
+                with open(p, "rb") as fh:
+                    os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        if os.path.lexists(dest):
+            if not force:
+                raise OutputError(f"{dest} appeared while this run was writing; nothing was published")
+            moved_old = next_version_name(dest)
+            os.rename(dest, moved_old)
+        try:
+            os.rename(tmp, dest)  # fails (ENOTEMPTY/EEXIST) if a non-empty dest appeared meanwhile
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise OutputError(f"{dest} appeared while this run was writing; nothing was published") from None
+            raise OutputError(f"cannot publish {dest} ({exc.strerror})") from None
+        moved_old = None
+        _fsync_dir(parent)
+    finally:
+        if moved_old is not None and not os.path.lexists(dest):
+            with contextlib.suppress(OSError):
+                os.rename(moved_old, dest)  # put the old review back: the new one was not published
+        if os.path.lexists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
