@@ -204,8 +204,9 @@ def _group_totals(w: pd.Series, labels: pd.Series) -> pd.Series:
 
 
 def _worst(excess: pd.Series) -> object:
-    """Label with the largest excess; ties go to the first label in sorted order."""
-    return _sorted_series(excess).idxmax()
+    """Label with the largest excess; ties (to 1e-12, below solver noise) go to the first label in
+    sorted order."""
+    return _sorted_series(excess.round(12)).idxmax()
 
 
 def check_caps(

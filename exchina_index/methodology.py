@@ -139,7 +139,8 @@ class Relaxation:
     """The ladder taken, in order, only when a review is infeasible."""
 
     stage_tolerance_steps: tuple[float, ...] = _fraction()
-    liquidity_aum_scale_steps: tuple[float, ...] = field(**_rng(0.0, 1.0, lo_open=True))
+    single_cap_steps: tuple[float, ...] = field(**_rng(0.0, 1.0, lo_open=True))
+    reduce_liquidity_notional: bool
 
 
 @dataclass(frozen=True)

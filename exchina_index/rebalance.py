@@ -741,7 +741,20 @@ def _csv(frame: pd.DataFrame, columns: tuple[str, ...]) -> bytes:
 
 
 def _json(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+    """Canonical JSON: sorted keys, floats rounded to 12 significant digits so that solver noise in
+    the last bits (1e-17) never changes the published bytes."""
+    return (json.dumps(_round_floats(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+            + "\n").encode("utf-8")
+
+
+def _round_floats(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return float(f"{obj:.12g}")
+    if isinstance(obj, dict):
+        return {k: _round_floats(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_round_floats(v) for v in obj]
+    return obj
 
 
 def _versions(solver: str) -> dict[str, Any]:

@@ -34,6 +34,7 @@ __all__ = [
     "anchor_weights",
     "name_caps",
     "drift_weights",
+    "relaxation_ladder",
 ]
 
 
@@ -154,11 +155,11 @@ def anchor_weights(
     return (raw / total).rename("u")
 
 
-def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology) -> pd.DataFrame:
-    """Per-name caps: ``single`` (rulebook), ``liquidity`` = participation × ADTV × days / AUM, and
-    ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
+def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology, *, single: float | None = None) -> pd.DataFrame:
+    """Per-name caps: ``single`` (the rulebook's, or ``single``), ``liquidity`` = participation ×
+    ADTV × days / AUM, and ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
     liq = methodology.liquidity
-    single = pd.Series(methodology.caps.single, index=adtv_usd.index)
+    single = pd.Series(methodology.caps.single if single is None else single, index=adtv_usd.index)
     liquidity = (liq.participation * adtv_usd.fillna(0.0) * liq.days_to_trade / aum).clip(upper=1.0)
     cap = np.minimum(single, liquidity)
     kind = np.where(liquidity < single, "liquidity", "single")
@@ -236,48 +237,56 @@ def build_weights(
     country = elig["country"]
     country_caps = {c: m.caps.country_cap(c) for c in sorted(country.unique())}
 
-    def attempt(tolerance: float, aum_scale: float):
-        caps = name_caps(adtv, aum * aum_scale, m)
-        cap = caps["cap"].where(elig["eligible"], 0.0)
-        lower = None
-        if prev is not None and m.caps.min_weight_held > 0:
-            lower = np.minimum(cap, m.caps.min_weight_held).where((prev > 0) & elig["eligible"], 0.0)
-        res = opt.solve(
-            anchor=u, stage_exposure=exposure, targets=m.stages.target_map, caps=cap, previous=prev,
-            stage_tolerance=tolerance, issuer_cap=m.caps.issuer, country_caps=country_caps,
-            min_weight=lower, turnover_penalty=m.optimizer.turnover_penalty if prev is not None else 0.0,
-        )
-        return res, caps
-
+    liq = m.liquidity
+    notional = (liq.participation * adtv.fillna(0.0) * liq.days_to_trade).where(elig["eligible"], 0.0)
     relaxations: list[str] = []
-    ladder = [(m.stages.tolerance, 1.0, None)]
-    ladder += [(tol, 1.0, f"stage tolerance widened to ±{tol:.1%}") for tol in m.relaxation.stage_tolerance_steps
-               if tol > m.stages.tolerance]
-    last_tol = max([m.stages.tolerance, *m.relaxation.stage_tolerance_steps])
-    ladder += [(last_tol, s, f"liquidity caps computed at {s:.0%} of AUM (${aum * s:,.0f})")
-               for s in m.relaxation.liquidity_aum_scale_steps]
     failures: list[str] = []
-    for tol, scale, step in ladder:
+    capacity = None
+    for step, tolerance, single in relaxation_ladder(m):
         if step is not None:
             relaxations.append(step)
-        try:
-            res, caps = attempt(tol, scale)
-            break
-        except InfeasibleError as exc:
-            failures.append(str(exc))
+        issuer_cap = max(m.caps.issuer, single)
+        cap_aum = _max_aum(exposure, m, single, notional, elig, tolerance, f["issuer"], issuer_cap, country_caps)
+        capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
+        if cap_aum <= 0:
+            failures.append(f"{step or 'as written'}: no portfolio meets the caps and stage targets at any AUM")
+            continue
+        if cap_aum < aum and not m.relaxation.reduce_liquidity_notional:
+            failures.append(f"{step or 'as written'}: capacity ${cap_aum:,.0f} is below the AUM")
+            continue
+        res = None
+        for aum_used in _liquidity_notionals(aum, cap_aum, m):
+            caps = name_caps(adtv, aum_used, m, single=single)
+            cap = caps["cap"].where(elig["eligible"], 0.0)
+            lower = None
+            if prev is not None and m.caps.min_weight_held > 0:
+                lower = np.minimum(cap, m.caps.min_weight_held).where((prev > 0) & elig["eligible"], 0.0)
+            try:
+                res = opt.solve(
+                    anchor=u, stage_exposure=exposure, targets=m.stages.target_map, caps=cap, previous=prev,
+                    stage_tolerance=tolerance, issuer_cap=issuer_cap, country_caps=country_caps, min_weight=lower,
+                    turnover_penalty=m.optimizer.turnover_penalty if prev is not None else 0.0,
+                )
+                break
+            except InfeasibleError as exc:
+                failures.append(f"{step or 'as written'} at ${aum_used:,.0f}: {exc}")
+        if res is None:
+            continue
+        if aum_used < aum:
+            relaxations.append(f"liquidity caps computed at ${aum_used:,.0f} instead of ${aum:,.0f}"
+                               + (" (the capacity)" if aum_used >= cap_aum * 0.99 else ""))
+        break
     else:
         raise InfeasibleError(
-            f"review {t.date()}: infeasible even after the relaxation ladder ({'; '.join(relaxations)}). "
-            f"First problem: {failures[0]}"
+            f"review {t.date()}: infeasible even after the relaxation ladder; "
+            + "; ".join(failures[-2:]) + ". Widen relaxation steps in the rulebook or check the eligible names"
         )
 
     w = res.weights.reindex(f.index).fillna(0.0)
-    capacity, dtt = _capacity(f, exposure, u, adtv, elig, w, m, country_caps)
     binding = np.where(
         res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
         "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
     )
-    liq = m.liquidity
     names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
         market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
         binding=binding,
@@ -293,28 +302,59 @@ def build_weights(
         countries=w.groupby(country).sum().sort_index(), issuers=w.groupby(f["issuer"]).sum().sort_index(),
         binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
         solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=tuple(relaxations),
-        capacity_aum=capacity, days_to_trade=dtt, methodology_version=m.version,
+        capacity_aum=capacity, days_to_trade=_days_to_trade(w, adtv, m), methodology_version=m.version,
         data_source=market.source, synthetic=bool(market.synthetic),
     )
     return WeightResult(weights=w.rename("weight"), report=report)
 
 
-def _capacity(frame, exposure, u, adtv, elig, w, m: Methodology, country_caps) -> tuple[float, pd.DataFrame]:
+def relaxation_ladder(m: Methodology):
+    """The rulebook's relaxation steps in order: ``(description or None, stage tolerance, single cap)``.
+
+    First the rulebook as written, then each wider stage tolerance, then, at the widest tolerance,
+    each higher single-name (and issuer) cap.
+    """
+    tolerance, single = m.stages.tolerance, m.caps.single
+    yield None, tolerance, single
+    for step in m.relaxation.stage_tolerance_steps:
+        if step > tolerance:
+            tolerance = step
+            yield f"stage tolerance widened to ±{step:.1%}", tolerance, single
+    for step in m.relaxation.single_cap_steps:
+        if step > single:
+            single = step
+            yield f"single-name and issuer caps raised to {step:.1%}", tolerance, single
+
+
+def _liquidity_notionals(aum: float, capacity: float, m: Methodology):
+    """AUMs at which to compute the liquidity caps, in order: the fund's AUM when it is within the
+    capacity, else the capacity; then, when a regulatory rule is active (the capacity LP cannot see
+    it) and the rulebook allows relaxing the notional, successive halvings."""
+    level = aum if aum <= capacity else capacity * (1.0 - 1e-3)
+    yield level
+    if m.relaxation.reduce_liquidity_notional and m.regulatory.active is not None:
+        for k in range(1, 7):
+            yield level / 2**k
+
+
+def _max_aum(exposure, m: Methodology, single, notional, elig, tolerance, issuers, issuer_cap, country_caps) -> float:
+    """Largest AUM at which the caps and stage band are feasible (0 when never, inf when always)."""
     from .weights import max_feasible_aum
 
-    liq = m.liquidity
-    notional = (liq.participation * adtv.fillna(0.0) * liq.days_to_trade).where(elig["eligible"], 0.0)
-    static = pd.Series(m.caps.single, index=frame.index).where(elig["eligible"], 0.0)
+    static = pd.Series(single, index=exposure.index).where(elig["eligible"], 0.0)
     try:
-        capacity = float(max_feasible_aum(
-            exposure, m.stages.target_map, static, notional, stage_tolerance=m.stages.tolerance,
-            issuers=frame["issuer"], issuer_cap=m.caps.issuer, countries=elig["country"], country_caps=country_caps,
+        return float(max_feasible_aum(
+            exposure, m.stages.target_map, static, notional, stage_tolerance=tolerance, issuers=issuers,
+            issuer_cap=issuer_cap, countries=elig["country"], country_caps=country_caps, eligible=elig["eligible"],
         ))
     except InfeasibleError:
-        capacity = 0.0
-    levels = list(liq.capacity_aum_levels_usd)
+        return 0.0
+
+
+def _days_to_trade(w: pd.Series, adtv: pd.Series, m: Methodology) -> pd.DataFrame:
+    """Days to trade each held name at the rulebook's capacity AUM levels."""
     held = w[w > 0].index
-    dtt = pd.DataFrame({
-        f"{lvl / 1e6:,.0f}M": (w[held] * lvl / (liq.participation * adtv[held])) for lvl in levels
+    part = m.liquidity.participation
+    return pd.DataFrame({
+        f"{lvl / 1e6:,.0f}M": w[held] * lvl / (part * adtv[held]) for lvl in m.liquidity.capacity_aum_levels_usd
     })
-    return capacity, dtt

@@ -103,7 +103,7 @@ BINDING_TOL = 1e-7
 BNB_GAP = 1e-9
 
 _SOLVER_OPTIONS: dict[str, dict[str, object]] = {
-    "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 400},
+    "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 2000},
     "OSQP": {"eps_abs": 1e-11, "eps_rel": 1e-11, "max_iter": 200_000, "polish": True},
     "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000},
 }
@@ -918,7 +918,8 @@ class StageBalancedOptimizer:
                 with warnings.catch_warnings():
                     # "Solution may be inaccurate": handled below by verifying the answer
                     warnings.simplefilter("ignore", UserWarning)
-                    self._problem.solve(solver=name, **_SOLVER_OPTIONS.get(name, {}))
+                    # no warm start: the answer must not depend on the previous review (reproducible bytes)
+                    self._problem.solve(solver=name, warm_start=False, **_SOLVER_OPTIONS.get(name, {}))
                 status = str(self._problem.status)
             except (cp.error.SolverError, ValueError, ArithmeticError, RuntimeError) as exc:
                 attempts.append((name, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}"))
@@ -1086,8 +1087,16 @@ class StageBalancedOptimizer:
     # -- clean-up and report ------------------------------------------------------------------
 
     def _cleanup(self, sol: _Solution, inp: _Inputs) -> np.ndarray:
-        w = np.where(inp.u > 0, np.maximum(sol.w, 0.0), 0.0)
-        w = w / w.sum()
+        # solver noise: clip into [0, cap] (exact zeros below 1e-12), then restore the sum by
+        # spreading any shortfall over the room left under the caps (never pushing a name past it)
+        w = np.where(inp.u > 0, np.clip(sol.w, 0.0, inp.upper), 0.0)
+        w[w < 1e-12] = 0.0
+        shortfall = 1.0 - w.sum()
+        room = np.where(w > 0, inp.upper - w, 0.0)
+        if shortfall > 0 and room.sum() > shortfall:
+            w = w + shortfall * room / room.sum()
+        else:
+            w = w / w.sum()
         viol = _violations(w, self._st, inp, self.regulatory)
         if viol:
             raise SolverError(f"{sol.solver} returned weights that break a constraint after "
@@ -1354,7 +1363,7 @@ def max_feasible_aum(
     countries: pd.Series | None = None,
     country_caps: Mapping[str, float] | float | None = None,
     eligible: pd.Series | None = None,
-    solver: str = "HIGHS",
+    solver: str = "CLARABEL",
 ) -> float:
     """Largest fund size (USD) for which a portfolio meeting every constraint exists.
 
@@ -1378,7 +1387,7 @@ def max_feasible_aum(
     eligible
         Boolean Series by ticker (default: every name).
     solver
-        LP solver (HiGHS by default; CLARABEL is tried if it fails).
+        LP solver (CLARABEL by default; HiGHS prints a banner on stdout).
 
     Returns
     -------
@@ -1425,7 +1434,7 @@ def max_feasible_aum(
         cons.append(_aggregation(st.country_idx, rows, n) @ w <= inp.country_cap[rows])
     prob = cp.Problem(cp.Minimize(t), cons)
     attempts = []
-    for name in dict.fromkeys((solver, "CLARABEL")):
+    for name in dict.fromkeys((solver, "HIGHS")):
         try:
             prob.solve(solver=name)
         except (cp.error.SolverError, ValueError, ArithmeticError, RuntimeError) as exc:

@@ -17,6 +17,7 @@ def test_bundled_rulebook_loads_with_anchored_defaults() -> None:
     assert m.china.stake_threshold == 0.25  # DOE FEOC
     assert m.size.market_cap_entry_usd == 150e6 and m.size.market_cap_retention_usd == 75e6
     assert m.liquidity.participation == 0.25  # Solactive
+    assert m.regulatory.mode == "none"  # the index; RIC and UCITS are fund variants
     assert (m.regulatory.ric.issuer_max, m.regulatory.ric.large_threshold, m.regulatory.ric.large_sum) == (0.225, 0.045, 0.45)
     assert m.withholding.rate("JP") == 0.15315 and m.withholding.rate("GB") == 0.0
     assert abs(sum(m.stages.targets) - 1) < 1e-12
@@ -55,7 +56,7 @@ def _write(tmp_path: Path, old: str, new: str) -> Path:
         ("single = 0.08", "singel = 0.08", "caps.singel", "singel"),
         ("single = 0.08", "single = 1.5", "caps.single", "single = 1.5"),
         ("single = 0.08", "single = \"8%\"", "caps.single", "single ="),
-        ('mode = "ric"', 'mode = "ric50"', "regulatory.mode", "mode ="),
+        ('mode = "none"', 'mode = "ric50"', "regulatory.mode", "mode ="),
         ("stake_threshold = 0.25", "stake_threshold = -0.1", "china.stake_threshold", "stake_threshold"),
         ("tolerance = 0.02", "tolerance = 0.02\nextra = 1", "stages.extra", "extra = 1"),
         ("adtv_retention_usd = 250_000", "adtv_retention_usd = 900_000", "size.adtv_retention_usd", "adtv_retention_usd"),

@@ -30,8 +30,8 @@ from exchina_index import atomic
 from exchina_index.calendar import REVIEW_COLUMNS, review_dates
 from exchina_index.errors import InputError, OutputError, ReviewDateError
 
-OVERRIDES = {"regulatory": {"mode": "none"}, "caps": {"single": 0.25, "issuer": 0.25}}
-AUM = 20e6
+OVERRIDES: dict = {}  # the bundled rulebook as written (its relaxation ladder included)
+AUM = 50e6
 #: Four consecutive reviews on the demo data. The first starts from SEED, a portfolio taken as set at
 #: the scheduled review before it (2024-06-21); it holds a China-domiciled name, so the chain has
 #: additions, a deletion, changes and holds.
@@ -252,7 +252,7 @@ def test_compliance_agrees_with_independent_computation(chain: list[Path], env: 
 
 
 def test_compliance_marks_the_mode_in_force(env: Env, tmp_path: Path) -> None:
-    m = xi.load_methodology().with_overrides({"caps": {"single": 0.25, "issuer": 0.25}})  # RIC mode
+    m = xi.load_methodology().with_overrides({"caps": {"single": 0.25, "issuer": 0.25}, "regulatory": {"mode": "ric"}})
     folder = rb.rebalance(env.universe, env.market, "2025-12-19", AUM, tmp_path, methodology=m)
     comp = json.loads((folder / "compliance.json").read_text())
     assert comp["regulatory_mode"] == "ric"
@@ -510,7 +510,9 @@ def test_bad_previous_file(env: Env, populated: Path, tmp_path: Path, text: str,
 def test_infeasible_review_writes_nothing(env: Env, tmp_path: Path) -> None:
     from exchina_index.errors import InfeasibleError
 
-    strict = xi.load_methodology()  # 8 % caps: too few eligible demo names in 2019 to reach 100 %
+    # 8 % caps and no relaxation ladder: too few eligible demo names in 2019 to reach 100 %
+    strict = xi.load_methodology().with_overrides(
+        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "reduce_liquidity_notional": False}})
     out = tmp_path / "fresh" / "out"
     with pytest.raises(InfeasibleError):
         rb.rebalance(env.universe, env.market, "2019-03-15", AUM, out, methodology=strict)

@@ -14,7 +14,8 @@ the same bytes with the same numpy version):
 * **Returns**: daily log returns on the union of all sessions = beta x a common rare-earth factor
   (Student-t, 4 degrees of freedom, 35 %/yr, plus an illustrative boom/bust drift path) + the
   issuer's stage exposures x three stage factors (12 %/yr each) + an issuer-specific Student-t
-  shock, so fat tails and co-movement are built in. Beta rises with ``purity``; total volatility
+  shock that mean-reverts in level (half-life 1.5 years, so a name's size stays in a realistic
+  band over the 12 years), so fat tails and co-movement are built in. Beta rises with ``purity``; total volatility
   falls with size (about 25 %/yr for $30B+ names, 80 %/yr for micro-caps). A listing's return over
   a holiday on its exchange is the sum of the union-day moves it missed. All lines of one issuer
   share one path (an ADR also moves with the FX rate between its currency and the home line's).
@@ -27,7 +28,7 @@ the same bytes with the same numpy version):
   secondary lines (OTC ADRs, second listings) trade a fraction of that. Micro-caps also have
   sessions with zero volume (and an unchanged close). So Shin-Etsu/TDK get ADTVs above $100M,
   Lynas/MP tens of $M, and micro-caps below $1M (several below $250k).
-* **Shares**: issuance steps (Poisson; juniors dilute 3-25 % a step, large caps buy back a little).
+* **Shares**: issuance steps (Poisson; juniors about 0.6 a year of 3-25 % each, large caps buy back a little).
 * **Dividends**: larger, diversified issuers pay 1-4 % a year, quarterly (US/Canada), twice a year
   (Japan, Australia, Europe, UK) or yearly (China/HK); the price drops by the dividend on the ex-date.
 * **FX**: USD per unit for every non-USD currency of the universe: a trend (in logs) from a
@@ -46,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from ..calendar import calendar_of, sessions
 from ..errors import DataError
@@ -109,6 +111,7 @@ _DIV_FREQ = {"XNYS": 4, "XNAS": 4, "XASE": 4, "OTCM": 4, "XTSE": 4, "XTSX": 4, "
 _STEPS_PER_YEAR = 261.0
 _CHUNK = 256  # listings generated at once
 _T_DF = 4.0
+_IDIO_HALF_LIFE_YEARS = 1.5
 _T_SCALE = math.sqrt((_T_DF - 2.0) / _T_DF)  # unit-variance Student-t
 
 
@@ -223,10 +226,13 @@ def generate_market(
     # common factors on the union calendar
     rng = np.random.default_rng(_seed(seed, "factors"))
     dt = 1.0 / _STEPS_PER_YEAR
-    re_inc = 0.35 * math.sqrt(dt) * _T_SCALE * rng.standard_t(_T_DF, T) + _regime_drift(u_days)
+    # factor noise mean-reverts around the illustrative regime path, so the boom/bust shape (and
+    # hence each name's size over time) is the designed one rather than the luck of one seed
+    phi = math.exp(-math.log(2.0) / (_IDIO_HALF_LIFE_YEARS * _STEPS_PER_YEAR))
+    re_noise = 0.35 * math.sqrt(dt) * _T_SCALE * rng.standard_t(_T_DF, T)
     stage_inc = 0.12 * math.sqrt(dt) * _T_SCALE * rng.standard_t(_T_DF, (T, 3))
-    cum_re = np.cumsum(re_inc)
-    cum_stage = np.cumsum(stage_inc, axis=0)
+    cum_re = lfilter([1.0], [1.0, -phi], re_noise) + np.cumsum(_regime_drift(u_days))
+    cum_stage = lfilter([1.0], [1.0, -phi], stage_inc, axis=0)
 
     # issuer-level draws
     I = len(issuer_names)
@@ -270,13 +276,14 @@ def generate_market(
         elif cap_end[k] >= 1e9:
             rate, step = 0.6, lambda m: r.uniform(0.0, 0.06, m)
         else:
-            rate, step = 1.5, lambda m: r.uniform(0.03, 0.25, m)
+            rate, step = 0.6, lambda m: r.uniform(0.03, 0.25, m)
         m = int(r.poisson(rate * years))
         if m:
             rows = r.integers(1, T, m)
             np.add.at(share_log[:, k], rows, step(m))
     share_cum = np.cumsum(share_log, axis=0)
-    cum_idio = np.cumsum(idio, axis=0)
+    # issuer-specific moves mean-revert too (same half-life)
+    cum_idio = lfilter([1.0], [1.0, -phi], idio, axis=0)
 
     # line-level outputs, generated in column chunks (bounded memory, no loops over days)
     home_idx = np.array([home[i] for i in issuers])
