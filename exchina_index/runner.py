@@ -57,6 +57,7 @@ def run_spec(
     target = out if out is not None else spec.path.parent / "output" / spec.name
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the published folder is an ordinary one
     try:
         write_tearsheet(result, staging, benchmark=benchmark, title=spec.description or spec.name,
                         benchmark_name=spec.benchmark_name)

@@ -15,7 +15,7 @@ from ..errors import DataError
 from .demo import DEMO_LABEL
 from .market import MarketData
 
-__all__ = ["load_market_data", "MarketData", "DEMO_LABEL", "SOURCES"]
+__all__ = ["load_market_data", "load_benchmark_returns", "MarketData", "DEMO_LABEL", "SOURCES"]
 
 #: The named sources; anything else must be a path to a CSV folder or file.
 SOURCES: tuple[str, ...] = ("demo", "yahoo")
@@ -71,3 +71,33 @@ def load_market_data(
         f"unknown market data source '{source}': use 'demo', 'yahoo', or the path of a folder of CSV "
         "files or of one CSV file (it does not exist)"
     )
+
+
+def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | Path | None = None,
+                           **kwargs: Any) -> "pd.Series":
+    """Daily USD total returns of a US-listed benchmark (e.g. the REMX ETF) over ``market``'s range.
+
+    Only the ``"yahoo"`` source can fetch a ticker outside the universe (through the same cache);
+    ``kwargs`` go to :func:`~exchina_index.data.yahoo.load_yahoo`.
+    """
+    import pandas as pd
+
+    from ..universe import Universe
+    from .yahoo import load_yahoo
+
+    if market.source != "yahoo":
+        raise DataError(
+            f"benchmark '{ticker}' is fetched from Yahoo Finance: run with --source yahoo, or use "
+            "benchmark kind 'universe_cap_weighted' with other data sources"
+        )
+    row = {
+        "name": ticker, "issuer": ticker.lower(), "primary": True, "domicile": "US", "hq": "US",
+        "exchange": "XNYS", "currency": "USD", "price_unit": "USD", "lot_size": 1, "float_factor": 1.0,
+        "mining": 1.0, "refining": 0.0, "manufacturing": 0.0, "purity": 1.0,
+        "listed_since": pd.Timestamp("1990-01-01"), "delisted": pd.NaT, "activities": "mining",
+        "source": "benchmark", "notes": "",
+    }
+    frame = pd.DataFrame([row], index=pd.Index([ticker], name="ticker"))
+    links = pd.DataFrame(columns=["ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes"])
+    bench = load_yahoo(Universe(frame=frame, links=links), market.start, market.end, cache_dir=cache_dir, **kwargs)
+    return bench.returns("total")[ticker].dropna().rename(ticker)

@@ -674,3 +674,27 @@ def test_a_hanging_preflight_is_bounded_by_the_deadline(tmp_path: Path) -> None:
         _load(fake, tmp_path, preflight=lambda: time.sleep(3), deadline_s=0.3)
     assert time.monotonic() - t0 < 1.5
     assert fake.calls == []
+
+
+def test_benchmark_ticker_returns_through_the_same_cache(tmp_path: Path) -> None:
+    from exchina_index.data import load_benchmark_returns
+
+    market = _load(_fake(), tmp_path)
+    days = sessions("2025-08-01", "2025-10-31", holidays=["2025-09-01"])
+    close = np.linspace(50.0, 60.0, len(days))
+    remx = make_history(days, NY, close, dividends={str(days[30].date()): 1.0})
+    fake = FakeYFinance({"REMX": remx}, shares={"REMX": None}, fast_info_shares={"REMX": None})
+    got = load_benchmark_returns("REMX", market, cache_dir=tmp_path, yf=fake, preflight=False,
+                                 sleep=lambda s: None, today="2026-01-15")
+    # the ex-date's total return adds the dividend over the previous close; other days are price moves
+    i = 30  # 2025-09-12, inside the market's range
+    assert got.loc[days[i]] == pytest.approx((close[i] + 1.0) / close[i - 1] - 1, rel=1e-6)
+    assert got.loc[days[i + 1]] == pytest.approx(close[i + 1] / close[i] - 1, rel=1e-6)
+    with pytest.raises(DataError, match="--source yahoo"):
+        load_benchmark_returns("REMX", xi_demo_market())
+
+
+def xi_demo_market():
+    import exchina_index as xi
+
+    return xi.load_market_data(xi.load_universe(), source="demo")
