@@ -214,8 +214,8 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     result = build_weights(universe, market, args.as_of, method, aum=args.aum)
     names = result.report.names
     held = names[names["weight"] > 0].sort_values("weight", ascending=False)
-    table = held[["name", "country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]] \
-        if "name" in held else held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
+    table = held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
+    table.insert(0, "name", universe.frame.loc[table.index, "name"].str.slice(0, 26))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(float_format=lambda x: f"{x:.4f}"))
     print()

@@ -111,7 +111,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from exchina_index.errors import DataError
+from exchina_index.errors import EngineInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -130,14 +130,6 @@ _STEP_COST = 25e-6
 _TAIL_COST_PER_ELEMENT = 7e-9
 _TAIL_COST_PER_CALL = 100e-6
 _TAIL_MIN_ROWS = 16
-
-
-class EngineInputError(DataError, ValueError):
-    """The arrays given to :func:`run_index` break one of its preconditions.
-
-    It is both a :class:`~exchina_index.errors.DataError` (so the command line reports it as bad
-    input) and a ``ValueError``.
-    """
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

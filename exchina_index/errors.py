@@ -18,6 +18,7 @@ __all__ = [
     "DataError",
     "NetworkError",
     "CacheError",
+    "EngineInputError",
     "ReviewDateError",
     "InfeasibleError",
     "SolverError",
@@ -81,6 +82,10 @@ class NetworkError(DataError):
 
 class CacheError(DataError):
     """The local market-data cache is unreadable or corrupt."""
+
+
+class EngineInputError(DataError, ValueError):
+    """Arrays given to the index engine break one of its preconditions (names the row and column)."""
 
 
 class ReviewDateError(ExchinaIndexError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import InfeasibleError
+from .errors import InfeasibleError, ReviewDateError
 from .methodology import STAGES, Methodology, load_methodology
 from .screens import screen
 from .universe import Universe
@@ -224,6 +224,11 @@ def build_weights(
     aum = float(m.liquidity.default_aum_usd if aum is None else aum)
     if not aum > 0:
         raise InfeasibleError(f"AUM must be positive, got {aum}")
+    if not market.start <= t <= market.end:
+        raise ReviewDateError(
+            f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
+            "choose a date inside it or load a longer history"
+        )
     pit = market.truncate(t)
     f = universe.frame
     held = None if previous is None else previous[previous > 0].index

@@ -53,3 +53,42 @@ def test_help_does_not_import_heavy_libraries() -> None:
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
+
+
+def test_weights_prints_stage_totals_and_bindings(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "w.csv"
+    assert main(["weights", "--as-of", "2025-11-28", "--aum", "1e9", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "stages: mining" in text and "SYNTHETIC DEMO DATA" in text and "cap:liquidity" in text
+    assert out.read_text().startswith("ticker,eligible,reason")
+
+
+def test_weights_outside_the_data_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "--as-of", "2012-01-02"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2012-01-02" in err and "outside the market data" in err
+
+
+def test_rebalance_writes_once_and_refuses_to_overwrite(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["rebalance", "--as-of", "2025-12-01", "--aum", "50e6", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "2025-12-19"  # the next review on or after the date
+    assert (folder / "manifest.json").exists()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["rebalance", "--as-of", "2025-12-19", "--aum", "50e6", "--out", str(tmp_path)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_bad_aum_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    for bad in ("0", "-5", "lots"):
+        with pytest.raises(SystemExit) as e:
+            main(["rebalance", "--as-of", "2025-12-19", "--aum", bad, "--out", str(tmp_path)])
+        assert e.value.code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_calendar_lists_holiday_adjusted_dates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calendar", "--year", "2026"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-06-18" in out  # Juneteenth, Friday 2026-06-19, is an NYSE holiday
+    assert "2026-03-20" in out and "2026-09-18" in out and "2026-12-18" in out

@@ -55,3 +55,56 @@ def test_drift_by_price_and_delisting() -> None:
     d2 = drift_weights(w, close, idx[0], idx[2])  # B has no price any more: sold, proceeds spread pro rata
     grown2 = {"A": 0.5 * 1.2, "B": 0.0, "C": 0.25 * 0.8}
     assert d2.to_dict() == pytest.approx({k: v / sum(grown2.values()) for k, v in grown2.items()})
+
+
+# --- the whole review on the demo market --------------------------------------------------------
+
+import exchina_index as xi  # noqa: E402
+from exchina_index.review import make_optimizer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo():
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    return universe, market, make_optimizer(universe, M)
+
+
+@pytest.mark.parametrize("aum", [50e6, 1e9])
+def test_every_review_2019_to_2026_is_stage_balanced(demo, aum: float) -> None:
+    universe, market, opt = demo
+    widest = max(M.relaxation.stage_tolerance_steps)
+    cutoffs = xi.review_dates(M, "2019-01-01", "2026-09-30")["cutoff"]
+    assert len(cutoffs) >= 30
+    for cutoff in cutoffs:
+        r = xi.build_weights(universe, market, cutoff, M, aum, optimizer=opt)
+        w, rep = r.weights, r.report
+        assert abs(w.sum() - 1) < 1e-9 and (w >= 0).all()
+        assert (w[~rep.names["eligible"]] == 0).all()
+        assert (abs(rep.stages["after"] - 1 / 3) <= widest + 1e-8).all(), cutoff
+        np.testing.assert_allclose(rep.stages["after"], universe.frame[["mining", "refining", "manufacturing"]].T @ w)
+        liquidity_bound = (rep.names["binding"] == "cap:liquidity").any() or any("liquidity caps" in s for s in rep.relaxations)
+        if aum == 1e9:  # far beyond the demo market's capacity: liquidity always decides
+            assert rep.capacity_aum < aum and liquidity_bound, cutoff
+
+
+def test_relaxations_are_recorded_in_order(demo) -> None:
+    universe, market, opt = demo
+    r = xi.build_weights(universe, market, "2019-02-28", M, 50e6, optimizer=opt)
+    steps = r.report.relaxations
+    # 2019: too few refiners pass the screens for 33 % +- 2 pp at 8 % caps
+    assert steps[0] == "stage tolerance widened to ±5.0%"
+    assert any(s.startswith("liquidity caps computed at") for s in steps)
+    strict = M.with_overrides({"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": []}})
+    with pytest.raises(xi.InfeasibleError, match="relaxation ladder"):
+        xi.build_weights(universe, market, "2019-02-28", strict, 50e6)
+
+
+def test_reused_optimizer_gives_bit_identical_weights(demo) -> None:
+    universe, market, opt = demo
+    a = xi.build_weights(universe, market, "2025-11-28", M, 50e6, optimizer=opt).weights
+    xi.build_weights(universe, market, "2024-11-29", M, 50e6, optimizer=opt)  # other parameter values
+    b = xi.build_weights(universe, market, "2025-11-28", M, 50e6, optimizer=opt).weights
+    c = xi.build_weights(universe, market, "2025-11-28", M, 50e6).weights  # compiled afresh
+    pd.testing.assert_series_equal(a, b, check_exact=True)
+    pd.testing.assert_series_equal(a, c, check_exact=True)
