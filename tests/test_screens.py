@@ -65,3 +65,32 @@ def test_screen_does_not_depend_on_row_order(mini) -> None:
     a = screen(mini, "2023-06-01")
     b = screen(shuffled, "2023-06-01").loc[a.index]
     pd.testing.assert_frame_equal(a, b)
+
+
+# --- the bundled universe ------------------------------------------------------------------------
+
+CHINA_CONTROLLED = {"600111.SS", "600392.SS", "000831.SZ", "600549.SS", "300748.SZ", "6680.HK", "000970.SZ",
+                    "600366.SS", "PEK.AX"}  # from universe_candidates.csv rows flagged EXCL
+
+
+def test_bundled_screen_today_removes_exactly_the_china_controlled_rows() -> None:
+    u = load_universe()
+    s = screen(u, "2026-11-27")
+    cn = s.index[s["reason"].str.startswith("CN_")]
+    assert set(cn) == CHINA_CONTROLLED - {"PEK.AX"}  # Peak is reported as delisted first (2025-10-01)
+    assert s.loc["PEK.AX", "reason"] == "DELISTED"
+    assert screen(u, "2025-09-25").loc["PEK.AX", "reason"] == "CN_CONTROL"  # taken over, still listed
+    allied = s.index.difference(list(CHINA_CONTROLLED))
+    assert not s.loc[allied, "reason"].str.startswith("CN_").any()
+    by_country = s["country"].isin(load_methodology().countries.eligible) & ~s.index.isin(list(CHINA_CONTROLLED))
+    assert by_country.sum() >= 45
+    eligible = u.frame[s["eligible"]]
+    for stage in ("mining", "refining", "manufacturing"):
+        assert eligible.loc[eligible[stage] >= 0.25, "issuer"].nunique() >= 5, stage
+
+
+def test_northern_minerals_reason_in_force_at_each_date() -> None:
+    u = load_universe()
+    # Yuxiao Fund and associates held ~10 % (below the 25 % threshold) until the ordered divestment
+    assert screen(u, "2024-01-01").loc["NTU.AX", "reason"] == "FLAG_CN_STAKE"
+    assert screen(u, "2026-11-27").loc["NTU.AX", "reason"] == "OK"
