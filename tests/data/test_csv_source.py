@@ -13,25 +13,8 @@ from exchina_index.data import load_market_data
 from exchina_index.data.csv_source import load_csv
 from exchina_index.data.demo import generate_market
 from exchina_index.errors import DataError
+from _universe_helpers import make_universe
 
-COLUMNS = ["name", "issuer", "primary", "domicile", "hq", "exchange", "currency", "price_unit", "lot_size",
-           "float_factor", "mining", "refining", "manufacturing", "purity", "listed_since", "delisted",
-           "activities", "source", "notes"]
-
-
-def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
-    recs = []
-    for t, r in rows.items():
-        base = {"name": t, "issuer": t.lower(), "primary": True, "domicile": "US", "hq": "US", "exchange": "XNYS",
-                "currency": "USD", "price_unit": "USD", "lot_size": 1, "float_factor": 1.0, "mining": 1.0,
-                "refining": 0.0, "manufacturing": 0.0, "purity": 0.9, "listed_since": "2000-01-01",
-                "delisted": None, "activities": "mining", "source": "test", "notes": ""}
-        base.update(r)
-        recs.append({"ticker": t, **base})
-    f = pd.DataFrame.from_records(recs).set_index("ticker").sort_index()[COLUMNS]
-    f["listed_since"] = pd.to_datetime(f["listed_since"])
-    f["delisted"] = pd.to_datetime(f["delisted"])
-    return f
 
 
 UNI = make_universe({

@@ -12,28 +12,10 @@ from hypothesis import strategies as st
 
 from exchina_index.data.market import MarketData
 from exchina_index.errors import DataError
+from _universe_helpers import make_universe
 
 NaN = float("nan")
 DATES = pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"])
-COLUMNS = ["name", "issuer", "primary", "domicile", "hq", "exchange", "currency", "price_unit", "lot_size",
-           "float_factor", "mining", "refining", "manufacturing", "purity", "listed_since", "delisted",
-           "activities", "source", "notes"]
-
-
-def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
-    """A stand-in universe frame with the real columns (only the given fields matter)."""
-    recs = []
-    for t, r in rows.items():
-        base = {"name": t, "issuer": t.lower(), "primary": True, "domicile": "US", "hq": "US", "exchange": "XNYS",
-                "currency": "USD", "price_unit": "USD", "lot_size": 1, "float_factor": 1.0, "mining": 1.0,
-                "refining": 0.0, "manufacturing": 0.0, "purity": 0.9, "listed_since": "2000-01-01",
-                "delisted": None, "activities": "mining", "source": "test", "notes": ""}
-        base.update(r)
-        recs.append({"ticker": t, **base})
-    f = pd.DataFrame.from_records(recs).set_index("ticker").sort_index()[COLUMNS]
-    f["listed_since"] = pd.to_datetime(f["listed_since"])
-    f["delisted"] = pd.to_datetime(f["delisted"])
-    return f
 
 
 class FakeUniverse:
