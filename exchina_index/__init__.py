@@ -30,10 +30,10 @@ _EXPORTS: dict[str, str] = {
     "build_weights": "review",
     "WeightResult": "review",
     "stage_balanced_weights": "weights",
-    "backtest": "backtest",
-    "BacktestResult": "backtest",
+    "backtest": "backtester",
+    "BacktestResult": "backtester",
     "write_tearsheet": "tearsheet",
-    "rebalance": "rebalance",
+    "rebalance": "rebalancing",
     "ExchinaIndexError": "errors",
     "InputError": "errors",
     "UniverseError": "errors",
@@ -64,7 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .backtest import BacktestResult, backtest
+    from .backtester import BacktestResult, backtest
     from .calendar import review_dates
     from .data import load_market_data
     from .data.market import MarketData
@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                          MethodologyError, NetworkError, OutputError, ReviewDateError, SolverError,
                          UniverseError)
     from .methodology import Methodology, load_methodology
-    from .rebalance import rebalance
+    from .rebalancing import rebalance
     from .review import WeightResult, build_weights
     from .screens import screen
     from .tearsheet import write_tearsheet

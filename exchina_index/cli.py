@@ -228,7 +228,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_rebalance(args: argparse.Namespace) -> int:
-    from .rebalance import rebalance
+    from .rebalancing import rebalance
 
     universe, method, market = _load_inputs(args)
     folder = rebalance(universe, market, args.as_of, aum=args.aum, out=args.out, methodology=method,

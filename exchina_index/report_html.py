@@ -1,6 +1,6 @@
 """The review report (``report.html``): one self-contained page, inline CSS, no scripts, no links out.
 
-It is rendered from the in-memory bundle of :mod:`exchina_index.rebalance`; every number is
+It is rendered from the in-memory bundle of :mod:`exchina_index.rebalancing`; every number is
 formatted with a fixed precision and nothing depends on the clock, so the same review gives the
 same bytes.
 """

@@ -31,7 +31,7 @@ def run_spec(
     ``weights.csv``, ``turnover.csv``), plus ``drifted_weights.csv`` and ``reviews.csv`` (one row
     per review: dates, names held, binding constraints, relaxations) unless ``tearsheet_only``.
     """
-    from .backtest import backtest
+    from .backtester import backtest
     from .benchmark import universe_cap_weighted_returns
     from .data import load_market_data
     from .methodology import load_methodology

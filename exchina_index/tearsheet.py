@@ -54,7 +54,7 @@ from .atomic import TEMP_PREFIX, write_text
 from .errors import DataError, InputError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backtest import BacktestResult
+    from .backtester import BacktestResult
 
 __all__ = ["write_tearsheet", "SYNTHETIC_BANNER", "strip_external_references", "find_external_references"]
 
@@ -104,7 +104,7 @@ def write_tearsheet(
     Parameters
     ----------
     result
-        A :class:`~exchina_index.backtest.BacktestResult`.
+        A :class:`~exchina_index.backtester.BacktestResult`.
     out_dir
         Output folder (created if needed). Existing files of the same names are replaced.
     benchmark

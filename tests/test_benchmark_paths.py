@@ -8,13 +8,27 @@ against a reference that computes something else. Speed itself is never asserted
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks.peers import bt_backtest, bt_price_levels, naive_price_levels, prices_from_returns
-from benchmarks.universes import capped_cap_weights
-from exchina_index.engine import run_index
+# `benchmarks/` is not installed with the package: make the repository root importable also under
+# a bare `pytest` (`python -m pytest` from the root already has it on sys.path).
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from benchmarks.peers import (  # noqa: E402
+    bt_backtest,
+    bt_price_levels,
+    naive_price_levels,
+    prices_from_returns,
+)
+from benchmarks.universes import capped_cap_weights  # noqa: E402
+from exchina_index.engine import run_index  # noqa: E402
 
 TOL = 1e-9
 

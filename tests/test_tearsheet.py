@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.backtest import BacktestResult
+from exchina_index.backtester import BacktestResult
 from exchina_index.errors import InputError
 from exchina_index.methodology import load_methodology
 from exchina_index.review import ReviewReport, WeightResult

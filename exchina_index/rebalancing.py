@@ -784,7 +784,7 @@ def _versions(solver: str) -> dict[str, Any]:
 def _call_record(as_of: Any, aum: Any, previous: Any, force: bool, methodology: Any) -> dict[str, Any]:
     prev = None if previous is None else ("<Series>" if isinstance(previous, pd.Series) else str(previous))
     return {
-        "function": "exchina_index.rebalance",
+        "function": "exchina_index.rebalancing",
         "as_of": as_of.date().isoformat() if isinstance(as_of, pd.Timestamp) else str(as_of),
         "aum": None if aum is None else str(aum),
         "previous": prev,

@@ -1,4 +1,4 @@
-"""Review deliverables (exchina_index.rebalance): the chain reconciles, runs are reproducible and
+"""Review deliverables (exchina_index.rebalancing): the chain reconciles, runs are reproducible and
 safe, bad input writes nothing.
 
 The demo market is synthetic and thin: with the bundled rulebook (8 % caps, RIC) most demo reviews
@@ -40,7 +40,7 @@ SEED = pd.Series({"MP": 0.4, "LYC.AX": 0.3, "600111.SS": 0.2, "NB": 0.1})
 SEED_DATE = "2024-06-21"
 TOL = 1e-9
 # the module, not the function of the same name that the package re-exports
-rb = importlib.import_module("exchina_index.rebalance")
+rb = importlib.import_module("exchina_index.rebalancing")
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -396,7 +396,7 @@ import json, sys, time
 import exchina_index as xi
 import importlib
 from exchina_index import atomic
-rb = importlib.import_module("exchina_index.rebalance")
+rb = importlib.import_module("exchina_index.rebalancing")
 real = atomic.write_bytes
 done = []
 def slow(path, data):

@@ -1,0 +1,168 @@
+"""Case 1: the optimizer, compiled once and re-solved per review vs built from scratch per review.
+
+The per-review problems are the real ones: the review pipeline (``review.build_weights``: screens,
+anchors, single and liquidity caps, issuer and country caps, RIC 25/50 rule, turnover penalty
+against the drifted previous portfolio) runs over the scaled case's schedule exactly as
+``backtester.backtest`` runs it, with a recording stand-in for the compiled optimizer that captures
+the arguments of every ``solve`` call. The successful call of each review is then replayed:
+
+* **compiled**: ``StageBalancedOptimizer.solve(**call)`` on one optimizer built for the universe
+  (cvxpy ``Parameter`` values substituted, no re-canonicalisation);
+* **scratch**: ``stage_balanced_weights(**call, issuers=, countries=, regulatory=)``, which builds
+  and canonicalises the cvxpy problem for every call.
+
+Both timings are of the whole call (input validation, pre-checks, solve, branch and bound, clean-up
+and report), as a caller pays it. The weights of both are compared (max |difference|).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+
+from .universes import AUM, ScaledCase
+
+__all__ = ["collect_review_problems", "optimizer_case"]
+
+
+class _Recorder:
+    """Stands in for the compiled optimizer inside ``build_weights``: forwards and records."""
+
+    def __init__(self, optimizer: Any) -> None:
+        self.optimizer = optimizer
+        self.calls: list[tuple[dict[str, Any], Any, float]] = []  # kwargs, result or error, s
+
+    def solve(self, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            res = self.optimizer.solve(**kwargs)
+        except Exception as exc:  # the relaxation ladder catches InfeasibleError
+            self.calls.append((kwargs, exc, time.perf_counter() - t))
+            raise
+        self.calls.append((kwargs, res, time.perf_counter() - t))
+        return res
+
+
+def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dict[str, Any]:
+    """Run the review pipeline over the schedule (all reviews, or ``reviews`` evenly spaced ones;
+    the previous portfolio is then the one of the previous sampled review, drifted to the cut-off);
+    return the successful solve call of each feasible review and pipeline statistics."""
+    from exchina_index.errors import InfeasibleError
+    from exchina_index.review import build_weights, drift_weights, make_optimizer
+
+    u, m, market = case.universe, case.methodology, case.market
+    schedule = case.schedule
+    if reviews is not None and reviews < len(schedule):
+        pick = np.unique(np.linspace(0, len(schedule) - 1, reviews).round().astype(int))
+        schedule = schedule.iloc[pick]
+    t = time.perf_counter()
+    optimizer = make_optimizer(u, m)
+    compile_s = time.perf_counter() - t
+    rec = _Recorder(optimizer)
+    close_usd = market.close_usd()
+    alive = market.alive().reindex(columns=u.frame.index, fill_value=False)
+    problems, pipeline_s, relaxed, infeasible = [], [], 0, []
+    prev_w = prev_impl = None
+    for row in schedule.itertuples(index=False):
+        t = time.perf_counter()
+        previous = None if prev_w is None else drift_weights(prev_w, close_usd, prev_impl, row.cutoff)
+        n_before = len(rec.calls)
+        try:
+            result = build_weights(u, market, row.cutoff, m, AUM, previous=previous, optimizer=rec)
+        except InfeasibleError:
+            infeasible.append(row.cutoff)
+            continue
+        pipeline_s.append(time.perf_counter() - t)
+        calls = rec.calls[n_before:]
+        kwargs, res, solve_s = calls[-1]
+        problems.append({"cutoff": row.cutoff, "kwargs": kwargs, "weights": res.weights,
+                         "nodes": res.nodes, "solve_s": solve_s, "attempts": len(calls),
+                         "all_solves_s": sum(c[2] for c in calls),
+                         "eligible": int((kwargs["anchor"] > 0).sum())})
+        relaxed += bool(result.report.relaxations)
+        ok = alive.loc[row.implement].reindex(result.weights.index, fill_value=False).astype(bool)
+        w = result.weights.where(ok, 0.0)
+        prev_w, prev_impl = w / w.sum(), row.implement
+    return {"optimizer": optimizer, "compile_s": compile_s, "problems": problems,
+            "pipeline_s": pipeline_s, "relaxed_reviews": relaxed, "infeasible": infeasible,
+            "solve_in_pipeline_s": sum(p["all_solves_s"] for p in problems)}
+
+
+def _scratch_kwargs(case: ScaledCase, optimizer: Any) -> dict[str, Any]:
+    from exchina_index.screens import country_of_classification
+
+    f = case.universe.frame
+    return {"issuers": f["issuer"], "countries": country_of_classification(f, case.methodology),
+            "regulatory": optimizer.regulatory, "solver": optimizer.solver,
+            "fallback_solvers": optimizer.fallback_solvers}
+
+
+def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_repeat: int = 3,
+                   scratch_reviews: int | None = None, repeat_budget_s: float = 1.0) -> dict[str, Any]:
+    """Time compiled re-solves and from-scratch builds on the case's real review problems."""
+    from exchina_index.weights import stage_balanced_weights
+
+    col = collect_review_problems(case, reviews)
+    opt, problems = col["optimizer"], col["problems"]
+    head = {"n": case.n, "reviews_sampled": len(problems) + len(col["infeasible"]),
+            "reviews_infeasible": len(col["infeasible"]), "reviews": len(problems)}
+    if not problems:
+        return {**head, "error": "no feasible review in the sample"}
+    # compiled: every review, best of `compiled_repeat` (after one warm-up solve)
+    compiled, internal = [], []
+    opt.solve(**problems[0]["kwargs"])
+    for p in problems:
+        best, spent = float("inf"), 0.0
+        for _ in range(compiled_repeat):
+            t = time.perf_counter()
+            res = opt.solve(**p["kwargs"])
+            dt = time.perf_counter() - t
+            if dt < best:
+                best, inner = dt, res.solve_seconds
+            spent += dt
+            if spent >= repeat_budget_s:
+                break
+        compiled.append(best)
+        internal.append(inner)
+    # scratch: all reviews or an evenly spaced subset
+    k = len(problems) if scratch_reviews is None else min(scratch_reviews, len(problems))
+    pick = np.unique(np.linspace(0, len(problems) - 1, k).round().astype(int))
+    extra = _scratch_kwargs(case, opt)
+    scratch, diffs = [], []
+    for i in pick:
+        p = problems[i]
+        t = time.perf_counter()
+        w = stage_balanced_weights(**p["kwargs"], **extra)
+        scratch.append(time.perf_counter() - t)
+        diffs.append(float((w - p["weights"].reindex(w.index)).abs().max()))
+    nodes = [p["nodes"] for p in problems]
+    med_c, med_s = statistics.median(compiled), statistics.median(scratch)
+    med_c_same = statistics.median([compiled[i] for i in pick])
+    pipeline = col["pipeline_s"]
+    return {
+        **head, "scratch_reviews": len(pick),
+        "eligible_median": statistics.median(p["eligible"] for p in problems),
+        "construct_s": col["compile_s"],  # building the cvxpy objects; canonicalisation happens at the first solve
+        "compiled_median_s": med_c, "compiled_p90_s": float(np.percentile(compiled, 90)),
+        "compiled_max_s": max(compiled),
+        "compiled_solver_part_median_s": statistics.median(internal),
+        "compiled_median_convex_reviews_s": (statistics.median(
+            c for c, p in zip(compiled, problems) if p["nodes"] == 1)
+            if any(p["nodes"] == 1 for p in problems) else None),
+        "scratch_median_s": med_s,
+        "ratio_scratch_over_compiled": med_s / med_c_same,
+        "target_compiled_median_lt_10ms": med_c < 0.010,
+        "regulatory": str(getattr(opt.regulatory, "name", None)),
+        "bnb_nodes_max": max(nodes), "bnb_nodes_mean": float(np.mean(nodes)),
+        "reviews_needing_branching": int(sum(n > 1 for n in nodes)),
+        "reviews_with_relaxation": col["relaxed_reviews"],
+        "max_abs_weight_diff_scratch_vs_compiled": max(diffs),
+        "review_pipeline_median_s": statistics.median(pipeline),
+        "review_pipeline_excl_solve_median_s": statistics.median(
+            pl - p["all_solves_s"] for pl, p in zip(pipeline, problems)),
+        "review_pipeline_total_s": float(sum(pipeline)),
+        "solve_share_of_pipeline": col["solve_in_pipeline_s"] / float(sum(pipeline)),
+    }
