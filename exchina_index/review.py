@@ -1,7 +1,7 @@
 """One index review: screens → anchor weights → caps → stage-balanced weights.
 
-Everything here is computed from data up to the review's cut-off only: the market is truncated at
-``as_of`` before anything is read from it.
+Everything here is computed from data up to the review's cut-off only: every market view is read
+``as_of`` the cut-off (the views never read later rows; the no-look-ahead tests alter later data).
 
 The steps, each a small function:
 
@@ -229,12 +229,13 @@ def build_weights(
             f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
             "choose a date inside it or load a longer history"
         )
-    pit = market.truncate(t)
     f = universe.frame
     held = None if previous is None else previous[previous > 0].index
-    elig = screen(universe, t, m, market=pit, previous=held)
-    mcap = pit.market_cap_usd(t).ffill().iloc[-1].reindex(f.index) if len(pit.close) else pd.Series(np.nan, index=f.index)
-    adtv = pit.adtv_usd(t, window=m.liquidity.adtv_window_sessions).reindex(f.index)
+    # every market view below takes the cut-off and reads nothing after it (point in time)
+    elig = screen(universe, t, m, market=market, previous=held)
+    snap = market.snapshot(t, window=m.liquidity.adtv_window_sessions)
+    mcap = snap["market_cap_usd"].reindex(f.index)
+    adtv = snap["adtv_usd"].reindex(f.index)
     u = anchor_weights(f, mcap, adtv, elig["eligible"], m)
     exposure = f[list(STAGES)]
     prev = None if previous is None else previous.reindex(f.index, fill_value=0.0)

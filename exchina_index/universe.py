@@ -289,7 +289,6 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
             )
     frame["listed_since"] = pd.to_datetime(frame["listed_since"])
     frame["delisted"] = pd.to_datetime(frame["delisted"])
-    frame.attrs["lines"] = lines
     return frame
 
 
