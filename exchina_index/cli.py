@@ -187,7 +187,8 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     universe = load_universe(args.universe)
     end = args.end or datetime.date.today().isoformat()
     with _progress("fetching") as bar:
-        fetch(universe, args.start, end, cache_dir=args.cache_dir, progress=bar)
+        fetch(universe, args.start, end, cache_dir=args.cache_dir,
+              progress=lambda stage, done, total: bar(done, total, stage))
     print(f"cache up to date for {len(universe)} listings, {args.start} to {end}")
     return 0
 

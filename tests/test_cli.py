@@ -92,3 +92,17 @@ def test_calendar_lists_holiday_adjusted_dates(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "2026-06-18" in out  # Juneteenth, Friday 2026-06-19, is an NYSE holiday
     assert "2026-03-20" in out and "2026-09-18" in out and "2026-12-18" in out
+
+
+def test_data_fetch_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                   tmp_path: Path) -> None:
+    from exchina_index.data import yahoo
+    from exchina_index.errors import NetworkError
+
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise NetworkError("cannot reach Yahoo Finance; use --source demo or a CSV folder")
+
+    monkeypatch.setattr(yahoo, "preflight_check", unreachable)
+    assert main(["data", "fetch", "--start", "2025-01-01", "--end", "2025-02-01", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot reach Yahoo Finance" in err
