@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import InfeasibleError, ReviewDateError
+from .errors import InfeasibleError, InputError, ReviewDateError
 from .methodology import STAGES, Methodology, load_methodology
 from .screens import screen
 from .universe import Universe
@@ -223,7 +223,7 @@ def build_weights(
     t = pd.Timestamp(as_of)
     aum = float(m.liquidity.default_aum_usd if aum is None else aum)
     if not aum > 0:
-        raise InfeasibleError(f"AUM must be positive, got {aum}")
+        raise InputError(f"AUM must be a positive amount in USD, got {aum}")
     if not market.start <= t <= market.end:
         raise ReviewDateError(
             f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
@@ -243,6 +243,42 @@ def build_weights(
     country = elig["country"]
     country_caps = {c: m.caps.country_cap(c) for c in sorted(country.unique())}
 
+    res, caps, relaxations, capacity = _solve_with_ladder(
+        opt, m, t, aum, u, exposure, adtv, elig, prev, f["issuer"], country_caps)
+    w = res.weights.reindex(f.index).fillna(0.0)
+    binding = np.where(
+        res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
+        "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
+    )
+    names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
+        market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
+        binding=binding,
+        days_to_trade=(w * aum / (m.liquidity.participation * adtv)).where(w > 0, 0.0),
+    )
+    stages = pd.DataFrame({
+        "target": pd.Series(m.stages.target_map),
+        "before": exposure.T @ u,
+        "after": exposure.T @ w,
+    }).loc[list(STAGES)]
+    report = ReviewReport(
+        as_of=t, aum=aum, names=names, stages=stages,
+        countries=w.groupby(country).sum().sort_index(), issuers=w.groupby(f["issuer"]).sum().sort_index(),
+        binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
+        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=relaxations,
+        capacity_aum=capacity, days_to_trade=_days_to_trade(w, adtv, m), methodology_version=m.version,
+        data_source=market.source, synthetic=bool(market.synthetic),
+    )
+    return WeightResult(weights=w.rename("weight"), report=report)
+
+
+def _solve_with_ladder(opt, m: Methodology, t: pd.Timestamp, aum: float, u: pd.Series, exposure: pd.DataFrame,
+                       adtv: pd.Series, elig: pd.DataFrame, prev: pd.Series | None, issuers: pd.Series,
+                       country_caps: dict[str, float]):
+    """Solve the review, walking the relaxation ladder until a step is feasible.
+
+    Returns the optimizer's result, the per-name caps used, the relaxation steps taken and the
+    capacity of the rulebook as written.
+    """
     liq = m.liquidity
     notional = (liq.participation * adtv.fillna(0.0) * liq.days_to_trade).where(elig["eligible"], 0.0)
     relaxations: list[str] = []
@@ -252,7 +288,7 @@ def build_weights(
         if step is not None:
             relaxations.append(step)
         issuer_cap = max(m.caps.issuer, single)
-        cap_aum = _max_aum(exposure, m, single, notional, elig, tolerance, f["issuer"], issuer_cap, country_caps)
+        cap_aum = _max_aum(exposure, m, single, notional, elig, tolerance, issuers, issuer_cap, country_caps)
         capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
         if cap_aum <= 0:
             failures.append(f"{step or 'as written'}: no portfolio meets the caps and stage targets at any AUM")
@@ -281,37 +317,11 @@ def build_weights(
         if aum_used < aum:
             relaxations.append(f"liquidity caps computed at ${aum_used:,.0f} instead of ${aum:,.0f}"
                                + (" (the capacity)" if aum_used >= cap_aum * 0.99 else ""))
-        break
-    else:
-        raise InfeasibleError(
-            f"review {t.date()}: infeasible even after the relaxation ladder; "
-            + "; ".join(failures[-2:]) + ". Widen relaxation steps in the rulebook or check the eligible names"
-        )
-
-    w = res.weights.reindex(f.index).fillna(0.0)
-    binding = np.where(
-        res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
-        "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
+        return res, caps, tuple(relaxations), capacity
+    raise InfeasibleError(
+        f"review {t.date()}: infeasible even after the relaxation ladder; "
+        + "; ".join(failures[-2:]) + ". Widen relaxation steps in the rulebook or check the eligible names"
     )
-    names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
-        market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
-        binding=binding,
-        days_to_trade=(w * aum / (liq.participation * adtv)).where(w > 0, 0.0),
-    )
-    stages = pd.DataFrame({
-        "target": pd.Series(m.stages.target_map),
-        "before": exposure.T @ u,
-        "after": exposure.T @ w,
-    }).loc[list(STAGES)]
-    report = ReviewReport(
-        as_of=t, aum=aum, names=names, stages=stages,
-        countries=w.groupby(country).sum().sort_index(), issuers=w.groupby(f["issuer"]).sum().sort_index(),
-        binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
-        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=tuple(relaxations),
-        capacity_aum=capacity, days_to_trade=_days_to_trade(w, adtv, m), methodology_version=m.version,
-        data_source=market.source, synthetic=bool(market.synthetic),
-    )
-    return WeightResult(weights=w.rename("weight"), report=report)
 
 
 def relaxation_ladder(m: Methodology):
