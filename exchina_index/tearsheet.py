@@ -613,6 +613,7 @@ class _Numbers:
 
 def _grouped(weights: pd.DataFrame, label: pd.Series) -> pd.DataFrame:
     g = weights.T.groupby(label.reindex(weights.columns).fillna("?")).sum().T
+    g = g.loc[:, (g > 0).any()]  # groups never held (e.g. excluded countries) get no legend entry
     order = sorted(g.columns, key=lambda c: (-float(g[c].mean()), str(c)))
     if len(order) > _MAX_GROUPS:
         keep, rest = order[: _MAX_GROUPS - 1], order[_MAX_GROUPS - 1:]
