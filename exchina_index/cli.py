@@ -196,7 +196,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 def _cmd_data_status(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .data.cache import cache_status
+    from .data.status import cache_status
     from .universe import load_universe
 
     table = cache_status(load_universe(args.universe), cache_dir=args.cache_dir)

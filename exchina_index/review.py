@@ -23,8 +23,9 @@ import pandas as pd
 
 from .errors import InfeasibleError, InputError, ReviewDateError
 from .methodology import STAGES, Methodology, load_methodology
-from .screens import screen
+from .screens import country_of_classification, screen
 from .universe import Universe
+from .weights import RegulatoryLimits, StageBalancedOptimizer, days_to_trade, max_feasible_aum
 
 __all__ = [
     "WeightResult",
@@ -111,11 +112,8 @@ class WeightResult:
     report: ReviewReport = field(repr=False)
 
 
-def make_optimizer(universe: Universe, methodology: Methodology):  # -> StageBalancedOptimizer
+def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
     """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
-    from .screens import country_of_classification
-    from .weights import RegulatoryLimits, StageBalancedOptimizer
-
     f = universe.frame
     rule = methodology.regulatory.active
     limits = None if rule is None else RegulatoryLimits(
@@ -253,7 +251,7 @@ def build_weights(
     names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
         market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
         binding=binding,
-        days_to_trade=(w * aum / (m.liquidity.participation * adtv)).where(w > 0, 0.0),
+        days_to_trade=days_to_trade(w, aum, adtv, m.liquidity.participation),
     )
     stages = pd.DataFrame({
         "target": pd.Series(m.stages.target_map),
@@ -355,8 +353,6 @@ def _liquidity_notionals(aum: float, capacity: float, m: Methodology):
 
 def _max_aum(exposure, m: Methodology, single, notional, elig, tolerance, issuers, issuer_cap, country_caps) -> float:
     """Largest AUM at which the caps and stage band are feasible (0 when never, inf when always)."""
-    from .weights import max_feasible_aum
-
     static = pd.Series(single, index=exposure.index).where(elig["eligible"], 0.0)
     try:
         return float(max_feasible_aum(
@@ -369,8 +365,8 @@ def _max_aum(exposure, m: Methodology, single, notional, elig, tolerance, issuer
 
 def _days_to_trade(w: pd.Series, adtv: pd.Series, m: Methodology) -> pd.DataFrame:
     """Days to trade each held name at the rulebook's capacity AUM levels."""
-    held = w[w > 0].index
-    part = m.liquidity.participation
+    held = w[w > 0]
     return pd.DataFrame({
-        f"{lvl / 1e6:,.0f}M": w[held] * lvl / (part * adtv[held]) for lvl in m.liquidity.capacity_aum_levels_usd
+        f"{lvl / 1e6:,.0f}M": days_to_trade(held, lvl, adtv, m.liquidity.participation)
+        for lvl in m.liquidity.capacity_aum_levels_usd
     })

@@ -68,9 +68,7 @@ __all__ = [
     "CacheEntry",
     "YahooCache",
     "atomic_write_bytes",
-    "cache_status",
     "default_cache_dir",
-    "fetch",
 ]
 
 log = logging.getLogger(__name__)
@@ -429,17 +427,3 @@ class YahooCache:
     def with_extra(self, entry: CacheEntry, **extra: Any) -> CacheEntry:
         """A copy of ``entry`` with ``extra`` keys updated (not saved)."""
         return replace(entry, extra={**entry.extra, **extra})
-
-
-def cache_status(universe: Any, cache_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> pd.DataFrame:
-    """Per-listing cache status; see :func:`exchina_index.data.status.cache_status`."""
-    from .status import cache_status as _status
-
-    return _status(universe, cache_dir=cache_dir, **kwargs)
-
-
-def fetch(universe: Any, start: Any = None, end: Any = None, cache_dir: Any = None, progress: Any = None, **kwargs: Any) -> Any:
-    """Fill the cache; see :func:`exchina_index.data.yahoo.fetch`."""
-    from .yahoo import fetch as _fetch
-
-    return _fetch(universe, start, end, cache_dir=cache_dir, progress=progress, **kwargs)

@@ -71,6 +71,16 @@ def _frame_of(universe: Any) -> pd.DataFrame:
     return universe.frame if hasattr(universe, "frame") else universe
 
 
+def _clean(frame: Any, name: str) -> pd.DataFrame:
+    """A user frame with tz-naive dates, string tickers, no duplicated dates and numeric values."""
+    f = _as_frame(frame, name)
+    f = f.set_axis(_naive_dates(f.index, name), axis=0)
+    f.columns = pd.Index([str(c) for c in f.columns])
+    if f.index.has_duplicates:
+        _raise_duplicate(f, name)
+    return _numeric(f, name)
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
 class MarketData:
     """Prices, dividends, volumes, share counts and FX rates of a universe, validated and aligned.
@@ -381,12 +391,7 @@ class MarketData:
     def _aligned(frame: pd.DataFrame | None, name: str, index: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray | None:
         if frame is None:
             return None
-        f = _as_frame(frame, name)
-        f = f.set_axis(_naive_dates(f.index, name), axis=0)
-        f.columns = pd.Index([str(c) for c in f.columns])
-        if f.index.has_duplicates:
-            _raise_duplicate(f, name)
-        f = _numeric(f, name)
+        f = _clean(frame, name)
         extra = f.index.difference(index)
         if len(extra):
             lost = f.loc[extra].reindex(columns=tickers)
@@ -404,12 +409,7 @@ class MarketData:
         """Values known at each market date: the last value dated on or before it."""
         if frame is None:
             return None
-        f = _as_frame(frame, name)
-        f = f.set_axis(_naive_dates(f.index, name), axis=0)
-        f.columns = pd.Index([str(c) for c in f.columns])
-        if f.index.has_duplicates:
-            _raise_duplicate(f, name)
-        f = _numeric(f, name).sort_index().reindex(columns=tickers)
+        f = _clean(frame, name).sort_index().reindex(columns=tickers)
         if not f.index.equals(index):
             f = f.reindex(f.index.union(index)).ffill().reindex(index)
         return f.to_numpy(dtype=float, copy=True)

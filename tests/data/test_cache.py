@@ -210,6 +210,3 @@ def test_status_reports_missing_ok_corrupt_and_gaps(tmp_path: Path) -> None:
     # counting weekdays instead gives the same here (the range starts after Labor Day)
     assert cache_status(uni, tmp_path, calendars=False).loc["MP", "gap_basis"] == "weekdays"
 
-
-def test_cache_module_re_exports_status_and_fetch() -> None:
-    assert callable(cache_mod.cache_status) and callable(cache_mod.fetch)
