@@ -1,4 +1,4 @@
-"""Stage-balanced index weights: one convex QP, compiled once per universe, re-solved per review.
+"""Stage-balanced index weights: one convex QP, set up once per universe, re-solved per review.
 
 The problem
 -----------
@@ -15,10 +15,22 @@ exposures ``E`` (ticker x stage, rows sum to 1) and stage targets ``t``, find we
 The first term is the capped-index objective ("stay close to the uncapped index"): with only a
 single-name cap it reproduces the classic iterative capping with proportional redistribution.
 Because Σ w = Σ u = 1, Σ (w − u)²/u = Σ w²/u − 1, so the solver minimises Σ (1/u_i) w_i², a
-diagonal QP whose coefficients ``1/u`` are a non-negative ``cp.Parameter`` multiplying
-``cp.square(w)`` - which keeps the problem DPP (disciplined parametrised programming): the problem
-is canonicalised once and every later solve only substitutes parameter values.
-:attr:`OptimizationResult.objective` reports Σ (w − u)²/u + λ Σ|w − p|.
+diagonal QP. :attr:`OptimizationResult.objective` reports Σ (w − u)²/u + λ Σ|w − p|.
+
+Two ways to solve it
+--------------------
+* **Direct (default for CLARABEL).** Per review the QP is assembled over the eligible names only and
+  handed to Clarabel in its standard form (:mod:`exchina_index.direct_qp`); the universe's fixed
+  structure (canonical order, issuer and country membership) is built once. This is the fast path:
+  a few milliseconds per review at N = 500 (``benchmarks/``).
+* **cvxpy model** (fallback solvers such as SCS, or ``direct_clarabel=False``). The problem over
+  the whole universe with every per-review number a ``cp.Parameter``; the coefficients ``1/u`` are
+  a non-negative parameter multiplying ``cp.square(w)``, which keeps the problem DPP (disciplined
+  parametrised programming): it is canonicalised once and every later solve only substitutes
+  parameter values. Ineligible names stay in it with zero-width bounds. cvxpy is imported only
+  when this model is first needed.
+
+Both describe the same problem; the tests solve random instances both ways and compare the optima.
 
 Regulatory rule: exact branch and bound
 ---------------------------------------
@@ -31,7 +43,7 @@ the union, over sets ``S`` of issuers allowed to be large, of the convex sets
 (Any compliant portfolio lies in the piece with ``S`` = its issuers above θ, so the union is exact.)
 No MIQP solver ships with the package's dependencies (HiGHS does MILP but not MIQP through cvxpy;
 SCIP would add a dependency), so the rule is solved by an exact best-first branch and bound that
-reuses the compiled QP at every node. Each issuer is *free*, *small* (``W_j ≤ θ``) or *large*
+re-solves the same QP at every node with that node's issuer bounds. Each issuer is *free*, *small* (``W_j ≤ θ``) or *large*
 (``W_j ≥ θ`` and counted in the sum). A node's relaxation keeps the fixed issuers' constraints and
 replaces the rule for the free ones by its convex hull: each free issuer contributes
 ``M_j/(M_j − θ) · max(0, W_j − θ)`` to the large sum, where ``M_j`` is the most the issuer can hold
@@ -40,16 +52,17 @@ envelope of the true contribution (0 up to θ, W_j above), so every node relaxat
 relaxation tightens as issuers are fixed. A node whose optimum already complies (within 1e-8) is
 solved; otherwise branch on the free issuer above θ whose contribution is most under-estimated.
 Nodes are explored in order of their bound and pruned once the bound reaches the incumbent (absolute
-gap 1e-9), so the answer is the optimum of the regulatory problem to solver accuracy. When the
-relaxation at the root (the convex problem, with the valid hull cut) already complies, that single
-QP is the answer - no extra work. Issuers forced above θ by their minimum weights start fixed
-large. Symmetry breaking: single-listing issuers with identical data except the anchor (same cap,
+gap 1e-9), so the answer is the optimum of the regulatory problem to solver accuracy. The root is
+first solved as the plain convex problem (issuer maximum only, no hull cut): it relaxes the rule, so
+when its answer complies it is the optimum and that single QP is all the work (most reviews). Only
+otherwise is the root re-solved with the hull cut and the search started. Issuers forced above θ by
+their minimum weights start fixed large. Symmetry breaking: single-listing issuers with identical data except the anchor (same cap,
 floor, exposures, country, previous weight) are interchangeable, and some optimum gives the larger
 anchor the larger weight; the search only visits large sets that respect that order, so g identical
 issuers cost g + 1 choices instead of 2^g.
 
 Cost: one QP per node (about the cost of a re-solve), two children per branching. Cap-weighted
-universes of 30-60 names need 1 to ~50 QPs (0.05-0.5 s). The worst case is exponential in the
+universes of 30-60 names need 1 to ~50 QPs (1-3 ms each). The worst case is exponential in the
 number of issuers that want to be above θ: near-identical issuers that still differ (equal anchors,
 different stage exposures or countries, e.g. 14-19 equal-weighted names under RIC) can need
 thousands of QPs, because no convex relaxation can tell such choices apart. ``max_nodes`` (default
@@ -71,16 +84,20 @@ import heapq
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from exchina_index.compliance import RIC_25_50, UCITS_5_10_40, RegulatoryLimits
+from exchina_index.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
 from exchina_index.errors import InfeasibleError, InputError, SolverError
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 __all__ = [
     "OptimizationResult",
@@ -107,6 +124,12 @@ _SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "OSQP": {"eps_abs": 1e-11, "eps_rel": 1e-11, "max_iter": 200_000, "polish": True},
     "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000},
 }
+
+# Solve statuses, spelt as cvxpy spells them; Clarabel's own names map onto them.
+_OPTIMAL, _OPTIMAL_INACCURATE = "optimal", "optimal_inaccurate"
+_INFEASIBLE, _INFEASIBLE_INACCURATE = "infeasible", "infeasible_inaccurate"
+_DIRECT_STATUS = {"Solved": _OPTIMAL, "AlmostSolved": _OPTIMAL_INACCURATE,
+                  "PrimalInfeasible": _INFEASIBLE, "AlmostPrimalInfeasible": _INFEASIBLE_INACCURATE}
 
 _STAGE_NOUNS = {"mining": "miners", "refining": "refiners", "manufacturing": "manufacturers",
                 "recycling": "recyclers", "magnets": "magnet makers", "metals": "metal makers"}
@@ -654,6 +677,23 @@ class _Solution:
     fallback_used: bool
 
 
+class _SolverFailure(Exception):
+    """A cvxpy solver raised (unknown or not installed solver, numerical failure)."""
+
+
+def _cvxpy_solve(problem: cp.Problem, solver: str, **options: object) -> None:
+    """``problem.solve`` with cvxpy's SolverError as :class:`_SolverFailure`."""
+    import cvxpy as cp
+
+    with warnings.catch_warnings():
+        # "Solution may be inaccurate": callers verify the answer
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            problem.solve(solver=solver, **options)
+        except cp.error.SolverError as exc:
+            raise _SolverFailure(str(exc)) from None
+
+
 class _Infeasible(Exception):
     def __init__(self, attempts: list[tuple[str, str]]) -> None:
         super().__init__("infeasible")
@@ -674,13 +714,15 @@ def _aggregation(idx: np.ndarray, rows: np.ndarray, n: int) -> sp.csr_matrix:
 
 
 class StageBalancedOptimizer:
-    """A stage-balanced weighting problem compiled once for a fixed universe.
+    """A stage-balanced weighting problem set up once for a fixed universe.
 
     The universe (ordered tickers), the stages, the issuer and country membership and the regulatory
     mode are fixed; everything that changes between reviews - anchors, exposures, targets, caps,
-    floors, tolerance, issuer and country caps, previous weights and the turnover penalty - is a
-    ``cp.Parameter``. The problem is DPP, so :meth:`solve` only substitutes values and calls the
-    solver. A name that is not eligible at a review is passed with anchor 0 (its weight is then 0).
+    floors, tolerance, issuer and country caps, previous weights and the turnover penalty - is given
+    to :meth:`solve`. With CLARABEL the review's QP goes to Clarabel directly, over the eligible
+    names; other solvers get the cvxpy model, built and canonicalised once (DPP) on first use, whose
+    parameters each solve only re-values (see the module docstring). A name that is not eligible at
+    a review is passed with anchor 0 (its weight is then 0).
 
     Parameters
     ----------
@@ -701,6 +743,9 @@ class StageBalancedOptimizer:
         cvxpy solver names tried in order.
     max_nodes
         Most QPs the regulatory branch and bound may solve before giving up with SolverError.
+    direct_clarabel
+        Solve CLARABEL's QPs directly (default) rather than through the cvxpy model; both give
+        the same optimum to solver accuracy. Other solvers always go through cvxpy.
 
     Examples
     --------
@@ -726,6 +771,7 @@ class StageBalancedOptimizer:
         solver: str = "CLARABEL",
         fallback_solvers: Sequence[str] = (),
         max_nodes: int = 20_000,
+        direct_clarabel: bool = True,
     ) -> None:
         if regulatory is not None and not isinstance(regulatory, RegulatoryLimits):
             raise InputError("regulatory must be a RegulatoryLimits (or None)")
@@ -736,11 +782,19 @@ class StageBalancedOptimizer:
         self.solver = str(solver)
         self.fallback_solvers = tuple(str(s) for s in fallback_solvers)
         self.max_nodes = int(max_nodes)
-        self._build()
+        self.direct_clarabel = bool(direct_clarabel)
+        # direct path: first without iterative refinement (a quarter faster on review problems),
+        # then with Clarabel's default refinement if that answer is not solved and verified
+        careful = _SOLVER_OPTIONS["CLARABEL"]
+        self._direct_settings = (clarabel_settings({**careful, "iterative_refinement_enable": False}),
+                                 clarabel_settings(careful))
+        self._problem: cp.Problem | None = None   # the cvxpy model, built on first use
 
     # -- construction -------------------------------------------------------------------------
 
-    def _build(self) -> None:
+    def _build(self) -> cp.Problem:
+        import cvxpy as cp
+
         st, reg = self._st, self.regulatory
         n, k = st.n, len(st.stages)
         w = cp.Variable(n, name="w")
@@ -793,11 +847,13 @@ class StageBalancedOptimizer:
             p["lam"] = cp.Parameter(nonneg=True, name="turnover_penalty")
             constraints += [d >= w - p["prev"], d >= p["prev"] - w]
             objective = objective + p["lam"] * cp.sum(d)
-        self._problem = cp.Problem(cp.Minimize(objective), constraints)
+        return cp.Problem(cp.Minimize(objective), constraints)
 
     @property
     def problem(self) -> cp.Problem:
-        """The compiled cvxpy problem (DPP: ``problem.is_dpp()`` is True)."""
+        """The cvxpy model of the problem (DPP: ``problem.is_dpp()`` is True), built on first use."""
+        if self._problem is None:
+            self._problem = self._build()
         return self._problem
 
     @property
@@ -868,7 +924,7 @@ class StageBalancedOptimizer:
                            turnover_penalty=turnover_penalty)
         _precheck(self._st, inp, self.regulatory)
         start = time.perf_counter()
-        self._set_parameters(inp)
+        self._start_review(inp)
         if self.regulatory is None:
             sol = self._solve_or_raise(inp, None)
             nodes = 1
@@ -878,7 +934,41 @@ class StageBalancedOptimizer:
         w = self._cleanup(sol, inp)
         return self._report(w, sol, inp, elapsed, nodes)
 
-    def _set_parameters(self, inp: _Inputs) -> None:
+    def _start_review(self, inp: _Inputs) -> None:
+        """Issuer bounds and, under a regulatory rule, the hull coefficients of this review."""
+        st, reg = self._st, self.regulatory
+        self._status: np.ndarray | None = None      # branch-and-bound node (None: no rule)
+        self._iss_upper_base = inp.issuer_upper(st, reg)
+        if reg is not None:
+            thr = reg.large_threshold
+            cap_j = np.bincount(st.issuer_idx, weights=inp.upper, minlength=len(st.issuer_names))
+            self._M = np.minimum(self._iss_upper_base, cap_j)
+            room = self._M - thr
+            self._hull = np.where(room > 0, self._M / np.where(room > 0, room, 1.0), 0.0)
+
+    def _issuer_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds on each issuer's total at the current node."""
+        up = self._iss_upper_base
+        if self._status is None:
+            return np.zeros(len(up)), up
+        thr = self.regulatory.large_threshold
+        return (np.where(self._status == 2, thr, 0.0),
+                np.where(self._status == 1, np.minimum(up, thr), up))
+
+    def _direct_qp(self, inp: _Inputs) -> ReviewQP:
+        """The current node as plain arrays for :func:`~exchina_index.direct_qp.solve_direct`."""
+        st, reg = self._st, self.regulatory
+        lo, up = self._issuer_bounds()
+        node = {}
+        if reg is not None:
+            node = {"large": self._status == 2, "hull": self._node_hull,
+                    "large_sum": reg.large_sum, "threshold": reg.large_threshold}
+        return ReviewQP(inp.u, inp.upper, inp.lower, inp.E, inp.target, inp.tol, inp.prev,
+                        inp.lam, st.issuer_idx, lo, up, st.country_idx, inp.country_cap, **node)
+
+    def _load_cvxpy(self, inp: _Inputs) -> cp.Problem:
+        """Give the cvxpy model's parameters this review's values and the current node."""
+        problem = self.problem
         p, st = self._p, self._st
         p["inv_u"].value = np.where(inp.u > 0, 1.0 / np.where(inp.u > 0, inp.u, 1.0), 0.0)
         upper = inp.upper
@@ -891,46 +981,59 @@ class StageBalancedOptimizer:
         p["target"].value = inp.target
         p["tol"].value = inp.tol
         if "iss_upper" in p:
-            up = inp.issuer_upper(self._st, self.regulatory)[self._iss_rows]
-            self._iss_upper_base = up
-            p["iss_upper"].value = up
+            lo, up = self._issuer_bounds()
+            p["iss_upper"].value = up[self._iss_rows]
+            if "iss_lower" in p:
+                p["iss_lower"].value = lo
+                p["large"].value = (self._status == 2).astype(float)
+                p["hull"].value = self._node_hull
         if "country" in p:
             # a cap of 1 never binds (weights sum to 1); keeps parameter values finite
             p["country"].value = np.minimum(inp.country_cap, 1.0)
         if self.turnover:
             p["prev"].value = inp.prev
             p["lam"].value = inp.lam
-        if self.regulatory is not None:
-            thr = self.regulatory.large_threshold
-            cap_j = np.bincount(st.issuer_idx, weights=inp.upper, minlength=len(st.issuer_names))
-            self._M = np.minimum(self._iss_upper_base, cap_j)
-            room = self._M - thr
-            self._hull = np.where(room > 0, self._M / np.where(room > 0, room, 1.0), 0.0)
+        return problem
 
     # -- solving one QP -----------------------------------------------------------------------
 
+    def _runs(self) -> Iterator[tuple[int, str, object | None]]:
+        """(position in the solver chain, solver, direct Clarabel settings or None for cvxpy)."""
+        for i, name in enumerate((self.solver, *self.fallback_solvers)):
+            if name == "CLARABEL" and self.direct_clarabel:
+                for settings in self._direct_settings:
+                    yield i, name, settings
+            else:
+                yield i, name, None
+
+    def _attempt(self, name: str, settings: object | None, inp: _Inputs
+                 ) -> tuple[np.ndarray | None, str]:
+        """Solve the current node once: (weights or None, cvxpy-style status)."""
+        if settings is not None:
+            sol = solve_direct(self._direct_qp(inp), settings)
+            return sol.w, _DIRECT_STATUS.get(sol.status, sol.status)
+        problem = self._load_cvxpy(inp)
+        # no warm start: the answer must not depend on the previous review (reproducible bytes)
+        _cvxpy_solve(problem, name, warm_start=False, **_SOLVER_OPTIONS.get(name, {}))
+        w = self._w.value
+        return (None if w is None else np.asarray(w, dtype=float)), str(problem.status)
+
     def _solve_current(self, inp: _Inputs, bounds: tuple[np.ndarray, np.ndarray] | None
                        ) -> _Solution:
-        """Solve with the current parameter values; raise _Infeasible or SolverError."""
+        """Solve the current node; raise _Infeasible or SolverError."""
         attempts: list[tuple[str, str]] = []
-        for i, name in enumerate((self.solver, *self.fallback_solvers)):
+        for i, name, settings in self._runs():
             try:
-                with warnings.catch_warnings():
-                    # "Solution may be inaccurate": handled below by verifying the answer
-                    warnings.simplefilter("ignore", UserWarning)
-                    # no warm start: the answer must not depend on the previous review (reproducible bytes)
-                    self._problem.solve(solver=name, warm_start=False, **_SOLVER_OPTIONS.get(name, {}))
-                status = str(self._problem.status)
-            except (cp.error.SolverError, ValueError, ArithmeticError, RuntimeError) as exc:
+                w, status = self._attempt(name, settings, inp)
+            except (_SolverFailure, ValueError, ArithmeticError, RuntimeError) as exc:
                 attempts.append((name, f"error: {str(exc).splitlines()[0] if str(exc) else exc!r}"))
                 continue
-            if status == cp.INFEASIBLE:
+            if status == _INFEASIBLE:
                 attempts.append((name, status))
                 raise _Infeasible(attempts)
-            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self._w.value is None:
+            if status not in (_OPTIMAL, _OPTIMAL_INACCURATE) or w is None:
                 attempts.append((name, status))
                 continue
-            w = np.asarray(self._w.value, dtype=float)
             viol = _violations(w, self._st, inp, None, issuer_bounds=bounds)
             if viol:
                 attempts.append((name, f"{status} but {viol[0]}"))
@@ -965,20 +1068,15 @@ class StageBalancedOptimizer:
 
     # -- regulatory branch and bound ----------------------------------------------------------
 
-    def _set_node(self, status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Parameters for a node (status per issuer: 0 free, 1 small, 2 large)."""
-        thr = self.regulatory.large_threshold
-        up = np.where(status == 1, np.minimum(self._iss_upper_base, thr), self._iss_upper_base)
-        lo = np.where(status == 2, thr, 0.0)
-        p = self._p
-        p["iss_upper"].value = up
-        p["iss_lower"].value = lo
-        p["large"].value = (status == 2).astype(float)
-        p["hull"].value = np.where(status == 0, self._hull, 0.0)
-        return lo, up
+    def _set_node(self, status: np.ndarray, hull: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Make ``status`` (per issuer: 0 free, 1 small, 2 large) the current node, with or without
+        the hull cut on its free issuers; return its issuer bounds."""
+        self._status = status
+        self._node_hull = np.where(status == 0, self._hull, 0.0) if hull else np.zeros(len(status))
+        return self._issuer_bounds()
 
-    def _node(self, inp: _Inputs, status: np.ndarray) -> _Solution | None:
-        bounds = self._set_node(status)
+    def _node(self, inp: _Inputs, status: np.ndarray, hull: bool = True) -> _Solution | None:
+        bounds = self._set_node(status, hull)
         try:
             return self._solve_current(inp, bounds)
         except _Infeasible as exc:
@@ -1042,14 +1140,22 @@ class StageBalancedOptimizer:
         floors = np.bincount(self._st.issuer_idx, weights=inp.lower,
                              minlength=len(self._st.issuer_names))
         root_status = np.where(self._M <= thr, 1, np.where(floors > thr, 2, 0)).astype(np.int8)
-        self._chains = self._interchangeable(inp)
         self._last_attempts: list[tuple[str, str]] = []
-        root = self._node(inp, root_status)
+        # the plain convex problem first: when its answer complies, it is the optimum
+        root = self._node(inp, root_status, hull=False)
         nodes = 1
         if root is None:
             raise self._infeasible_error(inp, self._last_attempts)
         if self._complies(root.w):
             return root, nodes
+        root = self._node(inp, root_status)
+        nodes += 1
+        if root is None:
+            raise self._infeasible_error(inp, self._last_attempts, extra=f" under the "
+                                         f"{self.regulatory.name} rule")
+        if self._complies(root.w):
+            return root, nodes
+        self._chains = self._interchangeable(inp)
         best: _Solution | None = None
         counter = 0
         heap: list[tuple[float, int, np.ndarray, _Solution]] = [(root.value, 0, root_status, root)]
@@ -1387,7 +1493,8 @@ def max_feasible_aum(
     eligible
         Boolean Series by ticker (default: every name).
     solver
-        LP solver (CLARABEL by default; HiGHS prints a banner on stdout).
+        LP solver: CLARABEL (default) is called directly; another cvxpy solver name goes through
+        cvxpy. HiGHS (through cvxpy) is the fallback when it fails.
 
     Returns
     -------
@@ -1416,6 +1523,34 @@ def max_feasible_aum(
         raise InputError("liquidity_notional must be >= 0 for every ticker (inf = no limit)")
     finite = np.isfinite(liq)
     scale = float(liq[finite].max()) if finite.any() and liq[finite].max() > 0 else 1.0
+    attempts = []
+    if solver == "CLARABEL":
+        m = len(st.issuer_names)
+        qp = ReviewQP(inp.u, inp.upper, inp.lower, inp.E, inp.target, inp.tol, inp.prev, 0.0,
+                      st.issuer_idx, np.zeros(m), inp.issuer_upper(st, None), st.country_idx,
+                      inp.country_cap)
+        t, status = min_inverse_aum(qp, liq / scale, clarabel_settings({}))
+        status = _DIRECT_STATUS.get(status, status)
+        if status == _INFEASIBLE:
+            raise _capacity_infeasible(status)
+        if status == _OPTIMAL:
+            return math.inf if t <= 1e-12 else scale / t
+        attempts.append(f"CLARABEL: {status}")
+    return _capacity_cvxpy(st, inp, liq / scale, scale, solver, attempts)
+
+
+def _capacity_infeasible(status: str) -> InfeasibleError:
+    return InfeasibleError(
+        f"no portfolio meets the static constraints at any fund size (solver status '{status}'); "
+        "relax the caps, stage_tolerance or the country/issuer caps")
+
+
+def _capacity_cvxpy(st: _Structure, inp: _Inputs, liq: np.ndarray, scale: float, solver: str,
+                    attempts: list[str]) -> float:
+    """The capacity LP through cvxpy (a solver other than CLARABEL, or HiGHS when Clarabel failed)."""
+    import cvxpy as cp
+
+    finite = np.isfinite(liq)
     n = st.n
     w = cp.Variable(n)
     t = cp.Variable(nonneg=True)
@@ -1425,7 +1560,7 @@ def max_feasible_aum(
             inp.E.T @ w <= inp.target + inp.tol, inp.E.T @ w >= inp.target - inp.tol]
     if finite.any():
         idx = np.flatnonzero(finite)
-        cons.append(w[idx] <= (liq[idx] / scale) * t)
+        cons.append(w[idx] <= liq[idx] * t)
     multi = np.flatnonzero(st.issuer_sizes > 1)
     if inp.issuer_cap is not None and len(multi):
         cons.append(_aggregation(st.issuer_idx, multi, n) @ w <= inp.issuer_cap)
@@ -1433,21 +1568,20 @@ def max_feasible_aum(
         rows = np.flatnonzero(np.isfinite(inp.country_cap))
         cons.append(_aggregation(st.country_idx, rows, n) @ w <= inp.country_cap[rows])
     prob = cp.Problem(cp.Minimize(t), cons)
-    attempts = []
     for name in dict.fromkeys((solver, "HIGHS")):
+        if name == "CLARABEL" and attempts:
+            continue        # the direct path already failed with it
         try:
-            prob.solve(solver=name)
-        except (cp.error.SolverError, ValueError, ArithmeticError, RuntimeError) as exc:
+            _cvxpy_solve(prob, name)
+        except (_SolverFailure, ValueError, ArithmeticError, RuntimeError) as exc:
             attempts.append(f"{name}: error {exc}")
             continue
-        if prob.status == cp.OPTIMAL:
+        if prob.status == _OPTIMAL:
             tv = float(t.value)
             return math.inf if tv <= 1e-12 else scale / tv
         attempts.append(f"{name}: {prob.status}")
-        if prob.status == cp.INFEASIBLE:
-            raise InfeasibleError(
-                "no portfolio meets the static constraints at any fund size (solver status "
-                f"'{prob.status}'); relax the caps, stage_tolerance or the country/issuer caps")
+        if prob.status == _INFEASIBLE:
+            raise _capacity_infeasible(prob.status)
     raise SolverError(f"capacity LP failed: {'; '.join(attempts)}")
 
 
