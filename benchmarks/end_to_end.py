@@ -6,8 +6,9 @@ reviews, engine, tearsheet and output files. The child calls ``runner.run_spec``
 calls) with the output in a temporary folder; the stages are timed by wrapping the functions
 ``run_spec`` and ``backtester.backtest`` look up at call time (no change to their code):
 
-``imports``        the package modules the run needs and their heavy libraries (pandas, cvxpy,
-                   quantstats, matplotlib, ...), imported before the run starts
+``imports``        the package modules the run needs and their heavy libraries (pandas, scipy,
+                   quantstats, matplotlib, ...), imported before the run starts (cvxpy is not
+                   among them: the optimizer imports it only for a fallback solver)
 ``data_load``      ``data.load_market_data`` (the demo generator and ``MarketData`` validation),
                    plus reading the spec, universe and rulebook
 ``reviews``        ``review.make_optimizer`` + every ``review.build_weights`` (screens, anchors,
@@ -67,7 +68,7 @@ def _child(spec: Path) -> dict[str, Any]:
     import exchina_index.review  # noqa: F401
     import exchina_index.runner as runner
     import exchina_index.tearsheet as ts_mod
-    import exchina_index.weights  # noqa: F401  (cvxpy)
+    import exchina_index.weights  # noqa: F401
     import exchina_index.data.demo  # noqa: F401  (the demo generator)
     try:
         import quantstats  # noqa: F401  (the tearsheet imports it lazily)

@@ -6,13 +6,16 @@ against the drifted previous portfolio) runs over the scaled case's schedule exa
 ``backtester.backtest`` runs it, with a recording stand-in for the compiled optimizer that captures
 the arguments of every ``solve`` call. The successful call of each review is then replayed:
 
-* **compiled**: ``StageBalancedOptimizer.solve(**call)`` on one optimizer built for the universe
-  (cvxpy ``Parameter`` values substituted, no re-canonicalisation);
-* **scratch**: ``stage_balanced_weights(**call, issuers=, countries=, regulatory=)``, which builds
-  and canonicalises the cvxpy problem for every call.
+* **compiled** (ours): ``StageBalancedOptimizer.solve(**call)`` on one optimizer built for the
+  universe, as the package runs it: the universe's structure is fixed once and each review's QP,
+  over its eligible names, goes straight to Clarabel (``exchina_index.direct_qp``);
+* **compiled cvxpy**: the same optimizer with ``direct_clarabel=False``: the cvxpy model over the
+  whole universe, canonicalised once (DPP) and re-solved with each review's parameter values;
+* **scratch**: a new ``StageBalancedOptimizer(..., direct_clarabel=False)`` per review, so the cvxpy
+  problem is built and canonicalised for every review.
 
-Both timings are of the whole call (input validation, pre-checks, solve, branch and bound, clean-up
-and report), as a caller pays it. The weights of both are compared (max |difference|).
+Every timing is of the whole call (input validation, pre-checks, solve, branch and bound, clean-up
+and report), as a caller pays it. The weights of the three are compared (max |difference|).
 """
 
 from __future__ import annotations
@@ -91,53 +94,69 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
             "solve_in_pipeline_s": sum(p["all_solves_s"] for p in problems)}
 
 
-def _scratch_kwargs(case: ScaledCase, optimizer: Any) -> dict[str, Any]:
+def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
+    """The review optimizer of ``case`` on the cvxpy model (what ``make_optimizer`` builds, with
+    ``direct_clarabel=False``)."""
+    from exchina_index.methodology import STAGES
     from exchina_index.screens import country_of_classification
+    from exchina_index.weights import StageBalancedOptimizer
 
     f = case.universe.frame
-    return {"issuers": f["issuer"], "countries": country_of_classification(f, case.methodology),
-            "regulatory": optimizer.regulatory, "solver": optimizer.solver,
-            "fallback_solvers": optimizer.fallback_solvers}
+    return StageBalancedOptimizer(
+        list(f.index), list(STAGES), issuers=f["issuer"],
+        countries=country_of_classification(f, case.methodology), regulatory=optimizer.regulatory,
+        solver=optimizer.solver, fallback_solvers=optimizer.fallback_solvers,
+        direct_clarabel=False)
+
+
+def _best_times(opt: Any, problems: list[dict[str, Any]], repeat: int, budget_s: float
+                ) -> tuple[list[float], list[float], list[Any]]:
+    """Per review: best wall time of ``repeat`` solves (stopping early past ``budget_s``), the
+    solver part of that solve, and its weights. One warm-up solve first."""
+    opt.solve(**problems[0]["kwargs"])
+    times, inner, weights = [], [], []
+    for p in problems:
+        best, spent = float("inf"), 0.0
+        for _ in range(repeat):
+            t = time.perf_counter()
+            res = opt.solve(**p["kwargs"])
+            dt = time.perf_counter() - t
+            if dt < best:
+                best, solver_s = dt, res.solve_seconds
+            spent += dt
+            if spent >= budget_s:
+                break
+        times.append(best)
+        inner.append(solver_s)
+        weights.append(res.weights)
+    return times, inner, weights
 
 
 def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_repeat: int = 3,
                    scratch_reviews: int | None = None, repeat_budget_s: float = 1.0) -> dict[str, Any]:
-    """Time compiled re-solves and from-scratch builds on the case's real review problems."""
-    from exchina_index.weights import stage_balanced_weights
-
+    """Time compiled re-solves (direct Clarabel and the cvxpy model) and from-scratch cvxpy builds
+    on the case's real review problems."""
     col = collect_review_problems(case, reviews)
     opt, problems = col["optimizer"], col["problems"]
     head = {"n": case.n, "reviews_sampled": len(problems) + len(col["infeasible"]),
             "reviews_infeasible": len(col["infeasible"]), "reviews": len(problems)}
     if not problems:
         return {**head, "error": "no feasible review in the sample"}
-    # compiled: every review, best of `compiled_repeat` (after one warm-up solve)
-    compiled, internal = [], []
-    opt.solve(**problems[0]["kwargs"])
-    for p in problems:
-        best, spent = float("inf"), 0.0
-        for _ in range(compiled_repeat):
-            t = time.perf_counter()
-            res = opt.solve(**p["kwargs"])
-            dt = time.perf_counter() - t
-            if dt < best:
-                best, inner = dt, res.solve_seconds
-            spent += dt
-            if spent >= repeat_budget_s:
-                break
-        compiled.append(best)
-        internal.append(inner)
+    compiled, internal, _ = _best_times(opt, problems, compiled_repeat, repeat_budget_s)
+    cvx_opt = _cvxpy_optimizer(case, opt)
+    compiled_cvxpy, _, cvxpy_weights = _best_times(cvx_opt, problems, compiled_repeat,
+                                                   repeat_budget_s)
+    diffs = [float((w - p["weights"]).abs().max()) for w, p in zip(cvxpy_weights, problems)]
     # scratch: all reviews or an evenly spaced subset
     k = len(problems) if scratch_reviews is None else min(scratch_reviews, len(problems))
     pick = np.unique(np.linspace(0, len(problems) - 1, k).round().astype(int))
-    extra = _scratch_kwargs(case, opt)
-    scratch, diffs = [], []
+    scratch = []
     for i in pick:
         p = problems[i]
         t = time.perf_counter()
-        w = stage_balanced_weights(**p["kwargs"], **extra)
+        w = _cvxpy_optimizer(case, opt).solve(**p["kwargs"]).weights
         scratch.append(time.perf_counter() - t)
-        diffs.append(float((w - p["weights"].reindex(w.index)).abs().max()))
+        diffs.append(float((w - p["weights"]).abs().max()))
     nodes = [p["nodes"] for p in problems]
     med_c, med_s = statistics.median(compiled), statistics.median(scratch)
     med_c_same = statistics.median([compiled[i] for i in pick])
@@ -145,13 +164,15 @@ def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_rep
     return {
         **head, "scratch_reviews": len(pick),
         "eligible_median": statistics.median(p["eligible"] for p in problems),
-        "construct_s": col["compile_s"],  # building the cvxpy objects; canonicalisation happens at the first solve
+        "construct_s": col["compile_s"],  # building the optimizer (no cvxpy model on the direct path)
         "compiled_median_s": med_c, "compiled_p90_s": float(np.percentile(compiled, 90)),
         "compiled_max_s": max(compiled),
         "compiled_solver_part_median_s": statistics.median(internal),
         "compiled_median_convex_reviews_s": (statistics.median(
             c for c, p in zip(compiled, problems) if p["nodes"] == 1)
             if any(p["nodes"] == 1 for p in problems) else None),
+        "compiled_cvxpy_median_s": statistics.median(compiled_cvxpy),
+        "ratio_compiled_cvxpy_over_compiled": statistics.median(compiled_cvxpy) / med_c,
         "scratch_median_s": med_s,
         "ratio_scratch_over_compiled": med_s / med_c_same,
         "target_compiled_median_lt_10ms": med_c < 0.010,
@@ -159,7 +180,7 @@ def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_rep
         "bnb_nodes_max": max(nodes), "bnb_nodes_mean": float(np.mean(nodes)),
         "reviews_needing_branching": int(sum(n > 1 for n in nodes)),
         "reviews_with_relaxation": col["relaxed_reviews"],
-        "max_abs_weight_diff_scratch_vs_compiled": max(diffs),
+        "max_abs_weight_diff_cvxpy_vs_compiled": max(diffs),
         "review_pipeline_median_s": statistics.median(pipeline),
         "review_pipeline_excl_solve_median_s": statistics.median(
             pl - p["all_solves_s"] for pl, p in zip(pipeline, problems)),
