@@ -248,7 +248,8 @@ def _validate(
     if r.ndim != 2:
         raise EngineInputError(f"price_return must be a T x N matrix, got shape {r.shape}")
     T, N = r.shape
-    d = np.ascontiguousarray(_as_float("dividend_yield", dividend_yield, (T, N)))
+    d = None if dividend_yield is None else np.ascontiguousarray(
+        _as_float("dividend_yield", dividend_yield, (T, N)))
     wht = _as_float("withholding", withholding, (N,))
     if not np.all((wht >= 0.0) & (wht <= 1.0)):
         j = int(np.flatnonzero(~((wht >= 0.0) & (wht <= 1.0)))[0])
@@ -309,7 +310,7 @@ def _validate(
 
 def run_index(
     price_return: np.ndarray,
-    dividend_yield: np.ndarray,
+    dividend_yield: np.ndarray | None,
     withholding: np.ndarray,
     alive: np.ndarray,
     rebalance_index: np.ndarray,
@@ -331,9 +332,10 @@ def run_index(
         USD daily price return of each listing, FX included (``close_usd[t] / close_usd[t-1] - 1``);
         0.0 on a holiday of its exchange. Row 0 is ignored. Entries of listings that are not held
         (not alive, zero weight) are never read and may be NaN.
-    dividend_yield : (T, N) float
+    dividend_yield : (T, N) float or None
         USD dividend on its ex-date ``t`` divided by ``close_usd[t-1]``; 0 elsewhere (NaN allowed
-        where the listing is not held, as for returns).
+        where the listing is not held, as for returns). None: no dividends (a price-only run; the
+        TR and NTR levels then equal the PR level), which spares reading a matrix of zeros.
     withholding : (N,) float
         Withholding-tax rate of each listing (by domicile) for the net total return.
     alive : (T, N) bool
@@ -412,7 +414,7 @@ def run_index(
     else:
         cols = U
         R = np.take(r[t0 + 1 :], U, axis=1)  # rows t0+1.. of the held columns
-        Dv = np.take(d[t0 + 1 :], U, axis=1)
+        Dv = None if d is None else np.take(d[t0 + 1 :], U, axis=1)
         row0 = t0 + 1
         W = np.empty((T, U.size), dtype=np.float64)
     W[:t0] = np.nan
@@ -420,8 +422,10 @@ def run_index(
     col_pos[U] = np.arange(U.size)
 
     # no dividend at all (a price-only run): skip their arithmetic (a strided peek, then a scan)
-    flat_d = Dv.reshape(-1)
-    has_div = bool(flat_d[:: max(1, flat_d.size // 4096)].any()) or bool(flat_d.any())
+    has_div = False
+    if Dv is not None:
+        flat_d = Dv.reshape(-1)
+        has_div = bool(flat_d[:: max(1, flat_d.size // 4096)].any()) or bool(flat_d.any())
     ctx = _Context(
         R=R, Dv=Dv, row0=row0, W=W, U=U, cols=cols, omw=1.0 - wht[cols], has_div=has_div,
         pr=np.zeros(T), div_tr=np.zeros(T), div_ntr=np.zeros(T),
@@ -519,7 +523,7 @@ class _Context:
     """Arrays shared by the period kernels (inputs restricted to the working columns; outputs)."""
 
     R: np.ndarray  # price returns of the working columns, rows from row0
-    Dv: np.ndarray  # dividend yields, same layout
+    Dv: np.ndarray | None  # dividend yields, same layout (None: no dividends)
     row0: int
     W: np.ndarray  # (T, m) drifted weights of the working columns (output)
     U: np.ndarray  # the working columns (their index in 0..N-1)
@@ -563,15 +567,15 @@ def _run_periods(
     d_step, d_rank, d_pos, d_row, d_col = (a[srt] for a in (d_step, d_rank, d_pos, d_row, d_col))
 
     # state per period: weights at the previous close (two buffers alternate so they survive
-    # while the new ones are computed), columns not held (never, or sold on a delisting), cash
+    # while the new ones are computed), columns not held (never, or sold on a delisting), and
+    # whether a delisting sale left some period in cash (its holdings sum to 0: no division)
     buf_a = np.empty((B, m), dtype=np.float64)
     buf_b = np.empty((B, m), dtype=np.float64)
     buf_d = np.empty((B, m), dtype=np.float64)
     Wp = buf_b
     Wp[:] = q
     unheld = ~(q > 0.0)
-    cash = unheld.all(axis=1).astype(np.float64)
-    any_cash = bool(cash.any())
+    any_cash = False
     # Garbage (NaN, inf) of a listing not held meets a zero weight and gives NaN. Where it is
     # expected (not held and not alive somewhere in the period, or sold on a delisting) the
     # entries are zeroed through flat indices; elsewhere through the whole mask of listings not
@@ -617,11 +621,12 @@ def _run_periods(
             div_tr[rows] = tr
             D *= omw
             div_ntr[rows] = add_reduce(D, 1)
-        # drift: holdings w_i (1 + r_i) per unit of index value at the previous close
+        # drift: holdings w_i (1 + r_i) per unit of index value at the previous close, divided by
+        # 1 + PR (their sum; a period in cash holds zeros, whatever it is divided by)
         F += wp
-        S = add_reduce(F, 1)
-        if not ((S + cash[:n]).min() if any_cash else S.min()) > 0.0:
-            _raise_wiped_out(S, cash[:n], rows)
+        S = 1.0 + ret
+        if not S.min() > 0.0:
+            _raise_wiped_out(S, rows)
         # delistings at this close: sell at the close, reinvest pro rata (divisor-style)
         lo, hi = d_lo[step], d_lo[step + 1]
         if hi > lo:
@@ -637,9 +642,7 @@ def _run_periods(
                 unheld[i, pos] = True
                 sold.extend((i * m + pos).tolist())
                 S[i] = rest
-                if rest <= 0.0:
-                    cash[i] = 1.0
-                    any_cash = True
+                any_cash = any_cash or rest <= 0.0
         if any_cash:
             F *= np.where(S > 0.0, 1.0 / S, 0.0)[:, None]
         else:
@@ -752,7 +755,7 @@ def _run_tail(
     if not np.isfinite(S).all():
         _raise_not_finite(Rc, np.arange(a, b + 1), U, "price_return")
     if not (S[:cash_from] > 0.0).all():
-        _raise_wiped_out(S[:cash_from], np.zeros(cash_from), np.arange(a, b + 1))
+        _raise_wiped_out(S[:cash_from], np.arange(a, b + 1))
     Wb = W[a : b + 1]
     np.divide(H, S[:, None], out=Wb, where=S[:, None] > 0.0)
     Wb[cash_from:] = 0.0
@@ -824,8 +827,8 @@ def _deaths_inside(
     return c[keep], j[keep], k[keep]
 
 
-def _raise_wiped_out(S: np.ndarray, cash: np.ndarray, rows: np.ndarray) -> None:
-    i = int(np.flatnonzero(~(S > 0.0) & (cash == 0.0))[0])
+def _raise_wiped_out(S: np.ndarray, rows: np.ndarray) -> None:
+    i = int(np.flatnonzero(~(S > 0.0))[0])
     raise EngineInputError(
         f"the index value fell to zero or below (or is not finite) at row {rows[i]}: every "
         "listing held lost 100 % (or a return is below -1)"

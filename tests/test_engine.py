@@ -405,6 +405,26 @@ def test_every_code_path_equals_reference(knobs, seed, T, N):
     _assert_matches(run, _call(run_index_reference, inputs))
 
 
+@pytest.mark.parametrize("knobs", ["all columns", "held columns", "row-vectorised tails only"])
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), T=st.integers(2, 40), N=st.integers(1, 8))
+def test_price_only_run_equals_reference_with_zero_dividends(knobs, seed, T, N):
+    inputs = _random_inputs(seed, T, N, 3)
+    if inputs is None:
+        return
+    saved = {name: getattr(engine, name) for name in KNOBS[knobs]}
+    try:
+        for name, value in KNOBS[knobs].items():
+            setattr(engine, name, value)
+        run = _call(run_index, dict(inputs, d=None))
+    finally:
+        for name, value in saved.items():
+            setattr(engine, name, value)
+    _assert_matches(run, _call(run_index_reference, dict(inputs, d=np.zeros_like(inputs["r"]))))
+    np.testing.assert_array_equal(run.total_return_level, run.price_return_level)
+    np.testing.assert_array_equal(run.net_total_return_level, run.price_return_level)
+
+
 def test_reference_equality_with_long_periods_and_many_names():
     # a bigger case than hypothesis draws: 300 rows, 40 names, 5 reviews, delistings
     inputs = _random_inputs(7, 300, 40, 5)
