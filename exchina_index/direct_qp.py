@@ -22,9 +22,10 @@ with variables only for what can move, and with the rows that cannot bind left o
   interior-point method the same way the pinned names did).
 
 Everything fixed for a universe (issuer and country membership) arrives as index arrays from the
-compiled optimizer; per review only numbers change, so assembling the matrices is a handful of numpy
-operations. The cvxpy model stays the reference: the tests solve both on random problems and
-compare the optima.
+optimizer; per review only numbers change, so assembling the matrices is a handful of numpy
+operations. The capacity LP of :func:`~exchina_index.weights.max_feasible_aum` shares the
+portfolio rows (:func:`min_inverse_aum`). The cvxpy model stays the reference: the tests solve both
+on random problems and compare the optima.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ReviewQP", "DirectSolution", "solve_direct", "clarabel_settings"]
+__all__ = ["ReviewQP", "DirectSolution", "solve_direct", "min_inverse_aum", "clarabel_settings"]
 
 _EMPTY = np.zeros(0, dtype=np.intp)
 
@@ -104,7 +105,7 @@ def clarabel_settings(options: dict[str, object]) -> clarabel.DefaultSettings:
 
 
 class _Rows:
-    """Constraint rows collected as COO triplets, one block at a time."""
+    """Rows of one cone (``A x = b`` or ``A x <= b``) collected as COO triplets, block by block."""
 
     def __init__(self) -> None:
         self.r: list[np.ndarray] = []
@@ -122,16 +123,16 @@ class _Rows:
             self.count += len(rhs)
 
     def diagonal(self, cols: np.ndarray, sign: float, rhs: np.ndarray) -> None:
-        """One row ``sign · x_col <= rhs`` per column."""
+        """One row ``sign · x_col`` per column."""
         self.add(np.arange(len(cols)), cols, np.full(len(cols), sign), rhs)
 
     def groups(self, group: np.ndarray, rows: np.ndarray, sign: float, rhs: np.ndarray) -> None:
-        """One row ``sign · Σ_{i: group_i = g} w_i <= rhs`` per group ``g`` in ``rows``."""
+        """One row ``sign · Σ_{i: group_i = g} w_i`` per group ``g`` in ``rows``."""
         row, member = _membership(group, rows)
         self.add(row, member, np.full(len(member), sign), rhs)
 
     def dense(self, matrix: np.ndarray, rhs: np.ndarray) -> None:
-        """Rows ``matrix @ w <= rhs`` (``matrix`` is ``(rows, names)``)."""
+        """Rows ``matrix @ w`` (``matrix`` is ``(rows, names)``)."""
         k, ne = matrix.shape
         self.add(np.repeat(np.arange(k), ne), np.tile(np.arange(ne), k), matrix.ravel(), rhs)
 

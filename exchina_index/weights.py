@@ -43,23 +43,23 @@ the union, over sets ``S`` of issuers allowed to be large, of the convex sets
 (Any compliant portfolio lies in the piece with ``S`` = its issuers above θ, so the union is exact.)
 No MIQP solver ships with the package's dependencies (HiGHS does MILP but not MIQP through cvxpy;
 SCIP would add a dependency), so the rule is solved by an exact best-first branch and bound that
-re-solves the same QP at every node with that node's issuer bounds. Each issuer is *free*, *small* (``W_j ≤ θ``) or *large*
-(``W_j ≥ θ`` and counted in the sum). A node's relaxation keeps the fixed issuers' constraints and
-replaces the rule for the free ones by its convex hull: each free issuer contributes
-``M_j/(M_j − θ) · max(0, W_j − θ)`` to the large sum, where ``M_j`` is the most the issuer can hold
-(min of ``issuer_max``, the issuer cap and its listings' caps). That function is the lower convex
-envelope of the true contribution (0 up to θ, W_j above), so every node relaxation is valid and the
-relaxation tightens as issuers are fixed. A node whose optimum already complies (within 1e-8) is
-solved; otherwise branch on the free issuer above θ whose contribution is most under-estimated.
-Nodes are explored in order of their bound and pruned once the bound reaches the incumbent (absolute
-gap 1e-9), so the answer is the optimum of the regulatory problem to solver accuracy. The root is
-first solved as the plain convex problem (issuer maximum only, no hull cut): it relaxes the rule, so
-when its answer complies it is the optimum and that single QP is all the work (most reviews). Only
-otherwise is the root re-solved with the hull cut and the search started. Issuers forced above θ by
-their minimum weights start fixed large. Symmetry breaking: single-listing issuers with identical data except the anchor (same cap,
-floor, exposures, country, previous weight) are interchangeable, and some optimum gives the larger
-anchor the larger weight; the search only visits large sets that respect that order, so g identical
-issuers cost g + 1 choices instead of 2^g.
+re-solves the same QP at every node with that node's issuer bounds. Each issuer is *free*, *small*
+(``W_j ≤ θ``) or *large* (``W_j ≥ θ`` and counted in the sum). A node's relaxation keeps the fixed
+issuers' constraints and replaces the rule for the free ones by its convex hull: each free issuer
+contributes ``M_j/(M_j − θ) · max(0, W_j − θ)`` to the large sum, where ``M_j`` is the most the
+issuer can hold (min of ``issuer_max``, the issuer cap and its listings' caps). That function is the
+lower convex envelope of the true contribution (0 up to θ, W_j above), so every node relaxation is
+valid and the relaxation tightens as issuers are fixed. A node whose optimum already complies
+(within 1e-8) is solved; otherwise branch on the free issuer above θ whose contribution is most
+under-estimated. Nodes are explored in order of their bound and pruned once the bound reaches the
+incumbent (absolute gap 1e-9), so the answer is the optimum of the regulatory problem to solver
+accuracy. The root is first solved as the plain convex problem (issuer maximum only, no hull cut):
+it relaxes the rule, so when its answer complies it is the optimum and that single QP is all the
+work (most reviews). Only otherwise is the root re-solved with the hull cut and the search started.
+Issuers forced above θ by their minimum weights start fixed large. Symmetry breaking: single-listing
+issuers with identical data except the anchor (same cap, floor, exposures, country, previous weight)
+are interchangeable, and some optimum gives the larger anchor the larger weight; the search only
+visits large sets that respect that order, so g identical issuers cost g + 1 choices instead of 2^g.
 
 Cost: one QP per node (about the cost of a re-solve), two children per branching. Cap-weighted
 universes of 30-60 names need 1 to ~50 QPs (1-3 ms each). The worst case is exponential in the
