@@ -11,7 +11,7 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-__all__ = ["Timing", "measure", "machine_info"]
+__all__ = ["Timing", "measure_interleaved", "machine_info"]
 
 
 class Timing(dict):
@@ -26,23 +26,21 @@ class Timing(dict):
         return self["median"]
 
 
-def measure(fn: Callable[[], Any], *, repeat: int = 5, warmup: int = 1,
-            budget: float | None = None) -> Timing:
-    """Time ``fn()`` with ``time.perf_counter``: ``warmup`` untimed calls, then up to ``repeat``
-    timed calls (fewer when ``budget`` seconds of timed calls are used up; always at least one)."""
+def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 10,
+                        warmup: int = 1) -> dict[str, Timing]:
+    """Time several functions in alternation: each round calls every one once, so that all of
+    them see the same phases of a noisy machine and their ratios are fair."""
     for _ in range(warmup):
-        fn()
-    times: list[float] = []
-    spent = 0.0
-    for _ in range(max(1, repeat)):
-        t = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t
-        times.append(dt)
-        spent += dt
-        if budget is not None and spent >= budget:
-            break
-    return Timing(best=min(times), median=statistics.median(times), runs=len(times))
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(max(1, rounds)):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: Timing(best=min(ts), median=statistics.median(ts), runs=len(ts))
+            for name, ts in times.items()}
 
 
 def _version(dist: str) -> str | None:
