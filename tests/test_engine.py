@@ -394,15 +394,19 @@ def test_every_code_path_equals_reference(knobs, seed, T, N):
     inputs = _random_inputs(seed, T, N, 3)
     if inputs is None:
         return
+    _assert_matches(_run_with_knobs(knobs, inputs), _call(run_index_reference, inputs))
+
+
+def _run_with_knobs(knobs: str, inputs: dict) -> IndexRun:
+    """run_index with the engine's tuning constants set as KNOBS[knobs] says, then restored."""
     saved = {name: getattr(engine, name) for name in KNOBS[knobs]}
     try:
         for name, value in KNOBS[knobs].items():
             setattr(engine, name, value)
-        run = _call(run_index, inputs)
+        return _call(run_index, inputs)
     finally:
         for name, value in saved.items():
             setattr(engine, name, value)
-    _assert_matches(run, _call(run_index_reference, inputs))
 
 
 @pytest.mark.parametrize("knobs", ["all columns", "held columns", "row-vectorised tails only"])
@@ -412,14 +416,7 @@ def test_price_only_run_equals_reference_with_zero_dividends(knobs, seed, T, N):
     inputs = _random_inputs(seed, T, N, 3)
     if inputs is None:
         return
-    saved = {name: getattr(engine, name) for name in KNOBS[knobs]}
-    try:
-        for name, value in KNOBS[knobs].items():
-            setattr(engine, name, value)
-        run = _call(run_index, dict(inputs, d=None))
-    finally:
-        for name, value in saved.items():
-            setattr(engine, name, value)
+    run = _run_with_knobs(knobs, dict(inputs, d=None))
     _assert_matches(run, _call(run_index_reference, dict(inputs, d=np.zeros_like(inputs["r"]))))
     np.testing.assert_array_equal(run.total_return_level, run.price_return_level)
     np.testing.assert_array_equal(run.net_total_return_level, run.price_return_level)
