@@ -561,6 +561,18 @@ def test_nan_return_of_a_held_name_is_an_error():
         )
 
 
+@pytest.mark.parametrize("knobs", ["row steps only", "row-vectorised tails only"])
+def test_index_wiped_out_is_an_error_naming_the_row(knobs):
+    T, N = 30, 2
+    r = np.zeros((T, N))
+    r[20] = -1.0                       # every listing held loses 100 % on row 20
+    inputs = dict(r=r, d=np.zeros((T, N)), wht=np.zeros(N), alive=np.ones((T, N), bool),
+                  reb=np.array([1]), tw=np.array([[0.5, 0.5]]), cr=np.zeros((1, N)), er=0.0,
+                  dc=np.ones(T, int))
+    with pytest.raises(EngineInputError, match="fell to zero or below .* at row 20"):
+        _run_with_knobs(knobs, inputs)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
