@@ -36,7 +36,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ReviewQP", "DirectSolution", "solve_direct", "min_inverse_aum", "clarabel_settings"]
+__all__ = ["ReviewQP", "solve_direct", "min_inverse_aum", "clarabel_settings"]
 
 _EMPTY = np.zeros(0, dtype=np.intp)
 
@@ -84,15 +84,6 @@ class ReviewQP:
     hull: np.ndarray | None = None
     large_sum: float = 1.0
     threshold: float = 1.0
-
-
-@dataclass(frozen=True, eq=False)
-class DirectSolution:
-    """Weights over the whole universe (None unless solved), Clarabel's status and iterations."""
-
-    w: np.ndarray | None
-    status: str
-    iterations: int
 
 
 def clarabel_settings(options: dict[str, object]) -> clarabel.DefaultSettings:
@@ -205,14 +196,15 @@ def _solved(solution: clarabel.DefaultSolution) -> bool:
     return str(solution.status) in ("Solved", "AlmostSolved")
 
 
-def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings) -> DirectSolution:
+def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings
+                 ) -> tuple[np.ndarray | None, str]:
     """Assemble the QP over the eligible names (see the module docstring) and solve it.
 
     Returns
     -------
-    DirectSolution
+    (w, status)
         ``w`` over the whole universe (0 for ineligible names) when Clarabel reports ``Solved`` or
-        ``AlmostSolved``; otherwise ``w`` is None. ``status`` is Clarabel's status name.
+        ``AlmostSolved``, otherwise None; ``status`` is Clarabel's status name.
     """
     el = np.flatnonzero(qp.u > 0)
     ne = len(el)
@@ -253,10 +245,10 @@ def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings) -> DirectSolu
         q[d0:s0] = qp.lam
     solution = _clarabel_solve(P, q, eq, ineq, settings)
     if not _solved(solution):
-        return DirectSolution(None, str(solution.status), int(solution.iterations))
+        return None, str(solution.status)
     w = np.zeros(len(qp.u))
     w[el] = np.asarray(solution.x)[:ne]
-    return DirectSolution(w, str(solution.status), int(solution.iterations))
+    return w, str(solution.status)
 
 
 def min_inverse_aum(qp: ReviewQP, liquidity: np.ndarray, settings: clarabel.DefaultSettings

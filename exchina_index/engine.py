@@ -586,7 +586,6 @@ def _run_periods(
     n_by_step = np.searchsorted(-lengths, -np.arange(l_max), side="left").tolist()
     d_lo = np.searchsorted(d_step, np.arange(l_max + 1)).tolist()
     first_rel = starts + (1 - row0)  # first row of each period in R and Dv
-    isfinite = math.isfinite
     add_reduce = np.add.reduce  # row sums (no BLAS: its threads misbehave on small matrices)
     for step in range(l_max):
         n = n_by_step[step]
@@ -604,21 +603,13 @@ def _run_periods(
         F = (buf_a if step % 2 == 0 else buf_b)[:n]
         D = buf_d[:n]
         wp = Wp[:n]
-        R.take(rel, axis=0, out=F, mode="clip")
         # price return: PR = sum_i w_i r_i
-        F *= wp
-        ret = add_reduce(F, 1)
-        if not isfinite(ret.sum()):
-            ret = _drop_garbage(F, unheld[:n], garbage, sold, rows, U, "price_return")
+        ret = _weighted_rows(R, rel, F, wp, unheld[:n], garbage, sold, rows, U, "price_return")
         pr[rows] = ret
         # dividends, reinvested across the index on the ex-date
         if has_div:
-            Dv.take(rel, axis=0, out=D, mode="clip")
-            D *= wp
-            tr = add_reduce(D, 1)
-            if not isfinite(tr.sum()):
-                tr = _drop_garbage(D, unheld[:n], garbage, sold, rows, U, "dividend_yield")
-            div_tr[rows] = tr
+            div_tr[rows] = _weighted_rows(Dv, rel, D, wp, unheld[:n], garbage, sold, rows, U,
+                                          "dividend_yield")
             D *= omw
             div_ntr[rows] = add_reduce(D, 1)
         # drift: holdings w_i (1 + r_i) per unit of index value at the previous close, divided by
@@ -649,6 +640,28 @@ def _run_periods(
             F *= (1.0 / S)[:, None]
         W[rows] = F
         Wp = F
+
+
+def _weighted_rows(
+    src: np.ndarray,
+    rel: np.ndarray,
+    out: np.ndarray,
+    wp: np.ndarray,
+    unheld: np.ndarray,
+    garbage: np.ndarray,
+    sold: list[int],
+    rows: np.ndarray,
+    U: np.ndarray,
+    name: str,
+) -> np.ndarray:
+    """``out = src[rel] * wp`` (a period per row) and its row sums, garbage of listings not held
+    dropped (see :func:`_drop_garbage`)."""
+    src.take(rel, axis=0, out=out, mode="clip")
+    out *= wp
+    sums = np.add.reduce(out, 1)  # row sums without BLAS (its threads misbehave on small blocks)
+    if not math.isfinite(sums.sum()):
+        sums = _drop_garbage(out, unheld, garbage, sold, rows, U, name)
+    return sums
 
 
 def _drop_garbage(

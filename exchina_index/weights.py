@@ -863,28 +863,6 @@ class StageBalancedOptimizer:
 
     # -- one review ---------------------------------------------------------------------------
 
-    def prepare(
-        self,
-        anchor: pd.Series,
-        stage_exposure: pd.DataFrame,
-        targets: Mapping[str, float] | pd.Series,
-        caps: pd.Series | float,
-        previous: pd.Series | None = None,
-        *,
-        stage_tolerance: float = 0.0,
-        issuer_cap: float | None = None,
-        country_caps: Mapping[str, float] | float | None = None,
-        min_weight: pd.Series | None = None,
-        turnover_penalty: float = 0.0,
-    ) -> _Inputs:
-        """Validate one review's inputs (see :meth:`solve`) and return them as arrays."""
-        if turnover_penalty > 0 and not self.turnover:
-            raise InputError("turnover_penalty > 0 but the optimizer was built with turnover=False")
-        return _prepare(self._st, anchor, stage_exposure, targets, caps, previous,
-                        stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                        country_caps=country_caps, min_weight=min_weight,
-                        turnover_penalty=turnover_penalty)
-
     def solve(
         self,
         anchor: pd.Series,
@@ -918,10 +896,12 @@ class StageBalancedOptimizer:
         InputError
             Malformed inputs.
         """
-        inp = self.prepare(anchor, stage_exposure, targets, caps, previous,
-                           stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                           country_caps=country_caps, min_weight=min_weight,
-                           turnover_penalty=turnover_penalty)
+        if turnover_penalty > 0 and not self.turnover:
+            raise InputError("turnover_penalty > 0 but the optimizer was built with turnover=False")
+        inp = _prepare(self._st, anchor, stage_exposure, targets, caps, previous,
+                       stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
+                       country_caps=country_caps, min_weight=min_weight,
+                       turnover_penalty=turnover_penalty)
         _precheck(self._st, inp, self.regulatory)
         start = time.perf_counter()
         self._start_review(inp)
@@ -1010,8 +990,8 @@ class StageBalancedOptimizer:
                  ) -> tuple[np.ndarray | None, str]:
         """Solve the current node once: (weights or None, cvxpy-style status)."""
         if settings is not None:
-            sol = solve_direct(self._direct_qp(inp), settings)
-            return sol.w, _DIRECT_STATUS.get(sol.status, sol.status)
+            w, status = solve_direct(self._direct_qp(inp), settings)
+            return w, _DIRECT_STATUS.get(status, status)
         problem = self._load_cvxpy(inp)
         # no warm start: the answer must not depend on the previous review (reproducible bytes)
         _cvxpy_solve(problem, name, warm_start=False, **_SOLVER_OPTIONS.get(name, {}))

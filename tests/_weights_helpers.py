@@ -195,6 +195,18 @@ def iterative_capping(anchor: pd.Series, caps: pd.Series) -> pd.Series:
 # ---------------------------------------------------------------------------------------------
 
 
+def _capped_countries(inst: Instance, tickers: list) -> list[tuple[list[int], float]]:
+    """(positions of its tickers, cap) for every country with a cap."""
+    if inst.country_caps is None:
+        return []
+    out = []
+    for c in sorted(set(inst.countries)):
+        cap = inst.country_caps.get(c) if isinstance(inst.country_caps, dict) else inst.country_caps
+        if cap is not None:
+            out.append(([i for i, t in enumerate(tickers) if inst.countries[t] == c], cap))
+    return out
+
+
 class ReferenceModel:
     """The weighting problem written separately (membership built name by name).
 
@@ -233,13 +245,8 @@ class ReferenceModel:
         totals = member @ w
         if inst.issuer_cap is not None:
             cons.append(totals <= inst.issuer_cap)
-        if inst.country_caps is not None:
-            for c in sorted(set(inst.countries)):
-                cap = inst.country_caps.get(c) if isinstance(inst.country_caps, dict) \
-                    else inst.country_caps
-                if cap is not None:
-                    idx = [i for i, t in enumerate(tickers) if inst.countries[t] == c]
-                    cons.append(cp.sum(w[idx]) <= cap)
+        for idx, cap in _capped_countries(inst, tickers):
+            cons.append(cp.sum(w[idx]) <= cap)
         self.regulatory = regulatory
         m = len(self.issuer_list)
         self.bound = cp.Parameter(m, nonneg=True)
@@ -299,13 +306,8 @@ def elastic_infeasibility(inst: Instance) -> float:
         for j in sorted(set(issuers)):
             idx = [i for i, t in enumerate(tickers) if issuers[t] == j]
             cons.append(cp.sum(w[idx]) <= inst.issuer_cap + s)
-    if inst.country_caps is not None:
-        for c in sorted(set(inst.countries)):
-            cap = inst.country_caps.get(c) if isinstance(inst.country_caps, dict) \
-                else inst.country_caps
-            if cap is not None:
-                idx = [i for i, t in enumerate(tickers) if inst.countries[t] == c]
-                cons.append(cp.sum(w[idx]) <= cap + s)
+    for idx, cap in _capped_countries(inst, tickers):
+        cons.append(cp.sum(w[idx]) <= cap + s)
     prob = cp.Problem(cp.Minimize(s), cons)
     prob.solve(solver="CLARABEL")
     assert prob.status in ("optimal", "optimal_inaccurate"), prob.status

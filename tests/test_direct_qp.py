@@ -47,35 +47,35 @@ def _qp(u, upper, *, prev=None, lam=0.0, lower=None, issuers=None, issuer_upper=
 
 def test_single_cap_by_hand_and_ineligible_name_stays_at_zero() -> None:
     # u = (0.5, 0.3, 0.2, 0): capping A at 40% moves 10 pp to B and C in proportion 3:2
-    sol = solve_direct(_qp([0.5, 0.3, 0.2, 0.0], [0.4, 0.4, 0.4, 0.4]), SETTINGS)
-    assert sol.status == "Solved"
-    np.testing.assert_allclose(sol.w, [0.4, 0.36, 0.24, 0.0], atol=1e-9)
-    assert sol.w[3] == 0.0
+    w, status = solve_direct(_qp([0.5, 0.3, 0.2, 0.0], [0.4, 0.4, 0.4, 0.4]), SETTINGS)
+    assert status == "Solved"
+    np.testing.assert_allclose(w, [0.4, 0.36, 0.24, 0.0], atol=1e-9)
+    assert w[3] == 0.0
 
 
 def test_issuer_cap_of_two_listings_by_hand() -> None:
     # A and B are one issuer capped at 50%: they keep their 5:3 split, C takes the rest
-    sol = solve_direct(_qp([0.5, 0.3, 0.2], [1.0, 1.0, 1.0], issuers=[0, 0, 1],
+    w, _ = solve_direct(_qp([0.5, 0.3, 0.2], [1.0, 1.0, 1.0], issuers=[0, 0, 1],
                            issuer_upper=[0.5, np.inf]), SETTINGS)
-    np.testing.assert_allclose(sol.w, [0.3125, 0.1875, 0.5], atol=1e-9)
+    np.testing.assert_allclose(w, [0.3125, 0.1875, 0.5], atol=1e-9)
 
 
 def test_turnover_penalty_by_hand() -> None:
     # Two names, u = (0.6, 0.4), previously (0.5, 0.5). With w_B = 1 − w_A the objective is
     # w_A²/0.6 + (1 − w_A)²/0.4 + 2λ|w_A − 0.5|; its slope at 0.5 without the penalty is
     # 1/0.6 − 1/0.4 = −5/6, so the previous weights stay optimal exactly when 2λ >= 5/6.
-    stay = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[0.5, 0.5], lam=0.42), SETTINGS)
-    np.testing.assert_allclose(stay.w, [0.5, 0.5], atol=1e-8)
+    stay, _ = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[0.5, 0.5], lam=0.42), SETTINGS)
+    np.testing.assert_allclose(stay, [0.5, 0.5], atol=1e-8)
     # λ = 0.2: w_A > 0.5 solves 2w_A/0.6 − 2(1 − w_A)/0.4 + 2λ = 0
-    move = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[0.5, 0.5], lam=0.2), SETTINGS)
+    move, _ = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[0.5, 0.5], lam=0.2), SETTINGS)
     w_a = (1 / 0.4 - 0.2) / (1 / 0.6 + 1 / 0.4)
-    np.testing.assert_allclose(move.w, [w_a, 1 - w_a], atol=1e-8)
+    np.testing.assert_allclose(move, [w_a, 1 - w_a], atol=1e-8)
     # a new name (previous weight 0) pays λ on what it buys, as the name sold pays on what it
     # sells: previously (1, 0) the penalty is λ(1 − w_A) + λ w_B = 2λ w_B, so
     # w_B = (1/0.6 − λ)/(1/0.6 + 1/0.4)
-    new = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[1.0, 0.0], lam=0.5), SETTINGS)
+    new, _ = solve_direct(_qp([0.6, 0.4], [1, 1], prev=[1.0, 0.0], lam=0.5), SETTINGS)
     w_b = (1 / 0.6 - 0.5) / (1 / 0.6 + 1 / 0.4)
-    np.testing.assert_allclose(new.w, [1 - w_b, w_b], atol=1e-8)
+    np.testing.assert_allclose(new, [1 - w_b, w_b], atol=1e-8)
 
 
 def test_zero_tolerance_stage_band_is_met_exactly() -> None:
@@ -85,13 +85,13 @@ def test_zero_tolerance_stage_band_is_met_exactly() -> None:
                   target=np.array([0.4, 0.6]), tol=0.0, prev=np.zeros(3), lam=0.0,
                   issuer_idx=np.arange(3), issuer_lower=np.zeros(3),
                   issuer_upper=np.full(3, np.inf), country_idx=None, country_cap=np.zeros(0))
-    sol = solve_direct(qp, SETTINGS)
-    np.testing.assert_allclose(E.T @ sol.w, [0.4, 0.6], atol=1e-9)
+    w, _ = solve_direct(qp, SETTINGS)
+    np.testing.assert_allclose(E.T @ w, [0.4, 0.6], atol=1e-9)
 
 
 def test_infeasible_problem_reports_primal_infeasible() -> None:
-    sol = solve_direct(_qp([0.5, 0.5], [0.4, 0.4]), SETTINGS)   # caps add up to 80%
-    assert sol.w is None and sol.status == "PrimalInfeasible"
+    w, status = solve_direct(_qp([0.5, 0.5], [0.4, 0.4]), SETTINGS)   # caps add up to 80%
+    assert w is None and status == "PrimalInfeasible"
 
 
 def test_capacity_lp_by_hand() -> None:
