@@ -8,7 +8,10 @@
   (including ``KeyboardInterrupt``) the temporary folder is removed and the destination is untouched.
   An existing destination is never overwritten: without ``force`` it is an
   :class:`~exchina_index.errors.OutputError`; with ``force`` the old folder is first renamed to the
-  next free versioned name (``<name>.v1``, ``<name>.v2``, ...) and kept, never deleted.
+  next free versioned name (``<name>.v1``, ``<name>.v2``, ...) and kept, never deleted. With
+  ``replace=True`` (backtest outputs, which are regenerated on every run) the new folder takes the
+  old one's place in one atomic exchange (:func:`exchange`) and the old one is then deleted.
+  Missing parent folders are created, and removed again if nothing is published.
 * :func:`clean_stale` removes temporary folders left by processes that were killed (``SIGKILL``,
   power loss): a temporary folder whose process id no longer runs.
 
@@ -27,11 +30,15 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
+import functools
 import os
 import re
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -43,6 +50,7 @@ __all__ = [
     "staged_folder",
     "clean_stale",
     "next_version_name",
+    "exchange",
     "TEMP_PREFIX",
 ]
 
@@ -167,8 +175,54 @@ def clean_stale(folder: str | os.PathLike[str]) -> list[Path]:
     return removed
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.lru_cache(maxsize=1)
+def _renameat2() -> object | None:
+    """glibc's ``renameat2`` (Linux 3.15+, glibc 2.28+), or None where it does not exist."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False, having changed nothing, where the platform or file system cannot do it; the
+    caller then falls back to two renames.
+    """
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:  # type: ignore[operator]
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _missing_parents(folder: Path) -> list[Path]:
+    """The folders above (and including) ``folder`` that do not exist yet, innermost first."""
+    missing: list[Path] = []
+    probe = folder
+    while not os.path.lexists(probe) and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    return missing
+
+
 @contextlib.contextmanager
-def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Iterator[Path]:
+def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace: bool = False) -> Iterator[Path]:
     """Build a folder in a temporary sibling and publish it with one rename.
 
     Parameters
@@ -177,6 +231,9 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Itera
         The folder to publish. Its parent must exist and be writable.
     force
         Replace an existing ``dest``: it is first renamed to :func:`next_version_name` (kept).
+    replace
+        Replace an existing ``dest`` and delete it (for regenerated outputs such as a backtest's):
+        one atomic exchange where the platform allows, else two renames.
 
     Yields
     ------
@@ -186,20 +243,25 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Itera
     Raises
     ------
     OutputError
-        ``dest`` exists and ``force`` is False (checked on entry and again just before the rename),
-        or the parent is not writable. Nothing is left behind in either case.
+        ``dest`` exists and neither ``force`` nor ``replace`` is set (checked on entry and again
+        just before the rename), or the parent cannot be created or written. Nothing is left
+        behind in either case.
     """
     dest = Path(dest)
     parent = dest.parent
-    if os.path.lexists(dest) and not force:
+    if os.path.lexists(dest) and not (force or replace):
         raise OutputError(f"{dest} already exists; a published review is never overwritten (use --force / force=True "
                           f"to keep the old one as {next_version_name(dest).name} and write a new one)")
+    created = _missing_parents(parent)
     tmp = parent / _temp_name(dest.name)
     try:
+        parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(tmp, 0o755)
     except OSError as exc:
+        _remove_empty(created)
         raise OutputError(f"cannot create a folder in {parent} ({exc.strerror}); choose a writable output folder") from None
     moved_old: Path | None = None
+    published = False
     try:
         yield tmp
         for p in sorted(tmp.rglob("*")):
@@ -207,10 +269,20 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Itera
                 with open(p, "rb") as fh:
                     os.fsync(fh.fileno())
         _fsync_dir(tmp)
+        if replace and os.path.isdir(dest) and not os.path.islink(dest):
+            try:
+                swapped = exchange(tmp, dest)
+            except OSError as exc:
+                raise OutputError(f"cannot publish {dest} ({exc.strerror})") from None
+            if swapped:  # the old folder now sits at the temporary name, removed below
+                published = True
+                _fsync_dir(parent)
+                return
         if os.path.lexists(dest):
-            if not force:
+            if not (force or replace):
                 raise OutputError(f"{dest} appeared while this run was writing; nothing was published")
-            moved_old = next_version_name(dest)
+            # kept as a version with force; out of sight (and deleted below) with replace
+            moved_old = parent / _temp_name(f"{dest.name}.old") if replace else next_version_name(dest)
             os.rename(dest, moved_old)
         try:
             os.rename(tmp, dest)  # fails (ENOTEMPTY/EEXIST) if a non-empty dest appeared meanwhile
@@ -218,6 +290,9 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Itera
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise OutputError(f"{dest} appeared while this run was writing; nothing was published") from None
             raise OutputError(f"cannot publish {dest} ({exc.strerror})") from None
+        published = True
+        if replace and moved_old is not None:
+            shutil.rmtree(moved_old, ignore_errors=True)
         moved_old = None
         _fsync_dir(parent)
     finally:
@@ -226,3 +301,14 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False) -> Itera
                 os.rename(moved_old, dest)  # put the old review back: the new one was not published
         if os.path.lexists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+        if not published:
+            _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty: a failed run leaves none behind."""
+    for p in folders:
+        try:
+            p.rmdir()
+        except OSError:
+            break

@@ -54,6 +54,9 @@ class BacktestResult:
         The review calendar used (cut-off, announce, proforma, implement, effective).
     tracking_difference
         Annualised NAV return minus annualised net total-return index return.
+    data_notes
+        The market data's notes (repairs, calendars extended with weekdays, missing prices), shown
+        on the thematic page and recorded in the backtest manifest.
     """
 
     levels: pd.DataFrame
@@ -71,6 +74,7 @@ class BacktestResult:
     data_source: str
     synthetic: bool
     delistings: tuple[tuple[pd.Timestamp, str], ...] = ()
+    data_notes: tuple[str, ...] = ()
 
 
 def backtest(
@@ -163,6 +167,7 @@ def backtest(
         tracking_difference=float(td), aum=aum, universe=universe, methodology=m,
         data_source=market.source, synthetic=bool(market.synthetic),
         delistings=tuple((window[t], f.index[i]) for t, i in run.delisting_events),
+        data_notes=tuple(market.notes),
     )
 
 

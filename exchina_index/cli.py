@@ -1,6 +1,11 @@
 """The ``exchina-index`` command line.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 internal error.
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback, nothing written), 1 internal
+error, 130 interrupted. Results go to stdout; progress bars (only when stderr is a terminal) and
+errors go to stderr. Every note the market data carries (a repair, a calendar extended with
+weekdays, a listing without a price file, what was served from the cache) is printed on stdout as
+``note: ...`` after the result, and is recorded in the run's report and manifest.
+
 Heavy libraries (pandas, cvxpy, yfinance, quantstats) are imported inside the command that needs
 them so that ``exchina-index --help`` starts fast.
 """
@@ -9,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
+import os
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,6 +41,30 @@ def _aum(text: str) -> float:
     return value
 
 
+#: Calendar years ``calendar --year`` accepts.
+_YEARS = (1900, 2200)
+
+
+def _year(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a year (e.g. 2027)") from None
+    if not _YEARS[0] <= value <= _YEARS[1]:
+        raise argparse.ArgumentTypeError(f"year {value} is outside {_YEARS[0]}-{_YEARS[1]}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"the deadline must be between 0 and 86400 seconds, got {text}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -41,19 +73,29 @@ class _Parser(argparse.ArgumentParser):
 def _build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="exchina-index", description="Build, rebalance and backtest the U.S. & Allied "
                 "(ex-China) Rare Earth Supply Chain index.")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors and yfinance's log")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    def debug(sp: argparse.ArgumentParser) -> None:  # --debug also after the subcommand
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def deadline(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--deadline", type=_seconds, default=120.0, metavar="SECONDS",
+                        help="wall-clock limit for Yahoo Finance downloads (default: 120)")
+
     def common(sp: argparse.ArgumentParser, *, market: bool = False) -> None:
+        debug(sp)
         sp.add_argument("--universe", type=Path, default=None, help="universe CSV (default: bundled)")
         sp.add_argument("--methodology", type=Path, default=None, help="rulebook TOML (default: bundled)")
         if market:
             sp.add_argument("--source", default="demo", help="demo | yahoo | a folder of CSV files (default: demo)")
             sp.add_argument("--cache-dir", type=Path, default=None, help="cache folder for --source yahoo")
+            deadline(sp)
 
     u = sub.add_parser("universe", help="validate or show the universe").add_subparsers(
         dest="action", required=True, parser_class=_Parser)
     v = u.add_parser("validate", help="validate a universe file, its China links and a rulebook")
+    debug(v)
     v.add_argument("path", nargs="?", type=Path, default=None)
     v.add_argument("--links", type=Path, default=None, help="China-link CSV (default: beside the universe)")
     v.add_argument("--methodology", type=Path, default=None)
@@ -67,7 +109,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("calendar", help="list review dates: cut-off, announcement, pro-forma, implementation")
     common(c)
-    c.add_argument("--year", type=int, default=None, help="calendar year (default: this year)")
+    c.add_argument("--year", type=_year, default=None, help="calendar year (default: this year)")
     c.set_defaults(func=_cmd_calendar)
 
     d = sub.add_parser("data", help="fetch or inspect cached Yahoo Finance data").add_subparsers(
@@ -77,6 +119,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--start", type=_date, default="2015-01-01")
     fetch.add_argument("--end", type=_date, default=None, help="default: today")
     fetch.add_argument("--cache-dir", type=Path, default=None)
+    deadline(fetch)
     fetch.set_defaults(func=_cmd_data_fetch)
     status = d.add_parser("status", help="per ticker: cached range, gaps, last update")
     common(status)
@@ -102,6 +145,8 @@ def _build_parser() -> argparse.ArgumentParser:
     for name, helptext in (("backtest", "run a backtest spec: levels, weights, turnover and the tearsheet"),
                            ("tearsheet", "run a backtest spec and write only its tearsheet")):
         b = sub.add_parser(name, help=helptext)
+        debug(b)
+        deadline(b)
         b.add_argument("spec", type=Path, help="a backtest spec, e.g. backtests/allied_demo.toml")
         b.add_argument("--source", default=None, help="override the spec's data source")
         b.add_argument("--cache-dir", type=Path, default=None)
@@ -163,10 +208,15 @@ def _cmd_calendar(args: argparse.Namespace) -> int:
     from .methodology import load_methodology
 
     method = load_methodology(args.methodology)
-    year = args.year or datetime.date.today().year
+    year = args.year if args.year is not None else datetime.date.today().year
     dates = review_dates(method, start=f"{year}-01-01", end=f"{year}-12-31")
     print(dates.to_string(index=False, formatters={c: lambda d: d.date().isoformat() for c in dates.columns}))
     return 0
+
+
+def _market_options(args: argparse.Namespace, source: object) -> dict[str, object]:
+    """Keyword arguments for the market-data loader: the Yahoo deadline only where Yahoo is used."""
+    return {"deadline_s": args.deadline} if source == "yahoo" else {}
 
 
 def _load_inputs(args: argparse.Namespace):
@@ -176,8 +226,15 @@ def _load_inputs(args: argparse.Namespace):
 
     universe = load_universe(args.universe)
     method = load_methodology(args.methodology)
-    market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir)
+    market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir,
+                              **_market_options(args, args.source))
     return universe, method, market
+
+
+def _print_notes(notes: Sequence[str]) -> None:
+    """The market data's notes, one line each, after the result (they are in the manifest too)."""
+    for note in notes:
+        print(f"note: {' '.join(str(note).split())}")
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
@@ -187,9 +244,10 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     universe = load_universe(args.universe)
     end = args.end or datetime.date.today().isoformat()
     with _progress("fetching") as bar:
-        fetch(universe, args.start, end, cache_dir=args.cache_dir,
-              progress=lambda stage, done, total: bar(done, total, stage))
+        market = fetch(universe, args.start, end, cache_dir=args.cache_dir, deadline_s=args.deadline,
+                       progress=lambda stage, done, total: bar(done, total, stage))
     print(f"cache up to date for {len(universe)} listings, {args.start} to {end}")
+    _print_notes(market.notes)
     return 0
 
 
@@ -217,13 +275,15 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     held = names[names["weight"] > 0].sort_values("weight", ascending=False)
     table = held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
     table.insert(0, "name", universe.frame.loc[table.index, "name"].str.slice(0, 26))
+    if args.out is not None:
+        out = names.assign(weight=result.weights).sort_index()
+        write_text(args.out, out.to_csv(float_format="%.10f", lineterminator="\n"))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(float_format=lambda x: f"{x:.4f}"))
     print()
     print(result.report.summary())
+    _print_notes(market.notes)
     if args.out is not None:
-        out = names.assign(weight=result.weights).sort_index()
-        write_text(args.out, out.to_csv(float_format="%.10f", lineterminator="\n"))
         print(f"wrote {args.out}")
     return 0
 
@@ -235,40 +295,54 @@ def _cmd_rebalance(args: argparse.Namespace) -> int:
     folder = rebalance(universe, market, args.as_of, aum=args.aum, out=args.out, methodology=method,
                        previous=args.previous, force=args.force, command_line=" ".join(sys.argv))
     print(f"review written to {folder}")
+    _print_notes(market.notes)
     return 0
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    import json
+
     from .runner import run_spec
 
     with _progress("reviews") as bar:
         out = run_spec(args.spec, source=args.source, cache_dir=args.cache_dir, out=args.out,
-                       tearsheet_only=args.tearsheet_only, progress=bar)
+                       tearsheet_only=args.tearsheet_only, progress=bar, deadline_s=args.deadline)
     print(f"tearsheet: {out / 'tearsheet.html'}")
     print(f"thematic page: {out / 'thematic.html'}")
+    _print_notes(json.loads((out / "manifest.json").read_text(encoding="utf-8"))["data"]["notes"])
     return 0
 
 
 class _progress:
-    """A rich progress bar on stderr, usable as ``progress(done, total, label)``."""
+    """A transient rich progress bar on stderr, usable as ``progress(done, total, label)``.
+
+    Drawn only when stderr is a terminal, so redirected or piped output carries no bar and no
+    blank line.
+    """
 
     def __init__(self, what: str) -> None:
         self.what = what
+        self._bar: object = None
 
     def __enter__(self) -> Callable[..., None]:
+        if not sys.stderr.isatty():
+            return lambda done, total, label="": None
+        from rich.console import Console
         from rich.progress import Progress
 
-        self._bar = Progress(transient=True, console=None)
-        self._bar.start()
-        self._task = self._bar.add_task(self.what, total=None)
+        bar = Progress(transient=True, console=Console(stderr=True))
+        bar.start()
+        task = bar.add_task(self.what, total=None)
+        self._bar = bar
 
         def update(done: int, total: int, label: object = "") -> None:
-            self._bar.update(self._task, completed=done, total=total, description=f"{self.what} {label}")
+            bar.update(task, completed=done, total=total, description=f"{self.what} {label}")
 
         return update
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.stop()
+        if self._bar is not None:
+            self._bar.stop()  # type: ignore[attr-defined]
 
 
 # --- entry point ----------------------------------------------------------------------------------
@@ -278,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    _quiet_libraries(args.debug)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -297,5 +372,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _quiet_libraries(debug: bool) -> None:
+    """yfinance logs every failed symbol on stderr; our own one-line error says what matters."""
+    logging.getLogger("yfinance").setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+
+
+def run() -> None:
+    """The console script: :func:`main`, then exit even if a library left a worker thread behind.
+
+    yfinance (through ``multitasking``) downloads in non-daemon threads; one stuck on a server that
+    never answers would keep the interpreter alive after the deadline error was printed. Once the
+    result is printed there is nothing left to wait for, so the process ends with ``os._exit``.
+    """
+    code = main()
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

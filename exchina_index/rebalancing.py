@@ -740,7 +740,7 @@ def _csv(frame: pd.DataFrame, columns: tuple[str, ...]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _json(obj: Any) -> bytes:
+def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, floats rounded to 12 significant digits so that solver noise in
     the last bits (1e-17) never changes the published bytes."""
     return (json.dumps(_round_floats(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
@@ -757,7 +757,8 @@ def _round_floats(obj: Any) -> Any:
     return obj
 
 
-def _versions(solver: str) -> dict[str, Any]:
+def software_versions(solver: str) -> dict[str, Any]:
+    """Versions of the package, Python, pandas, numpy, cvxpy and ``solver`` (for manifests)."""
     from importlib import metadata
 
     from . import __version__
@@ -801,7 +802,7 @@ def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> di
         "announcement.csv": _csv(b.announcement, ANNOUNCEMENT_COLUMNS),
         "proforma.csv": _csv(b.proforma, PROFORMA_COLUMNS),
         "trades.csv": _csv(b.trades, TRADES_COLUMNS),
-        "compliance.json": _json(b.compliance),
+        "compliance.json": canonical_json(b.compliance),
         "report.html": render_report(b).encode("utf-8"),
     }
     mk = b.market
@@ -827,12 +828,13 @@ def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> di
             "end": pd.Timestamp(close_index[-1]).date().isoformat(),
             "used_through": pd.Timestamp(rv["cutoff"]).date().isoformat(),
             "fingerprint": str(getattr(mk, "fingerprint", "")),
+            "notes": list(mk.notes),
         },
         "previous": None if b.previous is None else {
             "source": b.previous.source, "implementation": b.previous.date.date().isoformat(),
             "sha256": b.previous.sha256,
         },
-        "software": _versions(rep.solver),
+        "software": software_versions(rep.solver),
         "solver": {"name": str(rep.solver), "status": str(rep.status), "fallback_used": bool(rep.fallback_used)},
         "relaxations": list(rep.relaxations),
         "binding_constraints": list(rep.binding_constraints),
@@ -844,7 +846,7 @@ def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> di
         manifest["command_line"] = command_line
     else:
         manifest["call"] = call
-    files["manifest.json"] = _json(manifest)
+    files["manifest.json"] = canonical_json(manifest)
     return files
 
 
@@ -858,25 +860,8 @@ def _now() -> str:
 
 
 def _publish(out_dir: Path, dest: Path, files: Mapping[str, bytes], force: bool) -> Path:
-    created: list[Path] = []
-    probe = out_dir
-    while not os.path.lexists(probe) and probe.parent != probe:
-        created.append(probe)
-        probe = probe.parent
-    try:
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create the output folder {out_dir} ({exc.strerror}); choose another --out") from None
-        atomic.clean_stale(out_dir)
-        with atomic.staged_folder(dest, force=force) as tmp:
-            for name in FILES:
-                atomic.write_bytes(tmp / name, files[name])
-    except BaseException:
-        for p in created:  # innermost first: remove only the folders this run created, if still empty
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        raise
+    atomic.clean_stale(out_dir)
+    with atomic.staged_folder(dest, force=force) as tmp:  # makes out_dir; removes it again on failure
+        for name in FILES:
+            atomic.write_bytes(tmp / name, files[name])
     return dest

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .methodology import STAGES
 
-__all__ = ["render_report"]
+__all__ = ["render_report", "data_notes_html"]
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#1b1f24;
@@ -81,6 +81,14 @@ def _exposure(title: str, before: pd.Series, after: pd.Series) -> str:
                      rows, [False, True, True, True, False]))
 
 
+def data_notes_html(notes: Sequence[str]) -> str:
+    """The market data's notes as a visible list (empty string when there are none)."""
+    if not notes:
+        return ""
+    return ('<div class="warn" id="data-notes"><strong>Data notes</strong> (also in the manifest):<ul>'
+            + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul></div>")
+
+
 def render_report(b: Any) -> str:
     """The HTML text of the review report for a rebalance bundle."""
     m = b.methodology
@@ -114,6 +122,7 @@ def render_report(b: Any) -> str:
         f"<code>{_e(str(getattr(mk, 'fingerprint', ''))[:16])}</code>. Rulebook {_e(m.version)} "
         f"(<code>{_e(m.hash[:16])}</code>), regulatory mode <strong>{_e(m.regulatory.mode)}</strong>. "
         f"Universe <code>{_e(b.universe.fingerprint[:16])}</code> ({len(f)} listings).</p>")
+    parts.append(data_notes_html(mk.notes))
 
     s = b.summary
     parts.append("<h2>Summary</h2>")

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import TEMP_PREFIX, write_text
+from .report_html import data_notes_html
 from .errors import DataError, InputError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -816,6 +817,7 @@ td:first-child,th:first-child{text-align:left}
 td.text,th.text{text-align:left;white-space:normal}
 .chart svg{width:100%;height:auto;max-width:1000px}
 .note{color:#555;font-size:12.5px}
+.warn{background:#fff4e5;border:1px solid #f0b37e;padding:6px 10px;border-radius:4px;margin:8px 0}
 """.strip()
 
 
@@ -857,6 +859,7 @@ def render_thematic(
         + f'<nav id="page-links"><a href="{TEARSHEET_FILE}">&larr; Performance tearsheet (quantstats, net total return)</a></nav>\n'
         + f"<h1>{html.escape(title, quote=False)}</h1>\n"
         + f'<p class="meta" id="data-source">{html.escape(meta_line, quote=False)}</p>\n'
+        + data_notes_html(getattr(result, "data_notes", ()))
     )
     return head + top + "\n".join(parts) + "\n</div>\n</body>\n</html>\n"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -166,3 +167,41 @@ def test_force_interrupted_between_the_two_renames_restores_old(tmp_path, monkey
     assert calls[0][1].endswith("d.v1")
     assert _tree(dest) == {"old.txt": b"old"}
     assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_replace_is_one_exchange_where_linux_allows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if atomic._renameat2() is None:
+        pytest.skip("renameat2 is not available on this platform")
+    old = tmp_path / "out"
+    old.mkdir()
+    (old / "levels.csv").write_text("old", encoding="utf-8")
+    renames: list[tuple[str, str]] = []
+    real_rename = os.rename
+    monkeypatch.setattr(os, "rename", lambda a, b: (renames.append((str(a), str(b))), real_rename(a, b))[1])
+    with atomic.staged_folder(old, replace=True) as tmp:
+        (tmp / "levels.csv").write_text("new", encoding="utf-8")
+    assert (old / "levels.csv").read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert renames == []  # swapped by renameat2(RENAME_EXCHANGE), not by two os.rename calls
+
+
+def test_exchange_swaps_two_folders(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("from a", encoding="utf-8")
+    (b / "y").write_text("from b", encoding="utf-8")
+    if not atomic.exchange(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available on this platform")
+    assert [p.name for p in a.iterdir()] == ["y"] and [p.name for p in b.iterdir()] == ["x"]
+
+
+def test_replace_falls_back_to_two_renames_and_deletes_the_old(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
+    old = tmp_path / "out"
+    old.mkdir()
+    (old / "levels.csv").write_text("old", encoding="utf-8")
+    with atomic.staged_folder(old, replace=True) as tmp:
+        (tmp / "levels.csv").write_text("new", encoding="utf-8")
+    assert (old / "levels.csv").read_text(encoding="utf-8") == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the old one is gone, no .vN kept

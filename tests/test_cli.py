@@ -106,3 +106,60 @@ def test_data_fetch_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyP
     assert main(["data", "fetch", "--start", "2025-01-01", "--end", "2025-02-01", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot reach Yahoo Finance" in err
+
+
+@pytest.mark.parametrize("argv", [["--debug", "calendar", "--year", "2026"], ["calendar", "--year", "2026", "--debug"]])
+def test_debug_is_accepted_before_or_after_the_subcommand(argv: list[str]) -> None:
+    from exchina_index.cli import _build_parser
+
+    assert _build_parser().parse_args(argv).debug is True
+    assert _build_parser().parse_args(["calendar"]).debug is False
+
+
+@pytest.mark.parametrize("year", ["0", "-5", "1899", "2201", "20x6", "2026.5"])
+def test_calendar_rejects_years_it_cannot_mean(year: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["calendar", "--year", year])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--year" in err
+
+
+def test_calendar_far_years_are_computed_not_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calendar", "--year", "2200"]) == 0
+    out = capsys.readouterr().out
+    assert "2200-03-21" in out  # the third Friday of March 2200 (1 March 2200 is a Saturday)
+
+
+@pytest.mark.parametrize("deadline", ["0", "-1", "soon", "1e9"])
+def test_bad_deadline_is_exit_2(deadline: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["data", "fetch", "--deadline", deadline])
+    assert e.value.code == 2 and "--deadline" in capsys.readouterr().err
+
+
+def test_weights_prints_the_data_notes_after_the_result(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["weights", "--as-of", "2025-11-28"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[-1] == "note: synthetic market generated with seed 0: not real prices"
+    assert captured.err == ""  # no progress bar or log noise when stderr is not a terminal
+
+
+def test_rebalance_records_the_data_notes_in_the_manifest_and_report(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    assert main(["rebalance", "--as-of", "2025-12-19", "--aum", "50e6", "--out", str(tmp_path)]) == 0
+    assert "note: synthetic market generated" in capsys.readouterr().out
+    folder = tmp_path / "2025-12-19"
+    notes = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["data"]["notes"]
+    assert notes == ["synthetic market generated with seed 0: not real prices"]
+    assert 'id="data-notes"' in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_redirected_output_starts_with_the_result(tmp_path: Path) -> None:
+    """Progress goes to stderr, and only to a terminal: a redirected stdout has no blank first line."""
+    run = subprocess.run([sys.executable, "-m", "exchina_index.cli", "weights", "--as-of", "2025-11-28"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0].split()[0] == "name" and run.stderr == ""
