@@ -9,7 +9,8 @@ How it is generated (all from seeded ``numpy.random.Generator`` streams; seeds c
 the same bytes with the same numpy version):
 
 * **Calendars**: every listing trades only on its own exchange's sessions
-  (:func:`exchina_index.calendar.sessions`, bundled table: no ``exchange_calendars`` start-up cost),
+  (:func:`exchina_index.calendar.sessions`, bundled table: no ``exchange_calendars`` start-up cost
+  inside it; weekdays, with a note, where an exchange's holidays are not known),
   from ``listed_since`` (or the start) to the day before ``delisted`` (or the end).
 * **Returns**: daily log returns on the union of all sessions = beta x a common rare-earth factor
   (Student-t, 4 degrees of freedom, 35 %/yr, plus an illustrative boom/bust drift path) + the
@@ -168,7 +169,9 @@ def generate_market(
         mining, refining, manufacturing, purity, listed_since, delisted``), e.g.
         ``load_universe().frame`` or :func:`synthetic_universe`.
     start, end
-        Date range (inclusive). Session tables are bundled for 2000-2030 (Shanghai to 2026).
+        Date range (inclusive), any dates: where an exchange's calendar is not known (Shanghai
+        after 2026, see :func:`exchina_index.calendar.known_range`) its sessions are weekdays and
+        the result's ``notes`` say so.
     seed
         Global seed; with the ticker and issuer names it fixes every number.
     source

@@ -48,6 +48,7 @@ from typing import Any, Iterable, Literal, Mapping
 import numpy as np
 import pandas as pd
 
+from ..calendar import MIC_CALENDAR, extrapolation_notes, sessions
 from ..errors import DataError
 from ..universe import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
@@ -57,6 +58,9 @@ __all__ = ["MarketData", "PRICE_UNITS"]
 PRICE_UNITS: dict[str, tuple[str, int]] = _UNIVERSE_PRICE_UNITS
 
 _UNIT = "us"
+#: Views compute with IEEE semantics: an absurd value (a close of 1e300) gives inf or NaN in its own
+#: listing's figures, never a warning or an error that would stop a review over other listings.
+_IEEE = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 def _ts(value: Any) -> pd.Timestamp:
@@ -112,7 +116,9 @@ class MarketData:
     synthetic : bool
         True for generated data; every report made from it must say so.
     notes : tuple of str
-        Repairs and log lines from loading (dropped rows, missing listings...).
+        Repairs and log lines from loading (dropped rows, missing listings...), then one line per
+        exchange calendar whose sessions over the data's dates are extrapolated as weekdays
+        (:func:`exchina_index.calendar.extrapolation_notes`; recomputed by :meth:`truncate`).
 
     Examples
     --------
@@ -385,7 +391,8 @@ class MarketData:
         set_("delisted", delisted.rename("delisted").rename_axis("ticker"))
         set_("source", str(self.source))
         set_("synthetic", bool(self.synthetic))
-        set_("notes", tuple(notes))
+        calendar_notes = self._calendar_notes
+        set_("notes", tuple(notes) + tuple(n for n in calendar_notes if n not in notes))
 
     @staticmethod
     def _aligned(frame: pd.DataFrame | None, name: str, index: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray | None:
@@ -474,6 +481,13 @@ class MarketData:
     # ------------------------------------------------------------------ cached full-range arrays
 
     @functools.cached_property
+    def _calendar_notes(self) -> tuple[str, ...]:
+        """Notes on the calendars extrapolated with weekdays over the data's dates (see :meth:`stale_sessions`)."""
+        if not len(self.close.index):
+            return ()
+        return tuple(extrapolation_notes(np.unique(self.exchange.to_numpy()), self.start, self.end))
+
+    @functools.cached_property
     def _valid(self) -> np.ndarray:
         return ~np.isnan(self.close.to_numpy())
 
@@ -495,14 +509,15 @@ class MarketData:
     def _usd_ffill(self) -> np.ndarray:
         """Local close carried forward from the first valid price on (no end bound) x FX."""
         local = self.close.ffill().to_numpy()
-        return _readonly(local * self._fx_t)
+        with np.errstate(**_IEEE):
+            return _readonly(local * self._fx_t)
 
     @functools.cached_property
     def _ret_base(self) -> tuple[np.ndarray, np.ndarray]:
         """(price return, dividend yield) from the carried USD closes, before life masking."""
         v = self._usd_ffill
         prev = np.vstack([np.full((1, v.shape[1]), np.nan), v[:-1]])
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(**_IEEE):
             price = v / prev - 1.0
             dy = self.dividends.to_numpy() * self._fx_t / prev
         return _readonly(price), _readonly(dy)
@@ -516,13 +531,15 @@ class MarketData:
         priced sessions (row 0 is zero).
         """
         valid = self._valid
-        tv = self.close.to_numpy() * self.volume.to_numpy() * self._fx_t
+        with np.errstate(**_IEEE):
+            tv = self.close.to_numpy() * self.volume.to_numpy() * self._fx_t
         order = np.argsort(~valid, axis=0, kind="stable")  # priced rows first, in date order
         comp = np.take_along_axis(tv, order, axis=0)
         comp[~np.take_along_axis(valid, order, axis=0)] = np.nan
         known = ~np.isnan(comp)
         zero = np.zeros((1, tv.shape[1]))
-        csum = np.vstack([zero, np.cumsum(np.where(known, comp, 0.0), axis=0)])
+        with np.errstate(**_IEEE):
+            csum = np.vstack([zero, np.cumsum(np.where(known, comp, 0.0), axis=0)])
         ccount = np.vstack([zero, np.cumsum(known, axis=0)])
         n_valid = np.cumsum(valid, axis=0)
         return _readonly(n_valid), _readonly(csum), _readonly(ccount)
@@ -557,7 +574,8 @@ class MarketData:
     def traded_value_usd(self, as_of: Any = None) -> pd.DataFrame:
         """USD traded value (close x volume x FX) on each listing's own sessions; NaN elsewhere."""
         r = self._row(as_of)
-        tv = self.close.to_numpy()[: r + 1] * self.volume.to_numpy()[: r + 1] * self._fx_t[: r + 1]
+        with np.errstate(**_IEEE):
+            tv = self.close.to_numpy()[: r + 1] * self.volume.to_numpy()[: r + 1] * self._fx_t[: r + 1]
         return self._frame(tv)
 
     def adtv_usd(self, as_of: Any = None, window: int = 63, *, min_sessions: int = 1) -> pd.Series:
@@ -591,9 +609,9 @@ class MarketData:
         n = n_valid[r]
         k0 = np.maximum(n - window, 0)
         cols = np.arange(n_cols)
-        total = csum[n, cols] - csum[k0, cols]
         count = ccount[n, cols] - ccount[k0, cols]
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(**_IEEE):
+            total = csum[n, cols] - csum[k0, cols]
             out = np.where((count > 0) & (n >= max(min_sessions, 1)), total / count, np.nan)
         return pd.Series(out, index=self.close.columns, name="adtv_usd")
 
@@ -601,7 +619,8 @@ class MarketData:
         """Full market cap in USD (``close_usd x shares``, shares carried forward; NaN when unknown)."""
         r, mask = self._prep(as_of)
         shares = self._shares_ffill[: r + 1]
-        return self._frame(np.where(mask, self._usd_ffill[: r + 1] * shares, np.nan))
+        with np.errstate(**_IEEE):
+            return self._frame(np.where(mask, self._usd_ffill[: r + 1] * shares, np.nan))
 
     @functools.cached_property
     def _shares_ffill(self) -> np.ndarray:
@@ -666,10 +685,9 @@ class MarketData:
         0 when the listing has a price on the last session on or before ``as_of``; NaN when it has no
         price at all. Exchanges are read from :attr:`exchange` through
         :data:`exchina_index.calendar.MIC_CALENDAR`; a listing with an unknown exchange counts market
-        dates instead.
+        dates instead. Beyond what an exchange's calendar is known for, its sessions are weekdays
+        (:func:`exchina_index.calendar.sessions`; :attr:`notes` says so), never an error.
         """
-        from ..calendar import MIC_CALENDAR, sessions
-
         a = np.datetime64(self.end if as_of is None else _ts(as_of))
         last = self.last_price_date(as_of).to_numpy()
         out = np.full(len(last), np.nan)
@@ -708,7 +726,8 @@ class MarketData:
             open_ended = np.isnat(d) | (d > np.datetime64(a))
             alive = (r >= self._first) & ((r <= self._last) | open_ended)
             usd = np.where(alive, self._usd_ffill[r], np.nan)
-            cap = usd * self._shares_ffill[r]
+            with np.errstate(**_IEEE):
+                cap = usd * self._shares_ffill[r]
         return pd.DataFrame({
             "alive": alive,
             "close_usd": usd,
@@ -740,7 +759,8 @@ class MarketData:
         return MarketData(
             close=cut(self.close), fx=cut(self.fx), currency=self.currency, dividends=cut(self.dividends),
             volume=cut(self.volume), shares=shares, exchange=self.exchange, delisted=self.delisted,
-            source=self.source, synthetic=self.synthetic, notes=self.notes,
+            source=self.source, synthetic=self.synthetic,
+            notes=tuple(n for n in self.notes if n not in self._calendar_notes),  # the copy adds its own
         )
 
     def with_notes(self, *notes: str) -> MarketData:

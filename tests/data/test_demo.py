@@ -38,7 +38,7 @@ def test_same_bytes_in_two_fresh_processes(demo) -> None:
     code = (
         "import time; t = time.perf_counter(); import exchina_index as xi; "
         "m = xi.load_market_data(xi.load_universe(), source='demo'); "
-        "print(m.fingerprint, round(time.perf_counter() - t, 2))"
+        "import sys; print(m.fingerprint, round(time.perf_counter() - t, 2), 'exchange_calendars' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "random"}
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
@@ -46,6 +46,7 @@ def test_same_bytes_in_two_fresh_processes(demo) -> None:
     prints = [o.stdout.split() for o in outs]
     print(f"\nfresh-process import + load times: {prints[0][1]} s, {prints[1][1]} s")
     assert prints[0][0] == prints[1][0] == demo.fingerprint
+    assert prints[0][2] == "False"  # the bundled session table serves the demo: no exchange_calendars start-up
 
 
 def test_labelled_synthetic(demo) -> None:
@@ -87,6 +88,16 @@ def test_each_listing_trades_only_on_its_own_exchange(demo, universe) -> None:
     # and on (nearly) all of them inside its life: only zero-volume days of micro-caps repeat a close
     lyc = demo.close["LYC.AX"].dropna()
     assert set(lyc.index) == own["XASX"]
+
+
+def test_generates_past_a_calendars_known_range_with_weekdays_and_a_note(universe) -> None:
+    frame = universe.frame.loc[["600111.SS", "6680.HK", "MP"]]  # Shanghai, Hong Kong, NYSE
+    m = generate_market(frame, "2026-10-01", "2027-03-31")
+    shanghai = m.close["600111.SS"].dropna().index
+    assert list(shanghai[shanghai >= "2027-01-01"]) == list(pd.bdate_range("2027-01-01", "2027-03-31"))
+    assert set(shanghai[shanghai < "2027-01-01"]) == set(sessions("XSHG", "2026-10-01", "2026-12-31"))
+    weekday_notes = [n for n in m.notes if "weekdays" in n]
+    assert len(weekday_notes) == 1 and weekday_notes[0].startswith("XSHG sessions from 2027-01-01 to 2027-03-31 ")
 
 
 def test_liquidity_spread(demo) -> None:

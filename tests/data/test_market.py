@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
+import exchange_calendars as xc
 import numpy as np
 import pandas as pd
 import pytest
@@ -373,3 +375,64 @@ def test_as_of_between_dates_and_before_data(m: MarketData) -> None:
 def test_returns_rejects_unknown_kind(m: MarketData) -> None:
     with pytest.raises(ValueError):
         m.returns("net")
+
+
+# --------------------------------------------------------------------------- calendars past their known range
+
+
+def shanghai_market(end: str = "2027-01-15") -> MarketData:
+    """A Shanghai line (last priced 2026-12-30) and a NYSE line on weekdays across XSHG's bound."""
+    days = pd.bdate_range("2026-12-21", end)
+    close = pd.DataFrame({"600111.SS": np.where(days <= "2026-12-30", 20.0, NaN), "MP": 30.0}, index=days)
+    return MarketData(close=close, fx=pd.DataFrame({"CNY": 0.14}, index=days),
+                      currency=pd.Series({"600111.SS": "CNY", "MP": "USD"}),
+                      exchange=pd.Series({"600111.SS": "XSHG", "MP": "XNYS"}), notes=("loaded",))
+
+
+def test_staleness_past_a_calendars_known_range_counts_weekdays() -> None:
+    m = shanghai_market()
+    # exchange_calendars knows XSHG to 2026-12-31; after it Monday-Friday count, holidays unknown
+    xshg = xc.get_calendar("XSHG", start="2026-12-01", end="2026-12-31").sessions
+    known = xshg[xshg > "2026-12-30"]
+    weekdays = ["2027-01-01", "2027-01-04", "2027-01-05", "2027-01-06", "2027-01-07", "2027-01-08"]
+    assert m.stale_sessions("2027-01-08")["600111.SS"] == len(known) + len(weekdays)
+    assert m.stale_sessions("2027-01-08")["MP"] == 0
+    assert m.snapshot("2027-01-08")["stale_sessions"]["600111.SS"] == len(known) + len(weekdays)
+
+
+def test_notes_name_every_calendar_extrapolated_over_the_data() -> None:
+    m = shanghai_market()
+    assert m.notes[0] == "loaded" and len(m.notes) == 2
+    note = m.notes[1]
+    assert note.startswith("XSHG sessions from 2027-01-01 to 2027-01-15 are weekdays")
+    assert "used for XSHG" in note and "only to 2026-12-31" in note and "XNYS" not in note
+    # a copy recomputes the note for its own dates, never twice
+    assert m.truncate("2026-12-31").notes == ("loaded",)
+    assert m.truncate("2027-01-06").notes[1].startswith("XSHG sessions from 2027-01-01 to 2027-01-06 ")
+    assert m.truncate(None).notes == m.notes
+    again = MarketData(close=m.close, fx=m.fx, currency=m.currency, exchange=m.exchange, notes=m.notes)
+    assert again.notes == m.notes
+    assert m.with_notes("more").notes == (*m.notes, "more")
+
+
+def test_no_calendar_note_inside_the_known_range(m: MarketData) -> None:
+    assert not any("weekdays" in n for n in m.notes)
+    assert not any("weekdays" in n for n in shanghai_market().truncate("2026-12-31").notes)
+
+
+def test_absurd_values_stay_in_their_own_listing_without_warnings() -> None:
+    days = pd.bdate_range("2026-01-05", periods=6)
+    close = pd.DataFrame({"BIG": [1e-300, 1e-300, 1e300, 1e300, 1e300, 1e300], "MP": 30.0}, index=days)
+    big = pd.DataFrame({"BIG": 1e300, "MP": 1e6}, index=days)
+    m = MarketData(close=close, fx=pd.DataFrame({"USD": 1.0}, index=days), volume=big, shares=big,
+                   currency=pd.Series({"BIG": "USD", "MP": "USD"}), exchange=pd.Series({"BIG": "XNYS", "MP": "XNYS"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow must not warn (nor stop a review under -W error)
+        snap = m.snapshot(days[-1], window=3)
+        returns = m.returns()
+        cap = m.market_cap_usd()
+        tv = m.traded_value_usd()
+    assert snap.loc["BIG", "market_cap_usd"] == np.inf and np.isinf(returns.loc[days[2], "BIG"])
+    assert cap.loc[days[-1], "BIG"] == np.inf and tv.loc[days[-1], "BIG"] == np.inf
+    assert snap.loc["MP", "market_cap_usd"] == 30.0 * 1e6 and snap.loc["MP", "adtv_usd"] == 30.0 * 1e6
+    assert returns.loc[days[2]:, "MP"].tolist() == [0.0] * 4
