@@ -237,10 +237,15 @@ class YahooCache:
                     f"cache index {path} is unreadable ({type(exc).__name__}: {exc}); moved it to "
                     f"{aside.name} and starting with an empty cache (everything will be refetched)"
                 )
+                try:
+                    os.replace(path, aside)
+                except OSError as err:  # a read-only folder: it can never be repaired here
+                    raise CacheError(
+                        f"cache index {path} is unreadable ({type(exc).__name__}: {exc}) and cannot be moved "
+                        f"aside ({err}); delete it by hand or pass another cache folder (--cache-dir)"
+                    ) from err
                 log.warning(msg)
                 self.repairs.append(msg)
-                with contextlib.suppress(OSError):
-                    os.replace(path, aside)
                 index = {}
         self._index = index
         return index
@@ -302,6 +307,12 @@ class YahooCache:
         A corrupt file (hash, parse, row-count or date-range mismatch) is logged, recorded in
         :attr:`repairs`, deleted together with its entry (unless ``delete_corrupt=False``) and
         reported as absent, so the caller refetches it.
+
+        Raises
+        ------
+        CacheError
+            The corrupt file cannot be deleted (a read-only cache folder): it could never be
+            repaired, and a refetch could not be saved either.
         """
         entry = self.entry(kind, symbol)
         if entry is None:
@@ -331,10 +342,16 @@ class YahooCache:
         msg = f"cache file {path} for {kind} {symbol} is corrupt: {problem}; " + (
             "deleted it, will refetch" if delete_corrupt else "left in place"
         )
+        if delete_corrupt:
+            try:
+                self.drop(kind, symbol)
+            except CacheError as exc:
+                raise CacheError(
+                    f"cache file {path} for {kind} {symbol} is corrupt ({problem}) and cannot be deleted "
+                    f"({exc.__cause__}); delete it by hand or pass another cache folder (--cache-dir)"
+                ) from exc.__cause__
         log.warning(msg)
         self.repairs.append(msg)
-        if delete_corrupt:
-            self.drop(kind, symbol)
         return None
 
     @staticmethod
@@ -416,13 +433,22 @@ class YahooCache:
         return out
 
     def drop(self, kind: str, symbol: str) -> None:
-        """Delete one series (file and entry)."""
+        """Delete one series (file and entry).
+
+        Raises
+        ------
+        CacheError
+            The file or the index cannot be changed (read-only folder); the OSError is its cause.
+        """
         entry = self.entry(kind, symbol)
         path = self.root / entry.file if entry is not None else self.file_for(kind, symbol)
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        if entry is not None:
-            self._save_index({entry.key: None})
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            if entry is not None:
+                self._save_index({entry.key: None})
+        except OSError as exc:
+            raise CacheError(f"cannot delete {kind} {symbol} from the cache {self.root}: {exc}") from exc
 
     def with_extra(self, entry: CacheEntry, **extra: Any) -> CacheEntry:
         """A copy of ``entry`` with ``extra`` keys updated (not saved)."""

@@ -2,24 +2,28 @@
 
 :func:`load_yahoo` returns a :class:`~exchina_index.data.market.MarketData`; :func:`fetch` fills
 the cache for the ``exchina-index data fetch`` command. yfinance is imported lazily, inside the
-function, and can be replaced by any object with the same ``download``/``Ticker`` API (tests use
-``tests/fixtures/fake_yfinance.py``).
+function, and can be replaced by any object with the same ``Ticker`` API (tests use
+``tests/fixtures/fake_yfinance.py``, and the real yfinance against a local stand-in for Yahoo in
+``tests/data/test_yahoo_http.py``). :func:`quiet_yfinance_logs` keeps yfinance's own log lines
+off stderr.
 
 What is fetched
 ---------------
-* **Prices** -- one batched ``yf.download(tickers, start, end, auto_adjust=False, actions=True,
-  group_by="column", multi_level_index=True, ignore_tz=True, progress=False, threads=True)`` for
-  every listing whose cache does not cover the requested window (listings that need the same
-  window share one call; on a normal day that is one call). From it: ``Close`` (Yahoo's close,
-  split-adjusted, **not** dividend-adjusted; ``Adj Close`` is ignored), ``Dividends`` (cash per
-  share on the ex-date), ``Volume`` and ``Stock Splits``. Columns are picked by name from the
-  ``('Price', 'Ticker')`` MultiIndex, never by position.
-* **FX** -- one batched ``download`` of the Yahoo pairs for the currencies in use (see
+* **Prices** -- ``yf.Ticker(symbol).history(start, end, interval="1d", auto_adjust=False,
+  actions=True, timeout=...)`` for every listing whose cache does not cover the requested window,
+  on up to :data:`WORKERS` daemon threads of our own (not ``yf.download``, whose ``threads=True``
+  workers are not daemon threads: one stuck on a silent server keeps the interpreter alive after
+  the deadline). From it: ``Close`` (Yahoo's close, split-adjusted, **not** dividend-adjusted;
+  ``Adj Close`` is ignored), ``Dividends`` (cash per share on the ex-date), ``Volume`` and
+  ``Stock Splits``, picked by name. yfinance puts daily bars at midnight in the exchange time
+  zone; the time zone is dropped, so every row is on its exchange-local date.
+* **FX** -- the same call for the Yahoo pairs of the currencies in use (see
   :data:`FX_PAIRS`): ``GBPUSD=X`` etc. quote USD per unit; ``JPY=X`` (and the other pairs marked
   inverted) quote units per USD and are inverted. ``MarketData.fx`` is USD per unit, USD = 1.0.
 * **Share counts** -- ``yf.Ticker(t).get_shares_full(start, end)`` per listing (parallel, under
-  the same deadline). Timestamps are converted to exchange-local dates; several counts on one
-  date keep the last. If that fails or is empty, ``Ticker(t).fast_info['shares']`` (today's count)
+  the same deadline). yfinance attaches the exchange time zone to Yahoo's UTC timestamps
+  without converting them, so a count is dated on its UTC date; several counts on one date keep
+  the last. If that fails or is empty, ``Ticker(t).fast_info['shares']`` (today's count)
   is used as a **constant over the whole history** (a note says so: it carries today's share count
   into the past). If that fails too, the listing has no share count: its ``shares`` column is
   NaN, ``market_cap_usd`` is NaN and the size screen gives it ``NO_DATA``; a note says so.
@@ -59,7 +63,8 @@ rows are compared with the cache, not rewritten. Existing rows are never rewritt
 
 1. *provisional rows*: sessions dated today (UTC) or later may be unfinished, so the covered
    window never extends past today; rows on or after the covered end are replaced by the next
-   fetch. (Consequence: a range that includes today is refetched on every run.)
+   fetch. (Consequence: a range that *explicitly* includes today is refetched on every run;
+   the default ``end`` stops before today, see below.)
 2. *re-adjusted history*: if the overlap shows a different close (more than 0.5 %), or the new
    rows contain a stock split, Yahoo has re-adjusted the whole history; that listing is
    downloaded again over its full cached window and its file is replaced (noted).
@@ -70,22 +75,45 @@ MICs; nothing after today). An answer with no new row for a listing that has cac
 holiday, a trading halt, a delisting not yet in the universe) keeps the cached rows, does not
 advance the covered window (asked again next time) and is noted; it is not an error.
 
+Offline reruns
+--------------
+``end=None`` (what the command line passes unless told otherwise) means **the last complete
+day: yesterday, UTC**. Today's session may be unfinished, and today is never covered (rule 1),
+so a default range never asks for it: a cache filled today -- by ``data fetch`` (any ``end``) or
+by any earlier run -- covers the default range of every run later today, which then makes no
+network call at all (no pre-flight either; it works without a network). To include today's
+unfinished session, pass ``end`` explicitly (it is then asked again on every run). The first
+note of every load says in one line what was served from the cache and up to which date, e.g.
+``yahoo: all 133 series served from the cache, no network call; prices to 2026-11-30 (asked up
+to 2026-11-30, the last complete UTC day)``.
+
 Network behaviour
 -----------------
 * A pre-flight TCP connection to ``query1.finance.yahoo.com:443`` (or the HTTPS proxy) with a 3 s
   timeout runs before the first network call, so a dead network fails in seconds with
   :class:`NetworkError`. It is skipped when nothing needs fetching; ``preflight=False`` (or a
   callable) replaces it.
-* Each call runs in a daemon worker thread; the whole fetch has one wall-clock ``deadline_s``.
-  When it passes, :class:`NetworkError` names what was still pending (the worker is abandoned;
-  it can never write to the cache, only the calling thread does).
+* Every call runs in a daemon worker thread (up to :data:`WORKERS` at once); the whole load has
+  one wall-clock ``deadline_s``. When it passes, :class:`NetworkError` names what was still
+  pending, no further call is started, and the workers are abandoned: being daemon threads they
+  never keep the process alive, and they never write to the cache (only the calling thread does).
+  So against a server that accepts connections and never answers, the load fails within the
+  deadline and the process can exit at once.
+* yfinance gets a per-request ``timeout`` of :data:`REQUEST_TIMEOUT_S` (30 s: a ten-year daily
+  history is a few hundred kB), never more than what is left of the deadline, so an abandoned
+  price request ends soon after the deadline. yfinance's cookie/crumb (30 s), time-zone (10 s)
+  and share-count (30 s) requests have fixed timeouts that no argument reaches: the deadline is
+  what bounds them.
 * Exceptions from yfinance (including ``YFRateLimitError`` from ``yfinance.exceptions``, matched
   by class name so a stand-in module works) are retried ``retries`` times with exponential
   backoff (``backoff_s`` x 1, 2, 4 ...; rate limits 4x longer), within the deadline. yfinance
-  turns a per-ticker failure (a rate limit included) into an empty block without raising, so
-  tickers that came back empty are asked again once (``EMPTY_RETRIES``) after a backoff.
-* Tickers whose rows were downloaded successfully are written to the cache even when the load
-  then fails for other tickers.
+  turns other failed requests (a timeout, HTTP 500, a truncated answer) into an empty frame
+  without raising, so tickers that came back empty are asked again once (``EMPTY_RETRIES``) after
+  a backoff. (yfinance memoises in-process the answers for ranges ending over 30 minutes ago, a
+  failed one included, so that second ask only helps for ranges that reach the present; the next
+  run asks again.)
+* Series that came in are written to the cache even when the load then fails for other symbols
+  or at the deadline, so a rerun continues where the last one stopped.
 """
 
 from __future__ import annotations
@@ -95,6 +123,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +144,7 @@ __all__ = [
     "fx_pair",
     "load_yahoo",
     "preflight_check",
+    "quiet_yfinance_logs",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,7 +160,12 @@ OVERLAP_RTOL = 5e-3
 #: The host the pre-flight check connects to.
 YAHOO_HOST = ("query1.finance.yahoo.com", 443)
 PREFLIGHT_TIMEOUT_S = 3.0
-SHARES_WORKERS = 8
+#: Daemon worker threads for the per-symbol calls (prices, FX and share counts).
+WORKERS = 8
+#: Per-request timeout handed to yfinance, in seconds (never more than what is left of the deadline).
+REQUEST_TIMEOUT_S = 30.0
+#: Symbols named in a "still pending" message before it says how many in all.
+_SHOWN = 8
 #: How long a listing that came back empty is remembered (used with ``allow_missing=True`` only).
 NEGATIVE_TTL = pd.Timedelta(hours=24)
 #: Re-asks for listings that came back empty (yfinance turns per-ticker errors into empty blocks).
@@ -228,7 +263,12 @@ def _is_rate_limit(exc: BaseException) -> bool:
 
 
 class _Deadline:
-    """One wall-clock budget for a whole fetch; runs calls in daemon threads."""
+    """One wall-clock budget for a whole fetch; runs calls in daemon threads.
+
+    Daemon threads only: a call stuck on a server that never answers is abandoned when the
+    deadline passes and can never keep the interpreter alive (nor write to the cache: only the
+    calling thread does).
+    """
 
     def __init__(self, seconds: float, sleep: Callable[[float], None]) -> None:
         self.seconds = float(seconds)
@@ -238,16 +278,18 @@ class _Deadline:
     def remaining(self) -> float:
         return self.at - time.monotonic()
 
-    def _expired(self, pending: str) -> NetworkError:
+    def expired(self, pending: str) -> NetworkError:
+        """The error raised when the deadline passes with ``pending`` still unanswered."""
         return NetworkError(
             f"Yahoo Finance did not answer within the {self.seconds:g} s deadline; still pending: {pending}. "
-            "Try again later, raise deadline_s, or use --source demo or a CSV folder"
+            "Try again later (what was fetched is cached), raise --deadline (deadline_s), "
+            "or use --source demo or a CSV folder"
         )
 
     def run(self, fn: Callable[[], Any], pending: str) -> Any:
         """``fn()`` in a daemon thread; NetworkError naming ``pending`` if the deadline passes."""
         if self.remaining() <= 0:
-            raise self._expired(pending)
+            raise self.expired(pending)
         box: dict[str, Any] = {}
 
         def target() -> None:
@@ -260,15 +302,21 @@ class _Deadline:
         worker.start()
         worker.join(max(self.remaining(), 0.0))
         if worker.is_alive():
-            raise self._expired(pending)
+            raise self.expired(pending)
         if "error" in box:
             raise box["error"]
         return box.get("value")
 
-    def run_many(self, tasks: Mapping[str, Callable[[], Any]], workers: int, pending: str) -> dict[str, Any]:
-        """Run ``tasks`` on up to ``workers`` daemon threads; values or exceptions by key."""
+    def run_many(self, tasks: Mapping[str, Callable[[], Any]], workers: int) -> dict[str, Any]:
+        """Run ``tasks`` on up to ``workers`` daemon threads until done or the deadline passes.
+
+        Returns the value (or the exception) of every task that finished, by key; a key that is
+        missing was still pending at the deadline. No task is started after the deadline.
+        """
         keys = list(tasks)
         results: dict[str, Any] = {}
+        if not keys or self.remaining() <= 0:
+            return results
         lock = threading.Lock()
         cursor = iter(keys)
         done = threading.Event()
@@ -276,7 +324,7 @@ class _Deadline:
         def worker() -> None:
             while True:
                 with lock:
-                    key = next(cursor, None)
+                    key = next(cursor, None) if self.remaining() > 0 else None
                 if key is None:
                     return
                 try:
@@ -288,23 +336,60 @@ class _Deadline:
                     if len(results) == len(keys):
                         done.set()
 
-        if not keys:
-            return results
-        if self.remaining() <= 0:
-            raise self._expired(f"{pending} for {', '.join(keys)}")
         for _ in range(min(workers, len(keys))):
             threading.Thread(target=worker, name="exchina-index-yahoo", daemon=True).start()
         done.wait(max(self.remaining(), 0.0))
         with lock:
-            if len(results) < len(keys):
-                left = [k for k in keys if k not in results]
-                raise self._expired(f"{pending} for {', '.join(left)}")
             return dict(results)
 
-    def sleep(self, seconds: float, pending: str) -> None:
+    def backoff(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless that would pass the deadline (then return False at once)."""
         if seconds >= self.remaining():
-            raise self._expired(pending)
+            return False
         self._sleep(seconds)
+        return True
+
+
+def _pending(what: str, keys: Iterable[str]) -> str:
+    """``what for A, B, C`` -- at most :data:`_SHOWN` names, then how many in all."""
+    keys = sorted(keys)
+    shown = ", ".join(keys[:_SHOWN]) + (f" ... ({len(keys)} in all)" if len(keys) > _SHOWN else "")
+    return f"{what} for {shown}"
+
+
+@dataclass
+class _Outcome:
+    """One per-symbol call: its value, or the last error after ``attempts`` tries."""
+
+    value: Any = None
+    error: BaseException | None = None
+    attempts: int = 1
+    notes: list[str] = field(default_factory=list)  # the retries, for MarketData.notes
+
+
+def _retrying(run: _Run, label: str, call: Callable[[], Any], *, rate_limits_only: bool = False) -> _Outcome:
+    """``call()`` retried ``run.retries`` times with exponential backoff, within the deadline.
+
+    The wait is ``backoff_s`` x 1, 2, 4 ... (x4 for a rate limit). ``rate_limits_only`` retries
+    only ``YFRateLimitError``. Never raises: a last failure is returned in the outcome.
+    """
+    out = _Outcome()
+    while True:
+        try:
+            out.value, out.error = call(), None
+            return out
+        except Exception as exc:  # noqa: BLE001 - any yfinance/transport failure
+            out.error = exc
+            limited = _is_rate_limit(exc)
+            if rate_limits_only and not limited:
+                return out
+            wait = run.backoff_s * (2 ** (out.attempts - 1)) * (4 if limited else 1)
+            if out.attempts > run.retries or not run.deadline.backoff(wait):
+                return out
+            msg = f"{label} attempt {out.attempts} failed ({type(exc).__name__}: {exc}); retried after {wait:g} s"
+            log.warning(msg)
+            out.notes.append(msg)
+            out.attempts += 1
 
 
 class _Progress:
@@ -334,6 +419,41 @@ class _Progress:
             self._p.update(self._task, completed=self._done)
         else:
             self._p(self._stage, self._done, self._total)
+
+
+def quiet_yfinance_logs(debug: bool = False) -> None:
+    """Keep yfinance's own log records (and its warnings) off stderr unless ``debug``.
+
+    yfinance logs every failed request and symbol on the ``yfinance`` logger; without a handler
+    Python prints them on stderr. This loader already turns failures into one error or a note,
+    so the command line calls this once, at start-up: ``debug=False`` stops the records at the
+    ``yfinance`` logger (a NullHandler, no propagation) and ignores warnings raised from
+    yfinance's modules; ``debug=True`` lets the records propagate to the handlers configured for
+    ``--debug`` (and removes the NullHandler of an earlier call).
+    """
+    global _quiet
+    logger = logging.getLogger("yfinance")
+    for handler in [h for h in logger.handlers if isinstance(h, _QuietHandler)]:
+        logger.removeHandler(handler)
+    logger.propagate = debug
+    _quiet = not debug
+    if _quiet:
+        logger.addHandler(_QuietHandler())
+        _ignore_yfinance_warnings()
+
+
+#: Set by :func:`quiet_yfinance_logs`; :func:`load_yahoo` renews the warnings filter after import.
+_quiet = False
+
+
+def _ignore_yfinance_warnings() -> None:
+    # ``import yfinance`` puts its own "default" filter for its DeprecationWarnings (pandas 3 says
+    # a lot) first in the list; this one must come before it, so it is renewed after the import.
+    warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
+
+
+class _QuietHandler(logging.NullHandler):
+    """The NullHandler :func:`quiet_yfinance_logs` installs (recognised when it is undone)."""
 
 
 def preflight_check(timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
@@ -373,73 +493,33 @@ def preflight_check(timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
-def _blocks(frame: pd.DataFrame | None, symbols: Iterable[str], columns: Mapping[str, str]) -> dict[str, pd.DataFrame]:
-    """Split a ``download`` frame into one frame per symbol with ``columns`` renamed.
+def _history_block(frame: Any, columns: Mapping[str, str]) -> pd.DataFrame:
+    """One ``Ticker.history`` frame -> the ``columns`` wanted, renamed, on exchange-local dates.
 
-    Only the rows where the symbol has any value are kept (the combined frame adds NaN rows for
-    other exchanges' sessions). The index is normalised to dates (tz-naive); a symbol missing
-    from the frame, or whose block is all NaN, gets an empty frame.
+    yfinance localises daily bars to the exchange time zone at midnight, so dropping the time
+    zone keeps the exchange-local date (an ASX session that opens at 23:00 UTC the day before
+    stays on its own date). Columns are picked by name, never by position; a missing column is
+    NaN. Rows without any value are dropped; ``None``, an empty or an all-NaN frame gives an
+    empty block.
     """
-    out: dict[str, pd.DataFrame] = {}
     wanted = list(columns.values())
-    empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in wanted}, index=pd.DatetimeIndex([], name="date"))
-    if frame is None or not isinstance(frame, pd.DataFrame) or frame.empty:
-        return {s: empty.copy() for s in symbols}
-    cols = frame.columns
-    if isinstance(cols, pd.MultiIndex):
-        names = list(cols.names)
-        if "Ticker" in names and "Price" in names:
-            tick_level, price_level = names.index("Ticker"), names.index("Price")
-        else:  # unnamed levels: the one holding "Close" is the price level
-            price_level = 0 if "Close" in cols.get_level_values(0) else 1
-            tick_level = 1 - price_level
-        tickers = {str(t).upper(): t for t in cols.get_level_values(tick_level)}
-    else:
-        tickers = {}
+    if not isinstance(frame, pd.DataFrame) or frame.empty or "Close" not in frame.columns:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in wanted}, index=pd.DatetimeIndex([], name="date"))
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
         index = index.tz_localize(None)
-    index = pd.DatetimeIndex(index.normalize(), name="date")
-    symbols = list(symbols)
-    # one (date x ticker) array per field, picked by name
-    fields: dict[str, pd.DataFrame] = {}
-    if isinstance(cols, pd.MultiIndex):
-        present = set(cols.get_level_values(price_level))
-        for src in columns:
-            if src in present:
-                sub = frame.xs(src, axis=1, level=price_level)
-                sub.columns = [str(c).upper() for c in sub.columns]
-                try:
-                    fields[src] = sub.astype("float64")
-                except (TypeError, ValueError):
-                    fields[src] = sub.apply(pd.to_numeric, errors="coerce").astype("float64")
-    elif len(symbols) == 1:  # flat columns (multi_level_index=False, one ticker)
-        tickers = {symbols[0].upper(): symbols[0]}
-        for src in columns:
-            if src in cols:
-                fields[src] = pd.DataFrame({symbols[0].upper(): pd.to_numeric(frame[src], errors="coerce")}).astype("float64")
-    else:
-        raise DataError("yfinance returned flat columns for several tickers; expected a ('Price', 'Ticker') MultiIndex")
-    nan = np.full(len(index), np.nan)
-    for sym in symbols:
-        key = sym.upper()
-        if key not in tickers:
-            out[sym] = empty.copy()
-            continue
-        data = {}
-        for src, dst in columns.items():
-            f = fields.get(src)
-            data[dst] = f[key].to_numpy(dtype="float64") if f is not None and key in f.columns else nan
-        block = pd.DataFrame(data, index=index)
-        has = ~np.isnan(block["close"].to_numpy())
-        for c in wanted:
-            v = block[c].to_numpy()
-            if c in ("dividends", "splits"):
-                has |= np.nan_to_num(v) != 0.0
-            elif c != "close":
-                has |= ~np.isnan(v)
-        out[sym] = block.loc[has]
-    return out
+    data = {
+        dst: pd.to_numeric(frame[src], errors="coerce").to_numpy(dtype="float64") if src in frame.columns
+        else np.full(len(frame), np.nan)
+        for src, dst in columns.items()
+    }
+    # one resolution whatever yfinance and pandas give (yfinance 1.7.0 on pandas 3: seconds)
+    block = pd.DataFrame(data, index=pd.DatetimeIndex(index.normalize(), name="date").as_unit("ns"))
+    has = np.zeros(len(block), dtype=bool)
+    for c in wanted:
+        v = block[c].to_numpy()
+        has |= (np.nan_to_num(v) != 0.0) if c in ("dividends", "splits") else ~np.isnan(v)
+    return block.loc[has]
 
 
 def _dedupe(block: pd.DataFrame, sym: str) -> tuple[pd.DataFrame, str | None]:
@@ -487,6 +567,9 @@ class _Run:
     mics: dict[str, str] = field(default_factory=dict)  # symbol -> exchange MIC
     notes: list[str] = field(default_factory=list)
     network_used: bool = False
+    session: Any = None  # passed to yfinance.Ticker when given
+    end_given: bool = True  # False: ``end`` defaulted to the last complete day
+    asked: set[str] = field(default_factory=set)  # "kind/symbol" of every series asked from Yahoo
 
     def note(self, msg: str, level: int = logging.INFO) -> None:
         log.log(level, msg)
@@ -498,6 +581,14 @@ class _Run:
             self.network_used = True
             if self.preflight is not None:
                 self.deadline.run(self.preflight, "the pre-flight connection check")
+
+    def ticker(self, symbol: str) -> Any:
+        """``yf.Ticker(symbol)``, on the caller's session when one was given."""
+        return self.yf.Ticker(symbol) if self.session is None else self.yf.Ticker(symbol, session=self.session)
+
+    def request_timeout(self) -> float:
+        """The per-request timeout for yfinance: :data:`REQUEST_TIMEOUT_S`, never past the deadline."""
+        return max(1.0, min(REQUEST_TIMEOUT_S, self.deadline.remaining()))
 
     def covered_end(self, end: pd.Timestamp) -> pd.Timestamp:
         """Sessions dated today (UTC) or later are provisional: coverage stops before today."""
@@ -520,6 +611,7 @@ def load_yahoo(
     backoff_s: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     today: Any = None,
+    session: Any = None,
 ) -> Any:
     """Load close, dividends, volume, share counts and FX from Yahoo Finance, through the cache.
 
@@ -529,12 +621,15 @@ def load_yahoo(
         A :class:`~exchina_index.universe.Universe` (or its ``frame``): tickers (Yahoo symbols) with
         ``currency``, ``price_unit`` and optionally ``listed_since`` and ``delisted``.
     start, end
-        First and last date, **both inclusive** (``end`` defaults to today, UTC; ``start`` to
-        :data:`DEFAULT_START`). Each listing is further limited to ``listed_since``/``delisted``.
+        First and last date, **both inclusive**. ``end`` defaults to the last complete day
+        (yesterday, UTC), so a cache filled today serves the same call again with no network
+        (see "Offline reruns" in the module docstring); ``start`` defaults to
+        :data:`DEFAULT_START`. Each listing is further limited to ``listed_since``/``delisted``.
     cache_dir
         Cache folder (default :func:`~exchina_index.data.cache.default_cache_dir`).
     deadline_s
-        Wall-clock budget, in seconds, for all network calls of this load.
+        Wall-clock budget, in seconds, for all network calls of this load: :class:`NetworkError`
+        within it (plus the time to write what came in) however the network misbehaves.
     retries
         Retries after the first attempt, with exponential backoff from ``backoff_s``.
     progress
@@ -550,11 +645,16 @@ def load_yahoo(
         callable to run instead.
     sleep, today
         Injectable for tests: the backoff sleep and "today" (a date; default: today in UTC).
+    session
+        A ``curl_cffi`` or ``requests`` Session for every yfinance call (``yf.Ticker(symbol,
+        session=session)``): a proxy, custom certificates, or a local stand-in in tests. yfinance
+        keeps the last session it was given for the rest of the process.
 
     Returns
     -------
     MarketData
-        ``source="yahoo"``, ``synthetic=False``; ``notes`` lists every repair and fallback.
+        ``source="yahoo"``, ``synthetic=False``; ``notes`` starts with one line saying what was
+        served from the cache and up to which date, then lists every repair and fallback.
 
     Raises
     ------
@@ -570,9 +670,10 @@ def load_yahoo(
     frame = _universe_frame(universe)
     today_ts = _date(today, "today") if today is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
     s = _date(start if start is not None else DEFAULT_START, "start")
-    e_incl = _date(end, "end") if end is not None else today_ts
+    e_incl = _date(end, "end") if end is not None else today_ts - _ONE_DAY
     if e_incl < s:
-        raise DataError(f"end {e_incl.date()} is before start {s.date()}")
+        what = f"end {e_incl.date()}" if end is not None else f"the last complete day {e_incl.date()} (end not given)"
+        raise DataError(f"{what} is before start {s.date()}")
     e = e_incl + _ONE_DAY
 
     listings, notes0 = _listings(frame, s, e)
@@ -599,6 +700,8 @@ def load_yahoo(
             import yfinance as yf
         except ImportError as exc:  # pragma: no cover - yfinance is a dependency
             raise DataError("yfinance is not installed (pip install yfinance), or use --source demo") from exc
+    if _quiet:  # after the import: see _ignore_yfinance_warnings
+        _ignore_yfinance_warnings()
     if preflight is True:
         pre: Callable[[], None] | None = preflight_check
     elif preflight is False or preflight is None:
@@ -618,6 +721,8 @@ def load_yahoo(
         progress=_Progress(progress),
         allow_missing=allow_missing,
         mics={sym: lst.exchange for sym, lst in listings.items()},
+        session=session,
+        end_given=end is not None,
     )
     for n in notes0:
         run.note(n)
@@ -762,43 +867,54 @@ def _plan(
     return ready, needs, known_failed
 
 
-def _download(run: _Run, symbols: list[str], fetch_start: pd.Timestamp, fetch_end: pd.Timestamp, kind: str) -> pd.DataFrame:
-    """One batched ``yf.download`` with retries on exceptions, under the deadline."""
-    run.go_online()
-    what = f"{'FX' if kind == 'fx' else 'price'} download of {len(symbols)} symbol(s): {', '.join(symbols)}"
-    attempt = 0
-    while True:
-        timeout = max(1.0, min(30.0, run.deadline.remaining()))
+def _download(
+    run: _Run, symbols: list[str], fs: pd.Timestamp, fe: pd.Timestamp, kind: str, columns: Mapping[str, str]
+) -> tuple[dict[str, pd.DataFrame], dict[str, _Outcome | None]]:
+    """``Ticker(symbol).history`` for each symbol on the worker pool, under the deadline.
 
-        def call() -> pd.DataFrame:
-            return run.yf.download(
-                list(symbols),
-                start=fetch_start.strftime("%Y-%m-%d"),
-                end=fetch_end.strftime("%Y-%m-%d"),
-                auto_adjust=False,
-                actions=True,
-                progress=False,
-                group_by="column",
-                threads=True,
-                multi_level_index=True,
-                ignore_tz=True,
-                timeout=timeout,
+    Returns the blocks of the symbols that answered, and the others: symbol -> the failed
+    :class:`_Outcome` (it kept raising), or None (still pending when the deadline passed).
+    """
+    run.go_online()
+    run.asked.update(f"{kind}/{sym}" for sym in symbols)
+
+    def history(sym: str) -> Callable[[], Any]:
+        def call() -> Any:
+            return run.ticker(sym).history(
+                start=fs.strftime("%Y-%m-%d"), end=fe.strftime("%Y-%m-%d"), interval="1d",
+                auto_adjust=False, actions=True, timeout=run.request_timeout(),
             )
 
-        try:
-            return run.deadline.run(call, what)
-        except NetworkError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - any yfinance/transport failure is retried
-            if attempt >= run.retries:
-                raise NetworkError(
-                    f"{what} failed after {attempt + 1} attempt(s): {type(exc).__name__}: {exc}; "
-                    "try again later, or use --source demo or a CSV folder"
-                ) from exc
-            wait = run.backoff_s * (2**attempt) * (4 if _is_rate_limit(exc) else 1)
-            run.note(f"{kind} download attempt {attempt + 1} failed ({type(exc).__name__}: {exc}); retrying in {wait:g} s", logging.WARNING)
-            run.deadline.sleep(wait, what)
-            attempt += 1
+        label = f"{sym}: {'FX' if kind == 'fx' else 'price'} download"
+        return lambda: _retrying(run, label, call)
+
+    results = run.deadline.run_many({sym: history(sym) for sym in symbols}, WORKERS)
+    blocks: dict[str, pd.DataFrame] = {}
+    unanswered: dict[str, _Outcome | None] = {}
+    for sym in symbols:  # sorted: notes in a stable order whatever the threads did
+        out = results.get(sym)
+        if isinstance(out, BaseException):  # a bug in the task itself, not a Yahoo failure
+            raise out
+        if out is None or out.error is not None:
+            unanswered[sym] = out
+            continue
+        for msg in out.notes:
+            run.note(msg, logging.WARNING)
+        blocks[sym] = _history_block(out.value, columns)
+    return blocks, unanswered
+
+
+def _unanswered_error(run: _Run, kind: str, unanswered: Mapping[str, _Outcome | None]) -> NetworkError:
+    """The error for symbols that kept failing, or were still pending at the deadline."""
+    what = f"{'FX' if kind == 'fx' else 'price'} download"
+    failed = {s: o for s, o in sorted(unanswered.items()) if o is not None}
+    if not failed:
+        return run.deadline.expired(_pending(what, unanswered))
+    first = next(iter(failed.values()))
+    return NetworkError(
+        f"{_pending(what, failed)} failed after {first.attempts} attempt(s): "
+        f"{type(first.error).__name__}: {first.error}; try again later, or use --source demo or a CSV folder"
+    )
 
 
 def _sync(
@@ -819,10 +935,11 @@ def _sync(
     for need in needs:
         groups.setdefault((need.fetch_start, need.fetch_end), []).append(need)
     for (fs, fe), group in sorted(groups.items()):
-        blocks = _download_with_empty_retries(run, kind, group, fs, fe, columns)
+        blocks, unanswered = _download_with_empty_retries(run, kind, group, fs, fe, columns)
         for need in group:
-            block = blocks[need.symbol]
-            result = _absorb(run, kind, need, block, columns)
+            if need.symbol in unanswered:
+                continue
+            result = _absorb(run, kind, need, blocks[need.symbol], columns)
             if result == "refetch":
                 refetch.append(need)
             elif result == "failed":
@@ -839,7 +956,9 @@ def _sync(
                 if cover is not None:
                     to_write.append((kind, need.symbol, frame, cover[0], cover[1], extra))
             run.progress.advance()
-        _flush(run, to_write)  # each group is saved as soon as it is in (a later failure keeps it)
+        _flush(run, to_write)  # what came in is saved first (a later failure or the deadline keeps it)
+        if unanswered:
+            raise _unanswered_error(run, kind, unanswered)
 
     if refetch:  # history re-adjusted by Yahoo: download those listings again over their whole window
         for need in refetch:
@@ -853,8 +972,10 @@ def _sync(
         for need in refetch:
             regroups.setdefault((need.fetch_start, need.fetch_end), []).append(need)
         for (fs, fe), group in sorted(regroups.items()):
-            blocks = _download_with_empty_retries(run, kind, group, fs, fe, columns)
+            blocks, unanswered = _download_with_empty_retries(run, kind, group, fs, fe, columns)
             for need in group:
+                if need.symbol in unanswered:
+                    continue
                 result = _absorb(run, kind, need, blocks[need.symbol], columns)
                 if isinstance(result, tuple):
                     frame, cover, extra = result
@@ -864,6 +985,8 @@ def _sync(
                 else:
                     failed[need.symbol] = (need.start, need.end)
             _flush(run, to_write)
+            if unanswered:
+                raise _unanswered_error(run, kind, unanswered)
 
     if failed and len(failed) >= 2 and len(failed) == len(needs) and not any(len(ready.get(t, ())) for t in failed):
         # every symbol asked for came back empty: almost certainly the network, not the symbols
@@ -922,27 +1045,29 @@ def _is_empty_ok(run: _Run, kind: str, need: _Need, fs: pd.Timestamp, fe: pd.Tim
 
 def _download_with_empty_retries(
     run: _Run, kind: str, group: list[_Need], fs: pd.Timestamp, fe: pd.Timestamp, columns: Mapping[str, str]
-) -> dict[str, pd.DataFrame]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, _Outcome | None]]:
     """Download a group; re-ask (with backoff) for symbols that came back empty where data is expected.
 
-    yfinance turns a per-ticker failure (including a rate limit) into an empty block without
-    raising, so an empty block is retried like an exception.
+    yfinance turns a failed request (a timeout, an HTTP error, a truncated answer) into an empty
+    frame without raising, so an empty block is asked again like an exception. Returns the
+    blocks and the unanswered symbols (see :func:`_download`).
     """
     symbols = sorted(n.symbol for n in group)
     by_sym = {n.symbol: n for n in group}
-    frame = _download(run, symbols, fs, fe, kind)
-    blocks = _blocks(frame, symbols, columns)
+    blocks, unanswered = _download(run, symbols, fs, fe, kind, columns)
     attempt = 0
-    while True:
+    while not unanswered:
         empty = [t for t in symbols if blocks[t].empty and _is_empty_ok(run, kind, by_sym[t], fs, fe) is None]
         if not empty or attempt >= min(run.retries, EMPTY_RETRIES):
-            return blocks
+            break
         wait = run.backoff_s * (2**attempt)
-        run.note(f"{kind}: Yahoo returned nothing for {', '.join(empty)}; asking again in {wait:g} s", logging.INFO)
-        run.deadline.sleep(wait, f"{kind} download of {', '.join(empty)}")
+        if not run.deadline.backoff(wait):
+            return blocks, dict.fromkeys(empty)
+        run.note(f"{kind}: Yahoo returned nothing for {', '.join(empty)}; asked again after {wait:g} s", logging.INFO)
         attempt += 1
-        again = _blocks(_download(run, empty, fs, fe, kind), empty, columns)
+        again, unanswered = _download(run, empty, fs, fe, kind, columns)
         blocks.update(again)
+    return blocks, unanswered
 
 
 def _absorb(
@@ -1126,7 +1251,8 @@ def _sync_shares(run: _Run, listings: Mapping[str, _Listing]) -> dict[str, _Shar
     results: dict[str, Any] = {}
     if tasks:
         run.go_online()
-        results = run.deadline.run_many(tasks, SHARES_WORKERS, "share counts")
+        run.asked.update(f"shares/{sym}" for sym in tasks)
+        results = run.deadline.run_many(tasks, WORKERS)
     to_write: list[Any] = []
     for sym in sorted(results):
         value = results[sym]
@@ -1134,8 +1260,10 @@ def _sync_shares(run: _Run, listings: Mapping[str, _Listing]) -> dict[str, _Shar
         lst = listings[sym]
         hi = run.covered_end(lst.end)
         if isinstance(value, BaseException):  # a bug in the task itself, not a Yahoo failure
-            value = (None, "error", f"{type(value).__name__}: {value}")
-        series, method, reason = value
+            value = (None, "error", f"{type(value).__name__}: {value}", [])
+        series, method, reason, retries = value
+        for msg in retries:
+            run.note(msg, logging.WARNING)
         if mode == "extend" and cached is not None and entry is not None:
             if method == "error":  # keep what we have; asked again next time
                 run.note(f"{sym}: share-count update failed ({reason}); using the cached counts", logging.WARNING)
@@ -1158,50 +1286,44 @@ def _sync_shares(run: _Run, listings: Mapping[str, _Listing]) -> dict[str, _Shar
         run.progress.advance()
     if run.cache is not None and to_write:
         run.cache.write_many(to_write)
+    if len(results) < len(tasks):  # the deadline passed: what came in is saved above
+        raise run.deadline.expired(_pending("share counts", (k for k in tasks if k not in results)))
     return out
 
 
 def _shares_task(run: _Run, sym: str, ws: pd.Timestamp, we: pd.Timestamp, *, fallback: bool) -> Callable[[], Any]:
     """``get_shares_full`` (retried on rate limits), then ``fast_info['shares']`` if ``fallback``.
 
-    The task returns ``(series or None, method, reason)``; method is "history", "fast_info",
-    "none" (no count at all) or "error" (an update failed; only when not ``fallback``).
+    The task returns ``(series or None, method, reason, retry notes)``; method is "history",
+    "fast_info", "none" (no count at all) or "error" (an update failed; only when not ``fallback``).
     """
 
-    def task() -> tuple[pd.Series | None, str, str]:
-        ticker = run.yf.Ticker(sym)
-        raw: Any = None
-        err: BaseException | None = None
-        for attempt in range(run.retries + 1):
-            try:
-                raw = ticker.get_shares_full(start=ws.strftime("%Y-%m-%d"), end=we.strftime("%Y-%m-%d"))
-                err = None
-                break
-            except Exception as exc:  # noqa: BLE001 - any failure falls back
-                err = exc
-                if not _is_rate_limit(exc) or attempt >= run.retries:
-                    break
-                wait = run.backoff_s * (2**attempt) * 4
-                if wait >= run.deadline.remaining():
-                    break
-                run.deadline._sleep(wait)
-        series, bad = _shares_block(raw, sym)
+    def task() -> tuple[pd.Series | None, str, str, list[str]]:
+        ticker = run.ticker(sym)
+        got = _retrying(
+            run, f"{sym}: share-count download",
+            lambda: ticker.get_shares_full(start=ws.strftime("%Y-%m-%d"), end=we.strftime("%Y-%m-%d")),
+            rate_limits_only=True,
+        )
+        err = got.error
+        series, bad = _shares_block(got.value if err is None else None, sym)
         if bad:
             log.warning("%s: dropped %d missing or non-positive share count(s) from Yahoo", sym, bad)
         if err is None and len(series):
-            return series, "history", ""
+            return series, "history", "", got.notes
         why = f"get_shares_full failed ({type(err).__name__}: {err})" if err is not None else "get_shares_full gave no data"
         if not fallback:
-            return (None, "error", why) if err is not None else (series, "history", "")
+            return (None, "error", why, got.notes) if err is not None else (series, "history", "", got.notes)
         try:
             value = ticker.fast_info["shares"]
             value = float(value) if value is not None else float("nan")
         except Exception as exc:  # noqa: BLE001
-            return None, "none", f"{why}; fast_info['shares'] failed ({type(exc).__name__}: {exc})"
+            return None, "none", f"{why}; fast_info['shares'] failed ({type(exc).__name__}: {exc})", got.notes
         if not np.isfinite(value) or value <= 0:
-            return None, "none", f"{why}; fast_info['shares'] gave {value!r}"
+            return None, "none", f"{why}; fast_info['shares'] gave {value!r}", got.notes
         when = min(run.today, we - _ONE_DAY)
-        return pd.Series([value], index=pd.DatetimeIndex([when], name="date"), dtype="float64"), "fast_info", why
+        return (pd.Series([value], index=pd.DatetimeIndex([when], name="date"), dtype="float64"), "fast_info", why,
+                got.notes)
 
     return task
 
@@ -1300,6 +1422,7 @@ def _assemble(
         return out
 
     close = frame_of(close_cols)
+    summary = _summary(run, 2 * len(listings) + len(pairs), close.dropna(how="all").index.max())
     dividends = frame_of(div_cols).reindex(close.index)
     volume = frame_of(vol_cols).reindex(close.index)
     shares_frame = frame_of(sh_cols)
@@ -1347,9 +1470,24 @@ def _assemble(
         shares=shares_frame,
         fx=fx,
         currency=currency,
-        notes=tuple(run.notes),
+        notes=(summary, *run.notes),
         **extra,
     )
+
+
+def _summary(run: _Run, n_series: int, last: Any) -> str:
+    """One line: how much came from the cache, and up to which date (the first note of a load)."""
+    asked = len(run.asked)
+    if run.cache is None:
+        source = f"all {n_series} series asked from Yahoo (cache not used)"
+    elif not asked:
+        source = f"all {n_series} series served from the cache, no network call"
+    else:
+        source = f"{asked} of {n_series} series asked from Yahoo, {max(n_series - asked, 0)} served from the cache"
+    upto = (run.end - _ONE_DAY).date()
+    asked_to = f"asked up to {upto}" + ("" if run.end_given else ", the last complete UTC day")
+    prices = f"prices to {last.date()}" if isinstance(last, pd.Timestamp) and last is not pd.NaT else "no prices"
+    return f"yahoo: {source}; {prices} ({asked_to})"
 
 
 def _make_market(**frames: Any) -> Any:

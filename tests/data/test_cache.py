@@ -210,3 +210,36 @@ def test_status_reports_missing_ok_corrupt_and_gaps(tmp_path: Path) -> None:
     # counting weekdays instead gives the same here (the range starts after Labor Day)
     assert cache_status(uni, tmp_path, calendars=False).loc["MP", "gap_basis"] == "weekdays"
 
+
+
+def _read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    """Make ``root`` behave as a read-only folder (chmod does not stop root, who runs CI)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Read-only file system", str(root))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    monkeypatch.setattr(os, "replace", refuse)
+    monkeypatch.setattr(cache_mod.tempfile, "mkstemp", refuse)
+
+
+def test_corrupt_file_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = YahooCache(tmp_path)
+    c.write("prices", "MP", _frame(DAYS), start="2025-09-01", end="2025-09-06")
+    c.file_for("prices", "MP").write_bytes(b"garbage")
+    _read_only(monkeypatch, tmp_path)
+    fresh = YahooCache(tmp_path)
+    with pytest.raises(CacheError, match=r"prices/MP\.parquet for prices MP is corrupt \(SHA-256 mismatch.*"
+                                         r"cannot be deleted .*Read-only file system.*delete it by hand"):
+        fresh.read("prices", "MP")
+    assert c.file_for("prices", "MP").read_bytes() == b"garbage"  # nothing was changed
+    # data status only reports it (it never deletes)
+    assert fresh.read("prices", "MP", delete_corrupt=False) is None
+
+
+def test_unreadable_index_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "metadata.json").write_text("{ not json", encoding="utf-8")
+    _read_only(monkeypatch, tmp_path)
+    with pytest.raises(CacheError, match=r"metadata\.json is unreadable .* cannot be moved aside .*--cache-dir"):
+        YahooCache(tmp_path).entries()
+    assert (tmp_path / "metadata.json").read_text(encoding="utf-8") == "{ not json"

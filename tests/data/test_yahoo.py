@@ -158,7 +158,7 @@ def test_end_to_end_two_exchanges_gbp_failed_ticker_then_cache_only(tmp_path: Pa
     # Yahoo again (the failure is remembered for a day); only the FX, never reached, is fetched
     fake.reset_calls()
     market = _load(fake, cache, uni, allow_missing=True)
-    assert [c.tickers for c in fake.calls_of("download")] == [("AUDUSD=X", "GBPUSD=X")]
+    assert [a[0] for a in fake.asked()] == ["AUDUSD=X", "GBPUSD=X"]
     assert any("BAD" in n and "dropped" in n for n in market.notes)
     assert market.close["BAD"].isna().all()
 
@@ -199,19 +199,23 @@ def test_gbp_dividend_in_pence_is_divided(tmp_path: Path) -> None:
     assert market.returns("total").loc["2025-10-01", "PRE.L"] > market.returns("price").loc["2025-10-01", "PRE.L"]
 
 
-def test_one_batched_download_with_the_right_arguments(tmp_path: Path) -> None:
+def test_one_history_call_per_symbol_with_the_right_arguments(tmp_path: Path) -> None:
     fake = _fake()
-    _load(fake, tmp_path)
-    downloads = fake.calls_of("download")
-    assert [c.tickers for c in downloads] == [("LYC.AX", "MP", "PRE.L"), ("AUDUSD=X", "GBPUSD=X")]
-    prices = downloads[0]
-    assert (prices.start, prices.end) == ("2025-09-01", "2025-10-01")  # end is exclusive at Yahoo
-    assert prices.kwargs["auto_adjust"] is False
-    assert prices.kwargs["actions"] is True
-    assert prices.kwargs["group_by"] == "column"
-    assert prices.kwargs["progress"] is False
-    assert prices.kwargs["multi_level_index"] is True
-    assert prices.kwargs["threads"] is True
+    _load(fake, tmp_path, deadline_s=20.0)
+    assert fake.asked() == [
+        ("AUDUSD=X", "2025-08-22", "2025-10-01"),  # FX from 10 days before the start
+        ("GBPUSD=X", "2025-08-22", "2025-10-01"),
+        ("LYC.AX", "2025-09-01", "2025-10-01"),  # end is exclusive at Yahoo
+        ("MP", "2025-09-01", "2025-10-01"),
+        ("PRE.L", "2025-09-01", "2025-10-01"),
+    ]
+    assert not fake.calls_of("download")  # yf.download's own threads are not daemon threads
+    for call in fake.calls_of("history"):
+        assert call.kwargs["auto_adjust"] is False
+        assert call.kwargs["actions"] is True
+        assert call.kwargs["interval"] == "1d"
+        assert 19.0 < call.kwargs["timeout"] <= 20.0  # the per-request timeout never passes the deadline
+        assert call.kwargs["session"] is None
     assert len(fake.calls_of("get_shares_full")) == 3
 
 
@@ -256,11 +260,10 @@ def test_later_run_fetches_only_the_missing_tail(tmp_path: Path) -> None:
     _load(fake, tmp_path, end="2025-09-30")
     fake.reset_calls()
     longer = _load(fake, tmp_path, end="2025-10-20")
-    downloads = fake.calls_of("download")
-    assert len(downloads) == 2
     # cached end is 2025-10-01 (exclusive): the tail starts one week earlier (documented overlap)
     tail_start = (pd.Timestamp("2025-10-01") - pd.Timedelta(days=yahoo_mod.TAIL_OVERLAP_DAYS)).strftime("%Y-%m-%d")
-    assert [(c.start, c.end) for c in downloads] == [(tail_start, "2025-10-21"), (tail_start, "2025-10-21")]
+    assert {(c.start, c.end) for c in fake.calls_of("history")} == {(tail_start, "2025-10-21")}
+    assert len(fake.calls_of("history")) == 5
     entry = YahooCache(tmp_path).entry("prices", "MP")
     assert (entry.start, entry.end) == (pd.Timestamp("2025-09-01"), pd.Timestamp("2025-10-21"))
     # same result as one fetch of the whole range
@@ -279,14 +282,14 @@ def test_earlier_start_fetches_only_the_head(tmp_path: Path) -> None:
     _load(fake, tmp_path, start="2025-09-15")
     fake.reset_calls()
     market = _load(fake, tmp_path, start="2025-08-15")
-    prices = fake.calls_of("download")[0]
+    prices = next(c for c in fake.calls_of("history") if c.tickers == ("MP",))
     assert (prices.start, prices.end) == ("2025-08-15", "2025-09-22")  # up to the cached start + overlap
     assert market.close.index[0] == pd.Timestamp("2025-08-15")
 
 
 def test_provisional_rows_of_today_are_replaced(tmp_path: Path) -> None:
     fake = _fake()
-    first = _load(fake, tmp_path, end=None, today="2025-09-15")
+    first = _load(fake, tmp_path, end="2025-09-15", today="2025-09-15")  # today, asked for explicitly
     assert YahooCache(tmp_path).entry("prices", "MP").end == pd.Timestamp("2025-09-15")
     assert first.close.index[-1] == pd.Timestamp("2025-09-15")
     # the intraday price of 2025-09-15 becomes the final close
@@ -294,8 +297,8 @@ def test_provisional_rows_of_today_are_replaced(tmp_path: Path) -> None:
     mask = hist.index.tz_localize(None) == pd.Timestamp("2025-09-15")
     hist.loc[mask, "Close"] = 77.0
     fake.reset_calls()
-    second = _load(fake, tmp_path, end=None, today="2025-09-15")
-    assert fake.calls_of("download")  # a range including today is asked again
+    second = _load(fake, tmp_path, end="2025-09-15", today="2025-09-15")
+    assert fake.calls_of("history")  # a range including today is asked again
     assert second.close.loc["2025-09-15", "MP"] == 77.0
 
 
@@ -311,8 +314,8 @@ def test_split_in_the_tail_rewrites_the_history(tmp_path: Path) -> None:
     fake.reset_calls()
     market = _load(fake, tmp_path, end="2025-10-20")
     assert any("MP" in n and "refetching" in n for n in market.notes)
-    refetch = [c for c in fake.calls_of("download") if c.tickers == ("MP",)]
-    assert refetch and refetch[0].start == "2025-09-01"
+    mp = [c.start for c in fake.calls_of("history") if c.tickers == ("MP",)]
+    assert mp == ["2025-09-24", "2025-09-01"]  # the tail, then the whole cached window
     assert market.close.loc["2025-09-02", "MP"] == pytest.approx(_yahoo_close(hist, "2025-09-02"))
     # no jump at the split: old and new rows are on the same basis
     assert abs(market.returns("price")["MP"].loc["2025-09-22":"2025-10-10"]).max() < 0.05
@@ -327,7 +330,7 @@ def test_corrupt_cache_file_is_detected_and_refetched(tmp_path: Path) -> None:
     path.write_bytes(b"this is not parquet" * 10)
     fake.reset_calls()
     second = _load(fake, tmp_path)
-    assert [c.tickers for c in fake.calls_of("download")] == [("MP",)]
+    assert [a[0] for a in fake.asked()] == ["MP"]
     assert any("corrupt" in n and "MP" in n for n in second.notes)
     pd.testing.assert_frame_equal(second.close, first.close)
     # repaired: the next run is cache-only again
@@ -344,7 +347,7 @@ def test_truncated_cache_file_is_detected(tmp_path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
     fake.reset_calls()
     second = _load(fake, tmp_path)
-    assert [c.tickers for c in fake.calls_of("download")] == [("GBPUSD=X",)]
+    assert [a[0] for a in fake.asked()] == ["GBPUSD=X"]
     pd.testing.assert_frame_equal(second.fx, first.fx)
 
 
@@ -354,7 +357,7 @@ def test_garbage_metadata_refetches_everything(tmp_path: Path) -> None:
     (tmp_path / "metadata.json").write_text("{ not json", encoding="utf-8")
     fake.reset_calls()
     second = _load(fake, tmp_path)
-    assert len(fake.calls_of("download")) == 2
+    assert len(fake.calls_of("history")) == 5
     assert list(tmp_path.glob("metadata.json.corrupt-*"))
     assert any("unreadable" in n for n in second.notes)
     pd.testing.assert_frame_equal(second.close, first.close)
@@ -398,7 +401,7 @@ def test_network_down_every_block_empty(tmp_path: Path) -> None:
     with pytest.raises(NetworkError, match=r"no price data for any of the 3 symbols .*LYC\.AX, MP, PRE\.L"):
         _load(fake, tmp_path)
     # an empty answer is asked again once before giving up
-    assert len(fake.calls_of("download")) == 2
+    assert [a[0] for a in fake.asked()] == ["LYC.AX", "LYC.AX", "MP", "MP", "PRE.L", "PRE.L"]
     entries = YahooCache(tmp_path).entries()
     assert all(e.extra.get("failed") for e in entries.values())  # nothing but remembered failures
 
@@ -415,26 +418,29 @@ def test_all_nan_blocks_for_some_tickers(tmp_path: Path) -> None:
 
 def test_rate_limit_is_retried_with_backoff(tmp_path: Path) -> None:
     sleeps: list[float] = []
-    fake = _fake(download_errors=[YFRateLimitError()])
+    fake = _fake(history_errors={"MP": [YFRateLimitError()]})
     market = _load(fake, tmp_path, sleep=sleeps.append)
-    assert len(fake.calls_of("download")) == 3  # prices twice, then FX
+    assert [a[0] for a in fake.asked()] == ["AUDUSD=X", "GBPUSD=X", "LYC.AX", "MP", "MP", "PRE.L"]
     assert sleeps == [4.0]  # 1 s base, x4 for a rate limit
-    assert any("YFRateLimitError" in n for n in market.notes)
+    assert any("MP: price download attempt 1 failed (YFRateLimitError" in n for n in market.notes)
+    assert market.close["MP"].notna().sum() == 21
 
 
 def test_retries_exhausted_raise_network_error(tmp_path: Path) -> None:
     sleeps: list[float] = []
-    fake = _fake(download_errors=[OSError("connection reset")] * 3)
-    with pytest.raises(NetworkError, match=r"failed after 3 attempt\(s\): OSError: connection reset"):
+    fake = _fake(history_errors={"MP": [OSError("connection reset")] * 3})
+    with pytest.raises(NetworkError, match=r"price download for MP failed after 3 attempt\(s\): OSError: connection reset"):
         _load(fake, tmp_path, retries=2, sleep=sleeps.append)
     assert sleeps == [1.0, 2.0]
-    assert not (tmp_path / "metadata.json").exists()
+    # the listings that answered are cached; MP is not
+    assert YahooCache(tmp_path).entry("prices", "LYC.AX") is not None
+    assert YahooCache(tmp_path).entry("prices", "MP") is None
 
 
 def test_hang_hits_the_deadline(tmp_path: Path) -> None:
     fake = _fake(hang_s=3.0)
     t0 = time.monotonic()
-    with pytest.raises(NetworkError, match=r"0\.5 s deadline; still pending: price download of 3 symbol\(s\): LYC\.AX, MP, PRE\.L"):
+    with pytest.raises(NetworkError, match=r"0\.5 s deadline; still pending: price download for LYC\.AX, MP, PRE\.L"):
         _load(fake, tmp_path, deadline_s=0.5)
     assert time.monotonic() - t0 < 2.0
     assert not (tmp_path / "metadata.json").exists()  # nothing half-written
@@ -626,7 +632,7 @@ def test_end_in_the_future_is_clamped_to_today(tmp_path: Path) -> None:
     assert YahooCache(tmp_path).entry("prices", "MP").end == pd.Timestamp("2025-10-15")
     fake.reset_calls()
     again = _load(fake, tmp_path, end="2026-03-01", today="2025-10-15")
-    assert fake.calls_of("download")  # today's rows are provisional: asked again
+    assert fake.calls_of("history")  # today's rows are provisional: asked again
     assert not any("no new rows" in n or "holiday" in n for n in again.notes)
     pd.testing.assert_frame_equal(again.close, first.close)
 
@@ -698,3 +704,160 @@ def xi_demo_market():
     import exchina_index as xi
 
     return xi.load_market_data(xi.load_universe(), source="demo")
+
+
+# --------------------------------------------------------------------------------------------
+# Offline reruns (issue 11, item 6)
+# --------------------------------------------------------------------------------------------
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeYFinance, Any]:
+    """A yfinance that knows nothing, no sockets, and a pre-flight check that fails the test."""
+
+    def boom(*a: Any, **k: Any) -> Any:
+        raise OSError("no network in this test")
+
+    for name in ("create_connection", "getaddrinfo"):
+        monkeypatch.setattr(socket, name, boom)
+    monkeypatch.setattr(socket.socket, "connect", boom)
+
+    def preflight() -> None:
+        raise AssertionError("the pre-flight check ran: this load wanted the network")
+
+    return FakeYFinance({}, shares={}), preflight
+
+
+def test_default_end_is_the_last_complete_day_so_a_rerun_today_needs_no_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = _fake()
+    first = _load(fake, tmp_path, end=None, today="2025-09-16")
+    # end=None is yesterday (UTC): today's unfinished session is not asked for
+    assert {c.end for c in fake.calls_of("history")} == {"2025-09-16"}  # Yahoo's end is exclusive
+    assert first.close.index[-1] == pd.Timestamp("2025-09-15")
+    # 3 price series, 2 FX pairs, 3 share-count series
+    assert first.notes[0] == ("yahoo: 8 of 8 series asked from Yahoo, 0 served from the cache; prices to "
+                              "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)")
+    offline, preflight = _offline(monkeypatch)
+    again = _load(offline, tmp_path, end=None, today="2025-09-16", preflight=preflight)
+    assert offline.calls == []
+    assert again.notes[0] == ("yahoo: all 8 series served from the cache, no network call; prices to "
+                              "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)")
+    assert again.fingerprint == first.fingerprint
+    assert again.notes[1:] == first.notes[1:]  # the repairs and fallbacks are said again
+
+
+def test_a_fetch_up_to_today_serves_the_default_range_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``data fetch`` asks up to today (explicitly); a later ``weights`` run asks up to yesterday."""
+    fetch(_universe(GOOD), START, "2025-09-16", cache_dir=tmp_path, yf=_fake(), preflight=False,
+          sleep=lambda s: None, today="2025-09-16")
+    offline, preflight = _offline(monkeypatch)
+    market = _load(offline, tmp_path, end=None, today="2025-09-16", preflight=preflight)
+    assert offline.calls == []
+    assert market.close.index[-1] == pd.Timestamp("2025-09-15")  # the provisional row of today is not served
+    assert market.notes[0].startswith("yahoo: all 8 series served from the cache, no network call; prices to 2025-09-15")
+    # the next day the default range has one more complete day: it is asked for
+    with pytest.raises(AssertionError, match="pre-flight check ran"):
+        _load(offline, tmp_path, end=None, today="2025-09-17", preflight=preflight)
+
+
+def test_the_summary_note_without_a_cache_and_for_an_explicit_end(tmp_path: Path) -> None:
+    market = _load(_fake(), tmp_path / "c", use_cache=False)
+    assert market.notes[0] == ("yahoo: all 8 series asked from Yahoo (cache not used); prices to 2025-09-30 "
+                               "(asked up to 2025-09-30)")
+    with pytest.raises(DataError, match=r"the last complete day 2025-09-15 \(end not given\) is before start 2025-09-16"):
+        _load(_fake(), tmp_path, start="2025-09-16", end=None, today="2025-09-16")
+
+
+# --------------------------------------------------------------------------------------------
+# The deadline and the worker threads (issue 11, item 2; the real yfinance: test_yahoo_http.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _many(n: int) -> tuple[SimpleNamespace, dict[str, pd.DataFrame]]:
+    rows = {f"T{i:02d}": {"exchange": "XNYS", "currency": "USD", "price_unit": "USD", "listed_since": "2000-01-04"}
+            for i in range(n)}
+    days = sessions("2025-08-01", "2025-10-31", holidays=["2025-09-01"])
+    return _universe(rows), {t: make_history(days, NY, np.full(len(days), 10.0)) for t in rows}
+
+
+def test_no_call_starts_after_the_deadline_and_every_worker_is_a_daemon(tmp_path: Path) -> None:
+    import threading
+
+    uni, hist = _many(20)
+    fake = FakeYFinance(hist, shares={}, hang_s=1.0)
+    t0 = time.monotonic()
+    with pytest.raises(NetworkError, match=r"0\.4 s deadline; still pending: price download for "
+                                           r"T00, T01, T02, T03, T04, T05, T06, T07 \.\.\. \(20 in all\)\. .*--deadline"):
+        _load(fake, tmp_path, uni, deadline_s=0.4)
+    assert time.monotonic() - t0 < 1.0
+    workers = [t for t in threading.enumerate() if t.name == "exchina-index-yahoo"]
+    assert workers and all(t.daemon for t in workers)
+    time.sleep(1.5)  # the first WORKERS calls end; no worker takes another symbol
+    assert len(fake.calls_of("history")) == yahoo_mod.WORKERS == 8
+    assert not (tmp_path / "metadata.json").exists()
+
+
+def test_what_came_in_before_the_deadline_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fixtures.fake_yfinance import FakeTicker
+
+    real = FakeTicker.history
+
+    def slow_for_lyc(self: Any, *a: Any, **k: Any) -> Any:
+        if self.ticker == "LYC.AX":
+            time.sleep(2.0)
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(FakeTicker, "history", slow_for_lyc)
+    fake = _fake()
+    with pytest.raises(NetworkError, match=r"still pending: price download for LYC\.AX\."):
+        _load(fake, tmp_path, deadline_s=0.8)
+    cache = YahooCache(tmp_path)
+    assert cache.entry("prices", "MP") is not None and cache.entry("prices", "PRE.L") is not None
+    assert cache.entry("prices", "LYC.AX") is None
+    monkeypatch.setattr(FakeTicker, "history", real)
+    fake.reset_calls()
+    _load(fake, tmp_path)  # the rerun continues where the first one stopped
+    assert [a[0] for a in fake.asked()] == ["AUDUSD=X", "GBPUSD=X", "LYC.AX"]
+
+
+def test_corrupt_file_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exchina_index.errors import CacheError
+
+    _load(_fake(), tmp_path)
+    YahooCache(tmp_path).file_for("prices", "MP").write_bytes(b"garbage")
+
+    def refuse(*a: Any, **k: Any) -> None:
+        raise PermissionError(13, "Read-only file system")
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    fake = _fake()
+    with pytest.raises(CacheError, match=r"for prices MP is corrupt .* cannot be deleted .*--cache-dir"):
+        _load(fake, tmp_path)
+    assert fake.calls == []  # refused before any network call
+
+
+def test_quiet_yfinance_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+    import logging
+    import warnings
+
+    logger = logging.getLogger("yfinance")
+    saved = (logger.propagate, list(logger.handlers))
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            yahoo_mod.quiet_yfinance_logs(debug=False)
+            yahoo_mod.quiet_yfinance_logs(debug=False)  # twice: still one handler
+            assert sum(isinstance(h, logging.NullHandler) for h in logger.handlers) == 1
+            with caplog.at_level(logging.DEBUG):
+                logger.error("MP: possibly delisted; no price data found")
+                warnings.warn_explicit("noise", FutureWarning, "x.py", 1, module="yfinance.scrapers.history")
+                warnings.warn_explicit("ours", FutureWarning, "y.py", 1, module="exchina_index.review")
+            assert [str(w.message) for w in seen] == ["ours"]  # only yfinance's own warnings are ignored
+            assert "delisted" not in capsys.readouterr().err
+            assert not caplog.records
+            yahoo_mod.quiet_yfinance_logs(debug=True)
+            with caplog.at_level(logging.DEBUG):
+                logger.error("MP: possibly delisted; no price data found")
+            assert [r.getMessage() for r in caplog.records] == ["MP: possibly delisted; no price data found"]
+    finally:
+        logger.propagate, logger.handlers[:] = saved[0], saved[1]
