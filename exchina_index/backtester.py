@@ -21,10 +21,11 @@ import pandas as pd
 from .calendar import review_dates
 from .costs import one_way_cost_rate
 from .engine import run_index
-from .errors import ReviewDateError
-from .methodology import Methodology, load_methodology
+from .dates import parse_date
+from .errors import InputError, ReviewDateError
+from .methodology import Methodology, check_aum, resolve_methodology
 from .review import WeightResult, build_weights, drift_weights, make_optimizer
-from .universe import Universe
+from .universe import Universe, require_universe
 
 __all__ = ["BacktestResult", "backtest"]
 
@@ -99,20 +100,36 @@ def backtest(
         Period; the first review whose implementation date is on or after ``start`` starts the
         index. Defaults: the market's first and last dates.
     aum
-        Fund size in USD for the liquidity caps (rulebook default when ``None``).
+        Fund size in USD for the liquidity caps (rulebook default when ``None``), positive and at
+        most :data:`~exchina_index.methodology.MAX_AUM_USD`.
     progress
         Called after each review as ``progress(done, total, implementation_date)``.
 
     Raises
     ------
     ReviewDateError
-        When no review falls inside the period and the data.
+        ``start``/``end`` not dates (see :func:`~exchina_index.dates.parse_date`), ``end`` not
+        after ``start``, or no review inside the period and the data.
+    UniverseError, DataError, MethodologyError, InputError
+        An argument of the wrong type, or an AUM out of range.
     """
-    m = methodology or load_methodology()
-    aum = float(m.liquidity.default_aum_usd if aum is None else aum)
+    from .data import require_market
+
+    require_universe(universe)
+    require_market(market)
+    m = resolve_methodology(methodology)
+    aum = check_aum(m.liquidity.default_aum_usd if aum is None else aum)
+    lo = None if start is None else parse_date(start, "start")
+    hi = None if end is None else parse_date(end, "end")
+    if lo is not None and hi is not None and hi <= lo:
+        raise ReviewDateError(f"end {hi.date()} must be after start {lo.date()}")
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a function progress(done, total, date), got {type(progress).__name__}")
     dates = market.close.index
-    t0 = max(pd.Timestamp(start), dates[0]) if start is not None else dates[0]
-    t1 = min(pd.Timestamp(end), dates[-1]) if end is not None else dates[-1]
+    if len(dates) == 0:
+        raise ReviewDateError("the market data holds no dates; load data covering the period")
+    t0 = max(lo, dates[0]) if lo is not None else dates[0]
+    t1 = min(hi, dates[-1]) if hi is not None else dates[-1]
     schedule = review_dates(m, t0, t1)
     schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
     if schedule.empty:

@@ -8,10 +8,14 @@ naming the file, the line (where it can be found) and the dotted key.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import difflib
+import functools
 import hashlib
+import importlib.util
 import json
+import math
+import numbers
+import os
 import tomllib
 import types
 import typing
@@ -22,12 +26,32 @@ from typing import Any, Literal, Mapping
 import pycountry
 
 from ._resources import bundled_path
-from .errors import MethodologyError
+from .errors import ExchinaIndexError, InputError, MethodologyError
 
-__all__ = ["Methodology", "load_methodology", "STAGES"]
+__all__ = [
+    "Methodology", "load_methodology", "resolve_methodology", "check_aum", "solver_problem", "short_repr", "STAGES",
+    "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "SOLVER_MODULES",
+]
 
 #: The supply-chain stages every universe row is tagged with, in their canonical order.
 STAGES: tuple[str, ...] = ("mining", "refining", "manufacturing")
+#: Largest fund size (USD) accepted anywhere an AUM enters (rulebook, specs, API, command line):
+#: USD 10 trillion, above any fund in existence. Larger values are typos (``1e30``) that would
+#: overflow the 64-bit share counts of the pro-forma and trade files.
+MAX_AUM_USD: float = 1e13
+#: Largest commission or half-spread (basis points of the traded value): 10 %, far above any real
+#: trading cost; beyond it a rebalance could cost more than the fund holds.
+MAX_COST_BPS: float = 1000.0
+#: Largest session count of a window or threshold (ADTV window, history, staleness): about 40 years.
+MAX_SESSIONS: int = 10_000
+#: The solvers the optimizer can use (cvxpy names that solve quadratic programs) -> their Python
+#: module. ``optimizer.solver`` and ``optimizer.fallback_solvers`` must name installed ones.
+SOLVER_MODULES: dict[str, str] = {
+    "CLARABEL": "clarabel", "SCS": "scs", "OSQP": "osqp", "ECOS": "ecos", "CVXOPT": "cvxopt",
+    "MOSEK": "mosek", "GUROBI": "gurobipy", "CPLEX": "cplex", "XPRESS": "xpress", "COPT": "coptpy",
+    "PIQP": "piqp", "PROXQP": "proxsuite", "DAQP": "daqp", "QOCO": "qoco", "HIGHS": "highspy",
+    "KNITRO": "knitro",
+}
 
 
 def _rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
@@ -83,9 +107,9 @@ class Size:
     market_cap_retention_usd: float = field(**_rng(0.0))
     adtv_entry_usd: float = field(**_rng(0.0))
     adtv_retention_usd: float = field(**_rng(0.0))
-    adtv_window_sessions: int = field(**_rng(1))
-    min_history_sessions: int = field(**_rng(0))
-    stale_sessions: int = field(**_rng(1))
+    adtv_window_sessions: int = field(**_rng(1, MAX_SESSIONS))
+    min_history_sessions: int = field(**_rng(0, MAX_SESSIONS))
+    stale_sessions: int = field(**_rng(1, MAX_SESSIONS))
 
 
 @dataclass(frozen=True)
@@ -128,10 +152,10 @@ class Liquidity:
     """Liquidity cap: weight x AUM <= participation x ADTV x days_to_trade."""
 
     participation: float = field(**_rng(0.0, 1.0, lo_open=True))
-    days_to_trade: float = field(**_rng(0.0, lo_open=True))
-    adtv_window_sessions: int = field(**_rng(1))
-    default_aum_usd: float = field(**_rng(0.0, lo_open=True))
-    capacity_aum_levels_usd: tuple[float, ...] = field(**_rng(0.0, lo_open=True))
+    days_to_trade: float = field(**_rng(0.0, MAX_SESSIONS, lo_open=True))
+    adtv_window_sessions: int = field(**_rng(1, MAX_SESSIONS))
+    default_aum_usd: float = field(**_rng(0.0, MAX_AUM_USD, lo_open=True))
+    capacity_aum_levels_usd: tuple[float, ...] = field(**_rng(0.0, MAX_AUM_USD, lo_open=True))
 
 
 @dataclass(frozen=True)
@@ -188,9 +212,9 @@ class Schedule:
 class Costs:
     """One-way transaction cost: commission plus the half-spread of the name's ADTV tier."""
 
-    commission_bps: float = field(**_rng(0.0))
+    commission_bps: float = field(**_rng(0.0, MAX_COST_BPS))
     spread_tier_floors_usd: tuple[float, ...] = field(**_rng(0.0))
-    half_spread_bps: tuple[float, ...] = field(**_rng(0.0))
+    half_spread_bps: tuple[float, ...] = field(**_rng(0.0, MAX_COST_BPS))
 
 
 @dataclass(frozen=True)
@@ -254,7 +278,16 @@ class Methodology:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Methodology:
-        """A new rulebook with some keys replaced (nested dicts merge); validated like a file."""
+        """A new rulebook with some keys replaced (nested dicts merge); validated like a file.
+
+        Raises
+        ------
+        MethodologyError
+            ``overrides`` is not a mapping, or the merged rulebook is invalid (naming the key).
+        """
+        if not isinstance(overrides, Mapping):
+            raise MethodologyError(f"overrides must be a mapping of rulebook keys (like the TOML tables), "
+                                   f"got {type(overrides).__name__}", path=self.source)
         merged = _merge(self.raw, overrides)
         return _build(merged, source=f"{self.source} + overrides")
 
@@ -273,19 +306,109 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
     Raises
     ------
     MethodologyError
-        Unreadable TOML, an unknown or missing key, a value of the wrong type or out of range.
+        Unreadable or non-UTF-8 file, invalid TOML, an unknown or missing key, a value of the wrong
+        type or out of range, a solver that is misspelt or not installed.
     """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise MethodologyError(f"the rulebook path must be a file path (str or Path), got {type(path).__name__}; "
+                               "to change keys of a loaded rulebook use Methodology.with_overrides")
     p = bundled_path("methodology.toml") if path is None else Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data_bytes = p.read_bytes()
     except OSError as exc:
         raise MethodologyError(f"cannot read the rulebook ({exc.strerror}); check the path", path=p) from None
+    except ValueError:  # a NUL character in the path
+        raise MethodologyError("not a valid file path (it holds a NUL character)", path=p) from None
+    try:
+        text = data_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data_bytes[: exc.start].count(b"\n") + 1
+        raise MethodologyError(f"not UTF-8 text (byte 0x{data_bytes[exc.start]:02x}); save the rulebook as "
+                               "UTF-8 TOML", path=p, line=line) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = getattr(exc, "lineno", None)
         raise MethodologyError(f"not valid TOML: {exc}; fix the syntax", path=p, line=line) from None
     return _build(data, source=str(p), text=text)
+
+
+def resolve_methodology(methodology: Any) -> Methodology:
+    """``methodology`` itself when it is a :class:`Methodology`, the bundled rulebook when ``None``.
+
+    Raises
+    ------
+    MethodologyError
+        For anything else (a dict, a path...): load it with :func:`load_methodology` first.
+    """
+    if methodology is None:
+        return load_methodology()
+    if isinstance(methodology, Methodology):
+        return methodology
+    raise MethodologyError(f"methodology must be a Methodology (from load_methodology()) or None, got "
+                           f"{type(methodology).__name__}; load a rulebook file with load_methodology(path) "
+                           "or change keys with .with_overrides({...})")
+
+
+def check_aum(value: Any, what: str = "AUM") -> float:
+    """A fund size in USD as a float: a positive finite number up to :data:`MAX_AUM_USD`.
+
+    Numbers (not booleans) and numeric text (``"250e6"``, ``"250_000_000"``, ``"250,000,000"``)
+    are accepted, so the command line and the API share one rule.
+
+    Raises
+    ------
+    InputError
+        Not a number, not positive, not finite or above :data:`MAX_AUM_USD`; the message names
+        ``what`` and the value.
+
+    Examples
+    --------
+    >>> check_aum("250_000_000")
+    250000000.0
+    """
+    shown = short_repr(value)
+    if isinstance(value, str):
+        try:
+            x = float(value.strip().replace("_", "").replace(",", ""))
+        except ValueError:
+            raise InputError(f"{what} must be an amount in USD (e.g. 250e6), got {shown}") from None
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        x = float(value)
+    else:
+        raise InputError(f"{what} must be an amount in USD (e.g. 250e6), got {shown}")
+    if not (math.isfinite(x) and 0 < x <= MAX_AUM_USD):
+        raise InputError(f"{what} must be a positive amount in USD up to {MAX_AUM_USD:.0e} "
+                         f"(USD 10 trillion), got {shown}")
+    return x
+
+
+@functools.lru_cache(maxsize=None)
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def solver_problem(name: Any) -> str | None:
+    """Why ``name`` cannot be used as a solver (misspelt, not a QP solver, not installed), or None.
+
+    The optimizer needs a solver of quadratic programs known to cvxpy (:data:`SOLVER_MODULES`)
+    whose Python package is installed; a misspelt name used to be skipped silently in favour of
+    the fallback.
+    """
+    if not isinstance(name, str) or not name:
+        return f"{name!r} is not a solver name; use one of {', '.join(_usable())}"
+    if name not in SOLVER_MODULES:
+        close = difflib.get_close_matches(name.upper(), list(SOLVER_MODULES), n=1, cutoff=0.6)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"unknown solver '{name}'; {hint}installed: {', '.join(_usable())}"
+    if not _installed(SOLVER_MODULES[name]):
+        return (f"solver '{name}' is not installed (pip install {SOLVER_MODULES[name]}); "
+                f"installed: {', '.join(_usable())}")
+    return None
+
+
+def _usable() -> list[str]:
+    return [s for s, mod in SOLVER_MODULES.items() if _installed(mod)]
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -321,7 +444,7 @@ class _Ctx:
             return None
         parts = dotted.split(".")
         lines = self.text.splitlines()
-        section, leaf = ".".join(parts[:-1]), parts[-1]
+        section, leaf = ".".join(parts[:-1]), parts[-1].split("[")[0]  # "fallback_solvers[1]": its key's line
         current = ""
         for i, raw in enumerate(lines, start=1):
             s = raw.strip()
@@ -344,6 +467,9 @@ class _Ctx:
         hints = typing.get_type_hints(cls)
         fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
         names = {f.name for f in fields}
+        for key in data:
+            if not isinstance(key, str):
+                self.fail(_join(prefix, repr(key)), "keys must be strings (the names of the TOML keys)")
         for key in sorted(data):
             if key not in names:
                 close = _closest(key, names)
@@ -363,46 +489,60 @@ class _Ctx:
         if dataclasses.is_dataclass(tp):
             return self.build(tp, v, prefix=key)
         if origin is Literal:
-            if v not in args:
-                self.fail(key, f"{v!r} is not one of {', '.join(repr(a) for a in args)}")
+            if not isinstance(v, str) or v not in args:
+                self.fail(key, f"{short_repr(v)} is not one of {', '.join(repr(a) for a in args)}")
             return v
         if tp is bool:
             if not isinstance(v, bool):
-                self.fail(key, f"expected true or false, got {v!r}")
+                self.fail(key, f"expected true or false, got {short_repr(v)}")
             return v
         if tp is str:
             if not isinstance(v, str):
-                self.fail(key, f"expected a string, got {v!r}")
+                self.fail(key, f"expected a string, got {short_repr(v)}")
             return v
         if tp in (int, float):
             return self.number(tp, v, key, meta)
         if origin is tuple:
-            if not isinstance(v, list):
-                self.fail(key, f"expected a list, got {v!r}")
+            if not isinstance(v, (list, tuple)):
+                self.fail(key, f"expected a list, got {short_repr(v)}")
             return tuple(self.value(args[0], x, f"{key}[{i}]", meta) for i, x in enumerate(v))
         if origin in (Mapping, dict) or (isinstance(origin, type) and issubclass(origin, Mapping)):
             if not isinstance(v, Mapping):
-                self.fail(key, f"expected a table, got {v!r}")
+                self.fail(key, f"expected a table, got {short_repr(v)}")
+            for k in v:
+                if not isinstance(k, str):
+                    self.fail(_join(key, repr(k)), "keys must be strings")
             return types.MappingProxyType(
-                {str(k): self.value(args[1], v[k], _join(key, str(k)), meta) for k in sorted(v)}
+                {k: self.value(args[1], v[k], _join(key, k), meta) for k in sorted(v)}
             )
         raise TypeError(f"unsupported rulebook type {tp!r} for {key}")  # a bug in this module
 
     def number(self, tp: type, v: Any, key: str, meta: Mapping[str, Any]) -> float | int:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(key, f"expected a number, got {v!r}")
-        if tp is int and not float(v).is_integer():
-            self.fail(key, f"expected a whole number, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            self.fail(key, f"expected a number, got {short_repr(v)}")
+        try:
+            x = float(v)
+        except OverflowError:  # an integer beyond float range
+            x = math.inf
+        if not math.isfinite(x):
+            self.fail(key, f"{short_repr(v)} is not allowed: give a finite number")
+        if tp is int and not x.is_integer():
+            self.fail(key, f"expected a whole number, got {short_repr(v)}")
         v = tp(v)
         lo, hi = meta.get("lo"), meta.get("hi")
-        if v != v:
-            self.fail(key, "NaN is not allowed")
         if lo is not None and (v < lo or (meta.get("lo_open") and v == lo)):
             op = ">" if meta.get("lo_open") else ">="
-            self.fail(key, f"{v!r} is out of range: must be {op} {lo}" + (f" and <= {hi}" if hi is not None else ""))
+            self.fail(key, f"{short_repr(v)} is out of range: must be {op} {lo:g}" + (f" and <= {hi:g}" if hi is not None else ""))
         if hi is not None and v > hi:
-            self.fail(key, f"{v!r} is out of range: must be <= {hi}")
+            self.fail(key, f"{short_repr(v)} is out of range: must be <= {hi:g}")
         return v
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a value can be a 400-digit
+    integer or a 100 kB string)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _join(prefix: str, key: str) -> str:
@@ -460,7 +600,22 @@ def _cross_checks(m: Methodology, ctx: _Ctx) -> None:
         rule = getattr(m.regulatory, mode)
         if rule.large_threshold > rule.issuer_max:
             ctx.fail(f"regulatory.{mode}.large_threshold", "must not exceed issuer_max")
+    opt = m.optimizer
+    for key, name in [("optimizer.solver", opt.solver),
+                      *[(f"optimizer.fallback_solvers[{i}]", n) for i, n in enumerate(opt.fallback_solvers)]]:
+        problem = solver_problem(name)
+        if problem is not None:
+            ctx.fail(key, problem)
+    months = list(m.schedule.months)
+    if not months or months != sorted(set(months)):
+        ctx.fail("schedule.months", f"must list distinct months in increasing order, got {months}")
+    from .calendar import MIC_CALENDAR  # lazy: pandas is not needed to read a rulebook otherwise
+    from .dates import parse_date
+
+    if m.schedule.calendar not in MIC_CALENDAR:
+        ctx.fail("schedule.calendar", f"'{m.schedule.calendar}' is not an exchange with a calendar; use one of "
+                 f"{', '.join(sorted(MIC_CALENDAR))}")
     try:
-        datetime.date.fromisoformat(m.withholding.as_of)
-    except ValueError:
+        parse_date(m.withholding.as_of, "withholding.as_of")
+    except ExchinaIndexError:
         ctx.fail("withholding.as_of", f"'{m.withholding.as_of}' is not an ISO date (YYYY-MM-DD)")

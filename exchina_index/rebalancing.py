@@ -73,9 +73,10 @@ from . import atomic
 from .calendar import review_dates, review_for
 from .compliance import ComplianceCheck, RegulatoryLimits, check_caps, check_regulatory
 from .costs import one_way_cost_rate
+from .dates import parse_date
 from .errors import DataError, InputError, OutputError, ReviewDateError
-from .methodology import STAGES, Methodology, load_methodology
-from .universe import Universe
+from .methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
+from .universe import Universe, require_universe
 
 __all__ = [
     "rebalance",
@@ -195,10 +196,19 @@ def rebalance(
 
     In every error case nothing is written.
     """
+    from .data import require_market
     from .review import build_weights, drift_weights
 
-    m = methodology if methodology is not None else load_methodology()
-    aum_usd = _check_aum(m.liquidity.default_aum_usd if aum is None else aum)
+    require_universe(universe)
+    require_market(market)
+    m = resolve_methodology(methodology)
+    aum_usd = check_aum(m.liquidity.default_aum_usd if aum is None else aum)
+    if not isinstance(out, (str, os.PathLike)) or "\x00" in os.fspath(out):
+        raise OutputError(f"out must be a folder path, got {out!r}")
+    if not isinstance(force, bool):
+        raise InputError(f"force must be True or False, got {force!r}")
+    if command_line is not None and not isinstance(command_line, str):
+        raise InputError(f"command_line must be a string or None, got {type(command_line).__name__}")
     review = _review_row(m, as_of, market)
     implement = review["implement"]
     cutoff = review["cutoff"]
@@ -279,23 +289,6 @@ def read_portfolio(path: str | os.PathLike[str], universe: Universe) -> pd.Serie
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _check_aum(value: Any) -> float:
-    if isinstance(value, bool) or value is None:
-        raise InputError(f"AUM must be a positive amount in USD, got {value!r}")
-    if isinstance(value, str):
-        try:
-            x = float(value.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise InputError(f"AUM must be a positive amount in USD, got {value!r} (not a number)") from None
-    elif isinstance(value, numbers.Real):
-        x = float(value)
-    else:
-        raise InputError(f"AUM must be a positive amount in USD, got {value!r} (not a number)")
-    if not math.isfinite(x) or x <= 0:
-        raise InputError(f"AUM must be a positive finite amount in USD, got {value!r}")
-    return x
-
-
 def _valid_reviews(m: Methodology, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """Reviews whose cut-off lies inside the data with ``min_history_sessions`` sessions up to it."""
     sched = review_dates(m, dates[0], dates[-1] + pd.Timedelta(days=100))
@@ -306,9 +299,7 @@ def _valid_reviews(m: Methodology, dates: pd.DatetimeIndex) -> pd.DataFrame:
 
 
 def _review_row(m: Methodology, as_of: Any, market: Any) -> pd.Series:
-    if as_of is None:
-        raise ReviewDateError("no review date given; use YYYY-MM-DD")
-    row = review_for(m, as_of)  # ReviewDateError for a non-date
+    row = review_for(m, parse_date(as_of, "as_of"))
     dates = pd.DatetimeIndex(market.close.index)
     if len(dates) == 0:
         raise ReviewDateError("the market data holds no dates; fetch or load data first")
@@ -543,7 +534,13 @@ def _assemble(universe: Universe, market: Any, close_usd: pd.DataFrame, m: Metho
 
     def lots(x: pd.Series) -> pd.Series:
         size = lot.reindex(x.index)
-        return (np.round(x / size) * size).fillna(0.0).astype(np.int64)
+        shares = (np.round(x / size) * size).fillna(0.0)
+        too_big = shares.index[~(shares.abs() < 2.0**62)]  # int64 ends at 2**63; infinities and overflows
+        if len(too_big):
+            raise DataError(f"fund shares of {', '.join(map(str, too_big[:5]))} do not fit a 64-bit count "
+                            f"at AUM ${aum:,.0f} (reference price too small for this AUM); check the prices "
+                            "and the AUM")
+        return shares.astype(np.int64)
 
     # proforma
     pf = pd.DataFrame({
@@ -821,7 +818,8 @@ def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> di
         "aum_usd": _num(b.aum, 2),
         "methodology": {"version": b.methodology.version, "hash": b.methodology.hash,
                         "regulatory_mode": b.methodology.regulatory.mode},
-        "universe": {"fingerprint": b.universe.fingerprint, "listings": len(b.universe.frame)},
+        "universe": {"fingerprint": b.universe.fingerprint, "listings": len(b.universe.frame),
+                     "notes": list(b.universe.notes)},
         "data": {
             "source": str(mk.source), "synthetic": bool(mk.synthetic),
             "start": pd.Timestamp(close_index[0]).date().isoformat(),

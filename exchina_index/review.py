@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .dates import parse_date
 from .errors import InfeasibleError, InputError, ReviewDateError
-from .methodology import STAGES, Methodology, load_methodology
+from .methodology import STAGES, Methodology, check_aum, resolve_methodology
 from .screens import country_of_classification, screen
-from .universe import Universe
+from .universe import Universe, require_universe
 from .weights import RegulatoryLimits, StageBalancedOptimizer, days_to_trade, max_feasible_aum
 
 __all__ = [
@@ -114,7 +115,8 @@ class WeightResult:
 
 def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
     """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
-    f = universe.frame
+    f = require_universe(universe).frame
+    methodology = resolve_methodology(methodology)
     rule = methodology.regulatory.active
     limits = None if rule is None else RegulatoryLimits(
         name=methodology.regulatory.mode, issuer_max=rule.issuer_max,
@@ -197,14 +199,16 @@ def build_weights(
     universe, market
         The tagged universe and its market data (any source).
     as_of
-        The review's data cut-off. Nothing after it is read.
+        The review's data cut-off: ``"YYYY-MM-DD"``, a date or a Timestamp (see
+        :func:`~exchina_index.dates.parse_date`). Nothing after it is read.
     methodology
         The rulebook (bundled default when ``None``).
     aum
-        Fund size in USD for the liquidity caps (``liquidity.default_aum_usd`` when ``None``).
+        Fund size in USD for the liquidity caps (``liquidity.default_aum_usd`` when ``None``),
+        positive and at most :data:`~exchina_index.methodology.MAX_AUM_USD`.
     previous
-        The previous portfolio drifted to the cut-off (weights by ticker); used for the entry and
-        retention buffers, the minimum weight of held names and the turnover penalty.
+        The previous portfolio drifted to the cut-off (a Series of weights by ticker); used for the
+        entry and retention buffers, the minimum weight of held names and the turnover penalty.
     optimizer
         A compiled optimizer from :func:`make_optimizer` to re-use across reviews.
 
@@ -214,14 +218,22 @@ def build_weights(
 
     Raises
     ------
+    UniverseError, DataError, MethodologyError, InputError, ReviewDateError
+        An argument of the wrong type or value (a date that is not a date, an AUM out of range,
+        previous weights that are not finite numbers >= 0 for universe tickers).
     InfeasibleError
         When the constraints cannot hold even after the rulebook's relaxation ladder.
     """
-    m = methodology or load_methodology()
-    t = pd.Timestamp(as_of)
-    aum = float(m.liquidity.default_aum_usd if aum is None else aum)
-    if not aum > 0:
-        raise InputError(f"AUM must be a positive amount in USD, got {aum}")
+    from .data import require_market
+
+    require_universe(universe)
+    require_market(market)
+    m = resolve_methodology(methodology)
+    t = parse_date(as_of, "as_of")
+    aum = check_aum(m.liquidity.default_aum_usd if aum is None else aum)
+    previous = _check_previous(previous, universe)
+    if optimizer is not None and not isinstance(optimizer, StageBalancedOptimizer):
+        raise InputError(f"optimizer must come from make_optimizer(), got {type(optimizer).__name__}")
     if not market.start <= t <= market.end:
         raise ReviewDateError(
             f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
@@ -267,6 +279,29 @@ def build_weights(
         data_source=market.source, synthetic=bool(market.synthetic),
     )
     return WeightResult(weights=w.rename("weight"), report=report)
+
+
+def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
+    """``previous`` as a float Series of finite weights >= 0 on universe tickers (or None)."""
+    if previous is None:
+        return None
+    if not isinstance(previous, pd.Series):
+        raise InputError(f"previous must be a pandas Series of weights by ticker (or None), got "
+                         f"{type(previous).__name__}")
+    if previous.dtype == np.float64 and previous.index.equals(universe.frame.index):  # fast path: drift_weights
+        v = previous.to_numpy()
+        if np.isfinite(v).all() and (v >= 0).all():
+            return previous
+    if not previous.index.is_unique:
+        raise InputError(f"previous: duplicate ticker '{previous.index[previous.index.duplicated()][0]}'")
+    unknown = previous.index.difference(universe.frame.index)
+    if len(unknown):
+        raise InputError(f"previous: ticker(s) not in the universe: {', '.join(map(str, unknown[:10]))}")
+    values = pd.to_numeric(previous, errors="coerce")
+    bad = values.index[~np.isfinite(values.to_numpy(dtype=float)) | (values.to_numpy(dtype=float) < 0)]
+    if len(bad):
+        raise InputError(f"previous: weights must be finite numbers >= 0; bad value for {', '.join(map(str, bad[:10]))}")
+    return values.astype(float)
 
 
 def _solve_with_ladder(opt, m: Methodology, t: pd.Timestamp, aum: float, u: pd.Series, exposure: pd.DataFrame,

@@ -28,8 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .methodology import Methodology, load_methodology
-from .universe import Universe
+from .dates import parse_date
+from .errors import InputError
+from .methodology import Methodology, resolve_methodology
+from .universe import Universe, require_universe
 
 __all__ = ["screen", "country_of_classification", "REASONS"]
 
@@ -91,6 +93,12 @@ def screen(
         (all reported China links, ``;``-separated), ``country`` (of classification),
         ``cn_stake`` (in-force Chinese stakes counted towards the threshold) and ``detail``.
 
+    Raises
+    ------
+    UniverseError, MethodologyError, DataError, InputError, ReviewDateError
+        An argument of the wrong type, or ``as_of`` not a date (see
+        :func:`~exchina_index.dates.parse_date`).
+
     Examples
     --------
     >>> import exchina_index as xi
@@ -98,9 +106,16 @@ def screen(
     >>> s.loc["600111.SS", "reason"]
     'CN_DOMICILE'
     """
-    m = methodology or load_methodology()
-    t = pd.Timestamp(as_of)
-    f = universe.frame
+    f = require_universe(universe).frame
+    m = resolve_methodology(methodology)
+    t = parse_date(as_of, "as_of")
+    if market is not None:
+        from .data import require_market
+
+        require_market(market)
+    if previous is not None and not isinstance(previous, (pd.Index, list, tuple, set, frozenset)):
+        raise InputError(f"previous must be the tickers held before the review (a list or pandas Index), got "
+                         f"{type(previous).__name__}")
     country = country_of_classification(f, m)
     concern = set(m.countries.countries_of_concern)
     links = universe.links_in_force(t)

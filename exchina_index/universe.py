@@ -1,29 +1,41 @@
 """The tagged universe and the dated China-link table: loading and validation.
 
-Both files are CSV with optional ``#`` comment lines at the top. Every problem raises
-:class:`~exchina_index.errors.UniverseError` naming the file, the physical line and the column.
-See ``universe/README.md`` for the column definitions.
+Both files are CSV (UTF-8, with or without a byte-order mark) with optional ``#`` comment lines at
+the top. Every problem raises :class:`~exchina_index.errors.UniverseError` naming the file, the
+physical line and the column. See ``universe/README.md`` for the column definitions.
+
+The China-link table is required: a missing or empty ``china_links.csv`` beside the universe is an
+error, because without links the control and stake screens pass every listing. A universe that
+really has no links says so with ``allow_no_links=True`` (the command line's ``--no-china-links``);
+the loaded :class:`Universe` then carries a note saying the screens ran without links.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime
 import hashlib
 import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 import pycountry
 
 from ._resources import bundled_path
-from .errors import UniverseError
-from .methodology import STAGES
+from .dates import MAX_DATE, MIN_DATE, parse_date
+from .errors import ReviewDateError, UniverseError
+from .methodology import STAGES, short_repr
 
-__all__ = ["Universe", "load_universe", "UNIVERSE_COLUMNS", "LINK_COLUMNS", "LINK_KINDS", "MICS"]
+__all__ = [
+    "Universe", "load_universe", "require_universe", "UNIVERSE_COLUMNS", "LINK_COLUMNS", "LINK_KINDS", "MICS",
+    "LINKS_FILE",
+]
+
+#: The China-link table's file name beside a universe file.
+LINKS_FILE = "china_links.csv"
 
 UNIVERSE_COLUMNS: tuple[str, ...] = (
     "ticker", "name", "issuer", "primary", "domicile", "hq", "exchange", "currency", "price_unit",
@@ -60,7 +72,10 @@ class Universe:
         China links: ``ticker, counterparty, kind, stake, from, to, source, notes`` (``to`` is
         ``NaT`` while a link is in force).
     path, links_path
-        Where the files came from.
+        Where the files came from (``links_path`` is None when no link file was read).
+    notes
+        What a report should say about how the universe was loaded (e.g. that it has no China
+        links because ``allow_no_links`` was given).
     """
 
     frame: pd.DataFrame
@@ -68,6 +83,7 @@ class Universe:
     path: Path | None = None
     links_path: Path | None = None
     fingerprint: str = field(default="", compare=False)
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def tickers(self) -> list[str]:
@@ -88,7 +104,12 @@ class Universe:
         return lk[mask]
 
 
-def load_universe(path: str | Path | None = None, links: str | Path | None = None) -> Universe:
+def load_universe(
+    path: str | os.PathLike[str] | None = None,
+    links: str | os.PathLike[str] | None = None,
+    *,
+    allow_no_links: bool = False,
+) -> Universe:
     """Load and validate the universe file and its China-link table.
 
     Parameters
@@ -97,11 +118,17 @@ def load_universe(path: str | Path | None = None, links: str | Path | None = Non
         The universe CSV; ``None`` loads the bundled ``allied_supply_chain.csv``.
     links
         The China-link CSV; by default ``china_links.csv`` beside ``path``.
+    allow_no_links
+        Accept a missing or empty link table (no links: the control and stake screens exclude
+        nobody; the result's ``notes`` say so). Without it that is an error, so that a forgotten
+        file cannot silently switch the China screen off. A link file that is there is always
+        read and validated.
 
     Raises
     ------
     UniverseError
-        Naming the file, line and column of the first problem found.
+        Naming the file, line and column of the first problem found; a missing or empty link
+        table unless ``allow_no_links``; an explicit ``links`` file that does not exist.
 
     Examples
     --------
@@ -110,26 +137,74 @@ def load_universe(path: str | Path | None = None, links: str | Path | None = Non
     >>> u.frame.loc["LYC.AX", "issuer"]
     'lynas'
     """
+    for name, value in (("path", path), ("links", links)):
+        if value is not None and (not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip()):
+            raise UniverseError(f"{name} must be a file path (str or Path) or None, got {short_repr(value)}")
+    if not isinstance(allow_no_links, bool):
+        raise UniverseError(f"allow_no_links must be True or False, got {allow_no_links!r}")
     upath = bundled_path("allied_supply_chain.csv") if path is None else Path(path)
-    lpath = upath.with_name("china_links.csv") if links is None else Path(links)
+    lpath = upath.with_name(LINKS_FILE) if links is None else Path(links)
     utext = _read(upath)
     frame = _parse_universe(upath, utext)
-    ltext = _read(lpath) if (links is not None or lpath.exists()) else ""
-    link_frame = _parse_links(lpath, ltext, frame) if ltext else _empty_links()
+    found = links is not None or lpath.exists()  # an explicit path that does not exist is an error
+    ltext = _read(lpath) if found else ""
+    has_rows = any(ln.strip() and not ln.lstrip().startswith("#") for ln in ltext.splitlines())
+    link_frame = _parse_links(lpath, ltext, frame) if has_rows else _empty_links()
+    notes: tuple[str, ...] = ()
+    if link_frame.empty:
+        what = f"{lpath} holds no China links" if found else f"no China-link table: {lpath} does not exist"
+        if not allow_no_links:
+            raise UniverseError(
+                f"{what}. Without links the control and stake screens pass every listing: add the file "
+                f"(header: {','.join(LINK_COLUMNS)}), give its path (links=, --links), or, if the universe "
+                "really has no China links, say so with allow_no_links=True (--no-china-links)")
+        notes = (f"{what}: the China control and stake screens ran without links (allow_no_links)",)
     digest = hashlib.sha256(utext.encode() + b"\0" + ltext.encode()).hexdigest()
-    return Universe(frame=frame, links=link_frame, path=upath, links_path=lpath, fingerprint=digest)
+    return Universe(frame=frame, links=link_frame, path=upath, links_path=lpath if found else None,
+                    fingerprint=digest, notes=notes)
+
+
+def require_universe(universe: Any) -> Universe:
+    """``universe`` if it is a :class:`Universe`, else :class:`UniverseError` saying how to get one."""
+    if not isinstance(universe, Universe):
+        raise UniverseError(f"universe must be a Universe (from load_universe()), got {type(universe).__name__}")
+    return universe
 
 
 # --- parsing --------------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> str:
+def read_utf8(path: Path, fail: Callable[[str, int | None], Exception]) -> str:
+    """The text of a UTF-8 file, a byte-order mark dropped (Excel's "CSV UTF-8" writes one).
+
+    ``fail(message, line)`` makes the error raised for a missing or unreadable file (line None)
+    or for bytes that are not UTF-8 (the line of the first bad byte). Shared by the CSV loaders.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise UniverseError("file not found; check the path", path=path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UniverseError(f"cannot read the file ({exc}); save it as UTF-8 CSV", path=path) from None
+        raise fail("file not found; check the path", None) from None
+    except OSError as exc:
+        raise fail(f"cannot read the file ({exc.strerror}); check the path", None) from None
+    except ValueError:  # a NUL character in the path
+        raise fail("not a valid file path (it holds a NUL character)", None) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise fail(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 CSV", line) from None
+
+
+def csv_problem(exc: csv.Error) -> str:
+    """Advice for an error of the csv module (a field over its 128 KiB limit, a stray quote)."""
+    if "field larger than field limit" in str(exc):
+        return (f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit): "
+                "an unclosed quote or text pasted into a cell; check this row")
+    return f"not a readable CSV row ({exc}); check the quotes and commas"
+
+
+def _read(path: Path) -> str:
+    return read_utf8(path, lambda message, line: UniverseError(message, path=path, line=line))
 
 
 def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
@@ -143,6 +218,8 @@ def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, di
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise UniverseError("the file is empty: it needs a header row", path=path) from None
+    except csv.Error as exc:
+        raise UniverseError(csv_problem(exc), path=path, line=skip + 1) from None
     header_line = skip + 1
     missing = [c for c in columns if c not in header and c not in _OPTIONAL]
     if missing:
@@ -156,7 +233,13 @@ def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, di
         raise UniverseError("column appears twice", path=path, line=header_line, column=dup[0])
     out = []
     start = reader.line_num
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # the row starting on the line after the last one read
+            raise UniverseError(csv_problem(exc), path=path, line=skip + start + 1) from None
         if not values or all(not v.strip() for v in values) or values[0].lstrip().startswith("#"):
             start = reader.line_num
             continue
@@ -202,9 +285,9 @@ class _Row:
                 raise self.fail(col, "is empty; give an ISO date YYYY-MM-DD")
             return pd.NaT
         try:
-            return pd.Timestamp(datetime.date.fromisoformat(raw))
-        except ValueError:
-            raise self.fail(col, f"'{raw}' is not an ISO date YYYY-MM-DD") from None
+            return parse_date(raw, col)
+        except ReviewDateError:
+            raise self.fail(col, f"'{raw}' is not an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE}") from None
 
     def code(self, col: str, valid: Callable[[str], bool], what: str) -> str:
         v = self.text(col)

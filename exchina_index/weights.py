@@ -95,6 +95,7 @@ import scipy.sparse as sp
 from exchina_index.compliance import RIC_25_50, UCITS_5_10_40, RegulatoryLimits
 from exchina_index.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
 from exchina_index.errors import InfeasibleError, InputError, SolverError
+from exchina_index.methodology import solver_problem
 
 if TYPE_CHECKING:
     import cvxpy as cp
@@ -252,6 +253,8 @@ def _labels_for(
 ) -> list[str] | None:
     if labels is None:
         return None
+    if not isinstance(labels, (pd.Series, Mapping)):
+        raise InputError(f"{what} must be a pandas Series or a mapping by ticker, got {type(labels).__name__}")
     s = labels if isinstance(labels, pd.Series) else pd.Series(dict(labels), dtype=object)
     if not s.index.is_unique:
         raise InputError(f"{what}: duplicate tickers in the index")
@@ -306,8 +309,18 @@ def _series(x: pd.Series | Mapping | float | None, what: str) -> pd.Series | Non
     if x is None or isinstance(x, pd.Series):
         return x
     if isinstance(x, Mapping):
-        return pd.Series(dict(x), dtype=float)
+        try:
+            return pd.Series(dict(x), dtype=float)
+        except (TypeError, ValueError):
+            raise InputError(f"{what}: values must be numbers") from None
     raise InputError(f"{what} must be a pandas Series or a mapping by ticker")
+
+
+def _number(x: object, what: str) -> float:
+    """A real number (not a bool) as a float; InputError otherwise. Finiteness is checked by callers."""
+    if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise InputError(f"{what} must be a number, got {type(x).__name__}")
+    return float(x)
 
 
 def _finite_nonneg(values: np.ndarray, names: Sequence[object], what: str) -> None:
@@ -369,11 +382,14 @@ def _prepare(
     if not stage_exposure.index.is_unique:
         raise InputError("stage_exposure: duplicate tickers in the index")
     col_pos = [cols.index(stage) for stage in st.stages]
+    try:
+        values = stage_exposure.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise InputError("stage_exposure: exposures must be numbers") from None
     if stage_exposure.index.equals(st.user_index):
-        E = stage_exposure.to_numpy(dtype=float)[np.ix_(st.order, col_pos)]
+        E = values[np.ix_(st.order, col_pos)]
     else:
-        se = pd.DataFrame(stage_exposure.to_numpy(dtype=float)[:, col_pos],
-                          index=pd.Index(stage_exposure.index.astype(str), dtype=object))
+        se = pd.DataFrame(values[:, col_pos], index=pd.Index(stage_exposure.index.astype(str), dtype=object))
         E = se.reindex(index=st.keys).to_numpy(dtype=float)
     E_el = E[elig]
     if np.isnan(E_el).any():
@@ -389,7 +405,9 @@ def _prepare(
     E = np.where(elig[:, None], np.clip(np.nan_to_num(E), 0.0, 1.0), 0.0)
     E[elig] /= E[elig].sum(axis=1, keepdims=True)
 
-    tg = {str(k): float(v) for k, v in targets.items()}
+    if not isinstance(targets, (Mapping, pd.Series)):
+        raise InputError(f"targets must be a mapping stage -> share (or a Series), got {type(targets).__name__}")
+    tg = {str(k): _number(v, f"targets[{k!r}]") for k, v in targets.items()}
     if sorted(tg) != list(st.stages):
         raise InputError(f"targets name stages {sorted(tg)}, expected {list(st.stages)}")
     target = np.array([tg[stage] for stage in st.stages])
@@ -397,11 +415,14 @@ def _prepare(
         raise InputError(f"stage targets must be >= 0 and sum to 1 (they sum to {target.sum():.6f})")
     target = target / target.sum()
 
+    stage_tolerance = _number(stage_tolerance, "stage_tolerance")
     if not (math.isfinite(stage_tolerance) and stage_tolerance >= 0):
         raise InputError(f"stage_tolerance must be >= 0, got {stage_tolerance}")
 
-    if isinstance(caps, (int, float, np.floating)):
+    if isinstance(caps, (int, float, np.integer, np.floating)) and not isinstance(caps, bool):
         cap = np.full(st.n, float(caps))
+    elif caps is None:
+        raise InputError("caps must be a number or a pandas Series of caps by ticker, got None")
     else:
         caps_s = _series(caps, "caps")
         cap = _aligned(caps_s, st, "caps", np.nan)
@@ -414,8 +435,10 @@ def _prepare(
     _finite_nonneg(cap, st.tickers, "caps")
     cap = np.minimum(cap, 1.0)
 
-    if issuer_cap is not None and not (math.isfinite(issuer_cap) and issuer_cap > 0):
-        raise InputError(f"issuer_cap must be > 0, got {issuer_cap}")
+    if issuer_cap is not None:
+        issuer_cap = _number(issuer_cap, "issuer_cap")
+        if not (math.isfinite(issuer_cap) and issuer_cap > 0):
+            raise InputError(f"issuer_cap must be > 0, got {issuer_cap}")
     upper = np.where(elig, cap, 0.0)
 
     if country_caps is None:
@@ -423,10 +446,10 @@ def _prepare(
     elif st.country_idx is None:
         raise InputError("country_caps given but no countries: pass countries by ticker")
     elif isinstance(country_caps, Mapping):
-        given = {str(k): float(v) for k, v in country_caps.items()}
+        given = {str(k): _number(v, f"country_caps[{k!r}]") for k, v in country_caps.items()}
         ccap = np.array([given.get(c, np.inf) for c in st.country_names])
     else:
-        ccap = np.full(len(st.country_names), float(country_caps))
+        ccap = np.full(len(st.country_names), _number(country_caps, "country_caps"))
     if (np.isnan(ccap) | (ccap <= 0)).any():
         raise InputError("country caps must be > 0")
 
@@ -775,6 +798,14 @@ class StageBalancedOptimizer:
     ) -> None:
         if regulatory is not None and not isinstance(regulatory, RegulatoryLimits):
             raise InputError("regulatory must be a RegulatoryLimits (or None)")
+        if isinstance(fallback_solvers, str) or not isinstance(fallback_solvers, Sequence):
+            raise InputError(f"fallback_solvers must be a sequence of solver names, got {fallback_solvers!r}")
+        for what, name in (("solver", solver), *(("fallback solver", n) for n in fallback_solvers)):
+            problem = solver_problem(name)
+            if problem is not None:  # a misspelt name must not fall back silently
+                raise InputError(f"{what}: {problem}")
+        if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
+            raise InputError(f"max_nodes must be a whole number >= 1, got {max_nodes!r}")
         self._st = _make_structure(tickers, stages, issuers, countries)
         self._user_stages = pd.Index([str(s_) for s_ in stages])
         self.regulatory = regulatory
@@ -896,6 +927,7 @@ class StageBalancedOptimizer:
         InputError
             Malformed inputs.
         """
+        turnover_penalty = _number(turnover_penalty, "turnover_penalty")
         if turnover_penalty > 0 and not self.turnover:
             raise InputError("turnover_penalty > 0 but the optimizer was built with turnover=False")
         inp = _prepare(self._st, anchor, stage_exposure, targets, caps, previous,

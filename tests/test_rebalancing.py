@@ -472,12 +472,31 @@ def test_bad_dates(env: Env, populated: Path, as_of: str, match: str) -> None:
     assert tree(populated) == before
 
 
-@pytest.mark.parametrize("aum", [0, -5e6, float("nan"), float("inf"), "abc", True, [1]])
+@pytest.mark.parametrize("aum", [0, -5e6, float("nan"), float("inf"), "abc", True, [1], 1e30, "1e30", 1.0001e13])
 def test_bad_aum(env: Env, tmp_path: Path, aum) -> None:
     out = tmp_path / "fresh" / "out"
     with pytest.raises(InputError, match="AUM"):
         env.run(CHAIN[1], out, aum=aum)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fund_shares_beyond_int64_are_an_error_not_negative_counts(env: Env, tmp_path: Path) -> None:
+    # prices a billion times smaller (share counts and volumes a billion times larger: the same market
+    # caps and ADTVs, so the same review) make the fund's share counts exceed int64 at the largest AUM;
+    # they used to wrap around to negative numbers in proforma.csv
+    from exchina_index.data.market import MarketData
+
+    mk, k = env.market, 1e-9
+    tiny = MarketData(close=mk.close * k, fx=mk.fx, currency=mk.currency, dividends=mk.dividends * k,
+                      volume=mk.volume / k, shares=mk.shares / k, exchange=mk.exchange, delisted=mk.delisted,
+                      source="test", synthetic=True)
+    out = tmp_path / "out"
+    with pytest.raises(xi.DataError, match="do not fit a 64-bit count"):
+        rb.rebalance(env.universe, tiny, CHAIN[1], 1e13, out, methodology=env.method, optimizer=env.optimizer)
+    assert not out.exists()
+    ok = rb.rebalance(env.universe, tiny, CHAIN[1], 1e6, out, methodology=env.method, optimizer=env.optimizer)
+    shares = pd.read_csv(ok / "proforma.csv")["fund_shares"]
+    assert (shares >= 0).all() and shares.max() > 2**31  # counts beyond 32 bits are fine
 
 
 def test_unwritable_output_folder(env: Env, tmp_path: Path) -> None:

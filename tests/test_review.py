@@ -108,3 +108,48 @@ def test_reused_optimizer_gives_bit_identical_weights(demo) -> None:
     c = xi.build_weights(universe, market, "2025-11-28", M, 50e6).weights  # compiled afresh
     pd.testing.assert_series_equal(a, b, check_exact=True)
     pd.testing.assert_series_equal(a, c, check_exact=True)
+
+
+@pytest.mark.parametrize(("as_of", "why"), [
+    ("28/11/2025", "read day-first before: 2025-11-28"),
+    ("11/28/2025", "read month-first before"),
+    (20251128, "read as nanoseconds since 1970 before: 1970-01-01"),
+    ("20251128", "compact form"),
+    ("2025-W48-5", "ISO week date (2025-11-28)"),
+    (None, "missing"),
+])
+def test_as_of_must_be_an_iso_date_or_a_date_object(demo, as_of: object, why: str) -> None:
+    universe, market, opt = demo
+    with pytest.raises(xi.ReviewDateError, match="YYYY-MM-DD") as err:
+        xi.build_weights(universe, market, as_of, M, optimizer=opt)
+    assert "as_of" in str(err.value), why
+
+
+def test_date_objects_give_the_review_of_their_day(demo) -> None:
+    import datetime
+
+    universe, market, opt = demo
+    ref = xi.build_weights(universe, market, "2025-11-28", M, optimizer=opt).weights
+    for as_of in (datetime.date(2025, 11, 28), datetime.datetime(2025, 11, 28, 17, 30), pd.Timestamp("2025-11-28"),
+                  pd.Timestamp("2025-11-28 23:00", tz="Asia/Tokyo"), np.datetime64("2025-11-28")):
+        r = xi.build_weights(universe, market, as_of, M, optimizer=opt)
+        assert r.report.as_of == pd.Timestamp("2025-11-28")
+        pd.testing.assert_series_equal(r.weights, ref, check_exact=False, atol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "words"), [
+    ({"universe": 5}, xi.UniverseError, "must be a Universe"),
+    ({"market": "x"}, xi.DataError, "must be a MarketData"),
+    ({"methodology": {}}, xi.MethodologyError, "must be a Methodology"),
+    ({"aum": "big"}, xi.InputError, "AUM"),
+    ({"aum": float("inf")}, xi.InputError, "AUM"),
+    ({"aum": 1e30}, xi.InputError, r"up to 1e\+13"),
+    ({"previous": 42}, xi.InputError, "previous must be a pandas Series"),
+    ({"previous": pd.Series({"NOPE": 1.0})}, xi.InputError, "not in the universe: NOPE"),
+    ({"previous": pd.Series({"MP": -0.5})}, xi.InputError, "bad value for MP"),
+])
+def test_wrong_types_are_typed_errors(demo, kwargs: dict, error: type, words: str) -> None:
+    universe, market, _ = demo
+    args = {"universe": universe, "market": market, "as_of": "2025-11-28", "methodology": M, **kwargs}
+    with pytest.raises(error, match=words):
+        xi.build_weights(**args)

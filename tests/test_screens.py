@@ -94,3 +94,25 @@ def test_northern_minerals_reason_in_force_at_each_date() -> None:
     # Yuxiao Fund and associates held ~10 % (below the 25 % threshold) until the ordered divestment
     assert screen(u, "2024-01-01").loc["NTU.AX", "reason"] == "FLAG_CN_STAKE"
     assert screen(u, "2026-11-27").loc["NTU.AX", "reason"] == "OK"
+
+
+@pytest.mark.parametrize("as_of", ["01/06/2023", 20230601, "2023-W22-4", None, "June 2023"])
+def test_as_of_that_is_not_an_iso_date_is_refused(mini, as_of: object) -> None:
+    from exchina_index.errors import ReviewDateError
+
+    with pytest.raises(ReviewDateError, match="as_of"):
+        screen(mini, as_of)
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"universe": 5}, "must be a Universe"),
+    ({"methodology": {"caps": {}}}, "must be a Methodology"),
+    ({"market": "demo"}, "must be a MarketData"),
+    ({"previous": "AAA"}, "previous must be the tickers"),
+])
+def test_wrong_types_are_typed_errors(mini, kwargs: dict, words: str) -> None:
+    from exchina_index.errors import ExchinaIndexError
+
+    args = {"universe": mini, "as_of": "2023-06-01", **kwargs}
+    with pytest.raises(ExchinaIndexError, match=words):
+        screen(**args)

@@ -5,8 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from exchina_index._resources import bundled_path
 from exchina_index.errors import UniverseError
-from exchina_index.universe import load_universe
+from exchina_index.screens import screen
+from exchina_index.universe import LINK_COLUMNS, load_universe
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MINI = FIXTURES / "mini_universe.csv"
@@ -114,3 +116,92 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     empty.write_text("# only a comment\n")
     with pytest.raises(UniverseError, match="empty"):
         load_universe(empty)
+
+
+# --- the China-link table is required (a forgotten file must not switch the China screen off) ---
+
+
+def _universe_alone(tmp_path: Path, links_text: str | None = None) -> Path:
+    """The bundled universe copied to tmp_path, with a china_links.csv beside it holding links_text."""
+    u = tmp_path / "u.csv"
+    u.write_text(bundled_path("allied_supply_chain.csv").read_text())
+    if links_text is not None:
+        (tmp_path / "china_links.csv").write_text(links_text)
+    return u
+
+
+def test_missing_links_file_is_an_error_naming_the_expected_path(tmp_path: Path) -> None:
+    u = _universe_alone(tmp_path)
+    with pytest.raises(UniverseError, match="allow_no_links=True") as err:
+        load_universe(u)
+    assert str(tmp_path / "china_links.csv") in str(err.value) and "does not exist" in str(err.value)
+    with pytest.raises(UniverseError, match="file not found"):  # an explicit path must exist, whatever the flag
+        load_universe(u, tmp_path / "other.csv", allow_no_links=True)
+
+
+@pytest.mark.parametrize("text", ["", "# links to come\n\n", ",".join(LINK_COLUMNS) + "\n"],
+                         ids=["empty", "comments only", "header only"])
+def test_empty_links_file_is_an_error(tmp_path: Path, text: str) -> None:
+    u = _universe_alone(tmp_path, text)
+    with pytest.raises(UniverseError, match="holds no China links"):
+        load_universe(u)
+
+
+def test_allow_no_links_screens_without_links_and_says_so(tmp_path: Path) -> None:
+    # Peak Rare Earths: controlled by Shenghe from 2025-09-19 (bundled links) -> CN_CONTROL; with no
+    # links at all it is an ordinary Australian miner. The caller has to ask for that explicitly.
+    bundled = load_universe()
+    assert screen(bundled, "2025-09-25").loc["PEK.AX", "reason"] == "CN_CONTROL" and bundled.notes == ()
+    u = load_universe(_universe_alone(tmp_path), allow_no_links=True)
+    assert u.links.empty and u.links_path is None
+    assert len(u.notes) == 1 and "without links" in u.notes[0] and "china_links.csv" in u.notes[0]
+    assert screen(u, "2025-09-25").loc["PEK.AX", "reason"] == "OK"
+    # a links file that is there is read even with the flag
+    with_file = load_universe(_universe_alone(tmp_path, bundled_path("china_links.csv").read_text()), allow_no_links=True)
+    assert len(with_file.links) == len(bundled.links) and with_file.notes == ()
+
+
+def test_byte_order_mark_is_accepted_in_both_files(tmp_path: Path) -> None:
+    u, lk = tmp_path / "u.csv", tmp_path / "l.csv"
+    u.write_bytes(b"\xef\xbb\xbf" + MINI.read_bytes())
+    lk.write_bytes(b"\xef\xbb\xbf" + LINKS.read_bytes())
+    plain = load_universe(MINI, LINKS)
+    got = load_universe(u, lk)
+    pd.testing.assert_frame_equal(got.frame, plain.frame)
+    pd.testing.assert_frame_equal(got.links, plain.links)
+
+
+def test_undecodable_file_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
+    text = MINI.read_text().replace("Gamma Magnets", "Gamma Magn\u00e9ts")
+    u = tmp_path / "u.csv"
+    u.write_bytes(text.encode("latin-1"))  # é as one byte 0xe9 on line 6
+    with pytest.raises(UniverseError, match="not UTF-8") as err:
+        load_universe(u, LINKS)
+    assert err.value.line == 6 and err.value.path == u
+
+
+def test_field_over_the_csv_limit_is_an_error_with_its_line(tmp_path: Path) -> None:
+    u, lk = _mutate(tmp_path, 5, "Beta Refining", "B" * 140_000)
+    with pytest.raises(UniverseError, match="longer than 131,072 characters") as err:
+        load_universe(u, lk)
+    assert err.value.line == 5
+    u, lk = _mutate(tmp_path, 4, "AAA,Another", 'AAA,"Another', links=True)  # an unclosed quote swallows the rest
+    (tmp_path / "l.csv").write_text(lk.read_text() + ("x" * 1000 + "\n") * 200)
+    with pytest.raises(UniverseError, match="longer than") as err:
+        load_universe(u, lk)
+    assert err.value.line == 4
+
+
+@pytest.mark.parametrize("bad", ["20100104", "2010-W01-1", "2010-01-04T00:00", "1899-12-31"])
+def test_dates_must_be_plain_iso_dates(tmp_path: Path, bad: str) -> None:
+    # datetime.date.fromisoformat (Python 3.11) accepts the first three
+    u, lk = _mutate(tmp_path, 3, "2010-01-04", bad)
+    with pytest.raises(UniverseError, match="not an ISO date") as err:
+        load_universe(u, lk)
+    assert err.value.line == 3 and err.value.column == "listed_since"
+
+
+@pytest.mark.parametrize("args", [(5,), (MINI, 5), ({},)])
+def test_paths_must_be_paths(args: tuple) -> None:
+    with pytest.raises(UniverseError, match="must be a file path"):
+        load_universe(*args)

@@ -295,10 +295,18 @@ def _simple() -> Instance:
     return inst
 
 
-def test_fallback_solver_is_used_and_recorded() -> None:
+def test_misspelt_solver_is_refused_not_skipped_for_the_fallback() -> None:
     inst = _simple()
-    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="NO_SUCH_SOLVER",
-                                 fallback_solvers=("CLARABEL",))
+    with pytest.raises(InputError, match="unknown solver 'CLARABLE'; did you mean 'CLARABEL'"):
+        StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="CLARABLE", fallback_solvers=("SCS",))
+    with pytest.raises(InputError, match="fallback solver: unknown solver 'SCSS'; did you mean 'SCS'"):
+        stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.3, fallback_solvers=("SCSS",))
+
+
+def test_fallback_solver_is_used_and_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    inst = _simple()
+    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "OSQP", {"max_iter": 1})  # OSQP stops before converging
+    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="OSQP", fallback_solvers=("CLARABEL",))
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.1)
     assert res.solver == "CLARABEL" and res.fallback_used
 
@@ -319,12 +327,14 @@ def test_inaccurate_answer_is_never_returned(monkeypatch: pytest.MonkeyPatch) ->
         only_scs.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.0)
 
 
-def test_every_solver_failing_raises_solver_error_naming_them() -> None:
+def test_every_solver_failing_raises_solver_error_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
     inst = _simple()
+    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "OSQP", {"max_iter": 1})
+    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "SCS", {"max_iters": 1})
     with pytest.raises(SolverError) as err:
         stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.3,
-                               stage_tolerance=0.1, solver="NOPE_A", fallback_solvers=("NOPE_B",))
-    assert "NOPE_A" in str(err.value) and "NOPE_B" in str(err.value)
+                               stage_tolerance=0.1, solver="OSQP", fallback_solvers=("SCS",))
+    assert "OSQP" in str(err.value) and "SCS" in str(err.value)
 
 
 def test_verify_constraints_reports_violations() -> None:

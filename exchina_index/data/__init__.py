@@ -8,17 +8,55 @@ True
 
 from __future__ import annotations
 
+import inspect
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from ..dates import parse_date
 from ..errors import DataError
 from .demo import DEMO_LABEL
 from .market import MarketData
 
-__all__ = ["load_market_data", "load_benchmark_returns", "MarketData", "DEMO_LABEL", "SOURCES"]
+__all__ = ["load_market_data", "load_benchmark_returns", "require_market", "MarketData", "DEMO_LABEL", "SOURCES"]
 
 #: The named sources; anything else must be a path to a CSV folder or file.
 SOURCES: tuple[str, ...] = ("demo", "yahoo")
+#: Universe columns every source reads.
+_NEEDED = ("exchange", "currency", "price_unit", "listed_since")
+
+
+def require_market(market: Any) -> MarketData:
+    """``market`` if it is a :class:`MarketData`, else :class:`DataError` saying how to get one."""
+    if not isinstance(market, MarketData):
+        raise DataError(f"market must be a MarketData (from load_market_data()), got {type(market).__name__}")
+    return market
+
+
+def _universe_frame(universe: Any) -> Any:
+    """The universe DataFrame of a Universe (or any object with a ``frame``) or of a frame itself."""
+    import pandas as pd
+
+    frame = getattr(universe, "frame", universe)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"universe must be a Universe (from load_universe()) or its DataFrame, got "
+                        f"{type(universe).__name__}")
+    missing = [c for c in _NEEDED if c not in frame.columns]
+    if missing:
+        raise DataError(f"the universe frame lacks the column(s) {', '.join(missing)}; load it with load_universe()")
+    if frame.empty:
+        raise DataError("the universe has no listings; nothing to load market data for")
+    return frame
+
+
+def _check_options(loader: Callable[..., Any], source: str, kwargs: dict[str, Any]) -> None:
+    """Unknown keyword arguments for a source as a DataError naming the ones it takes."""
+    params = inspect.signature(loader).parameters
+    known = sorted(n for n, prm in params.items() if prm.kind is inspect.Parameter.KEYWORD_ONLY)
+    unknown = sorted(k for k in kwargs if k not in known)
+    if unknown:
+        raise DataError(f"unknown option(s) {', '.join(unknown)} for the {source} source; it takes "
+                        + (", ".join(known) if known else "no options"))
 
 
 def load_market_data(
@@ -52,21 +90,39 @@ def load_market_data(
     Raises
     ------
     DataError
-        An unknown source, or invalid data (naming the file, line, ticker and date).
+        An unknown source, a universe that is not one, an option the source does not take, or
+        invalid data (naming the file, line, ticker and date).
+    ReviewDateError
+        ``start``/``end`` not a date (see :func:`~exchina_index.dates.parse_date`), or ``end``
+        before ``start``.
     """
+    _universe_frame(universe)
+    lo = None if start is None else parse_date(start, "start")
+    hi = None if end is None else parse_date(end, "end")
+    if lo is not None and hi is not None and hi < lo:
+        from ..errors import ReviewDateError
+
+        raise ReviewDateError(f"end {hi.date()} is before start {lo.date()}; swap them")
+    if not isinstance(source, (str, os.PathLike)):
+        raise DataError(f"source must be 'demo', 'yahoo' or a path, got {type(source).__name__}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise DataError(f"cache_dir must be a folder path, got {type(cache_dir).__name__}")
     if isinstance(source, str) and source == "demo":
         from .demo import load_demo
 
-        return load_demo(universe, start, end, **kwargs)
+        _check_options(load_demo, "demo", kwargs)
+        return load_demo(universe, lo, hi, **kwargs)
     if isinstance(source, str) and source == "yahoo":
         from .yahoo import load_yahoo
 
-        return load_yahoo(universe, start, end, cache_dir=cache_dir, **kwargs)
+        _check_options(load_yahoo, "yahoo", {"cache_dir": cache_dir, **kwargs})
+        return load_yahoo(universe, lo, hi, cache_dir=cache_dir, **kwargs)
     path = Path(source)
     if path.exists():
         from .csv_source import load_csv
 
-        return load_csv(universe, path, start, end, **kwargs)
+        _check_options(load_csv, "CSV", kwargs)
+        return load_csv(universe, path, lo, hi, **kwargs)
     raise DataError(
         f"unknown market data source '{source}': use 'demo', 'yahoo', or the path of a folder of CSV "
         "files or of one CSV file (it does not exist)"

@@ -33,7 +33,14 @@ optional (it must be 1). An empty cell means no quote that day: the previous rat
 currency of a listing in the data needs a column, with a rate on or before the listing's first price.
 
 Empty cells may also be written ``NA``, ``NaN``, ``null`` or ``N/A``. Lines starting with ``#``
-before the header are comments; blank lines are skipped.
+before the header are comments; blank lines are skipped. Files are UTF-8 (a byte-order mark is
+accepted).
+
+Values must be plausible as well as well-formed (:data:`BOUNDS`): a close between 1e-6 and 1e12
+price units, a dividend up to 1e12, a volume and a share count up to 1e15 shares (share counts at
+least 1), an FX rate between 1e-9 and 1e6 USD per unit, dates between 1900-01-01 and 2200-12-31.
+Anything outside is a typo or a corrupt export (``1e300`` would overflow market caps and returns
+into infinities) and is refused with the file, line and column.
 
 Every problem raises :class:`~exchina_index.errors.DataError` naming the file, the physical line
 (1-based, the header is line 1 unless comments precede it), the column and what to do: a missing
@@ -41,13 +48,21 @@ column, an unparsable date, a non-numeric value, a repeated date, a non-positive
 that is not in the universe, a currency without an FX column.
 
 Listing lives follow the universe: rows before ``listed_since`` and on or after ``delisted`` are
-dropped (with a note); universe listings without a file get no prices (NaN, with a note).
+dropped (with a note).
+
+Listings without data are reported, not dropped silently: a universe listing without a price file
+(or without rows in the long file), or without a price in the requested dates, gets no prices
+(NaN), screens as ``NO_DATA``, and ``MarketData.notes`` names it (the command line prints the
+notes; rebalance reports and manifests record them). A CSV source may legitimately leave out
+listings (delisted or China-controlled names the screens exclude anyway), so this is a note rather
+than an error; a folder without any price file is an error.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -55,13 +70,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..dates import MAX_DATE, MIN_DATE
 from ..errors import DataError
+from ..universe import csv_problem, read_utf8
 from .market import MarketData
 
-__all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE"]
+__all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 
 #: Recognised price-file columns: name -> required.
 PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": True, "dividend": False, "shares": False}
+#: Plausible range [lo, hi] of each numeric column (price units for close and dividend, shares for
+#: volume and shares); the sign rules (close > 0, volume >= 0...) are checked first, then these.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "close": (1e-6, 1e12), "volume": (0.0, 1e15), "dividend": (0.0, 1e12), "shares": (1.0, 1e15),
+}
+#: Plausible range of an FX rate, USD per one unit of a currency.
+FX_BOUNDS: tuple[float, float] = (1e-9, 1e6)
 FX_FILE = "fx.csv"
 _ALIASES = {"dividends": "dividend"}
 _MISSING = {"", "na", "nan", "null", "n/a", "none"}
@@ -101,6 +125,8 @@ def load_csv(
     """
     frame = universe.frame if hasattr(universe, "frame") else universe
     known = set(map(str, frame.index))
+    if not isinstance(path, (str, os.PathLike)):
+        raise DataError(f"path must be a folder or a CSV file, got {type(path).__name__}")
     root = Path(path)
     notes: list[str] = []
     per_ticker: dict[str, pd.DataFrame] = {}
@@ -133,6 +159,16 @@ def load_csv(
         per_ticker[t] = df
     if not any(len(df) for df in per_ticker.values()):
         raise DataError(f"{root}: no price rows between {lo} and {hi}; check the dates")
+    absent = sorted(known - set(per_ticker))
+    if absent:
+        where = f"expected {root / '<TICKER>.csv'}" if root.is_dir() else f"no rows in {root.name}"
+        notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
+                     "they have no prices and screen as NO_DATA")
+    unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
+    if unpriced:
+        span = "" if lo is None and hi is None else (
+            f" between {'the first date' if lo is None else lo.date()} and {'the last date' if hi is None else hi.date()}")
+        notes.append(f"no prices{span} for {len(unpriced)} listing(s): {', '.join(unpriced)}; they screen as NO_DATA")
 
     currency = frame["currency"].astype(str)
     needed = sorted({currency[t] for t, df in per_ticker.items() if df["close"].notna().any()} - {"USD"})
@@ -167,7 +203,7 @@ def load_csv(
     def wide(col: str) -> pd.DataFrame:
         return pd.DataFrame({t: df[col] for t, df in per_ticker.items()}).sort_index()
 
-    close = wide("close")
+    close = wide("close").reindex(columns=sorted(known))  # absent listings: NaN, already in the notes
     return MarketData.from_frames(
         frame,
         close,
@@ -195,10 +231,7 @@ def _fail(path: Path, line: int | None, column: str | None, message: str) -> Dat
 
 def _table(path: Path) -> tuple[list[str], int, list[list[str]], np.ndarray]:
     """(lower-cased header, header line, rows, physical line of each row)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, None, None, f"cannot read the file ({exc}); save it as UTF-8 CSV") from None
+    text = read_utf8(path, lambda message, line: _fail(path, line, None, message))
     lines = text.splitlines(keepends=True)
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
@@ -208,12 +241,20 @@ def _table(path: Path) -> tuple[list[str], int, list[list[str]], np.ndarray]:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
         raise _fail(path, None, None, "the file is empty; it needs a header row") from None
+    except csv.Error as exc:
+        raise _fail(path, skip + 1, None, csv_problem(exc)) from None
     header = [_ALIASES.get(h, h) for h in header]
     rows: list[list[str]] = []
     where: list[int] = []
     start = reader.line_num
-    for values in reader:
+    while True:
         line = skip + start + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise _fail(path, line, None, csv_problem(exc)) from None
         start = reader.line_num
         if not values or all(not v.strip() for v in values):
             continue
@@ -232,7 +273,12 @@ def _dates(path: Path, col: str, raw: list[str], lines: np.ndarray) -> pd.Dateti
     if bad.any():
         k = int(np.argmax(bad))
         raise _fail(path, int(lines[k]), col, f"'{text[k]}' is not a date; write it as YYYY-MM-DD")
-    return pd.DatetimeIndex(parsed.to_numpy().astype("datetime64[us]"), name="date")
+    out = pd.DatetimeIndex(parsed.to_numpy().astype("datetime64[us]"), name="date")
+    far = (out < pd.Timestamp(MIN_DATE)) | (out > pd.Timestamp(MAX_DATE))
+    if far.any():
+        k = int(np.argmax(far))
+        raise _fail(path, int(lines[k]), col, f"{text[k]} is outside {MIN_DATE} to {MAX_DATE}; check the year")
+    return out
 
 
 def _numbers(path: Path, col: str, raw: list[str], lines: np.ndarray) -> np.ndarray:
@@ -244,6 +290,18 @@ def _numbers(path: Path, col: str, raw: list[str], lines: np.ndarray) -> np.ndar
         k = int(np.argmax(bad))
         raise _fail(path, int(lines[k]), col, f"'{text[k]}' is not a number; fix it or leave the cell empty")
     return values
+
+
+def _check_bounds(path: Path, col: str, values: np.ndarray, raw: list[str], lines: np.ndarray,
+                  bounds: tuple[float, float]) -> None:
+    """Refuse the first value outside ``bounds`` (NaN = an empty cell, allowed)."""
+    lo, hi = bounds
+    with np.errstate(invalid="ignore"):
+        bad = (values < lo) | (values > hi)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _fail(path, int(lines[k]), col, f"{raw[k].strip()} is outside the plausible range "
+                    f"[{lo:g}, {hi:g}] for {col}; fix the value (a typo or a corrupt export)")
 
 
 def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[str, pd.DataFrame]:
@@ -281,6 +339,8 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
         if bad.any():
             k = int(np.argmax(bad))
             raise _fail(path, int(lines[k]), col, f"{cols[col][k].strip()} {what}")
+        if col in cols:  # a column the file leaves out holds defaults (no dividend, unknown shares)
+            _check_bounds(path, col, data[col], cols[col], lines, BOUNDS[col])
     data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
 
     if long:
@@ -326,6 +386,7 @@ def _read_fx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
         if bad.any():
             k = int(np.argmax(bad))
             raise _fail(path, int(lines[k]), h, f"{rows[k][i].strip()} must be > 0 (USD per one {h})")
+        _check_bounds(path, h, values, [r[i] for r in rows], lines, FX_BOUNDS)
         if h == "USD" and not np.allclose(values[~np.isnan(values)], 1.0):
             k = int(np.argmax(~np.isclose(values, 1.0) & ~np.isnan(values)))
             raise _fail(path, int(lines[k]), h, "must be 1 (rates are USD per one unit)")

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import CacheError, DataError
 from .cache import YahooCache
 
 __all__ = ["cache_status", "STATUS_COLUMNS"]
@@ -82,11 +83,30 @@ def cache_status(
         sessions between ``first`` and ``last`` without a row, counted as ``gap_basis`` says;
         ``shares`` how share counts were obtained ('history (n)', 'fast_info', 'none' or '');
         ``updated`` when the file was last written (UTC).
+
+    Raises
+    ------
+    CacheError
+        ``cache_dir`` is a file, or a folder that cannot be read (every listing would look
+        missing otherwise). A folder that does not exist yet is an empty cache.
+    DataError
+        ``universe`` is not a universe.
     """
     from .yahoo import fx_pair
 
     frame = getattr(universe, "frame", universe)
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"universe must be a Universe (from load_universe()) or its DataFrame, got "
+                        f"{type(universe).__name__}")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise CacheError(f"cache_dir must be a folder path, got {type(cache_dir).__name__}")
     cache = YahooCache(cache_dir)
+    root = cache.root
+    if os.path.lexists(root) and not root.is_dir():
+        raise CacheError(f"{root} is not a folder (it is a file); give the cache folder (--cache-dir), "
+                         "e.g. ~/.cache/exchina-index/yahoo")
+    if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
+        raise CacheError(f"{root}: the cache folder is not readable; fix its permissions or give another --cache-dir")
     sessions = _sessions_factory(calendars)
     rows: list[dict[str, Any]] = []
     index: list[str] = []

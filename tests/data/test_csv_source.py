@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,24 @@ def test_start_end_and_missing_listing(original, tmp_path: Path) -> None:
     (folder / "MP.csv").unlink()
     back = load_csv(UNI, folder, "2024-02-01", "2024-03-29")
     assert back.start >= pd.Timestamp("2024-02-01") and back.end <= pd.Timestamp("2024-03-29")
-    assert back.close["MP"].isna().all() and any("no prices for MP" in n for n in back.notes)
+    assert back.close["MP"].isna().all()
+    # the listing without a file is named in the notes, with the file expected and the consequence
+    note = next(n for n in back.notes if "no price file" in n)
+    assert "MP" in note and str(folder / "<TICKER>.csv") in note and "NO_DATA" in note
+    assert not any("no prices for" in n for n in back.notes)  # one note, not two
+
+
+def test_listing_without_prices_in_the_range_is_noted(original, tmp_path: Path) -> None:
+    folder = write_folder(original, tmp_path / "prices")
+    text = (folder / "MP.csv").read_text().splitlines()
+    (folder / "MP.csv").write_text("\n".join([text[0], *[ln for ln in text[1:] if ln < "2024-03"]]) + "\n")
+    back = load_csv(UNI, folder, "2024-04-01", "2024-06-28")
+    note = next(n for n in back.notes if "no prices between" in n)
+    assert "2024-04-01 and 2024-06-28" in note and "MP" in note and "LYC.AX" not in note
+    long = tmp_path / "long.csv"
+    long.write_text("ticker,date,close,volume\nMP,2024-01-02,10,1\n")
+    only_mp = load_csv(usd_universe(), long)
+    assert any("no price file for 1 listing(s) (no rows in long.csv): LYC.AX" in n for n in only_mp.notes)
 
 
 # --------------------------------------------------------------------------- bad input
@@ -127,6 +145,21 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
      "fx.csv", 3, "date", "twice"),
     ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,CAD\n2024-01-02,0.7\n"},
      "fx.csv", 1, None, "no column 'AUD' for LYC.AX"),
+    # plausible ranges: typos such as 1e300 would overflow market caps into infinities
+    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,1e300,1\n"}, "MP.csv", 3, "close", "plausible range"),
+    ({"MP.csv": "date,close,volume\n2024-01-02,1e-300,1\n"}, "MP.csv", 2, "close", "[1e-06, 1e+12]"),
+    ({"MP.csv": "date,close,volume\n2024-01-02,10,1e300\n"}, "MP.csv", 2, "volume", "[0, 1e+15]"),
+    ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,2e15\n"}, "MP.csv", 2, "shares", "[1, 1e+15]"),
+    ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,0.5\n"}, "MP.csv", 2, "shares", "plausible range"),
+    ({"MP.csv": "date,close,volume,dividend\n2024-01-02,10,5,1e300\n"}, "MP.csv", 2, "dividend", "plausible"),
+    ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-03,1e300\n"},
+     "fx.csv", 3, "AUD", "[1e-09, 1e+06]"),
+    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n9999-01-03,10,1\n"}, "MP.csv", 3, "date", "1900-01-01 to 2200"),
+    ({"MP.csv": "date,close,volume\n0001-01-02,10,1\n"}, "MP.csv", 2, "date", "outside"),
+    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03," + "9" * 140_000 + ",1\n"}, "MP.csv", 3, None,
+     "longer than 131,072"),
+    ({"MP.csv": 'date,close,volume\n2024-01-02,10,1\n2024-01-03,"10,1\n' + "2024-01-04,10,1\n" * 9000}, "MP.csv", 3,
+     None, "unclosed quote"),
 ])
 def test_bad_folder_input_names_file_line_and_column(tmp_path, files, file, line, column, what) -> None:
     folder = folder_with(tmp_path, files)
@@ -186,3 +219,24 @@ def test_empty_folder_and_unknown_source(tmp_path) -> None:
         load_csv(usd_universe(), tmp_path / "empty")
     with pytest.raises(DataError, match=re.escape("use 'demo', 'yahoo'")):
         load_market_data(usd_universe(), source=str(tmp_path / "nope"))
+
+
+def test_extreme_values_give_one_error_and_no_numpy_warning(tmp_path) -> None:
+    folder = folder_with(tmp_path, {"MP.csv": "date,close,volume,shares\n2024-01-02,1e300,1e300,1e300\n"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="line 2, column 'close'"):
+            load_csv(usd_universe(), folder)
+
+
+def test_undecodable_price_file_names_the_line(tmp_path) -> None:
+    d = tmp_path / "bad"
+    d.mkdir()
+    (d / "MP.csv").write_bytes(b"date,close,volume\n2024-01-02,10,1\n2024-01-03,1\xff0,1\n")
+    with pytest.raises(DataError, match=r"MP\.csv, line 3: not UTF-8"):
+        load_csv(usd_universe(), d)
+
+
+def test_csv_path_must_be_a_path() -> None:
+    with pytest.raises(DataError, match="must be a folder or a CSV file"):
+        load_csv(usd_universe(), 5)
