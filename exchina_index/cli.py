@@ -16,6 +16,7 @@ import argparse
 import datetime
 import logging
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -24,11 +25,21 @@ from typing import Callable, Sequence
 __all__ = ["main"]
 
 
+#: The years the command line accepts (those of :data:`exchina_index.dates.MIN_DATE`/``MAX_DATE``).
+_YEARS = (1900, 2200)
+
+
 def _date(text: str) -> str:
+    # exactly YYYY-MM-DD: fromisoformat alone also takes '20251128' and ISO weeks ('2025-W48-5')
     try:
-        return datetime.date.fromisoformat(text).isoformat()
+        day = datetime.date.fromisoformat(text) if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text) else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO date YYYY-MM-DD") from None
+        day = None
+    if day is None:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an ISO date YYYY-MM-DD")
+    if not _YEARS[0] <= day.year <= _YEARS[1]:
+        raise argparse.ArgumentTypeError(f"{text} is outside the years {_YEARS[0]}-{_YEARS[1]}")
+    return day.isoformat()
 
 
 def _aum(text: str) -> float:
@@ -39,10 +50,6 @@ def _aum(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"AUM must be a positive amount in USD, got {text}")
     return value
-
-
-#: Calendar years ``calendar --year`` accepts.
-_YEARS = (1900, 2200)
 
 
 def _year(text: str) -> int:
@@ -83,9 +90,15 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--deadline", type=_seconds, default=120.0, metavar="SECONDS",
                         help="wall-clock limit for Yahoo Finance downloads (default: 120)")
 
+    def no_links(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--no-china-links", action="store_true",
+                        help="the universe has no China-link table (the control and stake screens exclude nobody)")
+
     def common(sp: argparse.ArgumentParser, *, market: bool = False) -> None:
         debug(sp)
         sp.add_argument("--universe", type=Path, default=None, help="universe CSV (default: bundled)")
+        sp.add_argument("--links", type=Path, default=None, help="China-link CSV (default: china_links.csv beside the universe)")
+        no_links(sp)
         sp.add_argument("--methodology", type=Path, default=None, help="rulebook TOML (default: bundled)")
         if market:
             sp.add_argument("--source", default="demo", help="demo | yahoo | a folder of CSV files (default: demo)")
@@ -98,6 +111,7 @@ def _build_parser() -> argparse.ArgumentParser:
     debug(v)
     v.add_argument("path", nargs="?", type=Path, default=None)
     v.add_argument("--links", type=Path, default=None, help="China-link CSV (default: beside the universe)")
+    no_links(v)
     v.add_argument("--methodology", type=Path, default=None)
     v.set_defaults(func=_cmd_universe_validate)
     s = u.add_parser("show", help="print the universe with stage exposures and eligibility")
@@ -117,7 +131,7 @@ def _build_parser() -> argparse.ArgumentParser:
     fetch = d.add_parser("fetch", help="download (or top up) the cache for the universe")
     common(fetch)
     fetch.add_argument("--start", type=_date, default="2015-01-01")
-    fetch.add_argument("--end", type=_date, default=None, help="default: today")
+    fetch.add_argument("--end", type=_date, default=None, help="default: the last complete day (yesterday, UTC)")
     fetch.add_argument("--cache-dir", type=Path, default=None)
     deadline(fetch)
     fetch.set_defaults(func=_cmd_data_fetch)
@@ -161,9 +175,8 @@ def _build_parser() -> argparse.ArgumentParser:
 def _cmd_universe_validate(args: argparse.Namespace) -> int:
     from .methodology import load_methodology
     from .screens import screen
-    from .universe import load_universe
 
-    universe = load_universe(args.path, args.links)
+    universe = _universe(args, args.path)
     method = load_methodology(args.methodology)
     s = screen(universe, datetime.date.today().isoformat(), method)
     f = universe.frame
@@ -171,7 +184,16 @@ def _cmd_universe_validate(args: argparse.Namespace) -> int:
           f"({universe.path})")
     print(f"rulebook OK: version {method.version} ({method.source})")
     print(f"eligible today (screens without market data): {int(s['eligible'].sum())} listings")
+    _print_notes(universe.notes)
     return 0
+
+
+def _universe(args: argparse.Namespace, path: Path | None = None):
+    """The universe named by --universe (or ``path``), --links and --no-china-links."""
+    from .universe import load_universe
+
+    return load_universe(path if path is not None else args.universe, args.links,
+                         allow_no_links=args.no_china_links)
 
 
 def _cmd_universe_show(args: argparse.Namespace) -> int:
@@ -179,9 +201,7 @@ def _cmd_universe_show(args: argparse.Namespace) -> int:
 
     from .methodology import load_methodology
     from .screens import screen
-    from .universe import load_universe
-
-    universe = load_universe(args.universe)
+    universe = _universe(args)
     method = load_methodology(args.methodology)
     as_of = args.as_of or datetime.date.today().isoformat()
     s = screen(universe, as_of, method)
@@ -200,17 +220,20 @@ def _cmd_universe_show(args: argparse.Namespace) -> int:
                            for st in ("mining", "refining", "manufacturing"))
     print(f"\n{int(eligible.sum())} of {len(table)} listings eligible at {as_of} (without size/liquidity screens); "
           f"stage exposure of eligible names: {stage_line}")
+    _print_notes(universe.notes)
     return 0
 
 
 def _cmd_calendar(args: argparse.Namespace) -> int:
-    from .calendar import review_dates
+    from .calendar import extrapolation_notes, review_dates
     from .methodology import load_methodology
 
     method = load_methodology(args.methodology)
     year = args.year if args.year is not None else datetime.date.today().year
-    dates = review_dates(method, start=f"{year}-01-01", end=f"{year}-12-31")
+    start, end = f"{year}-01-01", f"{year}-12-31"
+    dates = review_dates(method, start=start, end=end)
     print(dates.to_string(index=False, formatters={c: lambda d: d.date().isoformat() for c in dates.columns}))
+    _print_notes(extrapolation_notes([method.schedule.calendar], start, end))
     return 0
 
 
@@ -222,9 +245,9 @@ def _market_options(args: argparse.Namespace, source: object) -> dict[str, objec
 def _load_inputs(args: argparse.Namespace):
     from .data import load_market_data
     from .methodology import load_methodology
-    from .universe import load_universe
 
-    universe = load_universe(args.universe)
+    _quiet_yfinance(args)
+    universe = _universe(args)
     method = load_methodology(args.methodology)
     market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir,
                               **_market_options(args, args.source))
@@ -239,14 +262,13 @@ def _print_notes(notes: Sequence[str]) -> None:
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from .data.yahoo import fetch
-    from .universe import load_universe
 
-    universe = load_universe(args.universe)
-    end = args.end or datetime.date.today().isoformat()
-    with _progress("fetching") as bar:
-        market = fetch(universe, args.start, end, cache_dir=args.cache_dir, deadline_s=args.deadline,
+    _quiet_yfinance(args)
+    universe = _universe(args)
+    with _progress("fetching") as bar:  # no --end: up to the last complete day (yesterday, UTC)
+        market = fetch(universe, args.start, args.end, cache_dir=args.cache_dir, deadline_s=args.deadline,
                        progress=lambda stage, done, total: bar(done, total, stage))
-    print(f"cache up to date for {len(universe)} listings, {args.start} to {end}")
+    print(f"cache up to date for {len(market.close.columns)} listings, from {args.start}")
     _print_notes(market.notes)
     return 0
 
@@ -255,9 +277,8 @@ def _cmd_data_status(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .data.status import cache_status
-    from .universe import load_universe
 
-    table = cache_status(load_universe(args.universe), cache_dir=args.cache_dir)
+    table = cache_status(_universe(args), cache_dir=args.cache_dir)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string())
     return 0
@@ -282,7 +303,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
         print(table.to_string(float_format=lambda x: f"{x:.4f}"))
     print()
     print(result.report.summary())
-    _print_notes(market.notes)
+    _print_notes(universe.notes + market.notes)
     if args.out is not None:
         print(f"wrote {args.out}")
     return 0
@@ -295,7 +316,7 @@ def _cmd_rebalance(args: argparse.Namespace) -> int:
     folder = rebalance(universe, market, args.as_of, aum=args.aum, out=args.out, methodology=method,
                        previous=args.previous, force=args.force, command_line=" ".join(sys.argv))
     print(f"review written to {folder}")
-    _print_notes(market.notes)
+    _print_notes(universe.notes + market.notes)
     return 0
 
 
@@ -304,12 +325,14 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
     from .runner import run_spec
 
+    _quiet_yfinance(args)
     with _progress("reviews") as bar:
         out = run_spec(args.spec, source=args.source, cache_dir=args.cache_dir, out=args.out,
                        tearsheet_only=args.tearsheet_only, progress=bar, deadline_s=args.deadline)
     print(f"tearsheet: {out / 'tearsheet.html'}")
     print(f"thematic page: {out / 'thematic.html'}")
-    _print_notes(json.loads((out / "manifest.json").read_text(encoding="utf-8"))["data"]["notes"])
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    _print_notes(manifest["universe"]["notes"] + manifest["data"]["notes"])
     return 0
 
 
@@ -352,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
     parser = _build_parser()
     args = parser.parse_args(argv)
-    _quiet_libraries(args.debug)
+    _configure_logging(args.debug)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
@@ -372,9 +395,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _quiet_libraries(debug: bool) -> None:
-    """yfinance logs every failed symbol on stderr; our own one-line error says what matters."""
-    logging.getLogger("yfinance").setLevel(logging.DEBUG if debug else logging.CRITICAL + 1)
+def _configure_logging(debug: bool) -> None:
+    """Log records to stderr only with ``--debug``: otherwise what matters is the one-line error
+    or a ``note:`` line on stdout, which the package's log records (and yfinance's) would repeat."""
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        return
+    package = logging.getLogger("exchina_index")
+    package.addHandler(logging.NullHandler())
+    package.propagate = False
+
+
+def _quiet_yfinance(args: argparse.Namespace) -> None:
+    """yfinance's own log and warnings off stderr (imports pandas: only in commands that load data)."""
+    from .data.yahoo import quiet_yfinance_logs
+
+    quiet_yfinance_logs(args.debug)
 
 
 def run() -> None:
@@ -384,7 +420,10 @@ def run() -> None:
     never answers would keep the interpreter alive after the deadline error was printed. Once the
     result is printed there is nothing left to wait for, so the process ends with ``os._exit``.
     """
-    code = main()
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help, bad arguments (already printed)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -92,7 +92,7 @@ def run_spec(
     _check_target(target)
     atomic.clean_stale(target.parent)
     with atomic.staged_folder(target, replace=True) as staging:
-        universe = load_universe(spec.universe)
+        universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
         method = load_methodology()
         if spec.methodology_overrides:
             method = method.with_overrides(spec.methodology_overrides)
@@ -140,7 +140,8 @@ def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, f
                  "aum_usd": spec.aum, "benchmark": spec.benchmark_kind,
                  "methodology_overrides": dict(spec.methodology_overrides)},
         "methodology": {"version": method.version, "hash": method.hash, "regulatory_mode": method.regulatory.mode},
-        "universe": {"fingerprint": universe.fingerprint, "listings": len(universe.frame)},
+        "universe": {"fingerprint": universe.fingerprint, "listings": len(universe.frame),
+                     "notes": list(universe.notes)},
         "data": {
             "source": str(market.source), "synthetic": bool(market.synthetic),
             "start": index[0].date().isoformat(), "end": index[-1].date().isoformat(),

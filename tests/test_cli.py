@@ -21,7 +21,7 @@ def test_universe_show_prints_reasons(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_universe_show_stage_filter(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["universe", "show", "--as-of", "2026-11-27", "--stage", "manufacturing",
-                 "--universe", str(FIXTURES / "mini_universe.csv")]) == 0
+                 "--universe", str(FIXTURES / "mini_universe.csv"), "--links", str(FIXTURES / "mini_china_links.csv")]) == 0
     out = capsys.readouterr().out
     assert "CCC.T" in out and "GGG.V" not in out  # GGG.V has no manufacturing exposure
 
@@ -49,7 +49,8 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_help_does_not_import_heavy_libraries() -> None:
     code = ("import sys; from exchina_index.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('pandas', 'cvxpy', 'yfinance', 'quantstats', 'matplotlib') if m in sys.modules]\n"
+            "heavy = [m for m in ('pandas', 'cvxpy', 'yfinance', 'quantstats', 'matplotlib', 'exchange_calendars')\n"
+            "         if m in sys.modules]\n"
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
@@ -163,3 +164,30 @@ def test_redirected_output_starts_with_the_result(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].split()[0] == "name" and run.stderr == ""
+
+
+def test_console_script_exits_even_if_a_library_left_a_thread_running() -> None:
+    """yfinance's download threads are not daemons; the console script must not wait for them."""
+    import time
+
+    code = ("import sys, threading, time\n"
+            "threading.Thread(target=time.sleep, args=(120,), daemon=False).start()\n"
+            "from exchina_index.cli import run\n"
+            "sys.argv = ['exchina-index'] + sys.argv[1:]\n"
+            "run()\n")
+    for argv, expected in ((["calendar", "--year", "2026"], 0), (["calendar", "--year", "0"], 2)):
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == expected, done.stderr
+        assert time.monotonic() - t0 < 30  # not the thread's 120 s
+
+
+def test_a_universe_without_links_needs_the_explicit_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    universe = tmp_path / "u.csv"
+    universe.write_text((FIXTURES / "mini_universe.csv").read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["universe", "show", "--universe", str(universe)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "china_links.csv" in err and "--no-china-links" in err
+    assert main(["universe", "show", "--universe", str(universe), "--no-china-links"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and "without links" in notes[0]
