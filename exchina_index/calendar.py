@@ -55,7 +55,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from .dates import parse_date
 from .errors import DataError, ReviewDateError
+from .methodology import resolve_methodology
 
 if TYPE_CHECKING:  # pragma: no cover
     from .methodology import Methodology
@@ -364,7 +366,8 @@ def review_dates(methodology: Methodology, start: Any, end: Any) -> pd.DataFrame
     >>> d["implement"].dt.strftime("%Y-%m-%d").tolist()
     ['2026-03-20', '2026-06-18', '2026-09-18', '2026-12-18']
     """
-    lo, hi = _day(start), _day(end)
+    methodology = resolve_methodology(methodology)
+    lo, hi = _day(parse_date(start, "start")), _day(parse_date(end, "end"))
     sch = methodology.schedule
     if hi < lo:
         return _empty_reviews()
@@ -424,7 +427,8 @@ def review_for(methodology: Methodology, date: Any) -> pd.Series:
     >>> review_for(xi.load_methodology(), "2025-12-01")["implement"].date().isoformat()
     '2025-12-19'
     """
-    day = _day(date)
+    methodology = resolve_methodology(methodology)
+    day = _day(parse_date(date, "date"))
     try:
         found = review_dates(methodology, day, day + np.timedelta64(400, "D"))
     except (DataError, ReviewDateError) as exc:

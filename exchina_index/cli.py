@@ -43,13 +43,13 @@ def _date(text: str) -> str:
 
 
 def _aum(text: str) -> float:
+    from .errors import InputError
+    from .methodology import check_aum  # the API's rule: positive, finite, at most MAX_AUM_USD
+
     try:
-        value = float(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number (USD, e.g. 250e6)") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"AUM must be a positive amount in USD, got {text}")
-    return value
+        return check_aum(text, "--aum")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _year(text: str) -> int:

@@ -76,7 +76,7 @@ from .costs import one_way_cost_rate
 from .dates import parse_date
 from .errors import DataError, InputError, OutputError, ReviewDateError
 from .methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
-from .universe import Universe, require_universe
+from .universe import Universe, csv_problem, read_utf8, require_universe
 
 __all__ = [
     "rebalance",
@@ -397,19 +397,16 @@ def _latest_previous(out_dir: Path, implement: pd.Timestamp) -> Path | None:
 
 
 def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Series | None, str]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the previous portfolio ({exc.strerror}); check the path", path=path) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text; save the previous portfolio as a UTF-8 CSV", path=path) from None
+    text = read_utf8(path, lambda message, line: InputError(f"previous portfolio: {message}", path=path, line=line))
     lines = text.splitlines()
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
         skip += 1
-    reader = csv.reader(io.StringIO("\n".join(lines[skip:])))
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines[skip:]))))
+    except csv.Error as exc:
+        raise InputError(csv_problem(exc), path=path) from None
+    reader = iter(rows)
     header = [h.strip() for h in next(reader, [])]
     if not header:
         raise InputError("the previous portfolio is empty; it needs a header with ticker and weight", path=path)
@@ -455,7 +452,7 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise InputError(f"weights sum to {total:.10g}, not 1 (tolerance {SUM_TOLERANCE:g})", path=path, column="weight")
     b = pd.Series(binding, dtype=object).sort_index() if ib is not None else None
-    return s, b, hashlib.sha256(raw).hexdigest()
+    return s, b, hashlib.sha256(path.read_bytes()).hexdigest()  # of the file as given
 
 
 def _check_series(previous: pd.Series, universe: Universe) -> pd.Series:

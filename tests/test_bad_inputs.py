@@ -215,6 +215,12 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     *[(f"backtest aum={a!r}", InputError, (lambda a: lambda w: xi.backtest(w["u"], w["mk"], aum=a))(a))
       for a in ["big", math.inf, 1e30, -5]],
     ("backtest progress=5", InputError, lambda w: xi.backtest(w["u"], w["mk"], progress=5)),
+    *[(f"review_dates start={d!r}", ReviewDateError,
+       (lambda d: lambda w: xi.review_dates(xi.load_methodology(), d, "2026-12-31"))(d)) for d in BAD_DATES],
+    ("review_dates methodology={}", MethodologyError, lambda w: xi.review_dates({}, "2025-01-01", "2025-12-31")),
+    *[(f"market view as_of={d!r}", ReviewDateError, (lambda d: lambda w: w["mk"].close_usd(as_of=d))(d))
+      for d in BAD_DATES if d is not None],
+    ("truncate before the data", DataError, lambda w: w["mk"].truncate("2010-01-01")),
 ]
 
 
@@ -233,6 +239,7 @@ REBALANCE_CASES: list[tuple[str, type[ExchinaIndexError], dict[str, Any]]] = [
     ("previous=unknown ticker", InputError, {"previous": pd.Series({"NOPE": 1.0})}),
     ("force='yes'", InputError, {"force": "yes"}),
     ("previous=missing file", InputError, {"previous": FIXTURES / "no_such_portfolio.csv"}),
+    ("previous=a field over the csv limit", InputError, {"previous": "OVERSIZED"}),
     ("command_line=5", InputError, {"command_line": 5}),
 ]
 
@@ -241,6 +248,8 @@ REBALANCE_CASES: list[tuple[str, type[ExchinaIndexError], dict[str, Any]]] = [
 def test_rebalance_bad_input_raises_a_typed_error_and_writes_nothing(
         world: dict, tmp_path: Path, expected: type[ExchinaIndexError], change: dict) -> None:
     args = {"universe": world["u"], "market": world["mk"], "as_of": "2025-12-19", "out": tmp_path / "out", **change}
+    if isinstance(args.get("previous"), str) and args["previous"] == "OVERSIZED":  # an unclosed quote swallowing the rest of the file
+        args["previous"] = _write(tmp_path / "prev.csv", 'ticker,weight\n"LYC.AX,' + "x" * 200_000 + "\n")
     _raises_typed(lambda: xi.rebalance(**args), expected)
     assert not (tmp_path / "out").exists()
 

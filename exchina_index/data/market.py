@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ..calendar import MIC_CALENDAR, extrapolation_notes, sessions
+from ..dates import parse_date
 from ..errors import DataError
 from ..universe import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
@@ -64,10 +65,9 @@ _IEEE = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
 
 
 def _ts(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    if ts is pd.NaT:
-        raise DataError("as_of is missing (NaT); give a date YYYY-MM-DD")
-    return ts.tz_localize(None) if ts.tzinfo is not None else ts
+    if isinstance(value, pd.Timestamp) and value.tzinfo is None and value is not pd.NaT:
+        return value  # the package's own dates: no parsing on the hot path
+    return parse_date(value, "as_of")
 
 
 def _frame_of(universe: Any) -> pd.DataFrame:
@@ -749,7 +749,10 @@ class MarketData:
         idx = self.close.index
         lo = 0 if start is None else int(idx.searchsorted(_ts(start), side="left"))
         hi = self._row(as_of) + 1
-        hi = max(hi, lo)
+        if hi <= lo:
+            raise DataError(f"truncate: no market date in [{'...' if start is None else _ts(start).date()}, "
+                            f"{'...' if as_of is None else _ts(as_of).date()}]; the data runs from "
+                            f"{idx[0].date()} to {idx[-1].date()}")
 
         def cut(f: pd.DataFrame) -> pd.DataFrame:
             return f.iloc[lo:hi].copy()
