@@ -120,6 +120,9 @@ def run_spec(
 
 def _check_target(target: Path) -> None:
     """Refuse a target that is not ours to replace (checked before any work)."""
+    if target.name in ("", ".", ".."):  # '' and '.' are the working folder itself
+        raise OutputError(f"'{target}' is not a folder a backtest can be written to; give a folder name such as "
+                          "backtests/output/mine")
     if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise OutputError(f"{target} exists and is not a folder; a backtest writes a folder there: choose another --out")
     if target.is_dir():

@@ -92,6 +92,18 @@ def test_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path: Path, no
     assert no_backtest == []  # refused before any work
 
 
+@pytest.mark.parametrize("out", ["", ".", "..", "sub/.."])
+def test_the_working_folder_itself_is_never_a_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     no_backtest: list[str], out: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub" if out == ".." else tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["backtest", str(_spec(tmp_path / "s")), "--out", out]) == 2
+    assert "not a folder a backtest can be written to" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, "s"}) and no_backtest == []
+
+
 def test_a_folder_holding_other_files_is_never_replaced(tmp_path: Path, no_backtest: list[str],
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     docs = tmp_path / "docs"
