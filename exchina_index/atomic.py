@@ -38,6 +38,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -98,6 +99,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         When the folder is missing or not writable; no partial file is left behind.
     """
     target = Path(path)
+    _check_replaceable(target)
     tmp = target.with_name(_temp_name(target.name))
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -119,9 +121,25 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def _check_replaceable(target: Path) -> None:
+    """Refuse a target that exists and is not a regular file: ``os.replace`` would swap a folder's
+    name, a pipe or a device (``/dev/null`` when run as root) for the new file."""
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):  # missing (or a dangling link, replaced like a file); os.open says the rest
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, a pipe or a socket)"
+        raise OutputError(f"cannot write {target}: it is {kind}; give the path of a file")
+
+
 def write_text(path: str | os.PathLike[str], text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` atomically, encoded as ``encoding``, with line endings exactly as given."""
-    return write_bytes(path, text.encode(encoding))
+    """Write ``text`` atomically, encoded as ``encoding``, with line endings exactly as given.
+
+    A character the encoding cannot hold (a path's undecodable byte, kept by Python as a lone
+    surrogate) is written as its backslash escape rather than failing after the computation.
+    """
+    return write_bytes(path, text.encode(encoding, "backslashreplace"))
 
 
 def next_version_name(dest: Path) -> Path:

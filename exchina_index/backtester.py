@@ -25,6 +25,7 @@ from .dates import parse_date
 from .errors import InputError, ReviewDateError
 from .methodology import Methodology, check_aum, resolve_methodology
 from .review import WeightResult, build_weights, drift_weights, make_optimizer
+from .screens import last_screenable_date
 from .universe import Universe, require_universe
 
 __all__ = ["BacktestResult", "backtest"]
@@ -98,7 +99,10 @@ def backtest(
         The rulebook (bundled default when ``None``).
     start, end
         Period; the first review whose implementation date is on or after ``start`` starts the
-        index. Defaults: the market's first and last dates.
+        index. Defaults: the market's first date, and the last date with a price for a listing
+        the screens without market data admit (prices running further only for screened-out
+        listings, e.g. Chinese lines, do not extend the backtest; a note in ``data_notes`` says
+        so). A later ``end`` is cut there too.
     aum
         Fund size in USD for the liquidity caps (rulebook default when ``None``), positive and at
         most :data:`~exchina_index.methodology.MAX_AUM_USD`.
@@ -129,7 +133,15 @@ def backtest(
     if len(dates) == 0:
         raise ReviewDateError("the market data holds no dates; load data covering the period")
     t0 = max(lo, dates[0]) if lo is not None else dates[0]
-    t1 = min(hi, dates[-1]) if hi is not None else dates[-1]
+    # the data ends where the last listing the screens can admit ends: prices running further only
+    # for screened-out (e.g. Chinese) listings would put reviews where every candidate is stale
+    data_end, beyond = last_screenable_date(universe, market, m)
+    t1 = min(hi, data_end) if hi is not None else data_end
+    notes = tuple(market.notes)
+    if beyond and t1 == data_end:
+        notes += (f"the backtest ends on {data_end.date()}, the last price of a listing the screens admit; "
+                  f"later prices (to {dates[-1].date()}) are only for screened-out listings: "
+                  f"{', '.join(beyond[:10])}{' ...' if len(beyond) > 10 else ''}",)
     schedule = review_dates(m, t0, t1)
     schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
     if schedule.empty:
@@ -184,7 +196,7 @@ def backtest(
         tracking_difference=float(td), aum=aum, universe=universe, methodology=m,
         data_source=market.source, synthetic=bool(market.synthetic),
         delistings=tuple((window[t], f.index[i]) for t, i in run.delisting_events),
-        data_notes=tuple(market.notes),
+        data_notes=notes,
     )
 
 

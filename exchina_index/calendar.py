@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from .dates import parse_date
-from .errors import DataError, ReviewDateError
+from .errors import DataError, MethodologyError, ReviewDateError
 from .methodology import resolve_methodology
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -389,6 +389,12 @@ def review_dates(methodology: Methodology, start: Any, end: Any) -> pd.DataFrame
                 cutoff = announce
             k = int(np.searchsorted(days, implement))
             proforma = days[k - (sch.proforma_sessions - 1)]
+            if proforma <= announce:  # pro-forma weights published before the review is announced
+                raise MethodologyError(
+                    f"key 'schedule.proforma_sessions': {sch.proforma_sessions} pro-forma sessions up to the "
+                    f"implementation on {implement} start on {proforma}, not after the announcement on {announce}; "
+                    "lower schedule.proforma_sessions or announce earlier (schedule.announcement_week)",
+                    path=methodology.source)
             if k + 1 >= len(days):
                 raise ReviewDateError(
                     f"the session after the implementation date {implement} is beyond the "

@@ -110,6 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
     v = u.add_parser("validate", help="validate a universe file, its China links and a rulebook")
     debug(v)
     v.add_argument("path", nargs="?", type=Path, default=None)
+    v.set_defaults(universe=None)  # the path above names it; _universe() reads args.universe
     v.add_argument("--links", type=Path, default=None, help="China-link CSV (default: beside the universe)")
     no_links(v)
     v.add_argument("--methodology", type=Path, default=None)

@@ -25,12 +25,13 @@ from typing import Any, Literal, Mapping
 
 import pycountry
 
+from ._files import read_regular_file
 from ._resources import bundled_path
 from .errors import ExchinaIndexError, InputError, MethodologyError
 
 __all__ = [
     "Methodology", "load_methodology", "resolve_methodology", "check_aum", "solver_problem", "short_repr", "STAGES",
-    "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "SOLVER_MODULES",
+    "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "MAX_TURNOVER_PENALTY", "SOLVER_MODULES",
 ]
 
 #: The supply-chain stages every universe row is tagged with, in their canonical order.
@@ -44,6 +45,9 @@ MAX_AUM_USD: float = 1e13
 MAX_COST_BPS: float = 1000.0
 #: Largest session count of a window or threshold (ADTV window, history, staleness): about 40 years.
 MAX_SESSIONS: int = 10_000
+#: Largest turnover penalty (per unit of one-way turnover, against an objective of order 1): a
+#: million already freezes any portfolio; far beyond it (1e300) the solvers fail numerically.
+MAX_TURNOVER_PENALTY: float = 1e6
 #: The solvers the optimizer can use (cvxpy names that solve quadratic programs) -> their Python
 #: module. ``optimizer.solver`` and ``optimizer.fallback_solvers`` must name installed ones.
 SOLVER_MODULES: dict[str, str] = {
@@ -192,7 +196,7 @@ class Regulatory:
 class Optimizer:
     solver: str
     fallback_solvers: tuple[str, ...]
-    turnover_penalty: float = field(**_rng(0.0))
+    turnover_penalty: float = field(**_rng(0.0, MAX_TURNOVER_PENALTY))
 
 
 @dataclass(frozen=True)
@@ -313,12 +317,7 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
         raise MethodologyError(f"the rulebook path must be a file path (str or Path), got {type(path).__name__}; "
                                "to change keys of a loaded rulebook use Methodology.with_overrides")
     p = bundled_path("methodology.toml") if path is None else Path(path)
-    try:
-        data_bytes = p.read_bytes()
-    except OSError as exc:
-        raise MethodologyError(f"cannot read the rulebook ({exc.strerror}); check the path", path=p) from None
-    except ValueError:  # a NUL character in the path
-        raise MethodologyError("not a valid file path (it holds a NUL character)", path=p) from None
+    data_bytes = read_regular_file(p, lambda message: MethodologyError(f"cannot read the rulebook: {message}", path=p))
     try:
         text = data_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -555,8 +554,11 @@ def _closest(key: str, names: set[str]) -> str | None:
 
 
 def _check_country(ctx: _Ctx, key: str, code: str) -> None:
-    if pycountry.countries.get(alpha_2=code) is None:
-        ctx.fail(key, f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+    # pycountry matches 'us' too, but every lookup here (universe domiciles, caps, withholding) is
+    # exact: a lower-case code would be accepted and then never match anything
+    if not (code.isascii() and code.isupper()) or pycountry.countries.get(alpha_2=code) is None:
+        hint = f" (write it in capitals: '{code.upper()}')" if code.isascii() and code.upper() != code else ""
+        ctx.fail(key, f"'{code}' is not an ISO 3166-1 alpha-2 country code{hint}")
 
 
 def _cross_checks(m: Methodology, ctx: _Ctx) -> None:
@@ -606,6 +608,9 @@ def _cross_checks(m: Methodology, ctx: _Ctx) -> None:
         problem = solver_problem(name)
         if problem is not None:
             ctx.fail(key, problem)
+    if m.schedule.announcement_week >= m.schedule.implementation_week:
+        ctx.fail("schedule.announcement_week", f"{m.schedule.announcement_week} is not before "
+                 f"schedule.implementation_week ({m.schedule.implementation_week}); a review is announced first")
     months = list(m.schedule.months)
     if not months or months != sorted(set(months)):
         ctx.fail("schedule.months", f"must list distinct months in increasing order, got {months}")

@@ -76,6 +76,7 @@ from .costs import one_way_cost_rate
 from .dates import parse_date
 from .errors import DataError, InputError, OutputError, ReviewDateError
 from .methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
+from .screens import last_screenable_date
 from .universe import Universe, csv_problem, read_utf8, require_universe
 
 __all__ = [
@@ -209,7 +210,7 @@ def rebalance(
         raise InputError(f"force must be True or False, got {force!r}")
     if command_line is not None and not isinstance(command_line, str):
         raise InputError(f"command_line must be a string or None, got {type(command_line).__name__}")
-    review = _review_row(m, as_of, market)
+    review = _review_row(m, as_of, market, universe)
     implement = review["implement"]
     cutoff = review["cutoff"]
     out_dir = Path(out)
@@ -289,21 +290,23 @@ def read_portfolio(path: str | os.PathLike[str], universe: Universe) -> pd.Serie
 # --- validation -----------------------------------------------------------------------------------
 
 
-def _valid_reviews(m: Methodology, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """Reviews whose cut-off lies inside the data with ``min_history_sessions`` sessions up to it."""
+def _valid_reviews(m: Methodology, dates: pd.DatetimeIndex, last: pd.Timestamp) -> pd.DataFrame:
+    """Reviews whose cut-off lies inside the data, on or before ``last`` (the last price of a
+    listing the screens admit), with ``min_history_sessions`` sessions up to it."""
     sched = review_dates(m, dates[0], dates[-1] + pd.Timedelta(days=100))
     need = max(1, int(m.size.min_history_sessions))
     have = dates.searchsorted(sched["cutoff"].to_numpy(), side="right")
-    ok = (have >= need) & (sched["cutoff"] <= dates[-1]).to_numpy()
+    ok = (have >= need) & (sched["cutoff"] <= last).to_numpy()
     return sched[ok].reset_index(drop=True)
 
 
-def _review_row(m: Methodology, as_of: Any, market: Any) -> pd.Series:
+def _review_row(m: Methodology, as_of: Any, market: Any, universe: Universe) -> pd.Series:
     row = review_for(m, parse_date(as_of, "as_of"))
     dates = pd.DatetimeIndex(market.close.index)
     if len(dates) == 0:
         raise ReviewDateError("the market data holds no dates; fetch or load data first")
-    valid = _valid_reviews(m, dates)
+    last, beyond = last_screenable_date(universe, market, m)
+    valid = _valid_reviews(m, dates, last)
     if len(valid) and (valid["implement"] == row["implement"]).any():
         return row
     text = as_of.date().isoformat() if isinstance(as_of, pd.Timestamp) else str(as_of)
@@ -313,6 +316,9 @@ def _review_row(m: Methodology, as_of: Any, market: Any) -> pd.Series:
                 else "none"))
     if row["cutoff"] > dates[-1]:
         why = f"its cut-off {row['cutoff'].date()} is after the last market data ({dates[-1].date()})"
+    elif row["cutoff"] > last:
+        why = (f"its cut-off {row['cutoff'].date()} is after the last price of a listing the screens admit "
+               f"({last.date()}; later prices are only for screened-out listings: {', '.join(beyond[:10])})")
     else:
         why = f"its cut-off {row['cutoff'].date()} has too little market history before it"
     raise ReviewDateError(f"no review for {text}: the review implemented on {row['implement'].date()} "
@@ -381,7 +387,7 @@ def _resolve_previous(previous: Any, out_dir: Path, universe: Universe, m: Metho
 
 
 def _latest_previous(out_dir: Path, implement: pd.Timestamp) -> Path | None:
-    if not out_dir.is_dir():
+    if not os.path.isdir(out_dir):  # Path.is_dir raises for a name too long
         return None
     best: tuple[pd.Timestamp, Path] | None = None
     for p in out_dir.iterdir():
@@ -391,8 +397,8 @@ def _latest_previous(out_dir: Path, implement: pd.Timestamp) -> Path | None:
             d = pd.Timestamp(p.name)
         except ValueError:
             continue
-        if d < implement and (p / "proforma.csv").is_file() and (best is None or d > best[0]):
-            best = (d, p / "proforma.csv")
+        if d < implement and os.path.lexists(p / "proforma.csv") and (best is None or d > best[0]):
+            best = (d, p / "proforma.csv")  # a folder or a pipe there is an error when read, not skipped
     return None if best is None else best[1]
 
 
@@ -414,6 +420,10 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
         if col not in header:
             raise InputError(f"missing column '{col}'; the header must hold ticker and weight (got {', '.join(header)})",
                              path=path, line=skip + 1, column=col)
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        raise InputError(f"column '{twice[0]}' appears twice in the header; keep one", path=path, line=skip + 1,
+                         column=twice[0])
     it, iw = header.index("ticker"), header.index("weight")
     ib = header.index("binding") if "binding" in header else None
     known = universe.frame.index
@@ -447,6 +457,10 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
             binding[t] = values[ib].strip()
     if not weights:
         raise InputError("the previous portfolio has no rows", path=path)
+    over = next((t for t, w in weights.items() if w > 1 + SUM_TOLERANCE), None)
+    if over is not None:  # also keeps the sum below from overflowing (1e308 + 1e308)
+        raise InputError(f"weight of '{over}' is {weights[over]:g}; a weight is a fraction of the portfolio, at most 1",
+                         path=path, line=first_line[over], column="weight")
     s = pd.Series(weights, dtype=float).sort_index()
     total = math.fsum(s.to_numpy())
     if abs(total - 1.0) > SUM_TOLERANCE:
@@ -466,9 +480,10 @@ def _check_series(previous: pd.Series, universe: Universe) -> pd.Series:
         s = previous.astype(float)
     except (TypeError, ValueError):
         raise InputError("previous portfolio (Series): weights must be numbers") from None
-    bad = s.index[~np.isfinite(s.to_numpy()) | (s.to_numpy() < 0)]
+    bad = s.index[~np.isfinite(s.to_numpy()) | (s.to_numpy() < 0) | (s.to_numpy() > 1 + SUM_TOLERANCE)]
     if len(bad):
-        raise InputError(f"previous portfolio (Series): weight of '{bad[0]}' is {s[bad[0]]}; weights must be finite and >= 0")
+        raise InputError(f"previous portfolio (Series): weight of '{bad[0]}' is {s[bad[0]]}; weights are fractions "
+                         "of the portfolio, finite, between 0 and 1")
     total = math.fsum(s.to_numpy())
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise InputError(f"previous portfolio (Series): weights sum to {total:.10g}, not 1")
@@ -737,8 +752,9 @@ def _csv(frame: pd.DataFrame, columns: tuple[str, ...]) -> bytes:
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, floats rounded to 12 significant digits so that solver noise in
     the last bits (1e-17) never changes the published bytes."""
+    # a path holding bytes that are not UTF-8 (a surrogate escape) is written as its \\udcXX escape
     return (json.dumps(_round_floats(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-            + "\n").encode("utf-8")
+            + "\n").encode("utf-8", "backslashreplace")
 
 
 def _round_floats(obj: Any) -> Any:
@@ -797,7 +813,7 @@ def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> di
         "proforma.csv": _csv(b.proforma, PROFORMA_COLUMNS),
         "trades.csv": _csv(b.trades, TRADES_COLUMNS),
         "compliance.json": canonical_json(b.compliance),
-        "report.html": render_report(b).encode("utf-8"),
+        "report.html": render_report(b).encode("utf-8", "backslashreplace"),
     }
     mk = b.market
     rv = b.review

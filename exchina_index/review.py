@@ -282,7 +282,7 @@ def build_weights(
 
 
 def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
-    """``previous`` as a float Series of finite weights >= 0 on universe tickers (or None)."""
+    """``previous`` as a float Series of finite weights in [0, 1] on universe tickers (or None)."""
     if previous is None:
         return None
     if not isinstance(previous, pd.Series):
@@ -290,7 +290,7 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
                          f"{type(previous).__name__}")
     if previous.dtype == np.float64 and previous.index.equals(universe.frame.index):  # fast path: drift_weights
         v = previous.to_numpy()
-        if np.isfinite(v).all() and (v >= 0).all():
+        if np.isfinite(v).all() and (v >= 0).all() and (v <= 1 + 1e-6).all():
             return previous
     if not previous.index.is_unique:
         raise InputError(f"previous: duplicate ticker '{previous.index[previous.index.duplicated()][0]}'")
@@ -298,9 +298,11 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
     if len(unknown):
         raise InputError(f"previous: ticker(s) not in the universe: {', '.join(map(str, unknown[:10]))}")
     values = pd.to_numeric(previous, errors="coerce")
-    bad = values.index[~np.isfinite(values.to_numpy(dtype=float)) | (values.to_numpy(dtype=float) < 0)]
+    v = values.to_numpy(dtype=float)
+    bad = values.index[~np.isfinite(v) | (v < 0) | (v > 1 + 1e-6)]
     if len(bad):
-        raise InputError(f"previous: weights must be finite numbers >= 0; bad value for {', '.join(map(str, bad[:10]))}")
+        raise InputError(f"previous: weights must be finite fractions of the portfolio between 0 and 1; bad value "
+                         f"for {', '.join(map(str, bad[:10]))}")
     return values.astype(float)
 
 

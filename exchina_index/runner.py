@@ -22,6 +22,7 @@ holds no clock time, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -123,9 +124,10 @@ def _check_target(target: Path) -> None:
     if target.name in ("", ".", ".."):  # '' and '.' are the working folder itself
         raise OutputError(f"'{target}' is not a folder a backtest can be written to; give a folder name such as "
                           "backtests/output/mine")
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
+    # os.path, not Path.exists(): those raise OSError for a name longer than the file system allows
+    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
         raise OutputError(f"{target} exists and is not a folder; a backtest writes a folder there: choose another --out")
-    if target.is_dir():
+    if os.path.isdir(target):
         foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_FILES or not p.is_file())
         if foreign:
             raise OutputError(
@@ -148,7 +150,7 @@ def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, f
         "data": {
             "source": str(market.source), "synthetic": bool(market.synthetic),
             "start": index[0].date().isoformat(), "end": index[-1].date().isoformat(),
-            "fingerprint": str(market.fingerprint), "notes": list(market.notes),
+            "fingerprint": str(market.fingerprint), "notes": list(result.data_notes),
         },
         "reviews": len(result.reviews),
         "relaxed_reviews": sum(1 for wr in result.reviews.values() if wr.report.relaxations),

@@ -33,7 +33,7 @@ from .errors import InputError
 from .methodology import Methodology, resolve_methodology
 from .universe import Universe, require_universe
 
-__all__ = ["screen", "country_of_classification", "REASONS"]
+__all__ = ["screen", "country_of_classification", "last_screenable_date", "REASONS"]
 
 REASONS: dict[str, str] = {
     "NOT_YET_LISTED": "before listed_since",
@@ -171,6 +171,40 @@ def screen(
         "cn_stake": cn_stake.astype(float),
         "detail": detail.astype(str),
     })
+
+
+def last_screenable_date(universe: Universe, market: object, methodology: Methodology | None = None,
+                         ) -> tuple[pd.Timestamp, tuple[str, ...]]:
+    """The last market date with a price for a listing the screens without market data admit.
+
+    A listing screened out on its last price date (Chinese, a secondary line, controlled by a
+    Chinese entity then) cannot be a candidate of a review after it, so data of such listings
+    running past every other listing's must not extend the reviews: a review there would find
+    every candidate stale. Each listing is screened on its own last price date (one screen per
+    distinct last date, usually one).
+
+    Returns
+    -------
+    (date, excluded)
+        The date, and the excluded listings whose prices run past it (empty when the market's last
+        date is the answer). When no listing passes, the market's last date and no listings (the
+        review itself then says why nobody is eligible).
+    """
+    close = market.close  # type: ignore[attr-defined]
+    dates = close.index
+    valid = close.notna().to_numpy()
+    priced = valid.any(axis=0)
+    if len(dates) == 0 or not priced.any():
+        return (dates[-1] if len(dates) else pd.NaT), ()
+    last_pos = len(dates) - 1 - np.argmax(valid[::-1], axis=0)
+    last = pd.Series(dates[last_pos[priced]], index=close.columns[priced])
+    m = resolve_methodology(methodology)
+    for day in sorted(set(last), reverse=True):
+        here = last.index[last == day]
+        ok = screen(universe, day, m)["eligible"].reindex(here, fill_value=False)
+        if ok.any():
+            return day, tuple(sorted(map(str, last.index[last > day])))
+    return dates[-1], ()
 
 
 def _describe_link(row: pd.Series) -> str:

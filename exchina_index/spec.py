@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ._files import read_regular_file
 from .dates import MAX_DATE, MIN_DATE, parse_date
 from .errors import ExchinaIndexError, InputError, MethodologyError
 from .methodology import check_aum, load_methodology, short_repr
@@ -77,12 +78,7 @@ def load_spec(path: str | Path) -> BacktestSpec:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"the backtest spec must be a file path, got {short_repr(path)}")
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the backtest spec ({exc.strerror}); check the path", path=p) from None
-    except ValueError:  # a NUL character in the path
-        raise InputError("not a valid file path (it holds a NUL character)", path=p) from None
+    raw = read_regular_file(p, lambda message: InputError(f"cannot read the backtest spec: {message}", path=p))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -141,6 +141,12 @@ def write_tearsheet(
     >>> xi.write_tearsheet(bt, "backtests/output/demo", benchmark=basket_returns)  # doctest: +SKIP
     PosixPath('backtests/output/demo/tearsheet.html')
     """
+    from .backtester import BacktestResult
+
+    if not isinstance(result, BacktestResult):
+        raise InputError(f"result must be a BacktestResult (from backtest()), got {type(result).__name__}")
+    if not isinstance(out_dir, (str, os.PathLike)) or "\x00" in os.fspath(out_dir):
+        raise OutputError(f"out_dir must be a folder path, got {out_dir!r}")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

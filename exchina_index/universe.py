@@ -24,6 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 import pycountry
 
+from ._files import read_regular_file
 from ._resources import bundled_path
 from .dates import MAX_DATE, MIN_DATE, parse_date
 from .errors import ReviewDateError, UniverseError
@@ -98,7 +99,8 @@ class Universe:
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """The China links in force at ``as_of`` (``from <= as_of`` and ``to`` empty or after it)."""
-        t = pd.Timestamp(as_of)
+        t = as_of if isinstance(as_of, pd.Timestamp) and as_of.tzinfo is None and as_of is not pd.NaT else (
+            parse_date(as_of, "as_of"))
         lk = self.links
         mask = (lk["from"] <= t) & (lk["to"].isna() | (lk["to"] > t))
         return lk[mask]
@@ -146,7 +148,7 @@ def load_universe(
     lpath = upath.with_name(LINKS_FILE) if links is None else Path(links)
     utext = _read(upath)
     frame = _parse_universe(upath, utext)
-    found = links is not None or lpath.exists()  # an explicit path that does not exist is an error
+    found = links is not None or os.path.lexists(lpath)  # an explicit path that does not exist is an error
     ltext = _read(lpath) if found else ""
     has_rows = any(ln.strip() and not ln.lstrip().startswith("#") for ln in ltext.splitlines())
     link_frame = _parse_links(lpath, ltext, frame) if has_rows else _empty_links()
@@ -180,14 +182,7 @@ def read_utf8(path: Path, fail: Callable[[str, int | None], Exception]) -> str:
     ``fail(message, line)`` makes the error raised for a missing or unreadable file (line None)
     or for bytes that are not UTF-8 (the line of the first bad byte). Shared by the CSV loaders.
     """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise fail("file not found; check the path", None) from None
-    except OSError as exc:
-        raise fail(f"cannot read the file ({exc.strerror}); check the path", None) from None
-    except ValueError:  # a NUL character in the path
-        raise fail("not a valid file path (it holds a NUL character)", None) from None
+    data = read_regular_file(path, lambda message: fail(message, None))
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -80,7 +80,10 @@ sorted order, so the result does not depend on the order of the inputs.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import io
+import logging
 import math
 import time
 import warnings
@@ -95,7 +98,7 @@ import scipy.sparse as sp
 from exchina_index.compliance import RIC_25_50, UCITS_5_10_40, RegulatoryLimits
 from exchina_index.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
 from exchina_index.errors import InfeasibleError, InputError, SolverError
-from exchina_index.methodology import solver_problem
+from exchina_index.methodology import MAX_TURNOVER_PENALTY, check_aum, solver_problem
 
 if TYPE_CHECKING:
     import cvxpy as cp
@@ -368,8 +371,10 @@ def _prepare(
         raise InputError("anchor must be a pandas Series of weights by ticker")
     u = _aligned(anchor, st, "anchor", 0.0)
     _finite_nonneg(u, st.tickers, "anchor weights")
-    if u.sum() <= 0:
+    top = u.max(initial=0.0)
+    if top <= 0:
         raise InfeasibleError("no eligible name: every anchor weight is 0; nothing to weight")
+    u = u / top  # first by the largest: a sum of anchors near 1e308 would overflow to inf
     u = u / u.sum()
     elig = u > 0
 
@@ -458,14 +463,21 @@ def _prepare(
     else:
         lower = _aligned(_series(min_weight, "min_weight"), st, "min_weight", 0.0)
         _finite_nonneg(lower, st.tickers, "min_weight")
+        if (lower > 1).any():
+            shown = ", ".join(str(st.tickers[i]) for i in np.flatnonzero(lower > 1)[:10])
+            raise InputError(f"min_weight is a fraction of the portfolio (at most 1); bad value for {shown}")
 
     if previous is None:
         prev = np.zeros(st.n)
     else:
         prev = _aligned(_series(previous, "previous"), st, "previous", 0.0)
         _finite_nonneg(prev, st.tickers, "previous weights")
-    if not (math.isfinite(turnover_penalty) and turnover_penalty >= 0):
-        raise InputError(f"turnover_penalty must be >= 0, got {turnover_penalty}")
+        big = prev > 1 + 1e-6
+        if big.any():
+            shown = ", ".join(str(st.tickers[i]) for i in np.flatnonzero(big)[:10])
+            raise InputError(f"previous weights are fractions of the portfolio (at most 1); bad value for {shown}")
+    if not (math.isfinite(turnover_penalty) and 0 <= turnover_penalty <= MAX_TURNOVER_PENALTY):
+        raise InputError(f"turnover_penalty must be between 0 and {MAX_TURNOVER_PENALTY:g}, got {turnover_penalty}")
     return _Inputs(u, cap, upper, lower, E, target, float(stage_tolerance), issuer_cap, ccap,
                    prev, float(turnover_penalty))
 
@@ -704,11 +716,29 @@ class _SolverFailure(Exception):
     """A cvxpy solver raised (unknown or not installed solver, numerical failure)."""
 
 
+@contextlib.contextmanager
+def _solver_stdout_to_log() -> Iterator[None]:
+    """Keep what a solver prints off stdout, logging it at debug level instead.
+
+    SCS prints "ERROR: could not determine problem status." (through ``PySys_WriteStdout``, i.e.
+    ``sys.stdout``) on a numerical failure even with ``verbose=False``; on a command's stdout it
+    would land inside the result, while the failure itself is reported as a
+    :class:`~exchina_index.errors.SolverError`.
+    """
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink):
+            yield
+    finally:
+        if sink.getvalue().strip():
+            logging.getLogger(__name__).debug("solver output: %s", " ".join(sink.getvalue().split()))
+
+
 def _cvxpy_solve(problem: cp.Problem, solver: str, **options: object) -> None:
     """``problem.solve`` with cvxpy's SolverError as :class:`_SolverFailure`."""
     import cvxpy as cp
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _solver_stdout_to_log():
         # "Solution may be inaccurate": callers verify the answer
         warnings.simplefilter("ignore", UserWarning)
         try:
@@ -1619,10 +1649,20 @@ def days_to_trade(
         Days by ticker (indexed like ``weights``): 0 for zero weights, ``inf`` for a held name with
         no (or zero) ADTV.
     """
-    if not participation > 0:
-        raise InputError(f"participation must be > 0, got {participation}")
-    w = weights.astype(float)
-    a = pd.Series(adtv, dtype=float).reindex(w.index)
-    days = (w * float(aum)) / (participation * a)
+    participation = _number(participation, "participation")
+    if not 0 < participation <= 1:
+        raise InputError(f"participation must be a fraction of daily volume in (0, 1], got {participation}")
+    aum = check_aum(aum)
+    w, a = _series(weights, "weights"), _series(adtv, "adtv")
+    if w is None or a is None:
+        raise InputError("weights and adtv must be pandas Series (or mappings) by ticker, got None")
+    try:
+        w, a = w.astype(float), a.astype(float).reindex(w.index)
+    except (TypeError, ValueError):
+        raise InputError("weights and adtv must hold numbers") from None
+    if not (np.isfinite(w.to_numpy()).all() and (w.to_numpy() >= 0).all() and (w.to_numpy() <= 1 + 1e-6).all()):
+        raise InputError("weights must be finite fractions between 0 and 1")
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero or missing ADTV: inf, set below
+        days = (w * aum) / (participation * a)
     days = days.where(a > 0, np.inf).where(w != 0, 0.0)
     return days.rename("days_to_trade")

@@ -32,6 +32,11 @@ def test_universe_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert "universe OK: 8 listings" in capsys.readouterr().out
 
 
+def test_universe_validate_with_only_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["universe", "validate", "--methodology", str(Path(__file__).parents[1] / "universe" / "methodology.toml")]) == 0
+    assert "universe OK: 63 listings" in capsys.readouterr().out  # the bundled universe
+
+
 def test_bad_universe_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "u.csv"
     bad.write_text((FIXTURES / "mini_universe.csv").read_text().replace(",0.9,2010-01-04", ",1.9,2010-01-04"))

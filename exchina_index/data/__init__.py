@@ -118,7 +118,7 @@ def load_market_data(
         _check_options(load_yahoo, "yahoo", {"cache_dir": cache_dir, **kwargs})
         return load_yahoo(universe, lo, hi, cache_dir=cache_dir, **kwargs)
     path = Path(source)
-    if path.exists():
+    if os.path.lexists(path):  # Path.exists raises for a name too long; the CSV loader says what is wrong
         from .csv_source import load_csv
 
         _check_options(load_csv, "CSV", kwargs)

@@ -52,6 +52,7 @@ import io
 import json
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -92,6 +93,22 @@ def default_cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "exchina-index" / "yahoo"
+
+
+def _check_root(root: Path) -> None:
+    """A cache folder that exists must be a readable folder; a missing one is created on first write."""
+    try:
+        mode = os.stat(root).st_mode
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:  # a name too long, a symlink loop, a NUL character
+        why = getattr(exc, "strerror", None) or "not a valid path"
+        raise CacheError(f"{root}: not usable as the cache folder ({why}); give another --cache-dir") from None
+    if not stat.S_ISDIR(mode):
+        raise CacheError(f"{root} is not a folder (it is a file); give the cache folder (--cache-dir), "
+                         "e.g. ~/.cache/exchina-index/yahoo")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise CacheError(f"{root}: the cache folder is not readable; fix its permissions or give another --cache-dir")
 
 
 def _utcnow_iso() -> str:
@@ -205,7 +222,14 @@ class YahooCache:
     """
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        if root is not None and not isinstance(root, (str, os.PathLike)):
+            raise CacheError(f"cache_dir must be a folder path, got {type(root).__name__}")
+        try:
+            self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        except RuntimeError:  # '~nobody/...': no such user, no home folder
+            raise CacheError(f"{root}: cannot expand '~' (no such user's home folder); give the cache folder "
+                             "(--cache-dir) as a full path") from None
+        _check_root(self.root)
         #: Human-readable descriptions of corrupt files found (and deleted) by this instance.
         self.repairs: list[str] = []
         self._index: dict[str, CacheEntry] | None = None

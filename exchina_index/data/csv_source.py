@@ -64,15 +64,18 @@ import csv
 import io
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .._files import path_problem
 from ..dates import MAX_DATE, MIN_DATE
 from ..errors import DataError
 from ..universe import csv_problem, read_utf8
+from . import _universe_frame
 from .market import MarketData
 
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
@@ -123,14 +126,17 @@ def load_csv(
     DataError
         Naming file, line, column and what to do (see the module docstring).
     """
-    frame = universe.frame if hasattr(universe, "frame") else universe
+    frame = _universe_frame(universe)
     known = set(map(str, frame.index))
     if not isinstance(path, (str, os.PathLike)):
         raise DataError(f"path must be a folder or a CSV file, got {type(path).__name__}")
+    if fx is not None and not isinstance(fx, (str, os.PathLike)):
+        raise DataError(f"fx must be the path of an FX file, got {type(fx).__name__}")
     root = Path(path)
     notes: list[str] = []
     per_ticker: dict[str, pd.DataFrame] = {}
-    if root.is_dir():
+    kind = _kind(root)
+    if kind == "dir":
         files = sorted(p for p in root.glob("*.csv") if p.name != FX_FILE and not p.name.startswith("."))
         if not files:
             raise DataError(f"{root}: no <TICKER>.csv files in this folder; add one file per listing")
@@ -143,11 +149,12 @@ def load_csv(
                 )
             per_ticker[ticker] = _read_prices(p, None, notes)[ticker]
         fx_path = Path(fx) if fx is not None else root / FX_FILE
-    elif root.is_file():
+    elif kind == "file":
         per_ticker = _read_prices(root, known, notes)
         fx_path = Path(fx) if fx is not None else root.with_name(FX_FILE)
     else:
-        raise DataError(f"{root}: no such file or folder; give a folder of <TICKER>.csv files or one CSV file")
+        raise DataError(f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
+                        "<TICKER>.csv files or one CSV file")
 
     lo = None if start is None else pd.Timestamp(start)
     hi = None if end is None else pd.Timestamp(end)
@@ -161,7 +168,7 @@ def load_csv(
         raise DataError(f"{root}: no price rows between {lo} and {hi}; check the dates")
     absent = sorted(known - set(per_ticker))
     if absent:
-        where = f"expected {root / '<TICKER>.csv'}" if root.is_dir() else f"no rows in {root.name}"
+        where = f"expected {root / '<TICKER>.csv'}" if kind == "dir" else f"no rows in {root.name}"
         notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
                      "they have no prices and screen as NO_DATA")
     unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
@@ -173,7 +180,10 @@ def load_csv(
     currency = frame["currency"].astype(str)
     needed = sorted({currency[t] for t, df in per_ticker.items() if df["close"].notna().any()} - {"USD"})
     fx_frame = None
-    if fx_path.is_file():
+    fx_kind = _kind(fx_path)
+    if fx_kind != "file" and os.path.lexists(fx_path):  # a folder, a pipe, a dangling link: not "no FX file"
+        raise DataError(f"{fx_path}: {path_problem(fx_path)}; it must be the FX file (date, one column per currency)")
+    if fx_kind == "file":
         fx_frame, fx_lines = _read_fx(fx_path)
         for cur in needed:
             if cur not in fx_frame.columns:
@@ -218,6 +228,15 @@ def load_csv(
 
 
 # --- parsing --------------------------------------------------------------------------------------
+
+
+def _kind(path: Path) -> str:
+    """``"dir"``, ``"file"`` (regular) or ``"other"`` (missing, unreadable, a device or a pipe)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, a name too long, a NUL character
+        return "other"
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
 
 
 def _fail(path: Path, line: int | None, column: str | None, message: str) -> DataError:
@@ -369,6 +388,8 @@ def _read_fx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     header, header_line, rows, lines = _table(path)
     if "date" not in header:
         raise _fail(path, header_line, "date", "missing column 'date'; the header needs date and one column per currency")
+    if header.count("date") > 1:
+        raise _fail(path, header_line, "date", "column appears twice; keep one")
     if not rows:
         raise _fail(path, header_line, None, "no data rows; add the daily rates")
     raw_header = [h.upper() for h in header]

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping
 
@@ -50,7 +51,8 @@ import pandas as pd
 
 from ..calendar import MIC_CALENDAR, extrapolation_notes, sessions
 from ..dates import parse_date
-from ..errors import DataError
+from ..errors import DataError, InputError
+from ..methodology import MAX_SESSIONS, short_repr
 from ..universe import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
 __all__ = ["MarketData", "PRICE_UNITS"]
@@ -62,6 +64,15 @@ _UNIT = "us"
 #: Views compute with IEEE semantics: an absurd value (a close of 1e300) gives inf or NaN in its own
 #: listing's figures, never a warning or an error that would stop a review over other listings.
 _IEEE = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
+def _sessions_arg(value: Any, name: str) -> int:
+    """A session count argument: a whole number from 1 to MAX_SESSIONS (InputError otherwise)."""
+    if type(value) is int and 1 <= value <= MAX_SESSIONS:  # the package's own calls: no more checks
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= MAX_SESSIONS:
+        raise InputError(f"{name} must be a whole number of sessions from 1 to {MAX_SESSIONS}, got {short_repr(value)}")
+    return int(value)
 
 
 def _ts(value: Any) -> pd.Timestamp:
@@ -599,8 +610,7 @@ class MarketData:
             no session in the window has a known volume. A listing whose life has ended still
             reports the ADTV of its last sessions (use :meth:`alive` to exclude it).
         """
-        if window < 1:
-            raise ValueError("window must be >= 1")
+        window = _sessions_arg(window, "window")
         r = self._row(as_of)
         n_cols = self.close.shape[1]
         if r < 0:
@@ -642,8 +652,8 @@ class MarketData:
             in local terms; the FX move for non-USD listings). NaN on the first day of the life and
             outside it.
         """
-        if kind not in ("total", "price"):
-            raise ValueError(f"kind must be 'total' or 'price', not {kind!r}")
+        if not isinstance(kind, str) or kind not in ("total", "price"):
+            raise InputError(f"kind must be 'total' or 'price', not {short_repr(kind)}")
         r, mask = self._prep(as_of)
         price, dy = self._ret_base
         ok = mask.copy()

@@ -100,13 +100,7 @@ def cache_status(
                         f"{type(universe).__name__}")
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise CacheError(f"cache_dir must be a folder path, got {type(cache_dir).__name__}")
-    cache = YahooCache(cache_dir)
-    root = cache.root
-    if os.path.lexists(root) and not root.is_dir():
-        raise CacheError(f"{root} is not a folder (it is a file); give the cache folder (--cache-dir), "
-                         "e.g. ~/.cache/exchina-index/yahoo")
-    if root.is_dir() and not os.access(root, os.R_OK | os.X_OK):
-        raise CacheError(f"{root}: the cache folder is not readable; fix its permissions or give another --cache-dir")
+    cache = YahooCache(cache_dir)  # refuses a file, an unreadable folder or an unusable path
     sessions = _sessions_factory(calendars)
     rows: list[dict[str, Any]] = []
     index: list[str] = []

@@ -119,6 +119,8 @@ Network behaviour
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import os
 import socket
 import threading
@@ -390,6 +392,30 @@ def _retrying(run: _Run, label: str, call: Callable[[], Any], *, rate_limits_onl
             log.warning(msg)
             out.notes.append(msg)
             out.attempts += 1
+
+
+#: Longest deadline accepted (a day), as on the command line's --deadline.
+MAX_DEADLINE_S = 86_400.0
+
+
+def _check_options(*, deadline_s: Any, retries: Any, backoff_s: Any, progress: Any, allow_missing: Any,
+                   use_cache: Any) -> None:
+    """The numeric and flag options of :func:`load_yahoo` as DataError before any work."""
+    def real(x: Any) -> bool:
+        return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+    if not real(deadline_s) or not 0 < float(deadline_s) <= MAX_DEADLINE_S:
+        raise DataError(f"deadline_s must be a number of seconds in (0, {MAX_DEADLINE_S:g}], got {deadline_s!r}")
+    if isinstance(retries, bool) or not isinstance(retries, numbers.Integral) or not 0 <= int(retries) <= 100:
+        raise DataError(f"retries must be a whole number from 0 to 100, got {retries!r}")
+    if not real(backoff_s) or not 0 <= float(backoff_s) <= MAX_DEADLINE_S:
+        raise DataError(f"backoff_s must be a number of seconds >= 0, got {backoff_s!r}")
+    if progress is not None and not callable(progress) and not hasattr(progress, "add_task"):
+        raise DataError(f"progress must be None, a function (stage, done, total) or a rich Progress, got "
+                        f"{type(progress).__name__}")
+    for name, flag in (("allow_missing", allow_missing), ("use_cache", use_cache)):
+        if not isinstance(flag, bool):
+            raise DataError(f"{name} must be True or False, got {flag!r}")
 
 
 class _Progress:
@@ -668,6 +694,8 @@ def load_yahoo(
         The cache folder cannot be written.
     """
     frame = _universe_frame(universe)
+    _check_options(deadline_s=deadline_s, retries=retries, backoff_s=backoff_s, progress=progress,
+                   allow_missing=allow_missing, use_cache=use_cache)
     today_ts = _date(today, "today") if today is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
     s = _date(start if start is not None else DEFAULT_START, "start")
     e_incl = _date(end, "end") if end is not None else today_ts - _ONE_DAY

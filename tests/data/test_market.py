@@ -373,7 +373,9 @@ def test_as_of_between_dates_and_before_data(m: MarketData) -> None:
 
 
 def test_returns_rejects_unknown_kind(m: MarketData) -> None:
-    with pytest.raises(ValueError):
+    from exchina_index.errors import InputError
+
+    with pytest.raises(InputError, match="'total' or 'price'"):
         m.returns("net")
 
 
