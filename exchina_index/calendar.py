@@ -47,6 +47,7 @@ import datetime
 import functools
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -316,12 +317,16 @@ def _weekdays(a: np.datetime64, b: np.datetime64) -> np.ndarray:
 def _library_days(cal: str, lo: np.datetime64, hi: np.datetime64) -> np.ndarray | str:
     """Sessions of ``cal`` in [lo, hi] from exchange_calendars, or why it could not build them."""
     try:
-        import exchange_calendars as xc  # slow import (0.3-1 s): only outside the bundled table
+        # the library's own deprecation warnings (pandas 3) are not the caller's: silenced, so the
+        # sessions do not depend on the warning filters in force (with "error" they were weekdays)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import exchange_calendars as xc  # slow import (0.3-1 s): only outside the bundled table
 
-        c = xc.get_calendar(cal, start=str(lo), end=str(hi))
+            c = xc.get_calendar(cal, start=str(lo), end=str(hi))
+            days = c.sessions.to_numpy().astype("datetime64[D]")
     except Exception as exc:  # noqa: BLE001 - any failure (not installed, out of bounds...) means weekdays
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-    days = c.sessions.to_numpy().astype("datetime64[D]")
     days.flags.writeable = False
     return days
 

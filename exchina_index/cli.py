@@ -333,7 +333,9 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     print(f"tearsheet: {out / 'tearsheet.html'}")
     print(f"thematic page: {out / 'thematic.html'}")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    _print_notes(manifest["universe"]["notes"] + manifest["data"]["notes"])
+    relaxed = [f"{manifest['relaxed_reviews']} of {manifest['reviews']} reviews needed the relaxation ladder "
+               "(see reviews.csv)"] if manifest["relaxed_reviews"] else []
+    _print_notes(manifest["universe"]["notes"] + manifest["data"]["notes"] + relaxed)
     return 0
 
 

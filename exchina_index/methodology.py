@@ -596,8 +596,16 @@ def _cross_checks(m: Methodology, ctx: _Ctx) -> None:
     if len(costs.spread_tier_floors_usd) != len(costs.half_spread_bps) or not costs.half_spread_bps:
         ctx.fail("costs.half_spread_bps", "needs one value per entry of costs.spread_tier_floors_usd")
     floors = list(costs.spread_tier_floors_usd)
-    if floors != sorted(floors, reverse=True) or floors[-1] != 0:
-        ctx.fail("costs.spread_tier_floors_usd", "must be decreasing and end with 0")
+    if floors != sorted(set(floors), reverse=True) or floors[-1] != 0:  # a repeated floor hides its tier
+        ctx.fail("costs.spread_tier_floors_usd", f"must be strictly decreasing and end with 0, got {floors}")
+    # the ladder takes a step only when it is wider than the last: a step out of order is never taken
+    for key, steps in [("relaxation.stage_tolerance_steps", m.relaxation.stage_tolerance_steps),
+                       ("relaxation.single_cap_steps", m.relaxation.single_cap_steps)]:
+        if list(steps) != sorted(set(steps)):
+            ctx.fail(key, f"must be strictly increasing (each step wider than the last), got {list(steps)}")
+    if m.caps.min_weight_held > m.caps.single:
+        ctx.fail("caps.min_weight_held", f"{m.caps.min_weight_held:g} is above caps.single ({m.caps.single:g}); "
+                 "a floor above the cap would be cut to the cap")
     for mode in ("ric", "ucits"):
         rule = getattr(m.regulatory, mode)
         if rule.large_threshold > rule.issuer_max:

@@ -380,7 +380,11 @@ def _resolve_previous(previous: Any, out_dir: Path, universe: Universe, m: Metho
                 date = pd.Timestamp(path.parent.name)
             except ValueError:
                 date = None
-        if date is None or date >= implement:
+        if date is not None and date >= implement:  # a later review's result: look-ahead, not a previous
+            raise InputError(f"the previous portfolio's folder is dated {date.date()}, not before this review's "
+                             f"implementation on {implement.date()}; give the proforma.csv of an earlier review",
+                             path=path)
+        if date is None:
             date = _previous_schedule_date(m, implement)
         return _Previous(weights, date, str(previous), digest, binding, path)
     raise InputError(f"previous must be a CSV path or a pandas Series of weights, got {type(previous).__name__}")

@@ -125,7 +125,8 @@ BNB_GAP = 1e-9
 
 _SOLVER_OPTIONS: dict[str, dict[str, object]] = {
     "CLARABEL": {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10, "max_iter": 2000},
-    "OSQP": {"eps_abs": 1e-11, "eps_rel": 1e-11, "max_iter": 200_000, "polish": True},
+    # polishing: on by default in cvxpy, which spells it for the installed OSQP ("polish" warns on 1.x)
+    "OSQP": {"eps_abs": 1e-11, "eps_rel": 1e-11, "max_iter": 200_000},
     "SCS": {"eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 200_000},
 }
 

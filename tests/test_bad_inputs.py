@@ -8,7 +8,6 @@ nothing. The CSV and TOML loaders are fuzzed with random bytes and random cells 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import re
@@ -20,16 +19,23 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 import pytest
+from _cli_helpers import assert_one_line_exit_2, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import exchina_index as xi
 from exchina_index._resources import bundled_path
-from exchina_index.cli import main
 from exchina_index.data.csv_source import load_csv
 from exchina_index.data.status import cache_status
-from exchina_index.errors import (CacheError, DataError, ExchinaIndexError, InputError, MethodologyError,
-                                  ReviewDateError, UniverseError)
+from exchina_index.errors import (
+    CacheError,
+    DataError,
+    ExchinaIndexError,
+    InputError,
+    MethodologyError,
+    ReviewDateError,
+    UniverseError,
+)
 from exchina_index.spec import load_spec
 from exchina_index.weights import stage_balanced_weights
 
@@ -262,27 +268,6 @@ def test_rebalance_out_that_is_not_a_path(world: dict, out: object) -> None:
 # --------------------------------------------------------------------------------------------------
 # the command line
 # --------------------------------------------------------------------------------------------------
-
-
-def run_cli(argv: list[str]) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit code, stdout, stderr); argparse's SystemExit counts too."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_exit_2(argv: list[str], *words: str) -> str:
-    code, _, err = run_cli(argv)
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and err.endswith("\n"), err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for w in words:
-        assert w in err, (w, err)
-    return err
 
 
 def _write(path: Path, data: str | bytes) -> Path:

@@ -9,25 +9,29 @@ never a hang, a raw exception, a numpy warning or an exit 0 with a wrong answer.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import os
-import signal
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 import pytest
+from _cli_helpers import assert_one_line_exit_2, deadline, run_cli
 
 import exchina_index as xi
 from exchina_index._resources import bundled_path
-from exchina_index.cli import main
-from exchina_index.errors import (CacheError, DataError, ExchinaIndexError, InputError, MethodologyError,
-                                  OutputError, ReviewDateError, UniverseError)
+from exchina_index.errors import (
+    CacheError,
+    DataError,
+    ExchinaIndexError,
+    InputError,
+    MethodologyError,
+    ReviewDateError,
+    UniverseError,
+)
 from exchina_index.spec import load_spec
 
 RULEBOOK = bundled_path("methodology.toml")
@@ -38,42 +42,8 @@ T = {"mining": 0.5, "refining": 0.5}
 GOOD_PREVIOUS = "ticker,weight\nMP,0.5\nLYC.AX,0.5\n"
 
 
-@contextlib.contextmanager
-def _deadline(seconds: int = 20) -> Iterator[None]:
-    """Fail (instead of hanging the suite) when a loader blocks on a pipe."""
-    def boom(*_: object) -> None:
-        raise TimeoutError(f"blocked for {seconds} s (reading a pipe?)")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def run_cli(argv: list[Any]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with _deadline(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-    return code, out.getvalue(), err.getvalue()
-
-
-def assert_one_line_exit_2(argv: list[Any], *words: str) -> str:
-    code, _, err = run_cli(argv)
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and err.endswith("\n") and "internal error" not in err, err
-    for w in words:
-        assert w in err, (w, err)
-    return err
-
-
 def _raises_typed(call: Callable[[], Any], expected: type[ExchinaIndexError], match: str) -> None:
-    with warnings.catch_warnings(record=True) as caught, _deadline():
+    with warnings.catch_warnings(record=True) as caught, deadline():
         warnings.simplefilter("always")
         with pytest.raises(ExchinaIndexError) as info:
             call()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -57,6 +58,11 @@ def test_cli_prints_the_notes_and_no_progress_when_redirected(real_run: Path, ca
     lines = captured.out.splitlines()
     assert lines[0].startswith("tearsheet: ") and lines[1].startswith("thematic page: ")
     assert any(line.startswith("note: synthetic market") for line in lines)
+    relaxed = [line for line in lines if "relaxation ladder" in line]  # visible, not only in reviews.csv
+    with open(real_run / "reviews.csv", encoding="utf-8", newline="") as fh:
+        n_relaxed = sum(1 for row in csv.DictReader(fh) if row["relaxations"].strip())
+    assert relaxed == ([f"note: {n_relaxed} of 4 reviews needed the relaxation ladder (see reviews.csv)"]
+                       if n_relaxed else [])
     assert captured.err == ""  # stderr is not a terminal here: no progress bar, nothing else
 
 

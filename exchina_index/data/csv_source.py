@@ -50,6 +50,8 @@ that is not in the universe, a currency without an FX column.
 Listing lives follow the universe: rows before ``listed_since`` and on or after ``delisted`` are
 dropped (with a note).
 
+Two listings whose closes are identical on every date (a copied or linked file) are noted.
+
 Listings without data are reported, not dropped silently: a universe listing without a price file
 (or without rows in the long file), or without a price in the requested dates, gets no prices
 (NaN), screens as ``NO_DATA``, and ``MarketData.notes`` names it (the command line prints the
@@ -76,7 +78,7 @@ from ..dates import MAX_DATE, MIN_DATE
 from ..errors import DataError
 from ..universe import csv_problem, read_utf8
 from . import _universe_frame
-from .market import MarketData
+from .market import MarketData, identical_close_notes
 
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 
@@ -171,6 +173,7 @@ def load_csv(
         where = f"expected {root / '<TICKER>.csv'}" if kind == "dir" else f"no rows in {root.name}"
         notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
                      "they have no prices and screen as NO_DATA")
+    notes.extend(identical_close_notes({t: df["close"] for t, df in per_ticker.items()}, "the files hold"))
     unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
     if unpriced:
         span = "" if lo is None and hi is None else (

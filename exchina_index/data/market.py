@@ -824,6 +824,29 @@ def _numeric(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         raise
 
 
+#: Fewest closes two listings must share, every one identical, to be noted as the same data.
+SAME_DATA_MIN_CLOSES = 20
+
+
+def identical_close_notes(closes: Mapping[str, pd.Series], who: str) -> list[str]:
+    """Notes naming listings whose closes are identical, dates included (at least
+    :data:`SAME_DATA_MIN_CLOSES` of them): two real listings never are, so one symbol or file is
+    answering for another (a recycled symbol, a copied or linked price file). ``who`` starts the
+    verb ("Yahoo returned", "the files hold")."""
+    groups: dict[bytes, list[str]] = {}
+    for t, c in closes.items():
+        c = c.dropna()
+        if len(c) >= SAME_DATA_MIN_CLOSES:
+            key = pd.DatetimeIndex(c.index).asi8.tobytes() + c.to_numpy(dtype="float64").tobytes()
+            groups.setdefault(key, []).append(str(t))
+    notes = []
+    for names in sorted(sorted(g) for g in groups.values() if len(g) > 1):
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        notes.append(f"{shown}: {who} identical prices for these {len(names)} listings (every date and close); "
+                     "one symbol or file may be answering for another: check them")
+    return notes
+
+
 def _raise_duplicate(frame: pd.DataFrame, name: str = "close") -> None:
     dup = frame.index[frame.index.duplicated(keep=False)]
     d = dup[0]

@@ -42,7 +42,12 @@ Units and repairs (each one logged and added to ``MarketData.notes``; nothing is
   (kept as is, noted); ``repair=True`` is not used (it costs extra requests).
 * Sessions a listing did not trade (other exchanges' dates in the combined frame, halts) stay NaN.
 * A duplicated date keeps Yahoo's last row; zero or negative closes and FX rates become NaN;
-  negative volumes become NaN; negative dividends become 0 (no dividend).
+  negative volumes become NaN; negative dividends become 0 (no dividend). Values outside the
+  plausible ranges of the CSV source (:data:`~exchina_index.data.csv_source.BOUNDS` and
+  ``FX_BOUNDS``: a close of 1e300 or 1e-300, an infinite dividend, a volume of 9e18, an FX rate
+  of 1e9) are dropped the same way (closes, volumes and rates NaN, dividends 0). Share counts
+  that are missing or outside 1 to 1e15 are dropped, from ``fast_info`` too. A column given
+  twice keeps the last one. A close column that is all NaN (dividends only) is an empty answer.
 * Rows before ``listed_since`` (SPAC shells: MP before 2020-11, USAR before 2025-03, ...) and
   on or after ``delisted`` (the first date it no longer trades) are dropped.
 * A listing whose download comes back empty or all-NaN raises :class:`DataError` naming exactly
@@ -136,6 +141,8 @@ import pandas as pd
 
 from ..errors import DataError, NetworkError
 from .cache import YahooCache
+from .csv_source import BOUNDS, FX_BOUNDS
+from .market import identical_close_notes
 
 __all__ = [
     "DEFAULT_START",
@@ -534,11 +541,9 @@ def _history_block(frame: Any, columns: Mapping[str, str]) -> pd.DataFrame:
     index = pd.DatetimeIndex(frame.index)
     if index.tz is not None:
         index = index.tz_localize(None)
-    data = {
-        dst: pd.to_numeric(frame[src], errors="coerce").to_numpy(dtype="float64") if src in frame.columns
-        else np.full(len(frame), np.nan)
-        for src, dst in columns.items()
-    }
+    data = {dst: _column(frame, src) for src, dst in columns.items()}
+    if "close" in data and np.isnan(data["close"]).all():  # dividends without a price: no data
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in wanted}, index=pd.DatetimeIndex([], name="date"))
     # one resolution whatever yfinance and pandas give (yfinance 1.7.0 on pandas 3: seconds)
     block = pd.DataFrame(data, index=pd.DatetimeIndex(index.normalize(), name="date").as_unit("ns"))
     has = np.zeros(len(block), dtype=bool)
@@ -546,6 +551,32 @@ def _history_block(frame: Any, columns: Mapping[str, str]) -> pd.DataFrame:
         v = block[c].to_numpy()
         has |= (np.nan_to_num(v) != 0.0) if c in ("dividends", "splits") else ~np.isnan(v)
     return block.loc[has]
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` of a history frame as float64 (NaN where not a number, all NaN when
+    absent); a name given twice keeps the last column, as a duplicated date keeps the last row."""
+    hits = [i for i, c in enumerate(frame.columns) if c == name]  # by equality: no MultiIndex level match
+    if not hits:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame.iloc[:, hits[-1]], errors="coerce").to_numpy(dtype="float64")
+
+
+def _implausible(run: _Run, what: str, values: pd.Series, bounds: tuple[float, float], *,
+                 left: str = "left NaN") -> pd.Series:
+    """Mask of ``values`` outside the CSV source's plausible ``bounds`` (or not finite), noted with
+    the first dates (``left`` says what replaces them); NaN is never implausible."""
+    lo, hi = bounds
+    v = values.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(v) & ~((v >= lo) & (v <= hi))
+    mask = pd.Series(bad, index=values.index)
+    if bad.any():
+        dates = ", ".join(f"{d:%Y-%m-%d} ({x:g})" for d, x in zip(values.index[bad][:3], v[bad][:3]))
+        more = " ..." if int(bad.sum()) > 3 else ""
+        run.note(f"{what}: dropped {int(bad.sum())} value(s) outside the plausible range {lo:g} to {hi:g} "
+                 f"({dates}{more}); {left}", logging.WARNING)
+    return mask
 
 
 def _dedupe(block: pd.DataFrame, sym: str) -> tuple[pd.DataFrame, str | None]:
@@ -1232,7 +1263,8 @@ def _shares_block(series: Any, sym: str) -> tuple[pd.Series, int]:
     s.index = idx.normalize()
     s = s.sort_index(kind="stable")
     s = s[~s.index.duplicated(keep="last")]
-    bad = s.isna() | (s <= 0)
+    lo, hi = BOUNDS["shares"]
+    bad = ~((s >= lo) & (s <= hi))  # missing, not positive, a fraction of a share, or 1e30
     s = s[~bad]
     s.index.name = "date"
     return s, int(bad.sum())
@@ -1336,7 +1368,9 @@ def _shares_task(run: _Run, sym: str, ws: pd.Timestamp, we: pd.Timestamp, *, fal
         err = got.error
         series, bad = _shares_block(got.value if err is None else None, sym)
         if bad:
-            log.warning("%s: dropped %d missing or non-positive share count(s) from Yahoo", sym, bad)
+            lo, hi = BOUNDS["shares"]
+            got.notes.append(f"{sym}: dropped {bad} share count(s) from Yahoo that are missing or outside "
+                             f"{lo:g} to {hi:g} shares")
         if err is None and len(series):
             return series, "history", "", got.notes
         why = f"get_shares_full failed ({type(err).__name__}: {err})" if err is not None else "get_shares_full gave no data"
@@ -1347,7 +1381,7 @@ def _shares_task(run: _Run, sym: str, ws: pd.Timestamp, we: pd.Timestamp, *, fal
             value = float(value) if value is not None else float("nan")
         except Exception as exc:  # noqa: BLE001
             return None, "none", f"{why}; fast_info['shares'] failed ({type(exc).__name__}: {exc})", got.notes
-        if not np.isfinite(value) or value <= 0:
+        if not BOUNDS["shares"][0] <= value <= BOUNDS["shares"][1]:  # NaN, 0, negative or 1e30
             return None, "none", f"{why}; fast_info['shares'] gave {value!r}", got.notes
         when = min(run.today, we - _ONE_DAY)
         return (pd.Series([value], index=pd.DatetimeIndex([when], name="date"), dtype="float64"), "fast_info", why,
@@ -1406,6 +1440,10 @@ def _assemble(
             close = close / lst.divisor
             div = div / lst.divisor
             run.note(f"{sym}: Yahoo quotes it in minor units; close and dividends divided by {lst.divisor:g}")
+        # the CSV source's bounds: 1e300 or an infinity would overflow market caps and returns
+        close = close.mask(_implausible(run, f"{sym} close", close, BOUNDS["close"]))
+        vol = vol.mask(_implausible(run, f"{sym} volume", vol, BOUNDS["volume"]))
+        div = div.mask(_implausible(run, f"{sym} dividend", div, BOUNDS["dividend"], left="treated as no dividend"), 0.0)
         big = (div > 0.5 * close) & close.notna()
         if big.any():
             d0 = div.index[big.to_numpy()][0]
@@ -1449,6 +1487,8 @@ def _assemble(
         out.columns.name = "ticker"
         return out
 
+    for msg in identical_close_notes(close_cols, "Yahoo returned"):
+        run.note(msg, logging.WARNING)
     close = frame_of(close_cols)
     summary = _summary(run, 2 * len(listings) + len(pairs), close.dropna(how="all").index.max())
     dividends = frame_of(div_cols).reindex(close.index)
@@ -1472,7 +1512,7 @@ def _assemble(
             rate = rate.mask(bad)
         if fx_pair(ccy)[1]:  # type: ignore[index]
             rate = 1.0 / rate
-        fx_cols[ccy] = rate
+        fx_cols[ccy] = rate.mask(_implausible(run, f"{pair} FX rate (USD per {ccy})", rate, FX_BOUNDS))
     currency = pd.Series(
         {str(t): str(c).strip().upper() for t, c in universe_frame["currency"].items()}, dtype="object"
     ).reindex(tickers)
