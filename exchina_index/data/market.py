@@ -43,7 +43,7 @@ import dataclasses
 import functools
 import hashlib
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
