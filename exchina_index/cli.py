@@ -238,11 +238,6 @@ def _cmd_calendar(args: argparse.Namespace) -> int:
     return 0
 
 
-def _market_options(args: argparse.Namespace, source: object) -> dict[str, object]:
-    """Keyword arguments for the market-data loader: the Yahoo deadline only where Yahoo is used."""
-    return {"deadline_s": args.deadline} if source == "yahoo" else {}
-
-
 def _load_inputs(args: argparse.Namespace):
     from .data import load_market_data
     from .methodology import load_methodology
@@ -250,13 +245,12 @@ def _load_inputs(args: argparse.Namespace):
     _quiet_yfinance(args)
     universe = _universe(args)
     method = load_methodology(args.methodology)
-    market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir,
-                              **_market_options(args, args.source))
+    market = load_market_data(universe, source=args.source, cache_dir=args.cache_dir, deadline_s=args.deadline)
     return universe, method, market
 
 
 def _print_notes(notes: Sequence[str]) -> None:
-    """The market data's notes, one line each, after the result (they are in the manifest too)."""
+    """The run's notes (universe, market data), one line each, after the result; the manifest has them too."""
     for note in notes:
         print(f"note: {' '.join(str(note).split())}")
 

@@ -82,7 +82,7 @@ def _exposure(title: str, before: pd.Series, after: pd.Series) -> str:
 
 
 def data_notes_html(notes: Sequence[str]) -> str:
-    """The market data's notes as a visible list (empty string when there are none)."""
+    """A run's notes (universe, market data) as a visible list (empty string when there are none)."""
     if not notes:
         return ""
     return ('<div class="warn" id="data-notes"><strong>Data notes</strong> (also in the manifest):<ul>'
@@ -122,7 +122,7 @@ def render_report(b: Any) -> str:
         f"<code>{_e(str(getattr(mk, 'fingerprint', ''))[:16])}</code>. Rulebook {_e(m.version)} "
         f"(<code>{_e(m.hash[:16])}</code>), regulatory mode <strong>{_e(m.regulatory.mode)}</strong>. "
         f"Universe <code>{_e(b.universe.fingerprint[:16])}</code> ({len(f)} listings).</p>")
-    parts.append(data_notes_html(mk.notes))
+    parts.append(data_notes_html(b.universe.notes + mk.notes))
 
     s = b.summary
     parts.append("<h2>Summary</h2>")

@@ -97,9 +97,7 @@ def run_spec(
         method = load_methodology()
         if spec.methodology_overrides:
             method = method.with_overrides(spec.methodology_overrides)
-        data_source = source or spec.source
-        options: dict[str, Any] = {"deadline_s": deadline_s} if data_source == "yahoo" and deadline_s else {}
-        market = load_market_data(universe, source=data_source, cache_dir=cache_dir, **options)
+        market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 
         benchmark = None
@@ -109,7 +107,8 @@ def run_spec(
         elif spec.benchmark_kind == "ticker":
             from .data import load_benchmark_returns
 
-            benchmark = load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir, **options)
+            benchmark = load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir,
+                                               deadline_s=deadline_s)
 
         write_tearsheet(result, staging, benchmark=benchmark, title=spec.description or spec.name,
                         benchmark_name=spec.benchmark_name)

@@ -865,7 +865,7 @@ def render_thematic(
         + f'<nav id="page-links"><a href="{TEARSHEET_FILE}">&larr; Performance tearsheet (quantstats, net total return)</a></nav>\n'
         + f"<h1>{html.escape(title, quote=False)}</h1>\n"
         + f'<p class="meta" id="data-source">{html.escape(meta_line, quote=False)}</p>\n'
-        + data_notes_html(getattr(result, "data_notes", ()))
+        + data_notes_html(result.universe.notes + result.data_notes)
     )
     return head + top + "\n".join(parts) + "\n</div>\n</body>\n</html>\n"
 

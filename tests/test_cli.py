@@ -196,3 +196,21 @@ def test_a_universe_without_links_needs_the_explicit_flag(tmp_path: Path, capsys
     assert main(["universe", "show", "--universe", str(universe), "--no-china-links"]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: ")]
     assert len(notes) == 1 and "without links" in notes[0]
+
+
+def test_screens_without_links_are_said_in_the_report_and_manifest(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from exchina_index._resources import bundled_path
+
+    universe = tmp_path / "u" / "allied.csv"  # the bundled universe without its China-link table beside it
+    universe.parent.mkdir()
+    universe.write_bytes(bundled_path("allied_supply_chain.csv").read_bytes())
+    assert main(["rebalance", "--as-of", "2025-12-19", "--universe", str(universe), "--no-china-links",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert any("without links" in line for line in capsys.readouterr().out.splitlines() if line.startswith("note: "))
+    folder = tmp_path / "out" / "2025-12-19"
+    assert any("without links" in n for n in json.loads((folder / "manifest.json").read_text())["universe"]["notes"])
+    report = (folder / "report.html").read_text(encoding="utf-8")
+    assert "without links" in report.split('id="data-notes"')[1]

@@ -66,6 +66,7 @@ def load_market_data(
     end: Any = None,
     *,
     cache_dir: str | Path | None = None,
+    deadline_s: float | None = None,
     **kwargs: Any,
 ) -> MarketData:
     """Load market data for a universe.
@@ -84,6 +85,9 @@ def load_market_data(
         2026-09-30).
     cache_dir
         Cache folder for ``"yahoo"`` (ignored by the other sources).
+    deadline_s
+        Wall-clock limit in seconds for ``"yahoo"``'s downloads (ignored by the other sources;
+        ``None``: :func:`~exchina_index.data.yahoo.load_yahoo`'s default).
     **kwargs
         Passed to the source's loader.
 
@@ -115,6 +119,8 @@ def load_market_data(
     if isinstance(source, str) and source == "yahoo":
         from .yahoo import load_yahoo
 
+        if deadline_s is not None:
+            kwargs["deadline_s"] = deadline_s
         _check_options(load_yahoo, "yahoo", {"cache_dir": cache_dir, **kwargs})
         return load_yahoo(universe, lo, hi, cache_dir=cache_dir, **kwargs)
     path = Path(source)
@@ -130,11 +136,12 @@ def load_market_data(
 
 
 def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | Path | None = None,
-                           **kwargs: Any) -> "pd.Series":
+                           deadline_s: float | None = None, **kwargs: Any) -> "pd.Series":
     """Daily USD total returns of a US-listed benchmark (e.g. the REMX ETF) over ``market``'s range.
 
     Only the ``"yahoo"`` source can fetch a ticker outside the universe (through the same cache);
-    ``kwargs`` go to :func:`~exchina_index.data.yahoo.load_yahoo`.
+    ``deadline_s`` (``None``: the loader's default) and ``kwargs`` go to
+    :func:`~exchina_index.data.yahoo.load_yahoo`.
     """
     import pandas as pd
 
@@ -155,5 +162,7 @@ def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | 
     }
     frame = pd.DataFrame([row], index=pd.Index([ticker], name="ticker"))
     links = pd.DataFrame(columns=["ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes"])
+    if deadline_s is not None:
+        kwargs["deadline_s"] = deadline_s
     bench = load_yahoo(Universe(frame=frame, links=links), market.start, market.end, cache_dir=cache_dir, **kwargs)
     return bench.returns("total")[ticker].dropna().rename(ticker)
