@@ -199,16 +199,8 @@ used for XSHE): exchange_calendars ... knows that calendar only to 2026-12-31...
     return notes
 
 
-def _day(value: Any) -> np.datetime64:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise ReviewDateError(f"'{value}' is not a date; use YYYY-MM-DD") from None
-    if ts is pd.NaT:
-        raise ReviewDateError("a date is missing (NaT); use YYYY-MM-DD")
-    if ts.tzinfo is not None:
-        ts = ts.tz_localize(None)
-    return np.datetime64(ts.date(), "D")
+def _day(value: Any, what: str = "date") -> np.datetime64:
+    return np.datetime64(parse_date(value, what).date(), "D")
 
 
 @dataclass(frozen=True)
@@ -372,7 +364,7 @@ def review_dates(methodology: Methodology, start: Any, end: Any) -> pd.DataFrame
     ['2026-03-20', '2026-06-18', '2026-09-18', '2026-12-18']
     """
     methodology = resolve_methodology(methodology)
-    lo, hi = _day(parse_date(start, "start")), _day(parse_date(end, "end"))
+    lo, hi = _day(start, "start"), _day(end, "end")
     sch = methodology.schedule
     if hi < lo:
         return _empty_reviews()
@@ -439,7 +431,7 @@ def review_for(methodology: Methodology, date: Any) -> pd.Series:
     '2025-12-19'
     """
     methodology = resolve_methodology(methodology)
-    day = _day(parse_date(date, "date"))
+    day = _day(date)
     try:
         found = review_dates(methodology, day, day + np.timedelta64(400, "D"))
     except (DataError, ReviewDateError) as exc:

@@ -413,9 +413,10 @@ def _quiet_yfinance(args: argparse.Namespace) -> None:
 def run() -> None:
     """The console script: :func:`main`, then exit even if a library left a worker thread behind.
 
-    yfinance (through ``multitasking``) downloads in non-daemon threads; one stuck on a server that
-    never answers would keep the interpreter alive after the deadline error was printed. Once the
-    result is printed there is nothing left to wait for, so the process ends with ``os._exit``.
+    A backstop: the Yahoo loader runs its downloads on daemon threads, but a non-daemon thread
+    stuck on a server that never answers (from any library) would keep the interpreter alive
+    after the error was printed. Once the result is printed there is nothing left to wait for, so
+    the process then ends with ``os._exit``.
     """
     try:
         code = main()

@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 
 from .._files import path_problem
-from ..dates import MAX_DATE, MIN_DATE
+from ..dates import MAX_DATE, MIN_DATE, parse_date
 from ..errors import DataError
 from ..universe import csv_problem, read_utf8
 from . import _universe_frame
@@ -158,8 +158,8 @@ def load_csv(
         raise DataError(f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
                         "<TICKER>.csv files or one CSV file")
 
-    lo = None if start is None else pd.Timestamp(start)
-    hi = None if end is None else pd.Timestamp(end)
+    lo = None if start is None else parse_date(start, "start")
+    hi = None if end is None else parse_date(end, "end")
     for t, df in per_ticker.items():
         if lo is not None:
             df = df[df.index >= lo]

@@ -139,7 +139,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, NetworkError
+from ..dates import parse_date
+from ..errors import DataError, NetworkError, ReviewDateError
 from .cache import YahooCache
 from .csv_source import BOUNDS, FX_BOUNDS
 from .market import identical_close_notes
@@ -246,18 +247,6 @@ def _unit_divisor(ticker: str, unit: Any, currency: str) -> float:
     if str(unit) in units:
         return float(units[str(unit)])
     raise DataError(f"{ticker}: unknown price_unit {unit!r} for currency {currency}; use {currency} or a subunit such as GBp")
-
-
-def _date(value: Any, what: str) -> pd.Timestamp:
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} {value!r} is not a date (use YYYY-MM-DD)") from exc
-    if ts is pd.NaT:
-        raise DataError(f"{what} is missing")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.normalize()
 
 
 def _bdays(start: pd.Timestamp, end: pd.Timestamp) -> int:
@@ -396,7 +385,6 @@ def _retrying(run: _Run, label: str, call: Callable[[], Any], *, rate_limits_onl
             if out.attempts > run.retries or not run.deadline.backoff(wait):
                 return out
             msg = f"{label} attempt {out.attempts} failed ({type(exc).__name__}: {exc}); retried after {wait:g} s"
-            log.warning(msg)
             out.notes.append(msg)
             out.attempts += 1
 
@@ -727,12 +715,12 @@ def load_yahoo(
     frame = _universe_frame(universe)
     _check_options(deadline_s=deadline_s, retries=retries, backoff_s=backoff_s, progress=progress,
                    allow_missing=allow_missing, use_cache=use_cache)
-    today_ts = _date(today, "today") if today is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
-    s = _date(start if start is not None else DEFAULT_START, "start")
-    e_incl = _date(end, "end") if end is not None else today_ts - _ONE_DAY
+    today_ts = parse_date(today, "today") if today is not None else pd.Timestamp.now("UTC").tz_localize(None).normalize()
+    s = parse_date(start if start is not None else DEFAULT_START, "start")
+    e_incl = parse_date(end, "end") if end is not None else today_ts - _ONE_DAY
     if e_incl < s:
         what = f"end {e_incl.date()}" if end is not None else f"the last complete day {e_incl.date()} (end not given)"
-        raise DataError(f"{what} is before start {s.date()}")
+        raise ReviewDateError(f"{what} is before start {s.date()}")
     e = e_incl + _ONE_DAY
 
     listings, notes0 = _listings(frame, s, e)
@@ -837,16 +825,16 @@ def _listings(frame: pd.DataFrame, s: pd.Timestamp, e: pd.Timestamp) -> tuple[di
         divisor = _unit_divisor(sym, row.get("price_unit"), currency)
         ls = row.get("listed_since")
         dl = row.get("delisted")
-        ts = max(s, _date(ls, f"{sym} listed_since")) if ls is not None and not pd.isna(ls) else s
+        ts = max(s, parse_date(ls, f"{sym} listed_since")) if ls is not None and not pd.isna(ls) else s
         # ``delisted`` is the first date the listing no longer trades (MarketData's convention)
-        te = min(e, _date(dl, f"{sym} delisted")) if dl is not None and not pd.isna(dl) else e
+        te = min(e, parse_date(dl, f"{sym} delisted")) if dl is not None and not pd.isna(dl) else e
         if ts >= te:
             notes.append(f"{sym}: not listed between {s.date()} and {(e - _ONE_DAY).date()} (listed_since/delisted); no data requested")
             continue
         if sym in out:
             raise DataError(f"ticker {sym} appears twice in the universe")
         lookback = s - pd.Timedelta(days=SHARES_LOOKBACK_DAYS)
-        shares_from = max(lookback, _date(ls, "listed_since")) if ls is not None and not pd.isna(ls) else lookback
+        shares_from = max(lookback, parse_date(ls, "listed_since")) if ls is not None and not pd.isna(ls) else lookback
         mic = row.get("exchange")
         mic = "" if mic is None or (isinstance(mic, float) and np.isnan(mic)) else str(mic).strip()
         out[sym] = _Listing(str(ticker), sym, currency, divisor, ts, te, shares_from, mic)

@@ -14,6 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.fake_yfinance import (
+    FakeYFinance,
+    YFRateLimitError,
+    make_history,
+    sessions,
+    shares_series,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +29,7 @@ from exchina_index.data import yahoo as yahoo_mod
 from exchina_index.data.cache import YahooCache
 from exchina_index.data.status import cache_status
 from exchina_index.data.yahoo import fetch, load_yahoo, preflight_check
-from exchina_index.errors import DataError, NetworkError
-from fixtures.fake_yfinance import FakeYFinance, YFRateLimitError, make_history, sessions, shares_series
+from exchina_index.errors import DataError, NetworkError, ReviewDateError
 
 NY, SYD, LON = "America/New_York", "Australia/Sydney", "Europe/London"
 START = "2025-09-01"
@@ -618,11 +624,12 @@ def test_preflight_goes_to_the_proxy_and_is_skipped_when_cached(tmp_path: Path, 
     assert len(asked) == 2
 
 
-def test_bad_dates_are_data_errors(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="before start"):
+def test_bad_dates_are_review_date_errors_like_everywhere_else(tmp_path: Path) -> None:
+    with pytest.raises(ReviewDateError, match="before start"):
         _load(_fake(), tmp_path, start="2025-09-30", end="2025-09-01")
-    with pytest.raises(DataError, match="not a date"):
-        _load(_fake(), tmp_path, start="someday")
+    for bad in ("someday", "30/09/2025", 20250930):  # day-first and integers are refused, not guessed
+        with pytest.raises(ReviewDateError, match="not a date"):
+            _load(_fake(), tmp_path, start=bad)
 
 
 def test_end_in_the_future_is_clamped_to_today(tmp_path: Path) -> None:
@@ -765,7 +772,7 @@ def test_the_summary_note_without_a_cache_and_for_an_explicit_end(tmp_path: Path
     market = _load(_fake(), tmp_path / "c", use_cache=False)
     assert market.notes[0] == ("yahoo: all 8 series asked from Yahoo (cache not used); prices to 2025-09-30 "
                                "(asked up to 2025-09-30)")
-    with pytest.raises(DataError, match=r"the last complete day 2025-09-15 \(end not given\) is before start 2025-09-16"):
+    with pytest.raises(ReviewDateError, match=r"the last complete day 2025-09-15 \(end not given\) is before start 2025-09-16"):
         _load(_fake(), tmp_path, start="2025-09-16", end=None, today="2025-09-16")
 
 
