@@ -8,12 +8,13 @@ loop of symbolic links or a NUL character in the path become the caller's typed 
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["read_regular_file", "path_problem"]
+__all__ = ["read_regular_file", "path_problem", "decode_utf8", "read_utf8", "csv_problem"]
 
 
 def path_problem(path: str | os.PathLike[str]) -> str | None:
@@ -45,3 +46,30 @@ def read_regular_file(path: Path, fail: Callable[[str], Exception]) -> bytes:
         return path.read_bytes()
     except OSError as exc:  # unreadable (permissions), or removed since the check
         raise fail(f"cannot read the file ({exc.strerror}); check the path") from None
+
+
+def decode_utf8(data: bytes, fail: Callable[[str, int | None], Exception], save_as: str = "UTF-8 CSV") -> str:
+    """``data`` as text, a byte-order mark dropped (Excel's "CSV UTF-8" writes one).
+
+    ``fail(message, line)`` makes the error for bytes that are not UTF-8, with the line of the
+    first bad byte; the message advises saving the file as ``save_as``.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise fail(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as {save_as}", line) from None
+
+
+def read_utf8(path: Path, fail: Callable[[str, int | None], Exception], save_as: str = "UTF-8 CSV") -> str:
+    """The text of the regular UTF-8 file ``path``: :func:`read_regular_file` then :func:`decode_utf8`
+    (``fail(message, line)``, line None for a file that cannot be read)."""
+    return decode_utf8(read_regular_file(path, lambda message: fail(message, None)), fail, save_as)
+
+
+def csv_problem(exc: csv.Error) -> str:
+    """Advice for an error of the csv module (a field over its 128 KiB limit, a stray quote)."""
+    if "field larger than field limit" in str(exc):
+        return (f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit): "
+                "an unclosed quote or text pasted into a cell; check this row")
+    return f"not a readable CSV row ({exc}); check the quotes and commas"

@@ -25,7 +25,7 @@ from typing import Any, Literal, Mapping
 
 import pycountry
 
-from ._files import read_regular_file
+from ._files import read_utf8
 from ._resources import bundled_path
 from .errors import ExchinaIndexError, InputError, MethodologyError
 
@@ -317,13 +317,8 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
         raise MethodologyError(f"the rulebook path must be a file path (str or Path), got {type(path).__name__}; "
                                "to change keys of a loaded rulebook use Methodology.with_overrides")
     p = bundled_path("methodology.toml") if path is None else Path(path)
-    data_bytes = read_regular_file(p, lambda message: MethodologyError(f"cannot read the rulebook: {message}", path=p))
-    try:
-        text = data_bytes.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data_bytes[: exc.start].count(b"\n") + 1
-        raise MethodologyError(f"not UTF-8 text (byte 0x{data_bytes[exc.start]:02x}); save the rulebook as "
-                               "UTF-8 TOML", path=p, line=line) from None
+    text = read_utf8(p, lambda message, line: MethodologyError(f"cannot read the rulebook: {message}", path=p, line=line),
+                     "UTF-8 TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -77,7 +77,8 @@ from .dates import parse_date
 from .errors import DataError, InputError, OutputError, ReviewDateError
 from .methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
 from .screens import last_screenable_date
-from .universe import Universe, csv_problem, read_utf8, require_universe
+from ._files import csv_problem, decode_utf8, read_regular_file
+from .universe import Universe, require_universe
 
 __all__ = [
     "rebalance",
@@ -407,7 +408,11 @@ def _latest_previous(out_dir: Path, implement: pd.Timestamp) -> Path | None:
 
 
 def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Series | None, str]:
-    text = read_utf8(path, lambda message, line: InputError(f"previous portfolio: {message}", path=path, line=line))
+    def fail(message: str, line: int | None = None) -> InputError:
+        return InputError(f"previous portfolio: {message}", path=path, line=line)
+
+    raw = read_regular_file(path, fail)  # read once: parsed and hashed
+    text = decode_utf8(raw, fail)
     lines = text.splitlines()
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
@@ -470,7 +475,7 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise InputError(f"weights sum to {total:.10g}, not 1 (tolerance {SUM_TOLERANCE:g})", path=path, column="weight")
     b = pd.Series(binding, dtype=object).sort_index() if ib is not None else None
-    return s, b, hashlib.sha256(path.read_bytes()).hexdigest()  # of the file as given
+    return s, b, hashlib.sha256(raw).hexdigest()
 
 
 def _check_series(previous: pd.Series, universe: Universe) -> pd.Series:

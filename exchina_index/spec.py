@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._files import read_regular_file
+from ._files import read_utf8
 from .dates import MAX_DATE, MIN_DATE, parse_date
 from .errors import ExchinaIndexError, InputError, MethodologyError
 from .methodology import check_aum, load_methodology, short_repr
@@ -78,12 +78,8 @@ def load_spec(path: str | Path) -> BacktestSpec:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"the backtest spec must be a file path, got {short_repr(path)}")
     p = Path(path)
-    raw = read_regular_file(p, lambda message: InputError(f"cannot read the backtest spec: {message}", path=p))
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text; save the backtest spec as UTF-8 TOML", path=p,
-                         line=raw[: exc.start].count(b"\n") + 1) from None
+    text = read_utf8(p, lambda message, line: InputError(f"cannot read the backtest spec: {message}", path=p, line=line),
+                     "UTF-8 TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import pandas as pd
 import pycountry
 
-from ._files import read_regular_file
+from ._files import csv_problem, read_utf8
 from ._resources import bundled_path
 from .dates import MAX_DATE, MIN_DATE, parse_date
 from .errors import ReviewDateError, UniverseError
@@ -174,28 +174,6 @@ def require_universe(universe: Any) -> Universe:
 
 
 # --- parsing --------------------------------------------------------------------------------------
-
-
-def read_utf8(path: Path, fail: Callable[[str, int | None], Exception]) -> str:
-    """The text of a UTF-8 file, a byte-order mark dropped (Excel's "CSV UTF-8" writes one).
-
-    ``fail(message, line)`` makes the error raised for a missing or unreadable file (line None)
-    or for bytes that are not UTF-8 (the line of the first bad byte). Shared by the CSV loaders.
-    """
-    data = read_regular_file(path, lambda message: fail(message, None))
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise fail(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8 CSV", line) from None
-
-
-def csv_problem(exc: csv.Error) -> str:
-    """Advice for an error of the csv module (a field over its 128 KiB limit, a stray quote)."""
-    if "field larger than field limit" in str(exc):
-        return (f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit): "
-                "an unclosed quote or text pasted into a cell; check this row")
-    return f"not a readable CSV row ({exc}); check the quotes and commas"
 
 
 def _read(path: Path) -> str:

@@ -73,10 +73,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._files import path_problem
+from .._files import csv_problem, path_problem, read_utf8
 from ..dates import MAX_DATE, MIN_DATE, parse_date
 from ..errors import DataError
-from ..universe import csv_problem, read_utf8
 from . import _universe_frame
 from .market import MarketData, identical_close_notes
 
