@@ -99,8 +99,7 @@ class Universe:
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """The China links in force at ``as_of`` (``from <= as_of`` and ``to`` empty or after it)."""
-        t = as_of if isinstance(as_of, pd.Timestamp) and as_of.tzinfo is None and as_of is not pd.NaT else (
-            parse_date(as_of, "as_of"))
+        t = parse_date(as_of, "as_of")
         lk = self.links
         mask = (lk["from"] <= t) & (lk["to"].isna() | (lk["to"] > t))
         return lk[mask]

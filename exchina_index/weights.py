@@ -1661,7 +1661,8 @@ def days_to_trade(
         w, a = w.astype(float), a.astype(float).reindex(w.index)
     except (TypeError, ValueError):
         raise InputError("weights and adtv must hold numbers") from None
-    if not (np.isfinite(w.to_numpy()).all() and (w.to_numpy() >= 0).all() and (w.to_numpy() <= 1 + 1e-6).all()):
+    wv = w.to_numpy()
+    if not (np.isfinite(wv).all() and (wv >= 0).all() and (wv <= 1 + 1e-6).all()):
         raise InputError("weights must be finite fractions between 0 and 1")
     with np.errstate(divide="ignore", invalid="ignore"):  # zero or missing ADTV: inf, set below
         days = (w * aum) / (participation * a)

@@ -26,7 +26,6 @@ import exchina_index as xi
 from exchina_index.data.yahoo import load_yahoo
 from exchina_index.errors import (
     DataError,
-    ExchinaIndexError,
     InputError,
     MethodologyError,
 )
@@ -189,7 +188,7 @@ def test_yahoo_implausible_share_counts_are_dropped_with_a_note(tmp_path: Path, 
     shares = _shares()
     shares["MP"] = pd.Series([160e6, count], index=pd.DatetimeIndex(["2024-12-01", DAY]).tz_localize(NY))
     market = _load(tmp_path, shares=shares)
-    assert market.shares.loc["2025-09-01":"2025-09-30", "MP"].dropna().eq(160e6).all()  # the earlier count carried
+    assert market.shares.loc["2025-09-01":"2025-09-30", "MP"].eq(160e6).all()  # the earlier count carried
     assert any(n.startswith("MP: dropped 1 share count") for n in market.notes), market.notes
 
 
@@ -270,6 +269,6 @@ def test_api_previous_portfolio_from_a_later_review_is_an_input_error(tmp_path: 
     prev.write_text("ticker,weight\nMP,0.5\nLYC.AX,0.5\n")
     u = xi.load_universe()
     market = xi.load_market_data(u, "demo", start="2024-06-01", end="2026-03-31")
-    with pytest.raises(InputError, match="2026-03-20") as info:
+    with pytest.raises(InputError, match="earlier review"):
         xi.rebalance(u, market, "2025-12-19", out=tmp_path / "rb", previous=prev)
-    assert isinstance(info.value, ExchinaIndexError) and not (tmp_path / "rb").exists()
+    assert not (tmp_path / "rb").exists()

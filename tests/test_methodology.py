@@ -144,12 +144,13 @@ def test_out_of_range_numbers_and_dates(tmp_path: Path, old: str, new: str, key:
     assert f"'{key}'" in str(err.value), str(err.value)
 
 
-def test_cost_bound_keeps_a_rebalance_cheaper_than_the_fund() -> None:
-    # the largest accepted commission plus the largest half-spread is 20 % one way: a full
-    # turnover of the fund (sell everything, buy everything) costs 40 %, never the whole NAV
-    assert 2 * (mmod.MAX_COST_BPS + mmod.MAX_COST_BPS) / 1e4 < 1
+def test_cost_bound_is_1000_bps_each() -> None:
+    # the largest commission plus the largest half-spread is 20 % one way: a full turnover of the
+    # fund (sell everything, buy everything) costs 40 %, never the whole NAV
     m = load_methodology().with_overrides({"costs": {"commission_bps": 1000.0}})
     assert m.costs.commission_bps == 1000.0
+    with pytest.raises(MethodologyError, match="costs.commission_bps"):
+        load_methodology().with_overrides({"costs": {"commission_bps": 1000.5}})
 
 
 def test_binary_rulebook_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:

@@ -113,38 +113,6 @@ def _yahoo_close(hist: pd.DataFrame, day: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------
-# The layout of the fake is yfinance's
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.filterwarnings("ignore:The inplace keyword:Warning")  # yfinance 1.7.0 on pandas 3.1
-def test_fake_download_matches_real_yfinance(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Real ``yfinance.download`` with its Ticker replaced by the fake's gives the fake's frame."""
-    yf = pytest.importorskip("yfinance")
-    import yfinance.cache as yf_cache
-    import yfinance.multi as yf_multi
-
-    for mgr in ("_TzDBManager", "_CookieDBManager", "_ISINDBManager"):
-        if hasattr(yf_cache, mgr):
-            monkeypatch.setattr(getattr(yf_cache, mgr), "_cache_dir", str(tmp_path / "py-yfinance"), raising=False)
-    fake = _fake(fail_tickers=["BAD"])
-    monkeypatch.setattr(yf_multi, "Ticker", lambda t: fake.Ticker(t))
-    for tickers in (["MP", "lyc.ax", "PRE.L", "BAD"], ["MP"], ["BAD", "BAD2"]):
-        for kw in ({"auto_adjust": False, "actions": True}, {}):
-            real = yf.download(tickers, start="2025-08-28", end="2025-09-10", progress=False, threads=False, **kw)
-            mine = fake.download(tickers, start="2025-08-28", end="2025-09-10", progress=False, threads=False, **kw)
-            pd.testing.assert_frame_equal(real, mine)
-    # the facts the loader relies on
-    frame = fake.download(["MP", "LYC.AX", "BAD"], start="2025-08-28", end="2025-09-10", auto_adjust=False, actions=True)
-    assert frame.columns.names == ["Price", "Ticker"]
-    assert frame.index.name == "Date" and frame.index.tz is None
-    assert frame[("Volume", "MP")].dtype == np.float64
-    assert frame.loc["2025-09-01", ("Close", "MP")] != frame.loc["2025-09-01", ("Close", "MP")]  # NaN: NYSE closed
-    assert ("Dividends", "BAD") not in frame.columns  # a failed ticker has only the price columns
-    assert frame.xs("BAD", axis=1, level="Ticker").isna().all().all()
-
-
-# --------------------------------------------------------------------------------------------
 # End to end
 # --------------------------------------------------------------------------------------------
 
@@ -215,7 +183,6 @@ def test_one_history_call_per_symbol_with_the_right_arguments(tmp_path: Path) ->
         ("MP", "2025-09-01", "2025-10-01"),
         ("PRE.L", "2025-09-01", "2025-10-01"),
     ]
-    assert not fake.calls_of("download")  # yf.download's own threads are not daemon threads
     for call in fake.calls_of("history"):
         assert call.kwargs["auto_adjust"] is False
         assert call.kwargs["actions"] is True
