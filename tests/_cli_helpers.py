@@ -1,13 +1,18 @@
-"""Running the command line in-process for the bad-input corpora: exit code, stdout, stderr."""
+"""The bad-input corpora's checks: the command line run in-process (exit code, stdout, stderr), and
+API calls that must raise one typed error."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import signal
-from typing import Any, Iterator
+import warnings
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from exchina_index.cli import main
+from exchina_index.errors import ExchinaIndexError
 
 
 @contextlib.contextmanager
@@ -45,3 +50,16 @@ def assert_one_line_exit_2(argv: list[Any], *words: str) -> str:
     for w in words:
         assert w in err, (w, err)
     return err
+
+
+def raises_typed(call: Callable[[], Any], expected: type[ExchinaIndexError], match: str = "") -> ExchinaIndexError:
+    """``call()`` must raise ``expected`` (a typed error of one line holding ``match``), with no warning."""
+    with warnings.catch_warnings(record=True) as caught, deadline():
+        warnings.simplefilter("always")
+        with pytest.raises(ExchinaIndexError) as info:
+            call()
+    assert isinstance(info.value, expected), f"{type(info.value).__name__}: {info.value}"
+    assert match in str(info.value), str(info.value)
+    assert "\n" not in str(info.value)
+    assert not caught, [str(w.message) for w in caught]
+    return info.value
