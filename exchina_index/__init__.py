@@ -19,21 +19,21 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "load_universe": "universe",
-    "Universe": "universe",
-    "load_methodology": "methodology",
-    "Methodology": "methodology",
-    "screen": "screens",
+    "load_universe": "universe.loading",
+    "Universe": "universe.loading",
+    "load_methodology": "rules.methodology",
+    "Methodology": "rules.methodology",
+    "screen": "construction.screens",
     "load_market_data": "data",
     "MarketData": "data.market",
-    "review_dates": "calendar",
-    "build_weights": "review",
-    "WeightResult": "review",
+    "review_dates": "rules.calendar",
+    "build_weights": "construction.review",
+    "WeightResult": "construction.review",
     "stage_balanced_weights": "weights",
-    "backtest": "backtester",
-    "BacktestResult": "backtester",
-    "write_tearsheet": "tearsheet",
-    "rebalance": "rebalancing",
+    "backtest": "simulation.backtest",
+    "BacktestResult": "simulation.backtest",
+    "write_tearsheet": "publish.tearsheet",
+    "rebalance": "publish.rebalance",
     "ExchinaIndexError": "errors",
     "InputError": "errors",
     "UniverseError": "errors",
@@ -64,17 +64,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .backtester import BacktestResult, backtest
-    from .calendar import review_dates
-    from .data import load_market_data
-    from .data.market import MarketData
-    from .errors import (CacheError, DataError, ExchinaIndexError, InfeasibleError, InputError,
+    from exchina_index.simulation.backtest import BacktestResult, backtest
+    from exchina_index.rules.calendar import review_dates
+    from exchina_index.data import load_market_data
+    from exchina_index.data.market import MarketData
+    from exchina_index.errors import (CacheError, DataError, ExchinaIndexError, InfeasibleError, InputError,
                          MethodologyError, NetworkError, OutputError, ReviewDateError, SolverError,
                          UniverseError)
-    from .methodology import Methodology, load_methodology
-    from .rebalancing import rebalance
-    from .review import WeightResult, build_weights
-    from .screens import screen
-    from .tearsheet import write_tearsheet
-    from .universe import Universe, load_universe
-    from .weights import stage_balanced_weights
+    from exchina_index.rules.methodology import Methodology, load_methodology
+    from exchina_index.publish.rebalance import rebalance
+    from exchina_index.construction.review import WeightResult, build_weights
+    from exchina_index.construction.screens import screen
+    from exchina_index.publish.tearsheet import write_tearsheet
+    from exchina_index.universe.loading import Universe, load_universe
+    from exchina_index.weights import stage_balanced_weights

@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from .errors import OutputError
+from exchina_index.errors import OutputError
 
 __all__ = [
     "write_bytes",

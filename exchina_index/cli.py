@@ -43,8 +43,8 @@ def _date(text: str) -> str:
 
 
 def _aum(text: str) -> float:
-    from .errors import InputError
-    from .methodology import check_aum  # the API's rule: positive, finite, at most MAX_AUM_USD
+    from exchina_index.errors import InputError
+    from exchina_index.rules.methodology import check_aum  # the API's rule: positive, finite, at most MAX_AUM_USD
 
     try:
         return check_aum(text, "--aum")
@@ -174,8 +174,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_universe_validate(args: argparse.Namespace) -> int:
-    from .methodology import load_methodology
-    from .screens import screen
+    from exchina_index.rules.methodology import load_methodology
+    from exchina_index.construction.screens import screen
 
     universe = _universe(args, args.path)
     method = load_methodology(args.methodology)
@@ -191,7 +191,7 @@ def _cmd_universe_validate(args: argparse.Namespace) -> int:
 
 def _universe(args: argparse.Namespace, path: Path | None = None):
     """The universe named by --universe (or ``path``), --links and --no-china-links."""
-    from .universe import load_universe
+    from exchina_index.universe.loading import load_universe
 
     return load_universe(path if path is not None else args.universe, args.links,
                          allow_no_links=args.no_china_links)
@@ -200,8 +200,8 @@ def _universe(args: argparse.Namespace, path: Path | None = None):
 def _cmd_universe_show(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .methodology import load_methodology
-    from .screens import screen
+    from exchina_index.rules.methodology import load_methodology
+    from exchina_index.construction.screens import screen
     universe = _universe(args)
     method = load_methodology(args.methodology)
     as_of = args.as_of or datetime.date.today().isoformat()
@@ -226,8 +226,8 @@ def _cmd_universe_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_calendar(args: argparse.Namespace) -> int:
-    from .calendar import extrapolation_notes, review_dates
-    from .methodology import load_methodology
+    from exchina_index.rules.calendar import extrapolation_notes, review_dates
+    from exchina_index.rules.methodology import load_methodology
 
     method = load_methodology(args.methodology)
     year = args.year if args.year is not None else datetime.date.today().year
@@ -239,8 +239,8 @@ def _cmd_calendar(args: argparse.Namespace) -> int:
 
 
 def _load_inputs(args: argparse.Namespace):
-    from .data import load_market_data
-    from .methodology import load_methodology
+    from exchina_index.data import load_market_data
+    from exchina_index.rules.methodology import load_methodology
 
     _quiet_yfinance(args)
     universe = _universe(args)
@@ -256,7 +256,7 @@ def _print_notes(notes: Sequence[str]) -> None:
 
 
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
-    from .data.yahoo import fetch
+    from exchina_index.data.yahoo import fetch
 
     _quiet_yfinance(args)
     universe = _universe(args)
@@ -271,7 +271,7 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
 def _cmd_data_status(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .data.status import cache_status
+    from exchina_index.data.status import cache_status
 
     table = cache_status(_universe(args), cache_dir=args.cache_dir)
     with pd.option_context("display.max_rows", None, "display.width", 200):
@@ -282,8 +282,8 @@ def _cmd_data_status(args: argparse.Namespace) -> int:
 def _cmd_weights(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .atomic import write_text
-    from .review import build_weights
+    from exchina_index.atomic import write_text
+    from exchina_index.construction.review import build_weights
 
     universe, method, market = _load_inputs(args)
     result = build_weights(universe, market, args.as_of, method, aum=args.aum)
@@ -305,7 +305,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 
 def _cmd_rebalance(args: argparse.Namespace) -> int:
-    from .rebalancing import rebalance
+    from exchina_index.publish.rebalance import rebalance
 
     universe, method, market = _load_inputs(args)
     folder = rebalance(universe, market, args.as_of, aum=args.aum, out=args.out, methodology=method,
@@ -318,7 +318,7 @@ def _cmd_rebalance(args: argparse.Namespace) -> int:
 def _cmd_backtest(args: argparse.Namespace) -> int:
     import json
 
-    from .runner import run_spec
+    from exchina_index.publish.runner import run_spec
 
     _quiet_yfinance(args)
     with _progress("reviews") as bar:
@@ -380,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("exchina-index: interrupted; nothing was published", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
-        from .errors import ExchinaIndexError
+        from exchina_index.errors import ExchinaIndexError
 
         if isinstance(exc, ExchinaIndexError):
             print(f"exchina-index: error: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -405,7 +405,7 @@ def _configure_logging(debug: bool) -> None:
 
 def _quiet_yfinance(args: argparse.Namespace) -> None:
     """yfinance's own log and warnings off stderr (imports pandas: only in commands that load data)."""
-    from .data.yahoo import quiet_yfinance_logs
+    from exchina_index.data.yahoo import quiet_yfinance_logs
 
     quiet_yfinance_logs(args.debug)
 

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import ReviewDateError
-from .methodology import short_repr
+from exchina_index.errors import short_repr, ReviewDateError
 
 __all__ = ["parse_date", "MIN_DATE", "MAX_DATE", "ACCEPTED"]
 

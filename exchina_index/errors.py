@@ -9,6 +9,7 @@ Messages name where the problem is (file, line, column, ticker, date) and say wh
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "ExchinaIndexError",
@@ -23,6 +24,7 @@ __all__ = [
     "InfeasibleError",
     "SolverError",
     "OutputError",
+    "short_repr",
 ]
 
 
@@ -102,3 +104,10 @@ class SolverError(ExchinaIndexError):
 
 class OutputError(ExchinaIndexError):
     """An output folder is unwritable, or writing would overwrite a published review."""
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (a value can be a 400-digit
+    integer or a 100 kB string)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,10 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from ..dates import parse_date
-from ..errors import DataError
-from .demo import DEMO_LABEL
-from .market import MarketData
+from exchina_index.dates import parse_date
+from exchina_index.errors import DataError
+from exchina_index.data.demo import DEMO_LABEL
+from exchina_index.data.market import MarketData
 
 __all__ = ["load_market_data", "load_benchmark_returns", "require_market", "MarketData", "DEMO_LABEL", "SOURCES"]
 
@@ -74,7 +74,7 @@ def load_market_data(
     Parameters
     ----------
     universe
-        A :class:`~exchina_index.universe.Universe` (only ``.frame`` is read) or its frame.
+        A :class:`~exchina_index.universe.loading.Universe` (only ``.frame`` is read) or its frame.
     source
         ``"demo"``: the embedded synthetic market (offline, deterministic, ``synthetic=True``);
         ``"yahoo"``: Yahoo Finance through yfinance with a local cache (``cache_dir``);
@@ -104,7 +104,7 @@ def load_market_data(
     lo = None if start is None else parse_date(start, "start")
     hi = None if end is None else parse_date(end, "end")
     if lo is not None and hi is not None and hi < lo:
-        from ..errors import ReviewDateError
+        from exchina_index.errors import ReviewDateError
 
         raise ReviewDateError(f"end {hi.date()} is before start {lo.date()}; swap them")
     if not isinstance(source, (str, os.PathLike)):
@@ -112,12 +112,12 @@ def load_market_data(
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise DataError(f"cache_dir must be a folder path, got {type(cache_dir).__name__}")
     if isinstance(source, str) and source == "demo":
-        from .demo import load_demo
+        from exchina_index.data.demo import load_demo
 
         _check_options(load_demo, "demo", kwargs)
         return load_demo(universe, lo, hi, **kwargs)
     if isinstance(source, str) and source == "yahoo":
-        from .yahoo import load_yahoo
+        from exchina_index.data.yahoo import load_yahoo
 
         if deadline_s is not None:
             kwargs["deadline_s"] = deadline_s
@@ -125,7 +125,7 @@ def load_market_data(
         return load_yahoo(universe, lo, hi, cache_dir=cache_dir, **kwargs)
     path = Path(source)
     if os.path.lexists(path):  # Path.exists raises for a name too long; the CSV loader says what is wrong
-        from .csv_source import load_csv
+        from exchina_index.data.csv_source import load_csv
 
         _check_options(load_csv, "CSV", kwargs)
         return load_csv(universe, path, lo, hi, **kwargs)
@@ -145,8 +145,8 @@ def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | 
     """
     import pandas as pd
 
-    from ..universe import Universe
-    from .yahoo import load_yahoo
+    from exchina_index.universe.loading import Universe
+    from exchina_index.data.yahoo import load_yahoo
 
     if market.source != "yahoo":
         raise DataError(

@@ -62,7 +62,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from ..errors import CacheError
+from exchina_index.errors import CacheError
 
 __all__ = [
     "CACHE_ENV",

@@ -73,11 +73,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._files import csv_problem, path_problem, read_utf8
-from ..dates import MAX_DATE, MIN_DATE, parse_date
-from ..errors import DataError
-from . import _universe_frame
-from .market import MarketData, identical_close_notes
+from exchina_index._files import csv_problem, path_problem, read_utf8
+from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
+from exchina_index.errors import DataError
+from exchina_index.data import _universe_frame
+from exchina_index.data.market import MarketData, identical_close_notes
 
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 
@@ -109,7 +109,7 @@ def load_csv(
     Parameters
     ----------
     universe
-        A :class:`~exchina_index.universe.Universe` (only ``.frame`` is read) or its frame.
+        A :class:`~exchina_index.universe.loading.Universe` (only ``.frame`` is read) or its frame.
     path
         The folder or the long file.
     start, end

@@ -9,7 +9,7 @@ How it is generated (all from seeded ``numpy.random.Generator`` streams; seeds c
 the same bytes with the same numpy version):
 
 * **Calendars**: every listing trades only on its own exchange's sessions
-  (:func:`exchina_index.calendar.sessions`, bundled table: no ``exchange_calendars`` start-up cost
+  (:func:`exchina_index.rules.calendar.sessions`, bundled table: no ``exchange_calendars`` start-up cost
   inside it; weekdays, with a note, where an exchange's holidays are not known),
   from ``listed_since`` (or the start) to the day before ``delisted`` (or the end).
 * **Returns**: daily log returns on the union of all sessions = beta x a common rare-earth factor
@@ -50,9 +50,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from ..calendar import calendar_of, sessions
-from ..errors import DataError
-from .market import MarketData
+from exchina_index.rules.calendar import calendar_of, sessions
+from exchina_index.errors import DataError
+from exchina_index.data.market import MarketData
 
 __all__ = [
     "DEMO_LABEL", "DEMO_START", "DEMO_END", "ROUGH_CAP_USD", "CAP_RANGE_USD",
@@ -140,7 +140,7 @@ def load_demo(universe: Any = None, start: Any = None, end: Any = None) -> Marke
     (True, 'demo')
     """
     if universe is None:
-        from ..universe import load_universe
+        from exchina_index.universe.loading import load_universe
 
         universe = load_universe()
     frame = universe.frame if hasattr(universe, "frame") else universe
@@ -170,7 +170,7 @@ def generate_market(
         ``load_universe().frame`` or :func:`synthetic_universe`.
     start, end
         Date range (inclusive), any dates: where an exchange's calendar is not known (Shanghai
-        after 2026, see :func:`exchina_index.calendar.known_range`) its sessions are weekdays and
+        after 2026, see :func:`exchina_index.rules.calendar.known_range`) its sessions are weekdays and
         the result's ``notes`` say so.
     seed
         Global seed; with the ticker and issuer names it fixes every number.

@@ -49,11 +49,11 @@ from typing import Any, Iterable, Literal, Mapping
 import numpy as np
 import pandas as pd
 
-from ..calendar import MIC_CALENDAR, extrapolation_notes, sessions
-from ..dates import parse_date
-from ..errors import DataError, InputError
-from ..methodology import MAX_SESSIONS, short_repr
-from ..universe import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
+from exchina_index.rules.calendar import MIC_CALENDAR, extrapolation_notes, sessions
+from exchina_index.dates import parse_date
+from exchina_index.errors import short_repr, DataError, InputError
+from exchina_index.rules.methodology import MAX_SESSIONS
+from exchina_index.universe.loading import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
 __all__ = ["MarketData", "PRICE_UNITS"]
 
@@ -82,7 +82,7 @@ def _ts(value: Any) -> pd.Timestamp:
 
 
 def _frame_of(universe: Any) -> pd.DataFrame:
-    """The universe DataFrame of a :class:`~exchina_index.universe.Universe` (or the frame itself)."""
+    """The universe DataFrame of a :class:`~exchina_index.universe.loading.Universe` (or the frame itself)."""
     return universe.frame if hasattr(universe, "frame") else universe
 
 
@@ -129,7 +129,7 @@ class MarketData:
     notes : tuple of str
         Repairs and log lines from loading (dropped rows, missing listings...), then one line per
         exchange calendar whose sessions over the data's dates are extrapolated as weekdays
-        (:func:`exchina_index.calendar.extrapolation_notes`; recomputed by :meth:`truncate`).
+        (:func:`exchina_index.rules.calendar.extrapolation_notes`; recomputed by :meth:`truncate`).
 
     Examples
     --------
@@ -176,7 +176,7 @@ class MarketData:
         Parameters
         ----------
         universe
-            A :class:`~exchina_index.universe.Universe` (only ``.frame`` is read) or its frame:
+            A :class:`~exchina_index.universe.loading.Universe` (only ``.frame`` is read) or its frame:
             ``currency``, ``price_unit``, ``exchange``, ``listed_since``, ``delisted`` are used.
         close
             date x ticker closes in ``price_unit`` (pence for ``GBp`` lines); the index may be
@@ -694,9 +694,9 @@ class MarketData:
 
         0 when the listing has a price on the last session on or before ``as_of``; NaN when it has no
         price at all. Exchanges are read from :attr:`exchange` through
-        :data:`exchina_index.calendar.MIC_CALENDAR`; a listing with an unknown exchange counts market
+        :data:`exchina_index.rules.calendar.MIC_CALENDAR`; a listing with an unknown exchange counts market
         dates instead. Beyond what an exchange's calendar is known for, its sessions are weekdays
-        (:func:`exchina_index.calendar.sessions`; :attr:`notes` says so), never an error.
+        (:func:`exchina_index.rules.calendar.sessions`; :attr:`notes` says so), never an error.
         """
         a = np.datetime64(self.end if as_of is None else _ts(as_of))
         last = self.last_price_date(as_of).to_numpy()

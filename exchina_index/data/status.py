@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import CacheError, DataError
-from .cache import YahooCache
+from exchina_index.errors import CacheError, DataError
+from exchina_index.data.cache import YahooCache
 
 __all__ = ["cache_status", "STATUS_COLUMNS"]
 
@@ -29,7 +29,7 @@ STATUS_COLUMNS: tuple[str, ...] = (
 def _sessions_factory(use_calendars: bool) -> Any:
     """A function ``(mic, first, last) -> (sessions DatetimeIndex, basis label)``.
 
-    Uses :func:`exchina_index.calendar.sessions` (the package's bundled session table, with
+    Uses :func:`exchina_index.rules.calendar.sessions` (the package's bundled session table, with
     exchange_calendars beyond it); weekdays when disabled, for an unknown MIC, or on any error.
     """
 
@@ -40,7 +40,7 @@ def _sessions_factory(use_calendars: bool) -> Any:
         if not use_calendars or not mic:
             return weekdays(first, last)
         try:
-            from ..calendar import MIC_CALENDAR, sessions
+            from exchina_index.rules.calendar import MIC_CALENDAR, sessions
 
             if mic not in MIC_CALENDAR:
                 return weekdays(first, last)
@@ -64,12 +64,12 @@ def cache_status(
     Parameters
     ----------
     universe
-        A :class:`~exchina_index.universe.Universe` or its ``frame``.
+        A :class:`~exchina_index.universe.loading.Universe` or its ``frame``.
     cache_dir
         The cache folder (default :func:`~exchina_index.data.cache.default_cache_dir`).
     calendars
         Count gaps against each listing's own exchange calendar
-        (:func:`exchina_index.calendar.sessions`). ``False``, an unknown MIC, and FX pairs count
+        (:func:`exchina_index.rules.calendar.sessions`). ``False``, an unknown MIC, and FX pairs count
         weekdays (Monday to Friday) instead, which also counts exchange holidays as gaps.
 
     Returns
@@ -92,7 +92,7 @@ def cache_status(
     DataError
         ``universe`` is not a universe.
     """
-    from .yahoo import fx_pair
+    from exchina_index.data.yahoo import fx_pair
 
     frame = getattr(universe, "frame", universe)
     if not isinstance(frame, pd.DataFrame):

@@ -75,7 +75,7 @@ rows are compared with the cache, not rewritten. Existing rows are never rewritt
    downloaded again over its full cached window and its file is replaced (noted).
 
 An empty answer is accepted when no session was expected in the uncovered part of the window
-(the listing's exchange calendar from :mod:`exchina_index.calendar`; weekdays for FX and unknown
+(the listing's exchange calendar from :mod:`exchina_index.rules.calendar`; weekdays for FX and unknown
 MICs; nothing after today). An answer with no new row for a listing that has cached rows (a
 holiday, a trading halt, a delisting not yet in the universe) keeps the cached rows, does not
 advance the covered window (asked again next time) and is noted; it is not an error.
@@ -139,11 +139,11 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from ..dates import parse_date
-from ..errors import DataError, NetworkError, ReviewDateError
-from .cache import YahooCache
-from .csv_source import BOUNDS, FX_BOUNDS
-from .market import identical_close_notes
+from exchina_index.dates import parse_date
+from exchina_index.errors import DataError, NetworkError, ReviewDateError
+from exchina_index.data.cache import YahooCache
+from exchina_index.data.csv_source import BOUNDS, FX_BOUNDS
+from exchina_index.data.market import identical_close_notes
 
 __all__ = [
     "DEFAULT_START",
@@ -239,7 +239,7 @@ def _unit_divisor(ticker: str, unit: Any, currency: str) -> float:
         return 1.0
     units = dict(_MINOR_UNITS)
     try:  # the universe module's table is authoritative when present
-        from ..universe import PRICE_UNITS
+        from exchina_index.universe.loading import PRICE_UNITS
 
         units.update({k: int(v[1]) for k, v in PRICE_UNITS.items()})
     except Exception:  # pragma: no cover - universe module unavailable
@@ -663,7 +663,7 @@ def load_yahoo(
     Parameters
     ----------
     universe
-        A :class:`~exchina_index.universe.Universe` (or its ``frame``): tickers (Yahoo symbols) with
+        A :class:`~exchina_index.universe.loading.Universe` (or its ``frame``): tickers (Yahoo symbols) with
         ``currency``, ``price_unit`` and optionally ``listed_since`` and ``delisted``.
     start, end
         First and last date, **both inclusive**. ``end`` defaults to the last complete day
@@ -1071,7 +1071,7 @@ def _expected_sessions(run: _Run, kind: str, symbol: str, lo: pd.Timestamp, hi: 
     mic = run.mics.get(symbol, "") if kind == "prices" else ""
     if mic:
         try:
-            from ..calendar import MIC_CALENDAR, sessions
+            from exchina_index.rules.calendar import MIC_CALENDAR, sessions
 
             if mic in MIC_CALENDAR:
                 return len(sessions(mic, lo, hi - _ONE_DAY))
@@ -1548,7 +1548,7 @@ def _summary(run: _Run, n_series: int, last: Any) -> str:
 
 def _make_market(**frames: Any) -> Any:
     """Build :class:`~exchina_index.data.market.MarketData` (frames already in currency units)."""
-    from .market import MarketData
+    from exchina_index.data.market import MarketData
 
     return MarketData(source="yahoo", synthetic=False, **frames)
 

@@ -26,9 +26,9 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from . import atomic
-from .errors import OutputError
-from .spec import load_spec
+from exchina_index import atomic
+from exchina_index.errors import OutputError
+from exchina_index.rules.spec import load_spec
 
 __all__ = ["run_spec", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
 
@@ -61,7 +61,7 @@ def run_spec(
     Parameters
     ----------
     spec_path
-        The backtest spec (TOML, see :mod:`exchina_index.spec`).
+        The backtest spec (TOML, see :mod:`exchina_index.rules.spec`).
     source, cache_dir
         Override the spec's data source; the Yahoo cache folder.
     out
@@ -81,12 +81,12 @@ def run_spec(
     InputError, DataError, InfeasibleError
         From the spec, the data or the reviews; nothing is written.
     """
-    from .backtester import backtest
-    from .benchmark import universe_cap_weighted_returns
-    from .data import load_market_data
-    from .methodology import load_methodology
-    from .tearsheet import write_tearsheet
-    from .universe import load_universe
+    from exchina_index.simulation.backtest import backtest
+    from exchina_index.simulation.benchmark import universe_cap_weighted_returns
+    from exchina_index.data import load_market_data
+    from exchina_index.rules.methodology import load_methodology
+    from exchina_index.publish.tearsheet import write_tearsheet
+    from exchina_index.universe.loading import load_universe
 
     spec = load_spec(spec_path)
     target = Path(out) if out is not None else spec.path.parent / "output" / spec.name
@@ -105,7 +105,7 @@ def run_spec(
             benchmark = universe_cap_weighted_returns(universe, market, start=result.levels.index[0],
                                                       end=result.levels.index[-1])
         elif spec.benchmark_kind == "ticker":
-            from .data import load_benchmark_returns
+            from exchina_index.data import load_benchmark_returns
 
             benchmark = load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir,
                                                deadline_s=deadline_s)
@@ -135,7 +135,7 @@ def _check_target(target: Path) -> None:
 
 
 def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, folder: Path) -> bytes:
-    from .rebalancing import canonical_json, software_versions
+    from exchina_index.publish.rebalance import canonical_json, software_versions
 
     index = market.close.index
     manifest = {

@@ -24,11 +24,11 @@ from typing import Any, Callable
 import pandas as pd
 import pycountry
 
-from ._files import csv_problem, read_utf8
-from ._resources import bundled_path
-from .dates import MAX_DATE, MIN_DATE, parse_date
-from .errors import ReviewDateError, UniverseError
-from .methodology import STAGES, short_repr
+from exchina_index._files import csv_problem, read_utf8
+from exchina_index._resources import bundled_path
+from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
+from exchina_index.errors import short_repr, ReviewDateError, UniverseError
+from exchina_index.rules.methodology import STAGES
 
 __all__ = [
     "Universe", "load_universe", "require_universe", "UNIVERSE_COLUMNS", "LINK_COLUMNS", "LINK_KINDS", "MICS",

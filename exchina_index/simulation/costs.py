@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .methodology import Costs
+from exchina_index.rules.methodology import Costs
 
 __all__ = ["one_way_cost_rate"]
 
@@ -18,7 +18,7 @@ def one_way_cost_rate(adtv_usd: pd.Series, costs: Costs) -> pd.Series:
 
     Examples
     --------
-    >>> from exchina_index.methodology import load_methodology
+    >>> from exchina_index.rules.methodology import load_methodology
     >>> c = load_methodology().costs
     >>> one_way_cost_rate(pd.Series({"BIG": 80e6, "TINY": 1e5}), c).round(6).to_dict()
     {'BIG': 0.0007, 'TINY': 0.0062}

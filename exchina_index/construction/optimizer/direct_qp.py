@@ -1,6 +1,6 @@
 """One review's weighting QP handed straight to Clarabel, over the eligible names only.
 
-:class:`~exchina_index.weights.StageBalancedOptimizer` models its problem in cvxpy, compiled once
+:class:`~exchina_index.construction.optimizer.stage_balanced.StageBalancedOptimizer` models its problem in cvxpy, compiled once
 per universe. That model has to carry every listing of the universe and pin the ineligible ones in
 zero-width boxes ``0 <= w_i <= 0``; an interior-point method has no interior there and needs about
 twice the iterations, and most of the problem is names that cannot be held (at N = 500 about 380 of
@@ -14,7 +14,7 @@ with variables only for what can move, and with the rows that cannot bind left o
 * a trade variable ``d_i >= |w_i − p_i|`` only for eligible names held before (``p_i > 0``): for a
   new name ``|w_i − 0| = w_i`` because ``w_i >= 0``, so its turnover penalty is a linear cost;
 * a slack ``s_j >= max(0, W_j − θ)`` for each issuer whose hull coefficient is positive (the convex
-  relaxation of the regulatory rule's large sum, see :mod:`exchina_index.weights`);
+  relaxation of the regulatory rule's large sum, see :mod:`exchina_index.construction.optimizer.stage_balanced`);
 * the bounds of an issuer or a country with one eligible listing become that listing's bounds;
   issuer and country caps at or above the sum of their members' caps, and name caps >= 1, are
   dropped;
@@ -23,7 +23,7 @@ with variables only for what can move, and with the rows that cannot bind left o
 
 Everything fixed for a universe (issuer and country membership) arrives as index arrays from the
 optimizer; per review only numbers change, so assembling the matrices is a handful of numpy
-operations. The capacity LP of :func:`~exchina_index.weights.max_feasible_aum` shares the
+operations. The capacity LP of :func:`~exchina_index.construction.optimizer.stage_balanced.max_feasible_aum` shares the
 portfolio rows (:func:`min_inverse_aum`). The cvxpy model stays the reference: the tests solve both
 on random problems and compare the optima.
 """

@@ -14,7 +14,7 @@
 Conventions (also in the README)
 --------------------------------
 * **Point in time.** The review is the one whose implementation date is ``as_of`` or the next one
-  after it (:func:`~exchina_index.calendar.review_for`). Only data up to its cut-off is read.
+  after it (:func:`~exchina_index.rules.calendar.review_for`). Only data up to its cut-off is read.
 * **Reference prices** are the closes at the *cut-off* (the last price on or before it), in the
   listing's ``currency`` (major unit: GBP, not the GBp quote unit given in ``price_unit``) and in USD. Index providers publish pro-forma
   shares at the close before implementation, but a run made at the announcement only knows the
@@ -69,16 +69,16 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from . import atomic
-from .calendar import review_dates, review_for
-from .compliance import ComplianceCheck, RegulatoryLimits, check_caps, check_regulatory
-from .costs import one_way_cost_rate
-from .dates import parse_date
-from .errors import DataError, InputError, OutputError, ReviewDateError
-from .methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
-from .screens import last_screenable_date
-from ._files import csv_problem, decode_utf8, read_regular_file
-from .universe import Universe, require_universe
+from exchina_index import atomic
+from exchina_index.rules.calendar import review_dates, review_for
+from exchina_index.construction.compliance import ComplianceCheck, RegulatoryLimits, check_caps, check_regulatory
+from exchina_index.simulation.costs import one_way_cost_rate
+from exchina_index.dates import parse_date
+from exchina_index.errors import DataError, InputError, OutputError, ReviewDateError
+from exchina_index.rules.methodology import STAGES, Methodology, check_aum, load_methodology, resolve_methodology
+from exchina_index.construction.screens import last_screenable_date
+from exchina_index._files import csv_problem, decode_utf8, read_regular_file
+from exchina_index.universe.loading import Universe, require_universe
 
 __all__ = [
     "rebalance",
@@ -175,7 +175,7 @@ def rebalance(
         The command line to record in the manifest (the CLI passes it); otherwise the Python call's
         arguments are recorded (without the output folder, so runs into different folders match).
     optimizer
-        A compiled optimizer from :func:`~exchina_index.review.make_optimizer` to re-use across
+        A compiled optimizer from :func:`~exchina_index.construction.review.make_optimizer` to re-use across
         reviews (speed only).
 
     Returns
@@ -198,8 +198,8 @@ def rebalance(
 
     In every error case nothing is written.
     """
-    from .data import require_market
-    from .review import build_weights, drift_weights
+    from exchina_index.data import require_market
+    from exchina_index.construction.review import build_weights, drift_weights
 
     require_universe(universe)
     require_market(market)
@@ -238,7 +238,7 @@ def rebalance(
 def calendar_table(methodology: Methodology | None = None, year: int | None = None) -> pd.DataFrame:
     """The reviews implemented in ``year``: cut-off, announcement, pro-forma, implementation, effective.
 
-    A thin wrapper over :func:`~exchina_index.calendar.review_dates` (same columns) for the
+    A thin wrapper over :func:`~exchina_index.rules.calendar.review_dates` (same columns) for the
     ``exchina-index calendar`` command.
 
     Examples
@@ -671,7 +671,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _compliance(w: pd.Series, f: pd.DataFrame, country: pd.Series, names: pd.DataFrame, aum: float,
                 m: Methodology, review: pd.Series, rep: Any) -> dict[str, Any]:
-    from .review import name_caps
+    from exchina_index.construction.review import name_caps
 
     checks: list[dict[str, Any]] = []
     w = w[w != 0]  # the held names (a negative weight would stay and fail "long only")
@@ -780,7 +780,7 @@ def software_versions(solver: str) -> dict[str, Any]:
     """Versions of the package, Python, pandas, numpy, cvxpy and ``solver`` (for manifests)."""
     from importlib import metadata
 
-    from . import __version__
+    from exchina_index import __version__
 
     def ver(dist: str) -> str | None:
         try:
@@ -804,7 +804,7 @@ def software_versions(solver: str) -> dict[str, Any]:
 def _call_record(as_of: Any, aum: Any, previous: Any, force: bool, methodology: Any) -> dict[str, Any]:
     prev = None if previous is None else ("<Series>" if isinstance(previous, pd.Series) else str(previous))
     return {
-        "function": "exchina_index.rebalancing",
+        "function": "exchina_index.publish.rebalance",
         "as_of": as_of.date().isoformat() if isinstance(as_of, pd.Timestamp) else str(as_of),
         "aum": None if aum is None else str(aum),
         "previous": prev,
@@ -815,7 +815,7 @@ def _call_record(as_of: Any, aum: Any, previous: Any, force: bool, methodology: 
 
 def _render(b: _Bundle, *, command_line: str | None, call: dict[str, Any]) -> dict[str, bytes]:
     """All file contents, in memory; the manifest last, with the hashes of the others."""
-    from .report_html import render_report
+    from exchina_index.publish.review_report import render_report
 
     files: dict[str, bytes] = {
         "announcement.csv": _csv(b.announcement, ANNOUNCEMENT_COLUMNS),

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data.market import MarketData
-    from .methodology import Methodology, Size
+    from exchina_index.data.market import MarketData
+    from exchina_index.rules.methodology import Methodology, Size
 
 __all__ = ["size_screen", "market_screen", "SIZE_REASONS"]
 
@@ -78,7 +78,7 @@ def size_screen(
         The members after the previous review: tickers (set, list, Index), a bool Series, or a
         weight Series (weight > 0 = member); ``None`` at the first review (everyone is a newcomer).
     size
-        The rulebook's ``size`` section (or the whole :class:`~exchina_index.methodology.Methodology`).
+        The rulebook's ``size`` section (or the whole :class:`~exchina_index.rules.methodology.Methodology`).
 
     Returns
     -------

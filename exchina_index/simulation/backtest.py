@@ -1,9 +1,9 @@
 """Historical simulation of the index: the same review code as the live rebalances, then the array
 engine for the daily levels.
 
-Each review's weights come from :func:`~exchina_index.review.build_weights` on data up to that
+Each review's weights come from :func:`~exchina_index.construction.review.build_weights` on data up to that
 review's cut-off and take effect at the close of its implementation date; the first review on or
-after ``start`` trades on its own date. Between reviews :mod:`exchina_index.engine` drifts the
+after ``start`` trades on its own date. Between reviews :mod:`exchina_index.simulation.engine` drifts the
 weights daily and computes the price-return, gross total-return and net total-return levels (all
 starting at 1000, gross of costs as published) and the NAV of a fund tracking the net index (after
 trading costs and the expense ratio). A listing that delists between reviews is sold at its last
@@ -18,15 +18,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .calendar import review_dates
-from .costs import one_way_cost_rate
-from .engine import run_index
-from .dates import parse_date
-from .errors import InputError, ReviewDateError
-from .methodology import Methodology, check_aum, resolve_methodology
-from .review import WeightResult, build_weights, drift_weights, make_optimizer
-from .screens import last_screenable_date
-from .universe import Universe, require_universe
+from exchina_index.rules.calendar import review_dates
+from exchina_index.simulation.costs import one_way_cost_rate
+from exchina_index.simulation.engine import run_index
+from exchina_index.dates import parse_date
+from exchina_index.errors import InputError, ReviewDateError
+from exchina_index.rules.methodology import Methodology, check_aum, resolve_methodology
+from exchina_index.construction.review import WeightResult, build_weights, drift_weights, make_optimizer
+from exchina_index.construction.screens import last_screenable_date
+from exchina_index.universe.loading import Universe, require_universe
 
 __all__ = ["BacktestResult", "backtest"]
 
@@ -51,7 +51,7 @@ class BacktestResult:
     turnover, costs
         One-way turnover and trading cost (fraction of NAV) by implementation date.
     reviews
-        The :class:`~exchina_index.review.WeightResult` of each review, by implementation date.
+        The :class:`~exchina_index.construction.review.WeightResult` of each review, by implementation date.
     schedule
         The review calendar used (cut-off, announce, proforma, implement, effective).
     tracking_difference
@@ -105,7 +105,7 @@ def backtest(
         so). A later ``end`` is cut there too.
     aum
         Fund size in USD for the liquidity caps (rulebook default when ``None``), positive and at
-        most :data:`~exchina_index.methodology.MAX_AUM_USD`.
+        most :data:`~exchina_index.rules.methodology.MAX_AUM_USD`.
     progress
         Called after each review as ``progress(done, total, implementation_date)``.
 
@@ -117,7 +117,7 @@ def backtest(
     UniverseError, DataError, MethodologyError, InputError
         An argument of the wrong type, or an AUM out of range.
     """
-    from .data import require_market
+    from exchina_index.data import require_market
 
     require_universe(universe)
     require_market(market)

@@ -25,12 +25,12 @@ from typing import Any, Literal, Mapping
 
 import pycountry
 
-from ._files import read_utf8
-from ._resources import bundled_path
-from .errors import ExchinaIndexError, InputError, MethodologyError
+from exchina_index._files import read_utf8
+from exchina_index._resources import bundled_path
+from exchina_index.errors import short_repr, ExchinaIndexError, InputError, MethodologyError
 
 __all__ = [
-    "Methodology", "load_methodology", "resolve_methodology", "check_aum", "solver_problem", "short_repr", "STAGES",
+    "Methodology", "load_methodology", "resolve_methodology", "check_aum", "solver_problem", "STAGES",
     "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "MAX_TURNOVER_PENALTY", "SOLVER_MODULES",
 ]
 
@@ -532,13 +532,6 @@ class _Ctx:
         return v
 
 
-def short_repr(value: Any, limit: int = 40) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for error messages (a value can be a 400-digit
-    integer or a 100 kB string)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
@@ -617,8 +610,8 @@ def _cross_checks(m: Methodology, ctx: _Ctx) -> None:
     months = list(m.schedule.months)
     if not months or months != sorted(set(months)):
         ctx.fail("schedule.months", f"must list distinct months in increasing order, got {months}")
-    from .calendar import MIC_CALENDAR  # lazy: pandas is not needed to read a rulebook otherwise
-    from .dates import parse_date
+    from exchina_index.rules.calendar import MIC_CALENDAR  # lazy: pandas is not needed to read a rulebook otherwise
+    from exchina_index.dates import parse_date
 
     if m.schedule.calendar not in MIC_CALENDAR:
         ctx.fail("schedule.calendar", f"'{m.schedule.calendar}' is not an exchange with a calendar; use one of "

@@ -2,7 +2,7 @@
 
 The screens that need no market data (listing dates, country of classification, the ex-China
 test, purity, one line per issuer) live here; the size and liquidity screens, which need prices,
-are in :mod:`exchina_index.size_screens` and are applied when a market is given.
+are in :mod:`exchina_index.construction.market_screens` and are applied when a market is given.
 
 Reason codes (the first failing screen wins, in this order):
 
@@ -15,7 +15,7 @@ Reason codes (the first failing screen wins, in this order):
 ``COUNTRY``            country of classification outside the eligible alliance sets
 ``LOW_PURITY``         purity below ``eligibility.min_purity``
 ``SECONDARY_LINE``     not the issuer's primary line (one line per issuer)
-size/liquidity codes   from :mod:`exchina_index.size_screens` (``SIZE_BELOW_ENTRY``, ...)
+size/liquidity codes   from :mod:`exchina_index.construction.market_screens` (``SIZE_BELOW_ENTRY``, ...)
 ``OK``                 eligible, nothing to report
 ``FLAG_CN_STAKE``      eligible; a Chinese stake below the threshold is reported
 ``FLAG_CN_OPERATIONS`` eligible; operations or JVs inside China are reported
@@ -28,10 +28,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .dates import parse_date
-from .errors import InputError
-from .methodology import Methodology, resolve_methodology
-from .universe import Universe, require_universe
+from exchina_index.dates import parse_date
+from exchina_index.errors import InputError
+from exchina_index.rules.methodology import Methodology, resolve_methodology
+from exchina_index.universe.loading import Universe, require_universe
 
 __all__ = ["screen", "country_of_classification", "last_screenable_date", "REASONS"]
 
@@ -110,7 +110,7 @@ def screen(
     m = resolve_methodology(methodology)
     t = parse_date(as_of, "as_of")
     if market is not None:
-        from .data import require_market
+        from exchina_index.data import require_market
 
         require_market(market)
     if previous is not None and not isinstance(previous, (pd.Index, list, tuple, set, frozenset)):
@@ -151,7 +151,7 @@ def screen(
     )
 
     if market is not None:
-        from .size_screens import market_screen
+        from exchina_index.construction.market_screens import market_screen
 
         passed = reason == ""
         prev = None if previous is None else pd.Index(previous)

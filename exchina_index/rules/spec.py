@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._files import read_utf8
-from .dates import MAX_DATE, MIN_DATE, parse_date
-from .errors import ExchinaIndexError, InputError, MethodologyError
-from .methodology import check_aum, load_methodology, short_repr
+from exchina_index._files import read_utf8
+from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
+from exchina_index.errors import short_repr, ExchinaIndexError, InputError, MethodologyError
+from exchina_index.rules.methodology import check_aum, load_methodology
 
 __all__ = ["BacktestSpec", "load_spec"]
 

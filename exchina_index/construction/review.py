@@ -5,11 +5,11 @@ Everything here is computed from data up to the review's cut-off only: every mar
 
 The steps, each a small function:
 
-1. :func:`~exchina_index.screens.screen` with the size and liquidity screens (point in time);
+1. :func:`~exchina_index.construction.screens.screen` with the size and liquidity screens (point in time);
 2. :func:`anchor_weights`: the uncapped weights u (float-adjusted market cap × purity by default);
 3. :func:`name_caps`: per-name caps, the smaller of the single-name cap and the liquidity cap
    ``participation × ADTV × days / AUM``;
-4. the compiled optimizer (:class:`~exchina_index.weights.StageBalancedOptimizer`) under the stage,
+4. the compiled optimizer (:class:`~exchina_index.construction.optimizer.stage_balanced.StageBalancedOptimizer`) under the stage,
    issuer, country and regulatory constraints, with the rulebook's relaxation ladder when the
    problem is infeasible (every step taken is recorded in the report).
 """
@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .dates import parse_date
-from .errors import InfeasibleError, InputError, ReviewDateError
-from .methodology import STAGES, Methodology, check_aum, resolve_methodology
-from .screens import country_of_classification, screen
-from .universe import Universe, require_universe
-from .weights import RegulatoryLimits, StageBalancedOptimizer, days_to_trade, max_feasible_aum
+from exchina_index.dates import parse_date
+from exchina_index.errors import InfeasibleError, InputError, ReviewDateError
+from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
+from exchina_index.construction.screens import country_of_classification, screen
+from exchina_index.universe.loading import Universe, require_universe
+from exchina_index.construction.optimizer.stage_balanced import RegulatoryLimits, StageBalancedOptimizer, days_to_trade, max_feasible_aum
 
 __all__ = [
     "WeightResult",
@@ -205,7 +205,7 @@ def build_weights(
         The rulebook (bundled default when ``None``).
     aum
         Fund size in USD for the liquidity caps (``liquidity.default_aum_usd`` when ``None``),
-        positive and at most :data:`~exchina_index.methodology.MAX_AUM_USD`.
+        positive and at most :data:`~exchina_index.rules.methodology.MAX_AUM_USD`.
     previous
         The previous portfolio drifted to the cut-off (a Series of weights by ticker); used for the
         entry and retention buffers, the minimum weight of held names and the turnover penalty.
@@ -224,7 +224,7 @@ def build_weights(
     InfeasibleError
         When the constraints cannot hold even after the rulebook's relaxation ladder.
     """
-    from .data import require_market
+    from exchina_index.data import require_market
 
     require_universe(universe)
     require_market(market)

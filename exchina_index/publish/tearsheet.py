@@ -50,12 +50,12 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from .atomic import TEMP_PREFIX, write_text
-from .report_html import data_notes_html
-from .errors import DataError, InputError, OutputError
+from exchina_index.atomic import TEMP_PREFIX, write_text
+from exchina_index.publish.review_report import data_notes_html
+from exchina_index.errors import DataError, InputError, OutputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backtester import BacktestResult
+    from exchina_index.simulation.backtest import BacktestResult
 
 __all__ = ["write_tearsheet", "SYNTHETIC_BANNER", "strip_external_references", "find_external_references"]
 
@@ -105,7 +105,7 @@ def write_tearsheet(
     Parameters
     ----------
     result
-        A :class:`~exchina_index.backtester.BacktestResult`.
+        A :class:`~exchina_index.simulation.backtest.BacktestResult`.
     out_dir
         Output folder (created if needed). Existing files of the same names are replaced.
     benchmark
@@ -141,7 +141,7 @@ def write_tearsheet(
     >>> xi.write_tearsheet(bt, "backtests/output/demo", benchmark=basket_returns)  # doctest: +SKIP
     PosixPath('backtests/output/demo/tearsheet.html')
     """
-    from .backtester import BacktestResult
+    from exchina_index.simulation.backtest import BacktestResult
 
     if not isinstance(result, BacktestResult):
         raise InputError(f"result must be a BacktestResult (from backtest()), got {type(result).__name__}")
@@ -521,7 +521,7 @@ def _ticker_meta(result: Any, tickers: Sequence[str]) -> pd.DataFrame:
             country = country.combine_first(names["country"].reindex(meta.index).astype(object))
     if {"domicile", "hq"} <= set(frame.columns):
         try:
-            from .screens import country_of_classification
+            from exchina_index.construction.screens import country_of_classification
 
             rule = country_of_classification(frame, result.methodology)
         except Exception:  # no rulebook at hand: domicile

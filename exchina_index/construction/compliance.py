@@ -3,7 +3,7 @@
 Pure functions over pandas objects: they read weights and limits and return one
 :class:`ComplianceCheck` per kind of limit, carrying the *worst* figure (the largest issuer, the
 country closest to or furthest over its cap, ...). ``rebalance.py`` writes them to
-``compliance.json``; :mod:`exchina_index.weights` uses :class:`RegulatoryLimits` to optimise under
+``compliance.json``; :mod:`exchina_index.construction.optimizer.stage_balanced` uses :class:`RegulatoryLimits` to optimise under
 the same rules.
 
 Tolerance

@@ -1,6 +1,6 @@
 """The review report (``report.html``): one self-contained page, inline CSS, no scripts, no links out.
 
-It is rendered from the in-memory bundle of :mod:`exchina_index.rebalancing`; every number is
+It is rendered from the in-memory bundle of :mod:`exchina_index.publish.rebalance`; every number is
 formatted with a fixed precision and nothing depends on the clock, so the same review gives the
 same bytes.
 """
@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .methodology import STAGES
+from exchina_index.rules.methodology import STAGES
 
 __all__ = ["render_report", "data_notes_html"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .universe import Universe
+from exchina_index.universe.loading import Universe
 
 __all__ = ["universe_cap_weighted_returns"]
 

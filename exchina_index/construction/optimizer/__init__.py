@@ -1,0 +1,1 @@
+"""The stage-balanced weighting problem: set-up, pre-checks, solvers, verification, capacity."""
