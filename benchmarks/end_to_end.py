@@ -62,13 +62,13 @@ def _child(spec: Path) -> dict[str, Any]:
     import tempfile
 
     t = time.perf_counter()
-    import exchina_index.backtester as bt_mod
-    import exchina_index.benchmark as bench_mod
+    import exchina_index.simulation.backtest as bt_mod
+    import exchina_index.simulation.benchmark as bench_mod
     import exchina_index.data as data_mod
-    import exchina_index.review  # noqa: F401
-    import exchina_index.runner as runner
-    import exchina_index.tearsheet as ts_mod
-    import exchina_index.weights  # noqa: F401
+    import exchina_index.construction.review  # noqa: F401
+    import exchina_index.publish.runner as runner
+    import exchina_index.publish.tearsheet as ts_mod
+    import exchina_index.construction.optimizer.stage_balanced  # noqa: F401
     import exchina_index.data.demo  # noqa: F401  (the demo generator)
     try:
         import quantstats  # noqa: F401  (the tearsheet imports it lazily)

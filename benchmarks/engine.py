@@ -67,7 +67,7 @@ class EngineInputs:
 
 def engine_inputs(case: ScaledCase) -> EngineInputs:
     """The engine arrays for the case (see the module docstring)."""
-    from exchina_index.costs import one_way_cost_rate
+    from exchina_index.simulation.costs import one_way_cost_rate
 
     m, market = case.methodology, case.market
     f = case.universe.frame
@@ -110,7 +110,7 @@ def _max_rel_diff(ours: np.ndarray, other: np.ndarray) -> float:
 def engine_case(case: ScaledCase, *, run_bt: bool = True, run_naive: bool = True,
                 ours_repeat: int = 10) -> dict[str, Any]:
     """Check agreement, then time ours, bt, the naive loop and the floor (see module docstring)."""
-    from exchina_index.engine import run_index
+    from exchina_index.simulation.engine import run_index
 
     inp = engine_inputs(case)
     T, N = inp.r.shape

@@ -8,7 +8,7 @@ the arguments of every ``solve`` call. The successful call of each review is the
 
 * **compiled** (ours): ``StageBalancedOptimizer.solve(**call)`` on one optimizer built for the
   universe, as the package runs it: the universe's structure is fixed once and each review's QP,
-  over its eligible names, goes straight to Clarabel (``exchina_index.direct_qp``);
+  over its eligible names, goes straight to Clarabel (``exchina_index.construction.optimizer.direct_qp``);
 * **compiled cvxpy**: the same optimizer with ``direct_clarabel=False``: the cvxpy model over the
   whole universe, canonicalised once (DPP) and re-solved with each review's parameter values;
 * **scratch**: a new ``StageBalancedOptimizer(..., direct_clarabel=False)`` per review, so the cvxpy
@@ -54,7 +54,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
     the previous portfolio is then the one of the previous sampled review, drifted to the cut-off);
     return the successful solve call of each feasible review and pipeline statistics."""
     from exchina_index.errors import InfeasibleError
-    from exchina_index.review import build_weights, drift_weights, make_optimizer
+    from exchina_index.construction.review import build_weights, drift_weights, make_optimizer
 
     u, m, market = case.universe, case.methodology, case.market
     schedule = case.schedule
@@ -97,9 +97,9 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
 def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
     """The review optimizer of ``case`` on the cvxpy model (what ``make_optimizer`` builds, with
     ``direct_clarabel=False``)."""
-    from exchina_index.methodology import STAGES
-    from exchina_index.screens import country_of_classification
-    from exchina_index.weights import StageBalancedOptimizer
+    from exchina_index.rules.methodology import STAGES
+    from exchina_index.construction.screens import country_of_classification
+    from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer
 
     f = case.universe.frame
     return StageBalancedOptimizer(

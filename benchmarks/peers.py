@@ -6,7 +6,7 @@
   commissions.
 * :func:`naive_price_levels` is the textbook per-day loop with pandas Series operations.
 
-Both implement the engine's price-return convention (``exchina_index.engine``): the index starts
+Both implement the engine's price-return convention (``exchina_index.simulation.engine``): the index starts
 at the close of the first review, a review trades at its close after that day's return is earned
 with the old weights, and between reviews the weights drift with price::
 

@@ -34,9 +34,9 @@ RULEBOOK_OVERRIDES = {"regulatory": {"mode": "ric"}}
 @dataclass(eq=False)
 class ScaledCase:
     n: int
-    universe: object          # exchina_index.universe.Universe
+    universe: object          # exchina_index.universe.loading.Universe
     market: object            # exchina_index.data.market.MarketData
-    methodology: object       # exchina_index.methodology.Methodology
+    methodology: object       # exchina_index.rules.methodology.Methodology
     schedule: pd.DataFrame    # review_dates(...) rows inside the data
     build_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -46,7 +46,7 @@ class ScaledCase:
 
 
 def _empty_links() -> pd.DataFrame:
-    from exchina_index.universe import LINK_COLUMNS
+    from exchina_index.universe.loading import LINK_COLUMNS
 
     links = pd.DataFrame({c: pd.Series(dtype=object) for c in LINK_COLUMNS})
     links["stake"] = links["stake"].astype(float)
@@ -57,10 +57,10 @@ def _empty_links() -> pd.DataFrame:
 
 def build_case(n: int, seed: int = SEED) -> ScaledCase:
     """Universe of ``n`` synthetic listings, its market, the bundled rulebook and the schedule."""
-    from exchina_index.calendar import review_dates
+    from exchina_index.rules.calendar import review_dates
     from exchina_index.data.demo import generate_market, synthetic_universe
-    from exchina_index.methodology import load_methodology
-    from exchina_index.universe import Universe
+    from exchina_index.rules.methodology import load_methodology
+    from exchina_index.universe.loading import Universe
 
     t = time.perf_counter()
     frame = synthetic_universe(n, seed)

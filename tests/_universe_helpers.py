@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from exchina_index.universe import UNIVERSE_COLUMNS
+from exchina_index.universe.loading import UNIVERSE_COLUMNS
 
 COLUMNS = [c for c in UNIVERSE_COLUMNS if c != "ticker"]
 

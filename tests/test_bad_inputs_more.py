@@ -32,7 +32,7 @@ from exchina_index.errors import (
     ReviewDateError,
     UniverseError,
 )
-from exchina_index.spec import load_spec
+from exchina_index.rules.spec import load_spec
 
 RULEBOOK = bundled_path("methodology.toml")
 LONG_NAME = "a" * 300  # longer than any file system's NAME_MAX (255)
@@ -234,7 +234,7 @@ def test_cli_rulebook_that_would_silently_mean_something_else(tmp_path: Path, ol
 # --------------------------------------------------------------------------------------------------
 
 def _sbw(**change: Any) -> Callable[[], Any]:
-    from exchina_index.weights import stage_balanced_weights
+    from exchina_index.construction.optimizer.stage_balanced import stage_balanced_weights
 
     args = {"anchor": A, "stage_exposure": E, "targets": T, "caps": 0.6, **change}
     return lambda: stage_balanced_weights(**args)
@@ -251,7 +251,7 @@ def _yahoo(**kw: Any) -> Callable[[], Any]:
 
 
 def _dtt(*args: Any) -> Callable[[], Any]:
-    from exchina_index.weights import days_to_trade
+    from exchina_index.construction.optimizer.stage_balanced import days_to_trade
 
     return lambda: days_to_trade(*args)
 
@@ -331,7 +331,7 @@ def test_anchors_near_the_float_limit_give_the_same_weights_without_warnings() -
 
 def test_a_failing_scs_prints_nothing_on_stdout(capfd: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import exchina_index.weights as weights
+    import exchina_index.construction.optimizer.stage_balanced as weights
     from exchina_index.errors import SolverError
 
     monkeypatch.setattr(weights, "MAX_TURNOVER_PENALTY", math.inf)  # past the bound: SCS fails numerically
@@ -401,7 +401,7 @@ def test_rebalance_after_the_last_admissible_price_names_the_screened_out_listin
 
 
 def test_last_screenable_date_screens_each_listing_on_its_own_last_date(world: dict, china_outlives: tuple) -> None:
-    from exchina_index.screens import last_screenable_date
+    from exchina_index.construction.screens import last_screenable_date
 
     folder, last = china_outlives
     market = xi.load_market_data(world["u"], folder)

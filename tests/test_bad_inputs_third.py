@@ -92,7 +92,7 @@ def test_increasing_steps_and_a_floor_within_the_cap_are_accepted() -> None:
 # --------------------------------------------------------------------------------------------------
 
 def test_osqp_solves_without_a_deprecation_warning() -> None:
-    from exchina_index.weights import stage_balanced_weights
+    from exchina_index.construction.optimizer.stage_balanced import stage_balanced_weights
 
     args = {"anchor": pd.Series({"A": 0.5, "B": 0.3, "C": 0.2}),
             "stage_exposure": pd.DataFrame({"mining": [1.0, 0.0, 0.5], "refining": [0.0, 1.0, 0.5]}, index=list("ABC")),
@@ -105,7 +105,7 @@ def test_osqp_solves_without_a_deprecation_warning() -> None:
 
 
 def test_calendar_sessions_do_not_depend_on_the_warning_filters() -> None:
-    from exchina_index import calendar
+    from exchina_index.rules import calendar
 
     calendar._library_days.cache_clear()  # built afresh under "error"
     try:

@@ -28,7 +28,7 @@ from benchmarks.peers import (  # noqa: E402
     prices_from_returns,
 )
 from benchmarks.universes import capped_cap_weights  # noqa: E402
-from exchina_index.engine import run_index  # noqa: E402
+from exchina_index.simulation.engine import run_index  # noqa: E402
 
 TOL = 1e-9
 

@@ -21,14 +21,14 @@ import pandas as pd
 import pytest
 
 import exchina_index as xi
-from exchina_index.calendar import MIC_CALENDAR
+from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.data.demo import generate_market
 from exchina_index.data.market import MarketData
-from exchina_index.universe import Universe
+from exchina_index.universe.loading import Universe
 
 #: The last date of the bundled session table, read from the file itself.
 TABLE_END = max(pd.Timestamp(c["end"]) for c in json.loads(
-    (resources.files("exchina_index") / "exchange_sessions.json").read_text(encoding="utf-8"))["calendars"].values())
+    (resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8"))["calendars"].values())
 FAR_END = TABLE_END + pd.DateOffset(years=5)
 START = pd.Timestamp("2030-01-01")
 

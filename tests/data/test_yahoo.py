@@ -193,7 +193,7 @@ def test_one_history_call_per_symbol_with_the_right_arguments(tmp_path: Path) ->
 
 
 def test_works_with_a_real_universe_and_inverted_jpy_pair(tmp_path: Path) -> None:
-    from exchina_index.universe import load_universe
+    from exchina_index.universe.loading import load_universe
 
     uni = load_universe(FIXTURES / "mini_universe.csv", FIXTURES / "mini_china_links.csv")
     days = sessions("2025-08-01", "2025-09-30")
@@ -825,7 +825,7 @@ def test_quiet_yfinance_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.Ca
             with caplog.at_level(logging.DEBUG):
                 logger.error("MP: possibly delisted; no price data found")
                 warnings.warn_explicit("noise", FutureWarning, "x.py", 1, module="yfinance.scrapers.history")
-                warnings.warn_explicit("ours", FutureWarning, "y.py", 1, module="exchina_index.review")
+                warnings.warn_explicit("ours", FutureWarning, "y.py", 1, module="exchina_index.construction.review")
             assert [str(w.message) for w in seen] == ["ours"]  # only yfinance's own warnings are ignored
             assert "delisted" not in capsys.readouterr().err
             assert not caplog.records

@@ -7,10 +7,10 @@ import pytest
 
 from exchina_index._resources import bundled_path
 from exchina_index.errors import UniverseError
-from exchina_index.screens import screen
-from exchina_index.universe import LINK_COLUMNS, load_universe
+from exchina_index.construction.screens import screen
+from exchina_index.universe.loading import LINK_COLUMNS, load_universe
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MINI = FIXTURES / "mini_universe.csv"
 LINKS = FIXTURES / "mini_china_links.csv"
 

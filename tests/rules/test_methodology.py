@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-import exchina_index.methodology as mmod
+import exchina_index.rules.methodology as mmod
 from exchina_index._resources import bundled_path
 from exchina_index.errors import InputError, MethodologyError
-from exchina_index.methodology import check_aum, load_methodology, resolve_methodology
+from exchina_index.rules.methodology import check_aum, load_methodology, resolve_methodology
 
 
 def test_bundled_rulebook_loads_with_anchored_defaults() -> None:

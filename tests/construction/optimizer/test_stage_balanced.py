@@ -1,4 +1,4 @@
-"""Tests of the stage-balanced optimizer (exchina_index.weights).
+"""Tests of the stage-balanced optimizer (exchina_index.construction.optimizer.stage_balanced).
 
 Expected values come from independent implementations in ``_weights_helpers`` (plain loops,
 iterative capping, a separately written cvxpy model, brute force over large-issuer subsets), never
@@ -25,10 +25,10 @@ from _weights_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import exchina_index.weights as wmod
-from exchina_index.compliance import check_regulatory
+import exchina_index.construction.optimizer.stage_balanced as wmod
+from exchina_index.construction.compliance import check_regulatory
 from exchina_index.errors import InfeasibleError, InputError, SolverError
-from exchina_index.weights import (
+from exchina_index.construction.optimizer.stage_balanced import (
     RIC_25_50,
     UCITS_5_10_40,
     RegulatoryLimits,

@@ -1,4 +1,4 @@
-"""Tests of the array kernel ``exchina_index.engine.run_index``.
+"""Tests of the array kernel ``exchina_index.simulation.engine.run_index``.
 
 The references here are independent of the kernel: a hand-computed case, a direct product
 formula, and ``run_index_reference``, a deliberately plain per-day loop that implements the
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchina_index import engine
-from exchina_index.engine import EngineInputError, IndexRun, run_index
+from exchina_index.simulation import engine
+from exchina_index.simulation.engine import EngineInputError, IndexRun, run_index
 from exchina_index.errors import DataError
 
 RTOL = 1e-12

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import exchina_index as xi
-from exchina_index.benchmark import universe_cap_weighted_returns
+from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 from exchina_index.data.market import MarketData
 
 START, END = "2025-06-01", "2026-09-30"

@@ -1,4 +1,4 @@
-"""Tests of exchina_index.compliance against a brute-force checker written with plain loops."""
+"""Tests of exchina_index.construction.compliance against a brute-force checker written with plain loops."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchina_index.compliance import (
+from exchina_index.construction.compliance import (
     RIC_25_50,
     UCITS_5_10_40,
     ComplianceCheck,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import exchina_index.backtester as backtester_module
+import exchina_index.simulation.backtest as backtester_module
 from exchina_index import atomic
 from exchina_index.cli import main
-from exchina_index.runner import MANIFEST_SCHEMA, run_spec
+from exchina_index.publish.runner import MANIFEST_SCHEMA, run_spec
 
 SPEC = """name = "short"
 source = "demo"

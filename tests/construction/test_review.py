@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.methodology import load_methodology
-from exchina_index.review import anchor_weights, drift_weights, name_caps
+from exchina_index.rules.methodology import load_methodology
+from exchina_index.construction.review import anchor_weights, drift_weights, name_caps
 
 M = load_methodology()
 
@@ -60,7 +60,7 @@ def test_drift_by_price_and_delisting() -> None:
 # --- the whole review on the demo market --------------------------------------------------------
 
 import exchina_index as xi  # noqa: E402
-from exchina_index.review import make_optimizer  # noqa: E402
+from exchina_index.construction.review import make_optimizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from exchina_index.errors import InputError
-from exchina_index.spec import load_spec
+from exchina_index.rules.spec import load_spec
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_bundled_specs_parse() -> None:

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.calendar import (
+from exchina_index.rules.calendar import (
     MIC_CALENDAR, REVIEW_COLUMNS, extrapolation_notes, known_range, review_dates, review_for, sessions,
     write_session_table,
 )
-from exchina_index import calendar as calendar_module
+from exchina_index.rules import calendar as calendar_module
 from exchina_index.errors import DataError, ReviewDateError
-from exchina_index.methodology import load_methodology
+from exchina_index.rules.methodology import load_methodology
 
 
 @pytest.fixture(scope="module")
@@ -146,13 +146,13 @@ CALENDARS = sorted(set(MIC_CALENDAR.values()))
 TABLE_END = "2035-12-31"  # the bundled table's last date (exchange_sessions.json, write_session_table)
 # XKRX is left out where exchange_calendars must build it (about 2 s; no universe listing uses it)
 BUILT = [c for c in CALENDARS if c != "XKRX"]
-TABLE_VERSION = json.loads((resources.files("exchina_index") / "exchange_sessions.json").read_text(
+TABLE_VERSION = json.loads((resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(
     encoding="utf-8"))["generated_with"]
 #: Comparisons of the table with the installed library hold for the release that generated it.
 same_release = pytest.mark.skipif(
     TABLE_VERSION != f"exchange_calendars {xc.__version__}",
     reason=f"the session table was generated with {TABLE_VERSION}, exchange_calendars {xc.__version__} is "
-           "installed: regenerate it with `python -m exchina_index.calendar`",
+           "installed: regenerate it with `python -m exchina_index.rules.calendar`",
 )
 
 
@@ -232,7 +232,7 @@ def test_extrapolation_notes_name_the_calendar_dates_and_reason() -> None:
     note = notes[0]
     assert note.startswith("XSHG sessions from 2027-01-01 to 2027-06-30 are weekdays")
     assert "XSHE, XSHG" in note and f"{TABLE_VERSION} knows that calendar only to 2026-12-31" in note
-    assert "python -m exchina_index.calendar" in note
+    assert "python -m exchina_index.rules.calendar" in note
     everything = list(MIC_CALENDAR)
     assert extrapolation_notes(everything, "2000-01-01", "2026-12-31") == []
     assert extrapolation_notes(everything, "2027-01-05", "2027-01-04") == []  # empty range
@@ -244,7 +244,7 @@ def test_extrapolation_notes_name_the_calendar_dates_and_reason() -> None:
 def test_the_fast_path_does_not_import_exchange_calendars() -> None:
     code = (
         "import sys\n"
-        "from exchina_index.calendar import MIC_CALENDAR, extrapolation_notes, known_range, sessions\n"
+        "from exchina_index.rules.calendar import MIC_CALENDAR, extrapolation_notes, known_range, sessions\n"
         "for mic in MIC_CALENDAR:\n"
         "    sessions(mic, '2000-01-01', '2035-12-31'); known_range(mic)\n"
         "sessions('XSHG', '2027-01-01', '2040-12-31')\n"  # past its bound: weekdays, nothing to build
@@ -277,10 +277,10 @@ def test_regenerating_the_table_reproduces_the_bundled_one(tmp_path: Path) -> No
     out = tmp_path / "sessions.json"
     assert write_session_table(out, calendars=["XNYS", "XSHG"]) == out
     new = json.loads(out.read_text(encoding="utf-8"))
-    bundled = json.loads((resources.files("exchina_index") / "exchange_sessions.json").read_text(encoding="utf-8"))
+    bundled = json.loads((resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8"))
     assert new["generated_with"] == bundled["generated_with"]
     for cal in ("XNYS", "XSHG"):
-        assert new["calendars"][cal] == bundled["calendars"][cal], "regenerate: python -m exchina_index.calendar"
+        assert new["calendars"][cal] == bundled["calendars"][cal], "regenerate: python -m exchina_index.rules.calendar"
     assert new["calendars"]["XSHG"]["end"] == "2026-12-31" and new["calendars"]["XNYS"]["end"] == TABLE_END
     assert new["calendars"]["XSHG"]["bound_max"] == "2026-12-31" and new["calendars"]["XNYS"]["bound_max"] is None
 

@@ -5,11 +5,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from exchina_index.methodology import load_methodology
-from exchina_index.screens import REASONS, screen
-from exchina_index.universe import load_universe
+from exchina_index.rules.methodology import load_methodology
+from exchina_index.construction.screens import REASONS, screen
+from exchina_index.universe.loading import load_universe
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="module")

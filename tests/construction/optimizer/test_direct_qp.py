@@ -1,4 +1,4 @@
-"""Tests of the direct Clarabel path (exchina_index.direct_qp and its use by the optimizer).
+"""Tests of the direct Clarabel path (exchina_index.construction.optimizer.direct_qp and its use by the optimizer).
 
 The references are independent of the direct assembly: hand-computed optima, the optimizer's cvxpy
 model (``direct_clarabel=False``, a different formulation over the whole universe), HiGHS through
@@ -17,9 +17,9 @@ from _weights_helpers import STAGES, capped_objective, independent_violations, r
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchina_index.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
+from exchina_index.construction.optimizer.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
 from exchina_index.errors import InfeasibleError
-from exchina_index.weights import (
+from exchina_index.construction.optimizer.stage_balanced import (
     RegulatoryLimits,
     StageBalancedOptimizer,
     max_feasible_aum,
@@ -191,7 +191,7 @@ def test_capacity_direct_matches_highs(seed: int) -> None:
 def test_review_path_does_not_import_cvxpy() -> None:
     code = (
         "import sys, pandas as pd\n"
-        "from exchina_index.weights import StageBalancedOptimizer, max_feasible_aum\n"
+        "from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer, max_feasible_aum\n"
         "u = pd.Series({'A': 0.5, 'B': 0.3, 'C': 0.2})\n"
         "E = pd.DataFrame({'all': 1.0}, index=u.index)\n"
         "StageBalancedOptimizer(list(u.index), ['all']).solve(u, E, {'all': 1.0}, 0.45)\n"

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from exchina_index.data.market import MarketData
-from exchina_index.methodology import load_methodology
-from exchina_index.size_screens import SIZE_REASONS, market_screen, size_screen
+from exchina_index.rules.methodology import load_methodology
+from exchina_index.construction.market_screens import SIZE_REASONS, market_screen, size_screen
 
 M = load_methodology().with_overrides({"size": {
     "market_cap_entry_usd": 150e6, "market_cap_retention_usd": 75e6,

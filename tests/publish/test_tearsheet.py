@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.backtester import BacktestResult
+from exchina_index.simulation.backtest import BacktestResult
 from exchina_index.errors import InputError
-from exchina_index.methodology import load_methodology
-from exchina_index.review import ReviewReport, WeightResult
-from exchina_index.tearsheet import SYNTHETIC_BANNER, find_external_references, write_tearsheet
-from exchina_index.universe import LINK_COLUMNS, Universe
+from exchina_index.rules.methodology import load_methodology
+from exchina_index.construction.review import ReviewReport, WeightResult
+from exchina_index.publish.tearsheet import SYNTHETIC_BANNER, find_external_references, write_tearsheet
+from exchina_index.universe.loading import LINK_COLUMNS, Universe
 
 STAGES = ("mining", "refining", "manufacturing")
 AUM_COLUMNS = {"50M": 50e6, "250M": 250e6, "1,000M": 1e9}
