@@ -68,7 +68,7 @@ def _child(spec: Path) -> dict[str, Any]:
     import exchina_index.construction.review  # noqa: F401
     import exchina_index.publish.runner as runner
     import exchina_index.publish.tearsheet as ts_mod
-    import exchina_index.construction.optimizer.stage_balanced  # noqa: F401
+    import exchina_index.construction.optimizer  # noqa: F401
     import exchina_index.data.demo  # noqa: F401  (the demo generator)
     try:
         import quantstats  # noqa: F401  (the tearsheet imports it lazily)

@@ -99,7 +99,7 @@ def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
     ``direct_clarabel=False``)."""
     from exchina_index.rules.methodology import STAGES
     from exchina_index.construction.screens import country_of_classification
-    from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer
+    from exchina_index.construction.optimizer import StageBalancedOptimizer
 
     f = case.universe.frame
     return StageBalancedOptimizer(

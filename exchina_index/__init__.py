@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "MarketData": "data.market",
     "review_dates": "rules.calendar",
     "build_weights": "construction.review",
-    "WeightResult": "construction.review",
+    "WeightResult": "construction.record",
     "stage_balanced_weights": "weights",
     "backtest": "simulation.backtest",
     "BacktestResult": "simulation.backtest",
@@ -73,7 +73,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
                          UniverseError)
     from exchina_index.rules.methodology import Methodology, load_methodology
     from exchina_index.publish.rebalance import rebalance
-    from exchina_index.construction.review import WeightResult, build_weights
+    from exchina_index.construction.record import WeightResult
+    from exchina_index.construction.review import build_weights
     from exchina_index.construction.screens import screen
     from exchina_index.publish.tearsheet import write_tearsheet
     from exchina_index.universe.loading import Universe, load_universe

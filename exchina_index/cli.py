@@ -287,7 +287,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
     universe, method, market = _load_inputs(args)
     result = build_weights(universe, market, args.as_of, method, aum=args.aum)
-    names = result.report.names
+    names = result.report.names.to_frame()
     held = names[names["weight"] > 0].sort_values("weight", ascending=False)
     table = held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
     table.insert(0, "name", universe.frame.loc[table.index, "name"].str.slice(0, 26))

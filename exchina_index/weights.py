@@ -8,7 +8,7 @@ package imports this module (the import contract in ``pyproject.toml`` checks it
 
 from __future__ import annotations
 
-from exchina_index.construction.optimizer.stage_balanced import (
+from exchina_index.construction.optimizer import (
     RIC_25_50,
     UCITS_5_10_40,
     OptimizationResult,

@@ -37,7 +37,7 @@ from exchina_index.errors import (
     UniverseError,
 )
 from exchina_index.rules.spec import load_spec
-from exchina_index.construction.optimizer.stage_balanced import stage_balanced_weights
+from exchina_index.construction.optimizer import stage_balanced_weights
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UNIVERSE_CSV = bundled_path("allied_supply_chain.csv")

@@ -234,7 +234,7 @@ def test_cli_rulebook_that_would_silently_mean_something_else(tmp_path: Path, ol
 # --------------------------------------------------------------------------------------------------
 
 def _sbw(**change: Any) -> Callable[[], Any]:
-    from exchina_index.construction.optimizer.stage_balanced import stage_balanced_weights
+    from exchina_index.construction.optimizer import stage_balanced_weights
 
     args = {"anchor": A, "stage_exposure": E, "targets": T, "caps": 0.6, **change}
     return lambda: stage_balanced_weights(**args)
@@ -251,7 +251,7 @@ def _yahoo(**kw: Any) -> Callable[[], Any]:
 
 
 def _dtt(*args: Any) -> Callable[[], Any]:
-    from exchina_index.construction.optimizer.stage_balanced import days_to_trade
+    from exchina_index.construction.optimizer import days_to_trade
 
     return lambda: days_to_trade(*args)
 

@@ -92,7 +92,7 @@ def test_increasing_steps_and_a_floor_within_the_cap_are_accepted() -> None:
 # --------------------------------------------------------------------------------------------------
 
 def test_osqp_solves_without_a_deprecation_warning() -> None:
-    from exchina_index.construction.optimizer.stage_balanced import stage_balanced_weights
+    from exchina_index.construction.optimizer import stage_balanced_weights
 
     args = {"anchor": pd.Series({"A": 0.5, "B": 0.3, "C": 0.2}),
             "stage_exposure": pd.DataFrame({"mining": [1.0, 0.0, 0.5], "refining": [0.0, 1.0, 0.5]}, index=list("ABC")),

@@ -108,7 +108,7 @@ def test_reviews_in_2031_and_past_the_table_end(setup) -> None:
     for cutoff in ("2031-02-28", (TABLE_END + pd.DateOffset(years=5, months=-1)).date().isoformat()):
         result = xi.build_weights(universe, market, as_of=cutoff)
         check_weights(result.weights)
-        reasons = result.report.names["reason"]
+        reasons = result.report.names.reason
         assert (reasons[CHINESE] == "CN_DOMICILE").all(), reasons[CHINESE]
         # Shanghai's weekday sessions leave its lines fresh: they fail on domicile, nothing else breaks
         assert market.stale_sessions(cutoff)[CHINESE].max() == 0

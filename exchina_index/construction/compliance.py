@@ -34,10 +34,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from exchina_index.errors import InputError
+from exchina_index.rules.methodology import Regulatory
 
 __all__ = [
     "ComplianceCheck",
     "RegulatoryLimits",
+    "rulebook_limits",
     "RIC_25_50",
     "UCITS_5_10_40",
     "check_caps",
@@ -127,6 +129,16 @@ class RegulatoryLimits:
 
 RIC_25_50 = RegulatoryLimits.ric()
 UCITS_5_10_40 = RegulatoryLimits.ucits()
+
+
+def rulebook_limits(regulatory: Regulatory, mode: str | None = None, name: str | None = None) -> RegulatoryLimits | None:
+    """The rulebook's (buffered) limits of ``mode`` (the rulebook's own mode when ``None``), labelled
+    ``name`` (the mode when ``None``); ``None`` when the mode is ``"none"``."""
+    mode = regulatory.mode if mode is None else mode
+    if mode == "none":
+        return None
+    rule = getattr(regulatory, mode)
+    return RegulatoryLimits(mode if name is None else name, rule.issuer_max, rule.large_threshold, rule.large_sum)
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,6 @@ The steps, each a small function:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
@@ -26,7 +24,9 @@ from exchina_index.errors import InfeasibleError, InputError, ReviewDateError
 from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
 from exchina_index.construction.screens import country_of_classification, screen
 from exchina_index.universe.loading import Universe, require_universe
-from exchina_index.construction.optimizer.stage_balanced import RegulatoryLimits, StageBalancedOptimizer, days_to_trade, max_feasible_aum
+from exchina_index.construction.compliance import rulebook_limits
+from exchina_index.construction.optimizer import StageBalancedOptimizer, days_to_trade, max_feasible_aum
+from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
 
 __all__ = [
     "WeightResult",
@@ -40,88 +40,11 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ReviewReport:
-    """What an index administrator audits at a review.
-
-    Attributes
-    ----------
-    as_of
-        The data cut-off.
-    aum
-        Fund size (USD) used for the liquidity caps.
-    names
-        By ticker: ``eligible``, ``reason``, ``flags``, ``country``, ``issuer``, stage exposures,
-        ``market_cap_usd``, ``adtv_usd``, ``u`` (anchor), ``cap``, ``cap_kind`` (``single`` or
-        ``liquidity``), ``weight``, ``binding`` (which bound holds the weight: ``cap:single``,
-        ``cap:liquidity``, ``min``, or empty), ``days_to_trade`` (at ``aum``).
-    stages
-        By stage: ``target``, ``before`` (exposure of u) and ``after`` (exposure of the weights).
-    countries, issuers
-        Weight totals by country of classification and by issuer.
-    binding_constraints
-        Group constraints that hold with equality (``stage:refining upper``, ``country:AU``, ...).
-    relaxations
-        The relaxation-ladder steps taken, in order (empty when none was needed).
-    capacity_aum
-        Largest AUM at which the rulebook's constraints hold without relaxation (inf if unbounded).
-    days_to_trade
-        Days to trade each held name at the rulebook's capacity AUM levels (columns).
-    """
-
-    as_of: pd.Timestamp
-    aum: float
-    names: pd.DataFrame
-    stages: pd.DataFrame
-    countries: pd.Series
-    issuers: pd.Series
-    binding_constraints: tuple[str, ...]
-    solver: str
-    status: str
-    solve_seconds: float
-    fallback_used: bool
-    relaxations: tuple[str, ...]
-    capacity_aum: float
-    days_to_trade: pd.DataFrame
-    methodology_version: str
-    data_source: str
-    synthetic: bool
-
-    def summary(self) -> str:
-        """A few readable lines: stage totals, binding constraints, relaxations, solver."""
-        st = self.stages
-        lines = [
-            f"review cut-off {self.as_of.date()}  AUM ${self.aum:,.0f}  data: {self.data_source}"
-            + ("  [SYNTHETIC DEMO DATA]" if self.synthetic else ""),
-            "stages: " + ", ".join(f"{s} {st.loc[s, 'after']:.1%} (target {st.loc[s, 'target']:.1%})" for s in st.index),
-            f"names: {int((self.names['weight'] > 0).sum())} held of {int(self.names['eligible'].sum())} eligible",
-            "binding: " + (", ".join(self.binding_constraints) or "none"),
-            "liquidity caps binding: " + (", ".join(self.names.index[self.names["binding"] == "cap:liquidity"]) or "none"),
-            "relaxations: " + (", ".join(self.relaxations) or "none"),
-            f"capacity without relaxation: ${self.capacity_aum:,.0f}" if np.isfinite(self.capacity_aum) else "capacity: unbounded",
-            f"solver: {self.solver} ({self.status}, {self.solve_seconds * 1e3:.1f} ms)" + (" [fallback]" if self.fallback_used else ""),
-        ]
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class WeightResult:
-    """The outcome of one review: ``weights`` (by ticker, sums to 1, exact zeros for excluded
-    names) and the audit ``report``."""
-
-    weights: pd.Series
-    report: ReviewReport = field(repr=False)
-
-
 def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
     """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
     f = require_universe(universe).frame
     methodology = resolve_methodology(methodology)
-    rule = methodology.regulatory.active
-    limits = None if rule is None else RegulatoryLimits(
-        name=methodology.regulatory.mode, issuer_max=rule.issuer_max,
-        large_threshold=rule.large_threshold, large_sum=rule.large_sum,
-    )
+    limits = rulebook_limits(methodology.regulatory)
     return StageBalancedOptimizer(
         tickers=list(f.index), stages=list(STAGES), issuers=f["issuer"],
         countries=country_of_classification(f, methodology), regulatory=limits,
@@ -260,9 +183,11 @@ def build_weights(
         res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
         "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
     )
-    names = pd.concat([elig, f[["issuer", *STAGES]]], axis=1).assign(
-        market_cap_usd=mcap, adtv_usd=adtv, u=u, cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w,
-        binding=binding,
+    names = ReviewNames(
+        eligible=elig["eligible"], reason=elig["reason"], flags=elig["flags"], country=country,
+        cn_stake=elig["cn_stake"], detail=elig["detail"], issuer=f["issuer"], exposure=exposure,
+        market_cap_usd=mcap, adtv_usd=adtv, anchor=u, liquidity_cap=name_caps(adtv, aum, m)["liquidity"],
+        cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w, binding=pd.Series(binding, index=f.index),
         days_to_trade=days_to_trade(w, aum, adtv, m.liquidity.participation),
     )
     stages = pd.DataFrame({
@@ -276,7 +201,7 @@ def build_weights(
         binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
         solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=relaxations,
         capacity_aum=capacity, days_to_trade=_days_to_trade(w, adtv, m), methodology_version=m.version,
-        data_source=market.source, synthetic=bool(market.synthetic),
+        data_source=market.source, synthetic=bool(market.synthetic), regulatory=opt.regulatory,
     )
     return WeightResult(weights=w.rename("weight"), report=report)
 

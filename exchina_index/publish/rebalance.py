@@ -530,7 +530,7 @@ def _assemble(universe: Universe, market: Any, close_usd: pd.DataFrame, m: Metho
               result: Any, prev: _Previous | None, drifted: pd.Series | None, as_of: Any) -> _Bundle:
     f = _plain(universe.frame)
     rep = result.report
-    names = _plain(rep.names)
+    names = _plain(rep.names.to_frame())  # TODO(H4): read the record's fields
     w = result.weights.reindex(f.index).fillna(0.0).astype(float)
     dust = (w > 0) & (w < MIN_WEIGHT)
     if dust.any():  # solver residue below the files' precision: not a constituent

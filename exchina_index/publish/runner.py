@@ -169,9 +169,9 @@ def _write_extras(result: Any, folder: Path) -> None:
         rep = wr.report
         rows.append({
             "implement": impl.date().isoformat(), "cutoff": sched.cutoff.date().isoformat(),
-            "held": int((wr.weights > 0).sum()), "eligible": int(rep.names["eligible"].sum()),
+            "held": int((wr.weights > 0).sum()), "eligible": int(rep.names.eligible.sum()),
             "binding": "; ".join(rep.binding_constraints),
-            "liquidity_capped": "; ".join(rep.names.index[rep.names["binding"] == "cap:liquidity"]),
+            "liquidity_capped": "; ".join(rep.names.index[(rep.names.binding == "cap:liquidity").to_numpy()]),
             "relaxations": "; ".join(rep.relaxations), "capacity_aum_usd": rep.capacity_aum,
             "solver": rep.solver, "status": rep.status,
         })

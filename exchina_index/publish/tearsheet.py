@@ -516,9 +516,7 @@ def _ticker_meta(result: Any, tickers: Sequence[str]) -> pd.DataFrame:
     # country of classification: the review reports (newest first), then the universe's rule, then domicile
     country = pd.Series(np.nan, index=meta.index, dtype=object)
     for key in sorted(result.reviews, reverse=True):
-        names = result.reviews[key].report.names
-        if "country" in names.columns:
-            country = country.combine_first(names["country"].reindex(meta.index).astype(object))
+        country = country.combine_first(result.reviews[key].report.names.country.reindex(meta.index).astype(object))
     if {"domicile", "hq"} <= set(frame.columns):
         try:
             from exchina_index.construction.screens import country_of_classification
@@ -535,10 +533,7 @@ def _ticker_meta(result: Any, tickers: Sequence[str]) -> pd.DataFrame:
 
 
 def _flags_of(report: Any, index: pd.Index) -> pd.Series:
-    names = report.names
-    if "flags" not in names.columns:
-        return pd.Series("", index=index, dtype=object)
-    return names["flags"].reindex(index).fillna("").astype(str).str.strip()
+    return report.names.flags.reindex(index).fillna("").astype(str).str.strip()
 
 
 class _Numbers:
@@ -611,7 +606,7 @@ class _Numbers:
         if self.last is not None and self.last in self.targets.index:
             self.last_weights = self.targets.loc[self.last]
         elif self.last_report is not None:
-            self.last_weights = self.last_report.names["weight"].reindex(self.targets.columns).fillna(0.0)
+            self.last_weights = self.last_report.names.weight.reindex(self.targets.columns).fillna(0.0)
         elif len(self.targets):
             self.last_weights = self.targets.iloc[-1]
         else:
@@ -990,7 +985,7 @@ def _section_liquidity(n: _Numbers, m: Any) -> str:
     if rep is None or dtt is None or not len(dtt.columns):
         return head + "<p>No liquidity figures in the last review.</p>"
     dtt = dtt.astype("float64").sort_index()
-    w = rep.names["weight"].reindex(dtt.index).fillna(0.0).astype("float64") if "weight" in rep.names else n.last_weights.reindex(dtt.index).fillna(0.0)
+    w = rep.names.weight.reindex(dtt.index).fillna(0.0).astype("float64")
     limit = getattr(getattr(m, "liquidity", None), "days_to_trade", None)
     participation = getattr(getattr(m, "liquidity", None), "participation", None)
     stats = {}
@@ -1036,7 +1031,7 @@ def _section_china(n: _Numbers) -> str:
     if n.last_report is not None:
         flags = _flags_of(n.last_report, held.index)
         names = n.last_report.names
-        detail = names["detail"].reindex(held.index).fillna("").astype(str) if "detail" in names.columns else pd.Series("", index=held.index)
+        detail = names.detail.reindex(held.index).fillna("").astype(str)
         flagged = sorted(held.index[flags != ""], key=lambda t: (-float(held[t]), str(t)))
         frows = [[_Cell(str(t), cls="text"), _Cell(n.meta.loc[t, "name"], cls="text"), n.meta.loc[t, "country"],
                   _pct(float(held[t])), _Cell(flags[t].replace(";", "; "), cls="text"), _Cell(detail[t], cls="text")]

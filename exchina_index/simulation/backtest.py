@@ -163,7 +163,7 @@ def backtest(
         w = _tradeable(result.weights, alive.loc[row.implement])
         reviews[row.implement] = result
         targets.append(w.to_numpy())
-        rates.append(one_way_cost_rate(result.report.names["adtv_usd"], m.costs).reindex(f.index).to_numpy())
+        rates.append(one_way_cost_rate(result.report.names.adtv_usd, m.costs).reindex(f.index).to_numpy())
         prev_w, prev_impl = w, row.implement
         if progress is not None:
             progress(k + 1, len(schedule), row.implement)

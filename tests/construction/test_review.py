@@ -80,10 +80,10 @@ def test_every_review_2019_to_2026_is_stage_balanced(demo, aum: float) -> None:
         r = xi.build_weights(universe, market, cutoff, M, aum, optimizer=opt)
         w, rep = r.weights, r.report
         assert abs(w.sum() - 1) < 1e-9 and (w >= 0).all()
-        assert (w[~rep.names["eligible"]] == 0).all()
+        assert (w[~rep.names.eligible] == 0).all()
         assert (abs(rep.stages["after"] - 1 / 3) <= widest + 1e-8).all(), cutoff
         np.testing.assert_allclose(rep.stages["after"], universe.frame[["mining", "refining", "manufacturing"]].T @ w)
-        liquidity_bound = (rep.names["binding"] == "cap:liquidity").any() or any("liquidity caps" in s for s in rep.relaxations)
+        liquidity_bound = (rep.names.binding == "cap:liquidity").any() or any("liquidity caps" in s for s in rep.relaxations)
         if aum == 1e9:  # far beyond the demo market's capacity: liquidity always decides
             assert rep.capacity_aum < aum and liquidity_bound, cutoff
 

@@ -13,7 +13,7 @@ import pytest
 from exchina_index.simulation.backtest import BacktestResult
 from exchina_index.errors import InputError
 from exchina_index.rules.methodology import load_methodology
-from exchina_index.construction.review import ReviewReport, WeightResult
+from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
 from exchina_index.publish.tearsheet import SYNTHETIC_BANNER, find_external_references, write_tearsheet
 from exchina_index.universe.loading import LINK_COLUMNS, Universe
 
@@ -84,16 +84,24 @@ def make_result(*, synthetic: bool = True, n_tickers: int = 10, days: int = 520,
         wk = weights.loc[t]
         adtv = pd.Series(rng.uniform(2e5, 5e7, n_tickers), index=tickers)
         held = wk[wk > 0].index
-        names = pd.DataFrame({
-            "eligible": True, "reason": "OK", "flags": "", "country": countries, "issuer": frame["issuer"],
-            "mining": frame["mining"], "refining": frame["refining"], "manufacturing": frame["manufacturing"],
-            "adtv_usd": adtv, "weight": wk, "days_to_trade": (wk * 250e6 / (0.25 * adtv)).where(wk > 0, 0.0),
-        }, index=pd.Index(tickers, name="ticker"))
+        index = pd.Index(tickers, name="ticker")
+        flags = pd.Series("", index=index, dtype=object)
+        reason = pd.Series("OK", index=index, dtype=object)
         if k >= 1:  # flags appear from the second review on
             for tk, fl in FLAGS.items():
-                if tk in names.index:
-                    names.loc[tk, "flags"] = fl
-                    names.loc[tk, "reason"] = fl.split(";")[0]
+                if tk in index:
+                    flags[tk] = fl
+                    reason[tk] = fl.split(";")[0]
+        nan = pd.Series(np.nan, index=index)
+        names = ReviewNames(
+            eligible=pd.Series(True, index=index), reason=reason, flags=flags,
+            country=pd.Series(countries, index=index), cn_stake=pd.Series(0.0, index=index),
+            detail=pd.Series("", index=index, dtype=object), issuer=frame["issuer"].reindex(index),
+            exposure=frame[list(STAGES)].reindex(index), market_cap_usd=nan, adtv_usd=adtv, anchor=wk,
+            liquidity_cap=nan, cap=nan, cap_kind=pd.Series("single", index=index, dtype=object), weight=wk,
+            binding=pd.Series("", index=index, dtype=object),
+            days_to_trade=(wk * 250e6 / (0.25 * adtv)).where(wk > 0, 0.0),
+        )
         dtt = pd.DataFrame({c: wk[held] * a / (0.25 * adtv[held]) for c, a in AUM_COLUMNS.items()})
         exposure = frame[list(STAGES)]
         stages = pd.DataFrame({"target": [0.4, 0.3, 0.3], "before": exposure.T @ wk, "after": exposure.T @ wk}).set_axis(list(STAGES))
@@ -343,7 +351,7 @@ def test_thematic_numbers_match_an_independent_computation(real_run) -> None:
     w = result.weights.loc[last]
     assert cell(text, "effn-last") == f"{1 / (w ** 2).sum():,.2f}"
 
-    flags = result.reviews[last].report.names["flags"]
+    flags = result.reviews[last].report.names.flags
     flagged = [t for t in w.index if flags[t] != "" and w[t] > 0]
     assert flagged  # the fixture has flagged holdings
     assert cell(text, "china-nexus-last") == f"{w[flagged].sum() * 100:.2f}%"
