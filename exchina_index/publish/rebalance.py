@@ -780,7 +780,7 @@ def software_versions(solver: str) -> dict[str, Any]:
     """Versions of the package, Python, pandas, numpy, cvxpy and ``solver`` (for manifests)."""
     from importlib import metadata
 
-    from exchina_index import __version__
+    from exchina_index._version import __version__
 
     def ver(dist: str) -> str | None:
         try:

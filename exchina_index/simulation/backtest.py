@@ -20,6 +20,7 @@ import pandas as pd
 
 from exchina_index.rules.calendar import review_dates
 from exchina_index.simulation.costs import one_way_cost_rate
+from exchina_index.simulation.performance import cagr, years_between
 from exchina_index.simulation.engine import run_index
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError, ReviewDateError
@@ -188,8 +189,7 @@ def backtest(
     frames = run.to_frames(window, f.index)
     levels = frames["levels"]
     returns = levels.pct_change().iloc[1:]
-    years = (window[-1] - window[0]).days / 365.25
-    td = _annualised(levels["nav"], years) - _annualised(levels["net_total_return"], years) if years > 0 else 0.0
+    td = cagr(levels["nav"]) - cagr(levels["net_total_return"]) if years_between(window) > 0 else 0.0
     return BacktestResult(
         levels=levels, returns=returns, weights=frames["post_trade"], drifted=frames["drifted"],
         turnover=frames["turnover"], costs=frames["cost"], reviews=reviews, schedule=schedule,
@@ -205,7 +205,3 @@ def _tradeable(weights: pd.Series, alive_at_implementation: pd.Series) -> pd.Ser
     ok = alive_at_implementation.reindex(weights.index, fill_value=False).astype(bool)
     w = weights.where(ok, 0.0)
     return w / w.sum()
-
-
-def _annualised(level: pd.Series, years: float) -> float:
-    return float((level.iloc[-1] / level.iloc[0]) ** (1.0 / years) - 1.0)
