@@ -1,7 +1,7 @@
 """Independent reference implementations for the weights and compliance tests.
 
-Everything here is written differently from ``exchina_index.construction.optimizer.stage_balanced`` on purpose: plain Python
-loops over names, a separately written cvxpy model, brute-force enumeration. A bug shared by the
+Everything here is written differently from the package ``exchina_index.construction.optimizer`` on
+purpose: plain Python loops over names, a separately written cvxpy model, brute-force enumeration. A bug shared by the
 package and these helpers would have to be made twice, in two different styles.
 """
 

@@ -2,9 +2,9 @@
 
 Pure functions over pandas objects: they read weights and limits and return one
 :class:`ComplianceCheck` per kind of limit, carrying the *worst* figure (the largest issuer, the
-country closest to or furthest over its cap, ...). ``rebalance.py`` writes them to
-``compliance.json``; :mod:`exchina_index.construction.optimizer.stage_balanced` uses :class:`RegulatoryLimits` to optimise under
-the same rules.
+country closest to or furthest over its cap, ...). :mod:`exchina_index.publish.rebalance` writes
+them to ``compliance.json``; :mod:`exchina_index.construction.optimizer` uses
+:class:`RegulatoryLimits` to optimise under the same rules.
 
 Tolerance
 ---------
@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from exchina_index._text import pct_g
 from exchina_index.errors import InputError
 from exchina_index.rules.methodology import Regulatory
 
@@ -45,6 +46,7 @@ __all__ = [
     "check_caps",
     "check_regulatory",
     "issuer_totals",
+    "group_totals",
 ]
 
 DEFAULT_TOL = 1e-8
@@ -131,7 +133,9 @@ RIC_25_50 = RegulatoryLimits.ric()
 UCITS_5_10_40 = RegulatoryLimits.ucits()
 
 
-def rulebook_limits(regulatory: Regulatory, mode: str | None = None, name: str | None = None) -> RegulatoryLimits | None:
+def rulebook_limits(
+    regulatory: Regulatory, mode: str | None = None, name: str | None = None
+) -> RegulatoryLimits | None:
     """The rulebook's (buffered) limits of ``mode`` (the rulebook's own mode when ``None``), labelled
     ``name`` (the mode when ``None``); ``None`` when the mode is ``"none"``."""
     mode = regulatory.mode if mode is None else mode
@@ -166,8 +170,9 @@ class ComplianceCheck:
     detail: str
 
 
-def _pct(x: float, precise: bool = False) -> str:
-    return f"{100.0 * x:.{8 if precise else 4}g}%"
+def _digits(ok: bool) -> int:
+    """Significant digits of a detail's percentages: 4, or 8 when the check fails (to show by how much)."""
+    return 4 if ok else 8
 
 
 def _sorted_series(s: pd.Series) -> pd.Series:
@@ -206,11 +211,21 @@ def issuer_totals(weights: pd.Series, issuers: pd.Series | Mapping | None = None
     With ``issuers=None`` each ticker is its own issuer.
     """
     w = _as_weights(weights)
-    return _group_totals(w, _labels(w, issuers, "issuers"))
+    return group_totals(w, _labels(w, issuers, "issuers"))
 
 
-def _group_totals(w: pd.Series, labels: pd.Series) -> pd.Series:
-    totals = w.groupby(labels.to_numpy(), sort=True).sum()
+def group_totals(weights: pd.Series, labels: pd.Series) -> pd.Series:
+    """Total weight per group (issuer, country), sorted by group label.
+
+    ``labels`` holds the group of each entry of ``weights``, in the same order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> group_totals(pd.Series([0.2, 0.3, 0.5]), pd.Series(["US", "AU", "US"])).to_dict()
+    {'AU': 0.3, 'US': 0.7}
+    """
+    totals = weights.groupby(labels.to_numpy(), sort=True).sum()
     totals.index.name = None
     return totals
 
@@ -262,11 +277,11 @@ def check_caps(
     total = float(w.sum())
     ok = abs(total - 1.0) <= tol
     out.append(ComplianceCheck("fully invested", 1.0, total, ok,
-                               f"weights sum to {_pct(total, not ok)}" + ("" if ok else ", not 100%")))
+                               f"weights sum to {pct_g(total, _digits(ok))}" + ("" if ok else ", not 100%")))
     low = float(w.min()) if len(w) else 0.0
     ok = low >= -tol
     out.append(ComplianceCheck("long only", 0.0, low, ok,
-                               f"smallest weight {_pct(low, not ok)}" + (" ≥ 0%" if ok else " < 0%")))
+                               f"smallest weight {pct_g(low, _digits(ok))}" + (" ≥ 0%" if ok else " < 0%")))
 
     if caps is not None:
         if isinstance(caps, (int, float)):
@@ -277,21 +292,21 @@ def check_caps(
         value, limit = float(w[worst]), float(cap_s[worst])
         ok = value <= limit + tol
         out.append(ComplianceCheck("single-name cap", limit, value, ok,
-                                   f"largest weight against its cap: {worst} {_pct(value, not ok)} "
-                                   f"{'≤' if ok else '>'} {_pct(limit, not ok)}"))
+                                   f"largest weight against its cap: {worst} {pct_g(value, _digits(ok))} "
+                                   f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}"))
 
     if issuer_cap is not None:
-        totals = _group_totals(w, _labels(w, issuers, "issuers"))
+        totals = group_totals(w, _labels(w, issuers, "issuers"))
         worst = _worst(totals)
         value = float(totals[worst])
         ok = value <= issuer_cap + tol
         out.append(ComplianceCheck("issuer cap", float(issuer_cap), value, ok,
-                                   f"largest issuer {worst} {_pct(value, not ok)} "
-                                   f"{'≤' if ok else '>'} {_pct(issuer_cap, not ok)}"))
+                                   f"largest issuer {worst} {pct_g(value, _digits(ok))} "
+                                   f"{'≤' if ok else '>'} {pct_g(issuer_cap, _digits(ok))}"))
 
     if country_caps is not None:
         lab = _labels(w, countries, "countries")
-        totals = _group_totals(w, lab)
+        totals = group_totals(w, lab)
         if isinstance(country_caps, (int, float)):
             cc = pd.Series(float(country_caps), index=totals.index)
         else:
@@ -302,8 +317,8 @@ def check_caps(
             worst = _worst(excess)
             value, limit = float(totals[worst]), float(cc[worst])
             ok = value <= limit + tol
-            detail = (f"country closest to its cap: {worst} {_pct(value, not ok)} "
-                      f"{'≤' if ok else '>'} {_pct(limit, not ok)}")
+            detail = (f"country closest to its cap: {worst} {pct_g(value, _digits(ok))} "
+                      f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}")
         else:
             value, limit, ok, detail = 0.0, 1.0, True, "no country has a cap"
         out.append(ComplianceCheck("country cap", limit, value, ok, detail))
@@ -314,8 +329,8 @@ def check_caps(
         value, limit = float(w[worst]), float(mw[worst])
         ok = value >= limit - tol
         out.append(ComplianceCheck("minimum weight", limit, value, ok,
-                                   f"weight closest to its floor: {worst} {_pct(value, not ok)} "
-                                   f"{'≥' if ok else '<'} {_pct(limit, not ok)}"))
+                                   f"weight closest to its floor: {worst} {pct_g(value, _digits(ok))} "
+                                   f"{'≥' if ok else '<'} {pct_g(limit, _digits(ok))}"))
     return out
 
 
@@ -353,21 +368,21 @@ def check_regulatory(
     'issuers above 5%: 100% > 50% (5 issuers: A, B, C, D, E)'
     """
     w = _as_weights(weights)
-    totals = _group_totals(w, _labels(w, issuers, "issuers"))
+    totals = group_totals(w, _labels(w, issuers, "issuers"))
     worst = _worst(totals) if len(totals) else "-"
     top = float(totals[worst]) if len(totals) else 0.0
     ok1 = top <= limits.issuer_max + tol
     first = ComplianceCheck(
         f"{limits.name}: largest issuer", limits.issuer_max, top, ok1,
-        f"largest issuer {worst} {_pct(top, not ok1)} {'≤' if ok1 else '>'} "
-        f"{_pct(limits.issuer_max, not ok1)}")
+        f"largest issuer {worst} {pct_g(top, _digits(ok1))} {'≤' if ok1 else '>'} "
+        f"{pct_g(limits.issuer_max, _digits(ok1))}")
     large = totals[totals > limits.large_threshold + tol]
     big = float(large.sum())
     ok2 = big <= limits.large_sum + tol
     names = ", ".join(map(str, large.index))
     count = f" ({len(large)} issuer{'s' if len(large) != 1 else ''}{': ' + names if names else ''})"
     second = ComplianceCheck(
-        f"{limits.name}: issuers above {_pct(limits.large_threshold)}", limits.large_sum, big, ok2,
-        f"issuers above {_pct(limits.large_threshold)}: {_pct(big, not ok2)} "
-        f"{'≤' if ok2 else '>'} {_pct(limits.large_sum, not ok2)}{count}")
+        f"{limits.name}: issuers above {pct_g(limits.large_threshold)}", limits.large_sum, big, ok2,
+        f"issuers above {pct_g(limits.large_threshold)}: {pct_g(big, _digits(ok2))} "
+        f"{'≤' if ok2 else '>'} {pct_g(limits.large_sum, _digits(ok2))}{count}")
     return [first, second]

@@ -1,7 +1,7 @@
 """One review's weighting QP handed straight to Clarabel, over the eligible names only.
 
-:class:`~exchina_index.construction.optimizer.stage_balanced.StageBalancedOptimizer` models its problem in cvxpy, compiled once
-per universe. That model has to carry every listing of the universe and pin the ineligible ones in
+The cvxpy model of the problem (:mod:`~exchina_index.construction.optimizer.cvxpy_model`), compiled
+once per universe, has to carry every listing of the universe and pin the ineligible ones in
 zero-width boxes ``0 <= w_i <= 0``; an interior-point method has no interior there and needs about
 twice the iterations, and most of the problem is names that cannot be held (at N = 500 about 380 of
 500). This module builds the same QP in Clarabel's standard form
@@ -14,7 +14,8 @@ with variables only for what can move, and with the rows that cannot bind left o
 * a trade variable ``d_i >= |w_i − p_i|`` only for eligible names held before (``p_i > 0``): for a
   new name ``|w_i − 0| = w_i`` because ``w_i >= 0``, so its turnover penalty is a linear cost;
 * a slack ``s_j >= max(0, W_j − θ)`` for each issuer whose hull coefficient is positive (the convex
-  relaxation of the regulatory rule's large sum, see :mod:`exchina_index.construction.optimizer.stage_balanced`);
+  relaxation of the regulatory rule's large sum, see
+  :mod:`~exchina_index.construction.optimizer.branch_and_bound`);
 * the bounds of an issuer or a country with one eligible listing become that listing's bounds;
   issuer and country caps at or above the sum of their members' caps, and name caps >= 1, are
   dropped;
@@ -23,9 +24,9 @@ with variables only for what can move, and with the rows that cannot bind left o
 
 Everything fixed for a universe (issuer and country membership) arrives as index arrays from the
 optimizer; per review only numbers change, so assembling the matrices is a handful of numpy
-operations. The capacity LP of :func:`~exchina_index.construction.optimizer.stage_balanced.max_feasible_aum` shares the
-portfolio rows (:func:`min_inverse_aum`). The cvxpy model stays the reference: the tests solve both
-on random problems and compare the optima.
+operations. The capacity LP of :func:`~exchina_index.construction.optimizer.capacity.max_feasible_aum`
+shares the portfolio rows (:func:`min_inverse_aum`). The cvxpy model stays the reference: the tests
+solve both on random problems and compare the optima.
 """
 
 from __future__ import annotations

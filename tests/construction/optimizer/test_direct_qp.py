@@ -17,13 +17,9 @@ from _weights_helpers import STAGES, capped_objective, independent_violations, r
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exchina_index.construction.optimizer import RegulatoryLimits, StageBalancedOptimizer, max_feasible_aum
 from exchina_index.construction.optimizer.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum, solve_direct
 from exchina_index.errors import InfeasibleError
-from exchina_index.construction.optimizer.stage_balanced import (
-    RegulatoryLimits,
-    StageBalancedOptimizer,
-    max_feasible_aum,
-)
 
 SETTINGS = clarabel_settings({"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10})
 
@@ -156,7 +152,7 @@ def test_unrefined_failure_is_retried_with_refinement_not_a_fallback_solver() ->
     inst.tolerance = 0.2
     opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, fallback_solvers=("SCS",))
     expected = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.2)
-    fast, careful = opt._direct_settings
+    fast, careful = opt._chain.direct_settings
     fast.max_iter = 1                       # the first, unrefined attempt cannot finish
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.2)
     assert res.solver == "CLARABEL" and not res.fallback_used
@@ -191,7 +187,7 @@ def test_capacity_direct_matches_highs(seed: int) -> None:
 def test_review_path_does_not_import_cvxpy() -> None:
     code = (
         "import sys, pandas as pd\n"
-        "from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer, max_feasible_aum\n"
+        "from exchina_index.construction.optimizer import StageBalancedOptimizer, max_feasible_aum\n"
         "u = pd.Series({'A': 0.5, 'B': 0.3, 'C': 0.2})\n"
         "E = pd.DataFrame({'all': 1.0}, index=u.index)\n"
         "StageBalancedOptimizer(list(u.index), ['all']).solve(u, E, {'all': 1.0}, 0.45)\n"

@@ -1,4 +1,4 @@
-"""Tests of the stage-balanced optimizer (exchina_index.construction.optimizer.stage_balanced).
+"""Tests of the stage-balanced optimizer (the package exchina_index.construction.optimizer).
 
 Expected values come from independent implementations in ``_weights_helpers`` (plain loops,
 iterative capping, a separately written cvxpy model, brute force over large-issuer subsets), never
@@ -25,10 +25,8 @@ from _weights_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import exchina_index.construction.optimizer.stage_balanced as wmod
 from exchina_index.construction.compliance import check_regulatory
-from exchina_index.errors import InfeasibleError, InputError, SolverError
-from exchina_index.construction.optimizer.stage_balanced import (
+from exchina_index.construction.optimizer import (
     RIC_25_50,
     UCITS_5_10_40,
     RegulatoryLimits,
@@ -39,6 +37,8 @@ from exchina_index.construction.optimizer.stage_balanced import (
     stage_balanced_weights,
     verify_constraints,
 )
+from exchina_index.construction.optimizer.cvxpy_model import SOLVER_OPTIONS
+from exchina_index.errors import InfeasibleError, InputError, SolverError
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -305,7 +305,7 @@ def test_misspelt_solver_is_refused_not_skipped_for_the_fallback() -> None:
 
 def test_fallback_solver_is_used_and_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     inst = _simple()
-    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "OSQP", {"max_iter": 1})  # OSQP stops before converging
+    monkeypatch.setitem(SOLVER_OPTIONS, "OSQP", {"max_iter": 1})  # OSQP stops before converging
     opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="OSQP", fallback_solvers=("CLARABEL",))
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.1)
     assert res.solver == "CLARABEL" and res.fallback_used
@@ -314,7 +314,7 @@ def test_fallback_solver_is_used_and_recorded(monkeypatch: pytest.MonkeyPatch) -
 def test_inaccurate_answer_is_never_returned(monkeypatch: pytest.MonkeyPatch) -> None:
     inst = _simple()
     # SCS at a loose tolerance returns an answer that breaks constraints by far more than 1e-8
-    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "SCS", {"eps_abs": 1e-2, "eps_rel": 1e-2})
+    monkeypatch.setitem(SOLVER_OPTIONS, "SCS", {"eps_abs": 1e-2, "eps_rel": 1e-2})
     opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="SCS",
                                  fallback_solvers=("CLARABEL",))
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.0)
@@ -329,8 +329,8 @@ def test_inaccurate_answer_is_never_returned(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_every_solver_failing_raises_solver_error_naming_them(monkeypatch: pytest.MonkeyPatch) -> None:
     inst = _simple()
-    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "OSQP", {"max_iter": 1})
-    monkeypatch.setitem(wmod._SOLVER_OPTIONS, "SCS", {"max_iters": 1})
+    monkeypatch.setitem(SOLVER_OPTIONS, "OSQP", {"max_iter": 1})
+    monkeypatch.setitem(SOLVER_OPTIONS, "SCS", {"max_iters": 1})
     with pytest.raises(SolverError) as err:
         stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.3,
                                stage_tolerance=0.1, solver="OSQP", fallback_solvers=("SCS",))
