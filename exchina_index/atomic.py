@@ -40,8 +40,8 @@ import secrets
 import shutil
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from exchina_index.errors import OutputError
 
@@ -74,6 +74,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _why(exc: OSError) -> str:
+    """The system's reason for ``exc`` (its ``strerror``), or its message when it has none."""
+    return exc.strerror or str(exc)
+
+
 def _temp_name(name: str) -> str:
     return f"{TEMP_PREFIX}{name}-{os.getpid()}-{secrets.token_hex(4)}"
 
@@ -104,7 +109,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as exc:
-        raise OutputError(f"cannot write {target} ({exc.strerror}); check that the folder exists and is writable") from None
+        raise OutputError(f"cannot write {target} ({_why(exc)}); check that the folder exists and is "
+                          "writable") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -115,7 +121,7 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {target} ({exc.strerror}); check the disk and permissions") from None
+            raise OutputError(f"cannot write {target} ({_why(exc)}); check the disk and permissions") from None
         raise
     _fsync_dir(target.parent)
     return target
@@ -277,7 +283,8 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace:
         os.mkdir(tmp, 0o755)
     except OSError as exc:
         _remove_empty(created)
-        raise OutputError(f"cannot create a folder in {parent} ({exc.strerror}); choose a writable output folder") from None
+        raise OutputError(f"cannot create a folder in {parent} ({_why(exc)}); choose a writable output "
+                          "folder") from None
     moved_old: Path | None = None
     published = False
     try:
@@ -291,7 +298,7 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace:
             try:
                 swapped = exchange(tmp, dest)
             except OSError as exc:
-                raise OutputError(f"cannot publish {dest} ({exc.strerror})") from None
+                raise OutputError(f"cannot publish {dest} ({_why(exc)})") from None
             if swapped:  # the old folder now sits at the temporary name, removed below
                 published = True
                 _fsync_dir(parent)
@@ -307,7 +314,7 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace:
         except OSError as exc:
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise OutputError(f"{dest} appeared while this run was writing; nothing was published") from None
-            raise OutputError(f"cannot publish {dest} ({exc.strerror})") from None
+            raise OutputError(f"cannot publish {dest} ({_why(exc)})") from None
         published = True
         if replace and moved_old is not None:
             shutil.rmtree(moved_old, ignore_errors=True)

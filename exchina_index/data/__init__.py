@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from exchina_index.dates import parse_date
-from exchina_index.errors import DataError
 from exchina_index.data.demo import DEMO_LABEL
 from exchina_index.data.market import MarketData
+from exchina_index.dates import parse_date
+from exchina_index.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_market_data", "load_benchmark_returns", "require_market", "MarketData", "DEMO_LABEL", "SOURCES"]
 
@@ -136,7 +140,7 @@ def load_market_data(
 
 
 def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | Path | None = None,
-                           deadline_s: float | None = None, **kwargs: Any) -> "pd.Series":
+                           deadline_s: float | None = None, **kwargs: Any) -> pd.Series:
     """Daily USD total returns of a US-listed benchmark (e.g. the REMX ETF) over ``market``'s range.
 
     Only the ``"yahoo"`` source can fetch a ticker outside the universe (through the same cache);
@@ -145,8 +149,8 @@ def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | 
     """
     import pandas as pd
 
-    from exchina_index.universe.loading import Universe
     from exchina_index.data.yahoo import load_yahoo
+    from exchina_index.universe.loading import Universe
 
     if market.source != "yahoo":
         raise DataError(

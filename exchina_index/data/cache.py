@@ -30,9 +30,10 @@ entry records those repairs (``repairs``) so later loads report them again.
 
 Guarantees
 ----------
-* **Atomic writes**: every file (and ``metadata.json``) is written to a temporary file in the same
-  folder, flushed and ``fsync``-ed, then moved into place with :func:`os.replace`. A crash or a
-  failed download leaves the previous version in place.
+* **Atomic writes**: every file (and ``metadata.json``) is written with
+  :func:`exchina_index.atomic.write_bytes` (a temporary file in the same folder, ``fsync``-ed, then
+  moved into place with :func:`os.replace`). A crash or a failed download leaves the previous
+  version in place.
 * **Corruption is detected, never used**: a file whose bytes do not match ``sha256``, that cannot
   be parsed, or whose row count or first/last date disagree with its entry is logged, deleted,
   dropped from the index and reported to the caller (which refetches it). An unreadable
@@ -53,7 +54,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,13 +62,13 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from exchina_index.errors import CacheError
+from exchina_index import atomic
+from exchina_index.errors import CacheError, OutputError
 
 __all__ = [
     "CACHE_ENV",
     "CacheEntry",
     "YahooCache",
-    "atomic_write_bytes",
     "default_cache_dir",
 ]
 
@@ -112,7 +112,7 @@ def _check_root(root: Path) -> None:
 
 
 def _utcnow_iso() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
@@ -123,32 +123,23 @@ def _ts(value: str | None) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
 
 
-def _fsync(fd: int) -> None:
-    """``os.fsync`` (a module-level hook so tests can skip the disk flush)."""
-    os.fsync(fd)
+def _write_file(path: Path, data: bytes) -> None:
+    """Write one cache file with :func:`exchina_index.atomic.write_bytes`, creating its folder first.
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: temporary file in the same folder, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    Raises
+    ------
+    CacheError
+        The folder cannot be created or the file cannot be written (the previous version stays).
+    """
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            _fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        with contextlib.suppress(OSError):
-            dfd = os.open(path.parent, os.O_DIRECTORY)
-            try:
-                _fsync(dfd)
-            finally:
-                os.close(dfd)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache folder {path.parent} ({exc.strerror or exc}); check the cache "
+                         "folder or pass another one (--cache-dir)") from exc
+    try:
+        atomic.write_bytes(path, data)
+    except OutputError as exc:
+        raise CacheError(f"{exc}; or pass another cache folder (--cache-dir)") from exc
 
 
 @dataclass(frozen=True)
@@ -256,7 +247,7 @@ class YahooCache:
                         raise ValueError(f"entry {key!r} does not match its content")
                     index[key] = entry
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                aside = path.with_name(f"{_META}.corrupt-{_dt.datetime.now(_dt.timezone.utc):%Y%m%dT%H%M%S}")
+                aside = path.with_name(f"{_META}.corrupt-{_dt.datetime.now(_dt.UTC):%Y%m%dT%H%M%S}")
                 msg = (
                     f"cache index {path} is unreadable ({type(exc).__name__}: {exc}); moved it to "
                     f"{aside.name} and starting with an empty cache (everything will be refetched)"
@@ -305,8 +296,7 @@ class YahooCache:
                 "format": CACHE_FORMAT,
                 "entries": {k: index[k].to_json() for k in sorted(index)},
             }
-            data = json.dumps(payload, indent=1, sort_keys=True).encode("utf-8")
-            atomic_write_bytes(self.metadata_path, data)
+            _write_file(self.metadata_path, json.dumps(payload, indent=1, sort_keys=True).encode("utf-8"))
             self._index = index
 
     # -- public API ----------------------------------------------------------------------------
@@ -430,10 +420,7 @@ class YahooCache:
             frame.to_parquet(buf, engine="pyarrow", index=True)
             data = buf.getvalue()
             path = self.file_for(kind, symbol)
-            try:
-                atomic_write_bytes(path, data)
-            except OSError as exc:
-                raise CacheError(f"cannot write cache file {path}: {exc}; check the cache folder or pass another one") from exc
+            _write_file(path, data)
             entry = CacheEntry(
                 kind=kind,
                 symbol=symbol,
@@ -452,7 +439,7 @@ class YahooCache:
         if entries:
             try:
                 self._save_index(entries)
-            except OSError as exc:
+            except OSError as exc:  # the lock file
                 raise CacheError(f"cannot write the cache index {self.metadata_path}: {exc}") from exc
         return out
 

@@ -74,10 +74,10 @@ import numpy as np
 import pandas as pd
 
 from exchina_index._files import csv_problem, path_problem, read_utf8
-from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
-from exchina_index.errors import DataError
 from exchina_index.data import _universe_frame
 from exchina_index.data.market import MarketData, identical_close_notes
+from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
+from exchina_index.errors import DataError
 
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 

@@ -43,16 +43,19 @@ Generating it for the bundled universe (63 listings, 3056 dates) takes about 0.2
 from __future__ import annotations
 
 import math
-import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from exchina_index.rules.calendar import calendar_of, sessions
-from exchina_index.errors import DataError
+from exchina_index._text import SYNTHETIC_TAG
+from exchina_index.data.demo_universe import synthetic_universe
 from exchina_index.data.market import MarketData
+from exchina_index.data.seeds import stable_seed
+from exchina_index.errors import DataError
+from exchina_index.rules.calendar import calendar_of, sessions
 
 __all__ = [
     "DEMO_LABEL", "DEMO_START", "DEMO_END", "ROUGH_CAP_USD", "CAP_RANGE_USD",
@@ -60,7 +63,7 @@ __all__ = [
 ]
 
 #: Printed on every report and tearsheet made from the demo market.
-DEMO_LABEL = "SYNTHETIC DEMO DATA — not real market prices"
+DEMO_LABEL = f"{SYNTHETIC_TAG} — not real market prices"
 DEMO_START = pd.Timestamp("2015-01-01")
 DEMO_END = pd.Timestamp("2026-09-30")
 
@@ -114,11 +117,8 @@ _CHUNK = 256  # listings generated at once
 _T_DF = 4.0
 _IDIO_HALF_LIFE_YEARS = 1.5
 _T_SCALE = math.sqrt((_T_DF - 2.0) / _T_DF)  # unit-variance Student-t
-
-
-def _seed(*parts: str | int) -> list[int]:
-    """A stable seed sequence from names (zlib.crc32, not the salted built-in hash)."""
-    return [p if isinstance(p, int) else zlib.crc32(str(p).encode("utf-8")) for p in parts]
+_DT = 1.0 / _STEPS_PER_YEAR
+_PHI = math.exp(-math.log(2.0) / (_IDIO_HALF_LIFE_YEARS * _STEPS_PER_YEAR))  # daily mean reversion of the shocks
 
 
 def load_demo(universe: Any = None, start: Any = None, end: Any = None) -> MarketData:
@@ -183,214 +183,390 @@ def generate_market(
         ``synthetic=True``. Vectorised over listings in chunks of 256 (per-listing random draws,
         no loops over days): 2000 listings over 20 years take about 8 s of CPU and 1.5 GB.
     """
-    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     f = frame.sort_index()
     f.attrs = {}  # the universe loader keeps line numbers there; pandas would deep-copy them on every access
-    tickers = [str(t) for t in f.index]
-    n = len(tickers)
-    if n == 0:
+    if len(f) == 0:
         raise DataError("the universe has no listings; nothing to generate")
-    exch = f["exchange"].astype(str).to_numpy()
-    cals = np.array([calendar_of(m) for m in exch])
-    cal_days = {c: sessions(c, lo, hi).to_numpy() for c in sorted(set(cals))}
-    union = np.unique(np.concatenate(list(cal_days.values())))
-    if len(union) < 2:
-        raise DataError(f"no trading sessions between {lo.date()} and {hi.date()}")
-    T = len(union)
-    own = np.zeros((T, n), dtype=bool)
-    for c, days in cal_days.items():
-        own[:, cals == c] = np.isin(union, days)[:, None]
+    listings = _Listings.of(f)
+    grid = _session_grid(listings.exchange, pd.Timestamp(start), pd.Timestamp(end))
+    life = _listing_lives(f, grid)
+    fx = _fx_paths(grid.sessions, sorted(set(listings.currency) - {"USD"}), seed)
+    cum_re, cum_stage = _common_factors(grid.days, seed)
+    model = _Model(
+        seed=seed, listings=listings, grid=grid, life=life, last=_last_sessions(life),
+        issuers=_draw_issuers(listings, len(grid.days), seed), cum_re=cum_re, cum_stage=cum_stage,
+        logfx={"USD": np.zeros(len(grid.days)), **{c: np.log(v) for c, v in fx.items()}},
+    )
+    close, volume, shares, dividends = _line_series(model)
 
-    currencies = f["currency"].astype(str).to_numpy()
-    fx = _fx_paths(union, sorted(set(currencies) - {"USD"}), seed)
-    logfx = {c: np.log(v) for c, v in fx.items()}
-    logfx["USD"] = np.zeros(T)
-
-    # listing lives
-    since = pd.to_datetime(f["listed_since"]).to_numpy().astype("datetime64[D]")
-    delisted = pd.to_datetime(f["delisted"]).to_numpy().astype("datetime64[D]")
-    u_days = union.astype("datetime64[D]")
-    life = own & (u_days[:, None] >= since[None, :])
-    has_d = ~np.isnat(delisted)
-    life[:, has_d] &= u_days[:, None] < delisted[None, has_d]
-
-    # issuers: the primary line fixes size, dividends and the path's home currency
-    issuers = f["issuer"].astype(str).to_numpy()
-    primary = f["primary"].astype(bool).to_numpy()
-    issuer_names = sorted(set(issuers))
-    home: dict[str, int] = {}
-    for j in np.argsort(~primary, kind="stable"):  # primary lines first, then the rest
-        home.setdefault(issuers[j], int(j))
-    iss_idx = pd.Index(issuer_names).get_indexer(issuers)
-
-    stages = f[["mining", "refining", "manufacturing"]].to_numpy(dtype=float)
-    purity = f["purity"].to_numpy(dtype=float)
-
-    # common factors on the union calendar
-    rng = np.random.default_rng(_seed(seed, "factors"))
-    dt = 1.0 / _STEPS_PER_YEAR
-    # factor noise mean-reverts around the illustrative regime path, so the boom/bust shape (and
-    # hence each name's size over time) is the designed one rather than the luck of one seed
-    phi = math.exp(-math.log(2.0) / (_IDIO_HALF_LIFE_YEARS * _STEPS_PER_YEAR))
-    re_noise = 0.35 * math.sqrt(dt) * _T_SCALE * rng.standard_t(_T_DF, T)
-    stage_inc = 0.12 * math.sqrt(dt) * _T_SCALE * rng.standard_t(_T_DF, (T, 3))
-    cum_re = lfilter([1.0], [1.0, -phi], re_noise) + np.cumsum(_regime_drift(u_days))
-    cum_stage = lfilter([1.0], [1.0, -phi], stage_inc, axis=0)
-
-    # issuer-level draws
-    I = len(issuer_names)
-    cap_end = np.empty(I)
-    idio = np.empty((T, I))
-    drift = np.empty(I)
-    tau = np.empty(I)
-    div_yield = np.zeros(I)
-    div_freq = np.ones(I, dtype=int)
-    div_month0 = np.ones(I, dtype=int)
-    share_log = np.zeros((T, I))
-    for k, iss in enumerate(issuer_names):
-        j = home[iss]
-        r = np.random.default_rng(_seed(seed, "issuer", iss))
-        lo_cap, hi_cap = CAP_RANGE_USD.get(exch[j], (5e7, 2e9))
-        drawn = math.exp(r.uniform(math.log(lo_cap), math.log(hi_cap)))
-        cap_end[k] = ROUGH_CAP_USD.get(tickers[j], drawn)
-        size = math.log10(cap_end[k])
-        sigma = 0.25 + 0.55 * min(max((10.5 - size) / 3.0, 0.0), 1.0)
-        beta = 0.3 + 0.7 * purity[j]
-        sys_var = (beta * 0.35) ** 2 + 0.12**2 * float(np.sum(stages[j] ** 2))
-        idio_sigma = math.sqrt(max(sigma**2 - sys_var, (0.5 * sigma) ** 2))
-        idio[:, k] = idio_sigma * math.sqrt(dt) * _T_SCALE * r.standard_t(_T_DF, T)
-        drift[k] = r.normal(0.0, 0.06) * dt
-        if cap_end[k] >= 1e10:
-            tau[k] = math.exp(r.uniform(math.log(0.0045), math.log(0.0065)))
-        elif cap_end[k] >= 1e9:
-            tau[k] = math.exp(r.uniform(math.log(0.0025), math.log(0.005)))
-        else:
-            tau[k] = math.exp(r.uniform(math.log(0.001), math.log(0.006)))
-        # dividends: larger, less pure (diversified) issuers pay
-        pays = cap_end[k] >= 1e9 and r.uniform() < (0.85 if purity[j] < 0.5 else 0.35)
-        if pays:
-            div_yield[k] = r.uniform(0.01, 0.04)
-            div_freq[k] = _DIV_FREQ.get(exch[j], 2)
-            div_month0[k] = 1 + int(r.integers(0, 12 // div_freq[k]))
-        # share issuance steps
-        years = T / _STEPS_PER_YEAR
-        if cap_end[k] >= 1e10:
-            rate, step = 0.3, lambda m: r.normal(-0.005, 0.01, m)
-        elif cap_end[k] >= 1e9:
-            rate, step = 0.6, lambda m: r.uniform(0.0, 0.06, m)
-        else:
-            rate, step = 0.6, lambda m: r.uniform(0.03, 0.25, m)
-        m = int(r.poisson(rate * years))
-        if m:
-            rows = r.integers(1, T, m)
-            np.add.at(share_log[:, k], rows, step(m))
-    share_cum = np.cumsum(share_log, axis=0)
-    # issuer-specific moves mean-revert too (same half-life)
-    cum_idio = lfilter([1.0], [1.0, -phi], idio, axis=0)
-
-    # line-level outputs, generated in column chunks (bounded memory, no loops over days)
-    home_idx = np.array([home[i] for i in issuers])
-    beta_line = 0.3 + 0.7 * purity[home_idx]
-    stage_line = stages[home_idx]
-    idio_sd = idio.std(axis=0) + 1e-12
-    steps = np.arange(T, dtype=float)
-    cal = pd.DatetimeIndex(u_days)
-    months, day = cal.month.to_numpy(), cal.day.to_numpy()
-    month_key = cal.year.to_numpy() * 12 + months
-    ann = div_yield[iss_idx]
-    freq = div_freq[iss_idx]
-    per_payment = np.where(ann > 0, ann / np.maximum(freq, 1), 0.0)
-    has_life = life.any(axis=0)
-    last = np.where(has_life, T - 1 - life[::-1].argmax(axis=0), 0)
-    close = np.empty((T, n), order="F")
-    volume = np.empty((T, n), order="F")
-    shares = np.empty((T, n), order="F")
-    dividends = np.zeros((T, n), order="F")
-
-    for c0 in range(0, n, _CHUNK):
-        cols = np.arange(c0, min(c0 + _CHUNK, n))
-        k_iss = iss_idx[cols]
-        lf = life[:, cols]
-        # the issuer's path, plus the FX ratio for a line quoted in another currency than the home line
-        logp = (cum_re[:, None] * beta_line[cols] + cum_stage @ stage_line[cols].T
-                + cum_idio[:, k_iss] + steps[:, None] * drift[k_iss])
-        for jj, j in enumerate(cols):
-            hc, lc = currencies[home_idx[j]], currencies[j]
-            if hc != lc:
-                logp[:, jj] += logfx[hc] - logfx[lc]
-        # per-line draws: price level, turnover of secondary lines, volume noise, zero-volume days
-        p_end_usd = np.empty(len(cols))
-        line_tau = np.empty(len(cols))
-        noise = np.empty((T, len(cols)))
-        zero_vol = np.zeros((T, len(cols)), dtype=bool)
-        for jj, j in enumerate(cols):
-            r = np.random.default_rng(_seed(seed, "line", tickers[j]))
-            cap = cap_end[iss_idx[j]]
-            p_lo, p_hi = (0.02, 0.6) if cap < 1.5e8 else (0.3, 8.0) if cap < 1e9 else (5.0, 60.0) if cap < 1e10 else (15.0, 120.0)
-            p_end_usd[jj] = math.exp(r.uniform(math.log(p_lo), math.log(p_hi)))
-            mult = 1.0 if primary[j] else (r.uniform(0.02, 0.1) if exch[j] == "OTCM" else r.uniform(0.1, 0.4))
-            line_tau[jj] = tau[iss_idx[j]] * mult
-            noise[:, jj] = r.normal(-0.18, 0.6, T)  # lognormal with mean about 1
-            if cap < 1.5e8 or not primary[j]:
-                zero_vol[:, jj] = r.uniform(size=T) < r.uniform(0.02, 0.15)
-        zero_vol &= lf
-        # a zero-volume session repeats the previous close: sample the path at the last traded session
-        zcols = np.flatnonzero(zero_vol.any(axis=0))
-        if len(zcols):
-            traded = lf[:, zcols] & ~zero_vol[:, zcols]
-            src = np.maximum.accumulate(np.where(traded, np.arange(T)[:, None], 0), axis=0)
-            logp[:, zcols] = np.take_along_axis(logp[:, zcols], src, axis=0)
-        # dividends: ex-date = first traded session on/after the 10th of each paying month; the price drops
-        ex_rows: dict[int, np.ndarray] = {}
-        for jj in np.flatnonzero(per_payment[cols] > 0):
-            j = cols[jj]
-            paying = ((months - div_month0[iss_idx[j]]) % (12 // freq[j])) == 0
-            cand = np.flatnonzero(lf[:, jj] & ~zero_vol[:, jj] & paying & (day >= 10))
-            _, first = np.unique(month_key[cand], return_index=True)
-            ex_rows[jj] = cand[first]
-            drop = np.zeros(T)
-            drop[cand[first]] = math.log1p(-per_payment[j])
-            logp[:, jj] += np.cumsum(drop)
-        # anchor: the close at the last session of the life is the drawn price level (local units)
-        lst = last[cols]
-        fx_end = np.array([logfx[currencies[j]][last[j]] for j in cols])
-        logp += (np.log(p_end_usd) - fx_end - logp[lst, np.arange(len(cols))])[None, :]
-        c = np.exp(logp).astype(np.float32).astype(np.float64)  # Yahoo-like float32 values
-        c[~lf] = np.nan
-        # shares: end count from the target cap, earlier counts from the issuance steps
-        sh = np.round((cap_end[k_iss] / p_end_usd)[None, :] * np.exp(share_cum[:, k_iss] - share_cum[lst, k_iss][None, :]))
-        sh[~lf] = np.nan
-        # volume: turnover x shares x lognormal noise, bigger on large idiosyncratic moves
-        shock = np.minimum(np.abs(idio[:, k_iss]) / idio_sd[k_iss], 4.0)
-        v = np.round(line_tau[None, :] * sh * np.exp(noise) * (0.7 + 0.3 * shock))
-        v[zero_vol] = 0.0
-        for jj, rows_ in ex_rows.items():
-            life_rows = np.flatnonzero(lf[:, jj])
-            pos = np.searchsorted(life_rows, rows_)
-            ok = pos > 0
-            prev = c[life_rows[pos[ok] - 1], jj]
-            dividends[rows_[ok], cols[jj]] = _round_sig(per_payment[cols[jj]] * prev)
-        close[:, cols], shares[:, cols], volume[:, cols] = c, sh, v
-
-    idx = pd.DatetimeIndex(union.astype("datetime64[us]"), name="date")
+    idx = pd.DatetimeIndex(grid.sessions.astype("datetime64[us]"), name="date")
+    tickers = listings.tickers
     notes = [f"synthetic market generated with seed {seed}: not real prices"]
-    empty = [t for t, h in zip(tickers, has_life) if not h]
+    empty = [t for t, alive in zip(tickers, life.any(axis=0)) if not alive]
     if empty:
         notes.append(f"no sessions inside the listing life for {', '.join(empty)}: left empty (NaN)")
-    fx_frame = pd.DataFrame({c: v for c, v in fx.items()}, index=idx)
     return MarketData(
         close=pd.DataFrame(close, index=idx, columns=tickers),
-        fx=fx_frame,
-        currency=pd.Series(currencies, index=tickers),
+        fx=pd.DataFrame(fx, index=idx),
+        currency=pd.Series(listings.currency, index=tickers),
         dividends=pd.DataFrame(dividends, index=idx, columns=tickers),
         volume=pd.DataFrame(volume, index=idx, columns=tickers),
         shares=pd.DataFrame(shares, index=idx, columns=tickers),
-        exchange=pd.Series(exch, index=tickers),
+        exchange=pd.Series(listings.exchange, index=tickers),
         delisted=pd.Series(pd.to_datetime(f["delisted"]).to_numpy(), index=tickers),
         source=source,
         synthetic=True,
         notes=tuple(notes),
     )
+
+
+# --- the model's inputs: listings, sessions, listing lives ------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Listings:
+    """The universe columns the model reads, as arrays with one entry per listing (sorted by ticker)."""
+
+    tickers: list[str]
+    exchange: np.ndarray
+    currency: np.ndarray
+    primary: np.ndarray
+    purity: np.ndarray
+    stages: np.ndarray  # (n, 3) mining, refining, manufacturing
+    issuer_names: list[str]  # sorted; issuer k of the model
+    issuer: np.ndarray  # each listing's issuer k
+    home_of_issuer: np.ndarray  # each issuer's home line (its primary line if it has one)
+    home: np.ndarray  # each listing's home line
+    beta: np.ndarray  # each listing's loading on the common factor (from its home line's purity)
+    stage_loadings: np.ndarray  # (n, 3) each listing's stage exposures (its home line's)
+
+    @classmethod
+    def of(cls, f: pd.DataFrame) -> _Listings:
+        issuers = f["issuer"].astype(str).to_numpy()
+        primary = f["primary"].astype(bool).to_numpy()
+        issuer_names = sorted(set(issuers))
+        home: dict[str, int] = {}
+        for j in np.argsort(~primary, kind="stable"):  # primary lines first, then the rest
+            home.setdefault(issuers[j], int(j))
+        home_idx = np.array([home[i] for i in issuers])
+        stages = f[["mining", "refining", "manufacturing"]].to_numpy(dtype=float)
+        purity = f["purity"].to_numpy(dtype=float)
+        return cls(
+            tickers=[str(t) for t in f.index], exchange=f["exchange"].astype(str).to_numpy(),
+            currency=f["currency"].astype(str).to_numpy(), primary=primary, purity=purity, stages=stages,
+            issuer_names=issuer_names, issuer=pd.Index(issuer_names).get_indexer(issuers),
+            home_of_issuer=np.array([home[i] for i in issuer_names]), home=home_idx,
+            beta=0.3 + 0.7 * purity[home_idx], stage_loadings=stages[home_idx],
+        )
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The union of the listings' exchange sessions: the rows of every generated frame."""
+
+    sessions: np.ndarray  # as the calendars give them
+    days: np.ndarray  # datetime64[D]
+    own: np.ndarray  # (T, n): the session is one of the listing's exchange
+    month: np.ndarray
+    day: np.ndarray
+    month_key: np.ndarray  # year * 12 + month
+
+
+def _session_grid(exchange: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp) -> _Grid:
+    cals = np.array([calendar_of(m) for m in exchange])
+    cal_days = {c: sessions(c, lo, hi).to_numpy() for c in sorted(set(cals))}
+    union = np.unique(np.concatenate(list(cal_days.values())))
+    if len(union) < 2:
+        raise DataError(f"no trading sessions between {lo.date()} and {hi.date()}")
+    own = np.zeros((len(union), len(exchange)), dtype=bool)
+    for c, days in cal_days.items():
+        own[:, cals == c] = np.isin(union, days)[:, None]
+    days = union.astype("datetime64[D]")
+    cal = pd.DatetimeIndex(days)
+    month = cal.month.to_numpy()
+    return _Grid(sessions=union, days=days, own=own, month=month, day=cal.day.to_numpy(),
+                 month_key=cal.year.to_numpy() * 12 + month)
+
+
+def _listing_lives(f: pd.DataFrame, grid: _Grid) -> np.ndarray:
+    """(T, n): own sessions from ``listed_since`` to the day before ``delisted``."""
+    since = pd.to_datetime(f["listed_since"]).to_numpy().astype("datetime64[D]")
+    delisted = pd.to_datetime(f["delisted"]).to_numpy().astype("datetime64[D]")
+    life = grid.own & (grid.days[:, None] >= since[None, :])
+    has_d = ~np.isnat(delisted)
+    life[:, has_d] &= grid.days[:, None] < delisted[None, has_d]
+    return life
+
+
+def _last_sessions(life: np.ndarray) -> np.ndarray:
+    """Row of each listing's last session (0 for a listing without any)."""
+    return np.where(life.any(axis=0), len(life) - 1 - life[::-1].argmax(axis=0), 0)
+
+
+# --- common factors and issuer draws ----------------------------------------------------------------
+
+
+def _common_factors(days: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log levels of the rare-earth factor (T,) and of the three stage factors (T, 3).
+
+    The noise mean-reverts around the illustrative regime path, so the boom/bust shape (and hence
+    each name's size over time) is the designed one rather than the luck of one seed.
+    """
+    rng = np.random.default_rng(stable_seed(seed, "factors"))
+    T = len(days)
+    re_noise = 0.35 * math.sqrt(_DT) * _T_SCALE * rng.standard_t(_T_DF, T)
+    stage_inc = 0.12 * math.sqrt(_DT) * _T_SCALE * rng.standard_t(_T_DF, (T, 3))
+    cum_re = lfilter([1.0], [1.0, -_PHI], re_noise) + np.cumsum(_regime_drift(days))
+    return cum_re, lfilter([1.0], [1.0, -_PHI], stage_inc, axis=0)
+
+
+@dataclass(frozen=True)
+class _Issuers:
+    """Per-issuer draws (one entry or column per issuer k): size, shocks, turnover, payouts, shares."""
+
+    cap_end: np.ndarray  # market cap (USD) at the home line's last session
+    idio: np.ndarray  # (T, I) daily issuer-specific shocks
+    idio_sd: np.ndarray
+    cum_idio: np.ndarray  # (T, I) their mean-reverting level
+    drift: np.ndarray  # daily
+    turnover: np.ndarray  # of the home line, per day
+    per_payment: np.ndarray  # dividend per payment as a fraction of the price (0: pays none)
+    div_freq: np.ndarray  # payments a year
+    div_month0: np.ndarray  # first paying month of the year
+    share_cum: np.ndarray  # (T, I) log share count, up to a constant
+
+
+def _draw_issuers(listings: _Listings, T: int, seed: int) -> _Issuers:
+    """Each issuer's numbers from its own stream, in a fixed order (size, shocks, drift, turnover,
+    dividends, share steps) so that adding a draw to one step does not shift the others' issuers."""
+    n_issuers = len(listings.issuer_names)
+    cap_end, drift, tau = np.empty(n_issuers), np.empty(n_issuers), np.empty(n_issuers)
+    idio = np.empty((T, n_issuers))
+    div_yield = np.zeros(n_issuers)
+    div_freq = np.ones(n_issuers, dtype=int)
+    div_month0 = np.ones(n_issuers, dtype=int)
+    share_log = np.zeros((T, n_issuers))
+    for k, iss in enumerate(listings.issuer_names):
+        j = listings.home_of_issuer[k]
+        exchange, purity = listings.exchange[j], listings.purity[j]
+        r = np.random.default_rng(stable_seed(seed, "issuer", iss))
+        lo_cap, hi_cap = CAP_RANGE_USD.get(exchange, (5e7, 2e9))
+        drawn = math.exp(r.uniform(math.log(lo_cap), math.log(hi_cap)))
+        cap = cap_end[k] = ROUGH_CAP_USD.get(listings.tickers[j], drawn)
+        idio_sigma = _idio_sigma(cap, purity, listings.stages[j])
+        idio[:, k] = idio_sigma * math.sqrt(_DT) * _T_SCALE * r.standard_t(_T_DF, T)
+        drift[k] = r.normal(0.0, 0.06) * _DT
+        lo_tau, hi_tau = _turnover_range(cap)
+        tau[k] = math.exp(r.uniform(math.log(lo_tau), math.log(hi_tau)))
+        # dividends: larger, less pure (diversified) issuers pay
+        if cap >= 1e9 and r.uniform() < (0.85 if purity < 0.5 else 0.35):
+            div_yield[k] = r.uniform(0.01, 0.04)
+            div_freq[k] = _DIV_FREQ.get(exchange, 2)
+            div_month0[k] = 1 + int(r.integers(0, 12 // div_freq[k]))
+        rows, moves = _share_steps(r, cap, T)
+        np.add.at(share_log[:, k], rows, moves)
+    return _Issuers(
+        cap_end=cap_end, idio=idio, idio_sd=idio.std(axis=0) + 1e-12,
+        cum_idio=lfilter([1.0], [1.0, -_PHI], idio, axis=0),  # issuer-specific moves mean-revert too
+        drift=drift, turnover=tau,
+        per_payment=np.where(div_yield > 0, div_yield / np.maximum(div_freq, 1), 0.0),
+        div_freq=div_freq, div_month0=div_month0, share_cum=np.cumsum(share_log, axis=0),
+    )
+
+
+def _idio_sigma(cap: float, purity: float, stages: np.ndarray) -> float:
+    """Annual volatility of the issuer-specific shock: the total volatility (falling with size)
+    less the systematic part, but at least half of the total."""
+    size = math.log10(cap)
+    sigma = 0.25 + 0.55 * min(max((10.5 - size) / 3.0, 0.0), 1.0)
+    beta = 0.3 + 0.7 * purity
+    sys_var = (beta * 0.35) ** 2 + 0.12**2 * float(np.sum(stages**2))
+    return math.sqrt(max(sigma**2 - sys_var, (0.5 * sigma) ** 2))
+
+
+def _turnover_range(cap: float) -> tuple[float, float]:
+    """Daily turnover (fraction of the market cap) of the home line, drawn log-uniformly in this range."""
+    if cap >= 1e10:
+        return 0.0045, 0.0065
+    return (0.0025, 0.005) if cap >= 1e9 else (0.001, 0.006)
+
+
+def _share_steps(r: np.random.Generator, cap: float, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, log moves) of the share-count steps: Poisson arrivals; large caps buy back a little,
+    juniors issue 3-25 % at a time."""
+    m = int(r.poisson((0.3 if cap >= 1e10 else 0.6) * (T / _STEPS_PER_YEAR)))
+    if not m:
+        return np.empty(0, dtype=int), np.empty(0)
+    rows = r.integers(1, T, m)
+    if cap >= 1e10:
+        return rows, r.normal(-0.005, 0.01, m)
+    return rows, (r.uniform(0.0, 0.06, m) if cap >= 1e9 else r.uniform(0.03, 0.25, m))
+
+
+# --- line-level series ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Everything the per-line series are made from."""
+
+    seed: int
+    listings: _Listings
+    grid: _Grid
+    life: np.ndarray  # (T, n)
+    last: np.ndarray  # row of each listing's last session
+    issuers: _Issuers
+    cum_re: np.ndarray
+    cum_stage: np.ndarray
+    logfx: dict[str, np.ndarray]  # log USD per unit, by currency (USD included)
+
+
+@dataclass(frozen=True)
+class _LineDraws:
+    """One chunk's per-line draws."""
+
+    price_end_usd: np.ndarray  # the close (in USD) at the last session
+    turnover: np.ndarray
+    noise: np.ndarray  # (T, chunk) log volume noise
+    zero_volume: np.ndarray  # (T, chunk) sessions without trades (inside the life)
+
+
+def _line_series(model: _Model) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(close, volume, shares, dividends), each (T, n), generated in column chunks (bounded memory,
+    no loops over days)."""
+    T, n = model.life.shape
+    close, volume, shares = (np.empty((T, n), order="F") for _ in range(3))
+    dividends = np.zeros((T, n), order="F")
+    for c0 in range(0, n, _CHUNK):
+        cols = np.arange(c0, min(c0 + _CHUNK, n))
+        lf = model.life[:, cols]
+        draws = _line_draws(model, cols)
+        logp = _log_paths(model, cols)
+        _hold_zero_volume_closes(logp, lf, draws.zero_volume)
+        ex_rows = _drop_on_ex_dates(model, cols, logp, draws.zero_volume)
+        c = _anchored_close(model, cols, logp, draws.price_end_usd)
+        sh = _share_counts(model, cols, draws.price_end_usd)
+        close[:, cols], shares[:, cols] = c, sh
+        volume[:, cols] = _volumes(model, cols, draws, sh)
+        for jj, rows in ex_rows.items():
+            dividends[:, cols[jj]] = _cash_dividends(model, cols[jj], rows, c[:, jj])
+    return close, volume, shares, dividends
+
+
+def _line_draws(model: _Model, cols: np.ndarray) -> _LineDraws:
+    """Each line's own stream: price level, turnover of secondary lines, volume noise, zero-volume days."""
+    T, ls, iss = len(model.life), model.listings, model.issuers
+    price_end = np.empty(len(cols))
+    turnover = np.empty(len(cols))
+    noise = np.empty((T, len(cols)))
+    zero_vol = np.zeros((T, len(cols)), dtype=bool)
+    for jj, j in enumerate(cols):
+        r = np.random.default_rng(stable_seed(model.seed, "line", ls.tickers[j]))
+        cap = iss.cap_end[ls.issuer[j]]
+        p_lo, p_hi = _price_range_usd(cap)
+        price_end[jj] = math.exp(r.uniform(math.log(p_lo), math.log(p_hi)))
+        mult = 1.0 if ls.primary[j] else (r.uniform(0.02, 0.1) if ls.exchange[j] == "OTCM" else r.uniform(0.1, 0.4))
+        turnover[jj] = iss.turnover[ls.issuer[j]] * mult
+        noise[:, jj] = r.normal(-0.18, 0.6, T)  # lognormal with mean about 1
+        if cap < 1.5e8 or not ls.primary[j]:
+            zero_vol[:, jj] = r.uniform(size=T) < r.uniform(0.02, 0.15)
+    return _LineDraws(price_end, turnover, noise, zero_vol & model.life[:, cols])
+
+
+def _price_range_usd(cap: float) -> tuple[float, float]:
+    """Range of the end-of-demo share price (USD), drawn log-uniformly, by the issuer's market cap."""
+    if cap < 1.5e8:
+        return 0.02, 0.6
+    if cap < 1e9:
+        return 0.3, 8.0
+    return (5.0, 60.0) if cap < 1e10 else (15.0, 120.0)
+
+
+def _log_paths(model: _Model, cols: np.ndarray) -> np.ndarray:
+    """(T, chunk) log price paths up to a constant: the issuer's path, plus the FX ratio for a line
+    quoted in another currency than its home line."""
+    ls, iss = model.listings, model.issuers
+    k_iss = ls.issuer[cols]
+    steps = np.arange(len(model.life), dtype=float)
+    logp = (model.cum_re[:, None] * ls.beta[cols] + model.cum_stage @ ls.stage_loadings[cols].T
+            + iss.cum_idio[:, k_iss] + steps[:, None] * iss.drift[k_iss])
+    for jj, j in enumerate(cols):
+        hc, lc = ls.currency[ls.home[j]], ls.currency[j]
+        if hc != lc:
+            logp[:, jj] += model.logfx[hc] - model.logfx[lc]
+    return logp
+
+
+def _hold_zero_volume_closes(logp: np.ndarray, lf: np.ndarray, zero_vol: np.ndarray) -> None:
+    """A zero-volume session repeats the previous close: sample the path at the last traded session."""
+    zcols = np.flatnonzero(zero_vol.any(axis=0))
+    if len(zcols):
+        traded = lf[:, zcols] & ~zero_vol[:, zcols]
+        src = np.maximum.accumulate(np.where(traded, np.arange(len(logp))[:, None], 0), axis=0)
+        logp[:, zcols] = np.take_along_axis(logp[:, zcols], src, axis=0)
+
+
+def _drop_on_ex_dates(model: _Model, cols: np.ndarray, logp: np.ndarray,
+                      zero_vol: np.ndarray) -> dict[int, np.ndarray]:
+    """Ex-date rows of each paying line of the chunk (position in the chunk -> rows); the price drops
+    by the dividend there. Ex-date = first traded session on/after the 10th of each paying month."""
+    ls, iss, grid = model.listings, model.issuers, model.grid
+    per_payment = iss.per_payment[ls.issuer]
+    ex_rows: dict[int, np.ndarray] = {}
+    for jj in np.flatnonzero(per_payment[cols] > 0):
+        j, k = cols[jj], ls.issuer[cols[jj]]
+        paying = ((grid.month - iss.div_month0[k]) % (12 // iss.div_freq[k])) == 0
+        cand = np.flatnonzero(model.life[:, j] & ~zero_vol[:, jj] & paying & (grid.day >= 10))
+        _, first = np.unique(grid.month_key[cand], return_index=True)
+        ex_rows[int(jj)] = cand[first]
+        drop = np.zeros(len(logp))
+        drop[cand[first]] = math.log1p(-per_payment[j])
+        logp[:, jj] += np.cumsum(drop)
+    return ex_rows
+
+
+def _anchored_close(model: _Model, cols: np.ndarray, logp: np.ndarray, price_end_usd: np.ndarray) -> np.ndarray:
+    """Closes in local units, the one at the last session of the life being the drawn price level;
+    NaN outside the life."""
+    lst = model.last[cols]
+    fx_end = np.array([model.logfx[model.listings.currency[j]][model.last[j]] for j in cols])
+    logp += (np.log(price_end_usd) - fx_end - logp[lst, np.arange(len(cols))])[None, :]
+    c = np.exp(logp).astype(np.float32).astype(np.float64)  # Yahoo-like float32 values
+    c[~model.life[:, cols]] = np.nan
+    return c
+
+
+def _share_counts(model: _Model, cols: np.ndarray, price_end_usd: np.ndarray) -> np.ndarray:
+    """The end count from the target cap, earlier counts from the issuance steps; NaN outside the life."""
+    k_iss, lst, cum = model.listings.issuer[cols], model.last[cols], model.issuers.share_cum
+    sh = np.round((model.issuers.cap_end[k_iss] / price_end_usd)[None, :]
+                  * np.exp(cum[:, k_iss] - cum[lst, k_iss][None, :]))
+    sh[~model.life[:, cols]] = np.nan
+    return sh
+
+
+def _volumes(model: _Model, cols: np.ndarray, draws: _LineDraws, shares: np.ndarray) -> np.ndarray:
+    """Turnover x shares x lognormal noise, bigger on large idiosyncratic moves; 0 on zero-volume days."""
+    k_iss, iss = model.listings.issuer[cols], model.issuers
+    shock = np.minimum(np.abs(iss.idio[:, k_iss]) / iss.idio_sd[k_iss], 4.0)
+    v = np.round(draws.turnover[None, :] * shares * np.exp(draws.noise) * (0.7 + 0.3 * shock))
+    v[draws.zero_volume] = 0.0
+    return v
+
+
+def _cash_dividends(model: _Model, j: int, ex_rows: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """(T,) cash dividend of line ``j`` on its ex-dates: the payout fraction of the previous close
+    (4 significant digits); none on an ex-date that is the life's first session."""
+    out = np.zeros(len(close))
+    life_rows = np.flatnonzero(model.life[:, j])
+    pos = np.searchsorted(life_rows, ex_rows)
+    ok = pos > 0
+    prev = close[life_rows[pos[ok] - 1]]
+    out[ex_rows[ok]] = _round_sig(model.issuers.per_payment[model.listings.issuer[j]] * prev)
+    return out
+
+
+# --- FX and the factor's regimes -------------------------------------------------------------------
 
 
 def _regime_drift(days: np.ndarray) -> np.ndarray:
@@ -419,7 +595,7 @@ def _fx_paths(days: np.ndarray, currencies: list[str], seed: int) -> dict[str, n
     if not currencies:
         return {}
     shocks = np.column_stack([
-        np.random.default_rng(_seed(seed, "fx", c)).normal(0.0, _FX_PATHS[c][2] / math.sqrt(_STEPS_PER_YEAR), T)
+        np.random.default_rng(stable_seed(seed, "fx", c)).normal(0.0, _FX_PATHS[c][2] / math.sqrt(_STEPS_PER_YEAR), T)
         for c in currencies
     ])
     phi = 1.0 - 1.0 / _STEPS_PER_YEAR  # kappa = 1 per year
@@ -441,87 +617,3 @@ def _round_sig(x: np.ndarray, digits: int = 4) -> np.ndarray:
         mag = np.floor(np.log10(np.abs(x)))
         scale = np.power(10.0, digits - 1 - np.nan_to_num(mag, nan=0.0, posinf=0.0, neginf=0.0))
         return np.round(x * scale) / scale
-
-
-# --- synthetic universes for benchmarks -------------------------------------------------------------
-
-_SYN_EXCHANGES: tuple[tuple[str, str, str, str, str, float], ...] = (
-    # MIC, suffix, currency, price unit, country, weight
-    ("XASX", ".AX", "AUD", "AUD", "AU", 0.32),
-    ("XTSX", ".V", "CAD", "CAD", "CA", 0.12),
-    ("XTSE", ".TO", "CAD", "CAD", "CA", 0.07),
-    ("XCNQ", ".CN", "CAD", "CAD", "CA", 0.03),
-    ("XNYS", "", "USD", "USD", "US", 0.07),
-    ("XNAS", "", "USD", "USD", "US", 0.07),
-    ("XASE", "", "USD", "USD", "US", 0.03),
-    ("OTCM", "", "USD", "USD", "US", 0.04),
-    ("XLON", ".L", "GBP", "GBp", "GB", 0.10),
-    ("XTKS", ".T", "JPY", "JPY", "JP", 0.10),
-    ("XBRU", ".BR", "EUR", "EUR", "BE", 0.02),
-    ("XAMS", ".AS", "EUR", "EUR", "NL", 0.03),
-)
-_STAGE_TEMPLATES: tuple[tuple[float, float, float, str], ...] = (
-    (1.0, 0.0, 0.0, "mining"), (0.5, 0.5, 0.0, "mining;separation"), (0.0, 1.0, 0.0, "separation"),
-    (0.0, 0.0, 1.0, "magnets"), (0.0, 0.4, 0.6, "separation;metals_alloys;magnets"),
-    (0.4, 0.35, 0.25, "mining;separation;metals_alloys;magnets"), (0.0, 0.0, 1.0, "recycling"),
-)
-
-
-def synthetic_universe(n: int, seed: int = 0) -> pd.DataFrame:
-    """A fake universe frame of ``n`` listings with the columns of the real one (for benchmarks).
-
-    Tickers look like ``SYN0001.AX``; listings spread over the allied exchanges, currencies, stages
-    and countries; about one issuer in ten also has an OTC line (``primary=False``). Deterministic in
-    ``(n, seed)``.
-
-    Examples
-    --------
-    >>> u = synthetic_universe(5)
-    >>> len(u), u.index[0][:3]
-    (5, 'SYN')
-    """
-    if n < 1:
-        raise ValueError("n must be >= 1")
-    r = np.random.default_rng(_seed(seed, "synthetic_universe"))
-    weights = np.array([e[5] for e in _SYN_EXCHANGES])
-    width = max(4, len(str(n)))
-    records = []
-    k = 0
-    issuer_no = 0
-    while k < n:
-        issuer_no += 1
-        e = _SYN_EXCHANGES[int(r.choice(len(_SYN_EXCHANGES), p=weights / weights.sum()))]
-        mic, suffix, cur, unit, country, _ = e
-        tmpl = _STAGE_TEMPLATES[int(r.integers(len(_STAGE_TEMPLATES)))]
-        purity = float(np.round(r.uniform(0.02, 1.0) ** 0.5, 2))
-        if r.uniform() < 0.6:
-            since = pd.Timestamp("2000-01-01")
-        else:
-            since = pd.Timestamp("2005-01-01") + pd.Timedelta(days=int(r.integers(0, 20 * 365)))
-        delisted = pd.NaT
-        if r.uniform() < 0.03:
-            delisted = since + pd.Timedelta(days=int(r.integers(400, 6000)))
-        issuer = f"syn_{issuer_no:0{width}d}"
-        base = {
-            "issuer": issuer, "domicile": country, "hq": country,
-            "lot_size": 100 if mic == "XTKS" else 1, "float_factor": float(np.round(r.uniform(0.5, 1.0), 2)),
-            "mining": tmpl[0], "refining": tmpl[1], "manufacturing": tmpl[2], "purity": purity,
-            "delisted": delisted, "activities": tmpl[3], "source": "synthetic", "notes": "",
-        }
-        k += 1
-        records.append({"ticker": f"SYN{k:0{width}d}{suffix}", "name": f"Synthetic Listing {k}", "primary": True,
-                        "exchange": mic, "currency": cur, "price_unit": unit, "listed_since": since, **base})
-        if k < n and mic != "OTCM" and r.uniform() < 0.1:
-            k += 1
-            records.append({"ticker": f"SYN{k:0{width}d}", "name": f"Synthetic Listing {k} (OTC line)",
-                            "primary": False, "exchange": "OTCM", "currency": "USD", "price_unit": "USD",
-                            "listed_since": max(since, pd.Timestamp("2010-01-01")), **base,
-                            "lot_size": 1})
-    columns = ["ticker", "name", "issuer", "primary", "domicile", "hq", "exchange", "currency", "price_unit",
-               "lot_size", "float_factor", "mining", "refining", "manufacturing", "purity", "listed_since",
-               "delisted", "activities", "source", "notes"]
-    out = pd.DataFrame.from_records(records, columns=columns).set_index("ticker").sort_index()
-    out["listed_since"] = pd.to_datetime(out["listed_since"]).astype("datetime64[s]")
-    out["delisted"] = pd.to_datetime(out["delisted"]).astype("datetime64[s]")
-    out["lot_size"] = out["lot_size"].astype("int64")
-    return out

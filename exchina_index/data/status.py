@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exchina_index.errors import CacheError, DataError
 from exchina_index.data.cache import YahooCache
+from exchina_index.errors import CacheError, DataError
 
 __all__ = ["cache_status", "STATUS_COLUMNS"]
 
@@ -92,7 +92,7 @@ def cache_status(
     DataError
         ``universe`` is not a universe.
     """
-    from exchina_index.data.yahoo import fx_pair
+    from exchina_index.data.yahoo.parse import fx_pair
 
     frame = getattr(universe, "frame", universe)
     if not isinstance(frame, pd.DataFrame):

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from exchina_index import atomic as atomic_mod
 from exchina_index.data import cache as cache_mod
-from exchina_index.data.cache import CACHE_ENV, YahooCache, atomic_write_bytes, default_cache_dir
+from exchina_index.data.cache import CACHE_ENV, YahooCache, default_cache_dir
 from exchina_index.data.status import STATUS_COLUMNS, cache_status
 from exchina_index.errors import CacheError
 
@@ -157,14 +158,18 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path: Path, m
     pd.testing.assert_frame_equal(YahooCache(tmp_path).read("prices", "MP"), old, check_freq=False, check_index_type=False)
 
 
-def test_atomic_write_bytes_fsyncs_then_renames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_files_are_written_by_the_atomic_writer_fsync_then_rename(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    real_replace = os.replace
-    monkeypatch.setattr(cache_mod, "_fsync", lambda fd: events.append("fsync"))
-    monkeypatch.setattr(cache_mod.os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b)))
-    atomic_write_bytes(tmp_path / "sub" / "f.bin", b"hello")
-    assert (tmp_path / "sub" / "f.bin").read_bytes() == b"hello"
-    assert events[:2] == ["fsync", "replace"]
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(atomic_mod.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    monkeypatch.setattr(atomic_mod.os, "replace", lambda a, b: (events.append(f"replace {Path(b).name}"),
+                                                                real_replace(a, b)))
+    YahooCache(tmp_path / "sub").write("prices", "MP", _frame(DAYS), start="2025-09-01", end="2025-09-06")
+    assert (tmp_path / "sub" / "prices" / "MP.parquet").exists()
+    # each file: its bytes flushed, then renamed into place; the parquet file before the index
+    assert events[:2] == ["fsync", "replace MP.parquet"]
+    assert "replace metadata.json" in events[2:] and events[events.index("replace metadata.json") - 1] == "fsync"
 
 
 def test_two_writers_do_not_lose_each_others_entries(tmp_path: Path) -> None:
@@ -220,7 +225,14 @@ def _read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
 
     monkeypatch.setattr(Path, "unlink", refuse)
     monkeypatch.setattr(os, "replace", refuse)
-    monkeypatch.setattr(cache_mod.tempfile, "mkstemp", refuse)
+    real_open = os.open
+
+    def no_new_files(path: object, flags: int, *args: object, **kwargs: object) -> int:
+        if flags & os.O_CREAT:  # the atomic writer's temporary file
+            refuse()
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic_mod.os, "open", no_new_files)
 
 
 def test_corrupt_file_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ from fixtures.fake_yfinance import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exchina_index.data import cache as cache_mod
+from exchina_index import atomic as atomic_mod
 from exchina_index.data import yahoo as yahoo_mod
 from exchina_index.data.cache import YahooCache
 from exchina_index.data.status import cache_status
@@ -40,7 +40,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 @pytest.fixture(autouse=True)
 def _fast_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     """Skip fsync in these tests (atomicity itself is tested in test_cache.py)."""
-    monkeypatch.setattr(cache_mod, "_fsync", lambda fd: None)
+    monkeypatch.setattr(atomic_mod.os, "fsync", lambda fd: None)
 
 
 # --------------------------------------------------------------------------------------------

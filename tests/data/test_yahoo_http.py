@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.data import cache as cache_mod
+from exchina_index import atomic as atomic_mod
 from exchina_index.data.cache import YahooCache
 from exchina_index.data.yahoo import load_yahoo
 from exchina_index.errors import DataError, NetworkError
@@ -107,7 +107,7 @@ def yf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setattr(yf_data.SingletonMeta, "_instances", {})
     monkeypatch.setattr(yf_base, "_tz_info_fetch_ctr", 0)
     yf_data.YfData.cache_get.cache_clear()
-    monkeypatch.setattr(cache_mod, "_fsync", lambda fd: None)
+    monkeypatch.setattr(atomic_mod.os, "fsync", lambda fd: None)
     for var in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
     yield yfinance
@@ -305,9 +305,10 @@ def test_quiet_yfinance_logs_keeps_stderr_clean(yf: Any, tmp_path: Path, monkeyp
     import warnings
 
     from exchina_index.data import yahoo as yahoo_mod
+    from exchina_index.data.yahoo import client
 
     logger = logging.getLogger("yfinance")
-    saved = (logger.propagate, list(logger.handlers), yahoo_mod._quiet)
+    saved = (logger.propagate, list(logger.handlers), client._quiet)
     rows = {"MP": ROWS["MP"], "GONE": {"exchange": "XNYS", "currency": "USD", "price_unit": "USD"}}
     try:
         with warnings.catch_warnings(record=True) as seen, _serve(tmp_path, monkeypatch) as server:
@@ -320,4 +321,4 @@ def test_quiet_yfinance_logs_keeps_stderr_clean(yf: Any, tmp_path: Path, monkeyp
         assert [str(w.message) for w in seen if "yfinance" in w.filename] == []
         assert capfd.readouterr().err == ""
     finally:
-        logger.propagate, logger.handlers[:], yahoo_mod._quiet = saved
+        logger.propagate, logger.handlers[:], client._quiet = saved
