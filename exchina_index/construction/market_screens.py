@@ -23,7 +23,8 @@ and get ``*_BELOW_ENTRY``. A value exactly at a threshold passes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from exchina_index.data.market import MarketData
     from exchina_index.rules.methodology import Methodology, Size
 
-__all__ = ["size_screen", "market_screen", "SIZE_REASONS"]
+__all__ = ["size_screen", "size_reasons", "market_screen", "SIZE_REASONS"]
 
 #: Reason codes of the size and liquidity screens.
 SIZE_REASONS: tuple[str, ...] = (
@@ -97,37 +98,19 @@ def size_screen(
     >>> s["reason"].tolist()
     ['OK', 'SIZE_BELOW_ENTRY']
     """
-    sz = getattr(size, "size", size)
+    sz: Size = size.size if hasattr(size, "size") else size
     index = pd.Index(market_cap_usd.index)
     cap = pd.to_numeric(market_cap_usd, errors="coerce").to_numpy(dtype=float)
     adtv = pd.to_numeric(adtv_usd.reindex(index), errors="coerce").to_numpy(dtype=float)
     hist = pd.to_numeric(history_sessions.reindex(index), errors="coerce").to_numpy(dtype=float)
     stale = pd.to_numeric(stale_sessions.reindex(index), errors="coerce").to_numpy(dtype=float)
     inc = _incumbents(previous, index)
-    cap_thr = np.where(inc, sz.market_cap_retention_usd, sz.market_cap_entry_usd).astype(float)
-    adtv_thr = np.where(inc, sz.adtv_retention_usd, sz.adtv_entry_usd).astype(float)
-
-    n = len(index)
-    reason = np.full(n, "OK", dtype=object)
-    detail = np.full(n, "", dtype=object)
-    with np.errstate(invalid="ignore"):
-        checks = [
-            ("NO_DATA", np.isnan(cap) | np.isnan(adtv) | np.isnan(hist) | np.isnan(stale) | (hist <= 0)),
-            ("SHORT_HISTORY", hist < sz.min_history_sessions),
-            ("STALE_PRICE", stale >= sz.stale_sessions),
-            ("SIZE", cap < cap_thr),
-            ("ADTV", adtv < adtv_thr),
-        ]
-    open_ = np.ones(n, dtype=bool)
-    for code, failed in checks:
-        hit = open_ & failed
-        if code in ("SIZE", "ADTV"):
-            reason[hit] = np.where(inc[hit], f"{code}_BELOW_RETENTION", f"{code}_BELOW_ENTRY")
-        else:
-            reason[hit] = code
-        for k in np.flatnonzero(hit):
-            detail[k] = _detail(code, cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz, bool(inc[k]))
-        open_ &= ~failed
+    cap_thr, adtv_thr = _thresholds(inc, sz)
+    reason, failed_at = size_reasons(cap, adtv, hist, stale, inc, sz)
+    detail = np.full(len(index), "", dtype=object)
+    for k in np.flatnonzero(failed_at >= 0):
+        detail[k] = _detail(_CHECKS[failed_at[k]], cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz,
+                            bool(inc[k]))
     return pd.DataFrame({
         "eligible": reason == "OK",
         "reason": pd.array(reason, dtype=str),
@@ -140,6 +123,44 @@ def size_screen(
         "adtv_threshold_usd": adtv_thr,
         "detail": pd.array(detail, dtype=str),
     }, index=index)
+
+
+_CHECKS = ("NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE", "ADTV")
+
+
+def _thresholds(incumbent: np.ndarray, sz: Size) -> tuple[np.ndarray, np.ndarray]:
+    """Market-cap and ADTV thresholds: retention for incumbents, entry for newcomers."""
+    return (np.where(incumbent, sz.market_cap_retention_usd, sz.market_cap_entry_usd).astype(float),
+            np.where(incumbent, sz.adtv_retention_usd, sz.adtv_entry_usd).astype(float))
+
+
+def size_reasons(cap: np.ndarray, adtv: np.ndarray, hist: np.ndarray, stale: np.ndarray, incumbent: np.ndarray,
+                 size: Size) -> tuple[np.ndarray, np.ndarray]:
+    """The size and liquidity screens over arrays: ``(reason codes, index of the failed check or -1)``.
+
+    ``incumbent`` (bool) selects the retention thresholds; the checks run in the order of the
+    module docstring and the first failure gives the code.
+    """
+    sz = size
+    cap_thr, adtv_thr = _thresholds(incumbent, sz)
+    with np.errstate(invalid="ignore"):
+        checks = (
+            np.isnan(cap) | np.isnan(adtv) | np.isnan(hist) | np.isnan(stale) | (hist <= 0),
+            hist < sz.min_history_sessions,
+            stale >= sz.stale_sessions,
+            cap < cap_thr,
+            adtv < adtv_thr,
+        )
+    failed_at = np.full(len(cap), -1)
+    for j, failed in enumerate(checks):
+        failed_at[(failed_at < 0) & failed] = j
+    codes = np.array(["NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE_BELOW_ENTRY", "ADTV_BELOW_ENTRY", "OK"],
+                     dtype=object)
+    reason = codes[failed_at]  # -1 picks "OK"
+    below = failed_at >= 3
+    reason[below & incumbent] = np.where(failed_at[below & incumbent] == 3, "SIZE_BELOW_RETENTION",
+                                         "ADTV_BELOW_RETENTION")
+    return reason, failed_at
 
 
 def _detail(code: str, cap: float, adtv: float, hist: float, stale: float, cap_thr: float,
@@ -181,7 +202,9 @@ def market_screen(
     >>> s.loc["4063.T", "reason"]
     'OK'
     """
-    snap = market.snapshot(as_of, window=methodology.size.adtv_window_sessions)
+    from exchina_index.data.features import feature_panel
+
+    snap = feature_panel(market, [as_of], window=methodology.size.adtv_window_sessions).snapshot(0)
     return size_screen(
         snap["market_cap_usd"], snap["adtv_usd"], snap["history_sessions"], snap["stale_sessions"],
         previous, size=methodology.size,

@@ -1,36 +1,52 @@
-"""One index review: screens → anchor weights → caps → stage-balanced weights.
+"""One index review: screens → anchor weights → caps → stage-balanced weights, in arrays.
 
-Everything here is computed from data up to the review's cut-off only: every market view is read
-``as_of`` the cut-off (the views never read later rows; the no-look-ahead tests alter later data).
+Everything here is computed from data up to the review's cut-off only: the market facts come from a
+point-in-time :class:`~exchina_index.data.features.FeaturePanel` (each row reads only data up to
+its cut-off; the no-look-ahead tests alter later data).
 
-The steps, each a small function:
+A :class:`ReviewContext` holds what is fixed across the reviews of one universe, rulebook and
+market (the static screens' layout, the compiled optimizer, the feature panels); :func:`run_review`
+runs review ``k`` of it:
 
-1. :func:`~exchina_index.construction.screens.screen` with the size and liquidity screens (point in time);
-2. :func:`anchor_weights`: the uncapped weights u (float-adjusted market cap × purity by default);
-3. :func:`name_caps`: per-name caps, the smaller of the single-name cap and the liquidity cap
-   ``participation × ADTV × days / AUM``;
-4. the compiled optimizer (:class:`~exchina_index.construction.optimizer.stage_balanced.StageBalancedOptimizer`) under the stage,
-   issuer, country and regulatory constraints, with the rulebook's relaxation ladder when the
-   problem is infeasible (every step taken is recorded in the report).
+1. the screens (:mod:`exchina_index.universe.screens` without market data, then
+   :func:`~exchina_index.construction.market_screens.size_reasons` on the panel row);
+2. the anchor weights u (:func:`~exchina_index.construction.caps.anchor_array`);
+3. the per-name caps, the smaller of the single-name cap and the liquidity cap
+   ``participation × ADTV × days / AUM``, and the optimizer under the stage, issuer, country and
+   regulatory constraints with the rulebook's relaxation ladder (:mod:`.ladder`);
+4. the typed review record (:mod:`.record`), built once.
+
+:func:`build_weights` is one review on its own (a one-row panel); the backtest builds one context
+for all its reviews.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from exchina_index.dates import parse_date
-from exchina_index.errors import InfeasibleError, InputError, ReviewDateError
-from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
-from exchina_index.construction.screens import country_of_classification, screen
-from exchina_index.universe.loading import Universe, require_universe
+from exchina_index.construction.caps import anchor_array, days_to_trade_array, drift_array, liquidity_cap_array
 from exchina_index.construction.compliance import rulebook_limits
-from exchina_index.construction.optimizer import StageBalancedOptimizer, days_to_trade, max_feasible_aum
+from exchina_index.construction.ladder import LadderProblem, relaxation_ladder, solve_with_ladder
+from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
+from exchina_index.construction.screens import final_reasons, market_reasons
+from exchina_index.data.features import FeaturePanel, feature_panel
+from exchina_index.dates import parse_date
+from exchina_index.errors import InputError, ReviewDateError
+from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
+from exchina_index.universe.loading import Universe, require_universe
+from exchina_index.universe.screens import StaticScreens
 
 __all__ = [
     "WeightResult",
     "ReviewReport",
+    "ReviewContext",
+    "review_context",
+    "run_review",
     "build_weights",
     "make_optimizer",
     "anchor_weights",
@@ -44,11 +60,14 @@ def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalance
     """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
     f = require_universe(universe).frame
     methodology = resolve_methodology(methodology)
-    limits = rulebook_limits(methodology.regulatory)
+    return _optimizer(f, StaticScreens.build(universe, methodology).country, methodology)
+
+
+def _optimizer(f: pd.DataFrame, country: pd.Series, m: Methodology) -> StageBalancedOptimizer:
     return StageBalancedOptimizer(
-        tickers=list(f.index), stages=list(STAGES), issuers=f["issuer"],
-        countries=country_of_classification(f, methodology), regulatory=limits,
-        solver=methodology.optimizer.solver, fallback_solvers=tuple(methodology.optimizer.fallback_solvers),
+        tickers=list(f.index), stages=list(STAGES), issuers=f["issuer"], countries=country,
+        regulatory=rulebook_limits(m.regulatory), solver=m.optimizer.solver,
+        fallback_solvers=tuple(m.optimizer.fallback_solvers),
     )
 
 
@@ -56,37 +75,29 @@ def anchor_weights(
     frame: pd.DataFrame, market_cap_usd: pd.Series, adtv_usd: pd.Series, eligible: pd.Series,
     methodology: Methodology,
 ) -> pd.Series:
-    """Uncapped anchor weights u over the eligible names (zero elsewhere), summing to 1.
+    """Uncapped anchor weights u over the eligible names (zero elsewhere), summing to 1, by ticker.
 
-    ``market_cap_purity``: market cap (× float factor when ``anchor.use_float_factor``) × purity
-    (the iShares XETM exposure-score precedent); ``liquidity``: ADTV × purity; ``equal``: 1/n.
+    See :func:`~exchina_index.construction.caps.anchor_array` (the array form the review uses).
     """
-    method = methodology.anchor.method
-    if method == "equal":
-        raw = pd.Series(1.0, index=frame.index)
-    elif method == "liquidity":
-        raw = adtv_usd.reindex(frame.index) * frame["purity"]
-    else:
-        cap = market_cap_usd.reindex(frame.index)
-        if methodology.anchor.use_float_factor:
-            cap = cap * frame["float_factor"]
-        raw = cap * frame["purity"]
-    raw = raw.where(eligible.reindex(frame.index).fillna(False).astype(bool), 0.0).fillna(0.0).clip(lower=0.0)
-    total = raw.sum()
-    if total <= 0:
-        raise InfeasibleError("no eligible name has a positive anchor weight; check the screens and the market data")
-    return (raw / total).rename("u")
+    idx = frame.index
+    ff = frame["float_factor"].to_numpy(dtype=float) if "float_factor" in frame else np.ones(len(idx))
+    u = anchor_array(
+        methodology, market_cap_usd.reindex(idx).to_numpy(dtype=float), adtv_usd.reindex(idx).to_numpy(dtype=float),
+        frame["purity"].to_numpy(dtype=float), ff, eligible.reindex(idx).fillna(False).to_numpy(dtype=bool),
+    )
+    return pd.Series(u, index=idx, name="u")
 
 
-def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology, *, single: float | None = None) -> pd.DataFrame:
+def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology, *,
+              single: float | None = None) -> pd.DataFrame:
     """Per-name caps: ``single`` (the rulebook's, or ``single``), ``liquidity`` = participation ×
     ADTV × days / AUM, and ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
-    liq = methodology.liquidity
-    single = pd.Series(methodology.caps.single if single is None else single, index=adtv_usd.index)
-    liquidity = (liq.participation * adtv_usd.fillna(0.0) * liq.days_to_trade / aum).clip(upper=1.0)
-    cap = np.minimum(single, liquidity)
-    kind = np.where(liquidity < single, "liquidity", "single")
-    return pd.DataFrame({"single": single, "liquidity": liquidity, "cap": cap, "cap_kind": kind})
+    single = methodology.caps.single if single is None else single
+    liquidity = liquidity_cap_array(adtv_usd.to_numpy(dtype=float), aum, methodology.liquidity)
+    return pd.DataFrame({
+        "single": np.full(len(liquidity), float(single)), "liquidity": liquidity, "cap": np.minimum(single, liquidity),
+        "cap_kind": np.where(liquidity < single, "liquidity", "single"),
+    }, index=adtv_usd.index)
 
 
 def drift_weights(weights: pd.Series, close_usd: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -95,14 +106,56 @@ def drift_weights(weights: pd.Series, close_usd: pd.DataFrame, start: pd.Timesta
     Names without a price at ``end`` (delisted) are dropped and the rest renormalised, as the
     backtest engine does (sold at the last price, proceeds reinvested pro rata).
     """
-    w = weights[weights > 0]
-    prices = close_usd.loc[:end, w.index]
-    p0 = prices.loc[:start].iloc[-1]
-    p1 = prices.iloc[-1]  # NaN once a listing has no price any more (close_usd is filled only inside its life)
-    grown = (w * p1 / p0).fillna(0.0)
-    total = grown.sum()
-    out = grown / total if total > 0 else grown
-    return out.reindex(weights.index, fill_value=0.0)
+    prices = close_usd.reindex(columns=weights.index).loc[:end]
+    w = drift_array(weights.to_numpy(dtype=float), prices.loc[:start].to_numpy()[-1], prices.to_numpy()[-1])
+    return pd.Series(w, index=weights.index)
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewContext:
+    """What is fixed across the reviews of one universe, rulebook and market.
+
+    Attributes
+    ----------
+    universe, market, methodology
+        The inputs.
+    optimizer
+        The compiled optimizer (:func:`make_optimizer`).
+    static
+        The static screens laid out (:class:`~exchina_index.universe.screens.StaticScreens`).
+    panel, size_panel
+        Feature panels at the review cut-offs: ADTV over the liquidity window, and over the size
+        screens' window (the same panel when the rulebook's two windows agree).
+    columns
+        Position of each universe listing in the panels (-1: no market data).
+    """
+
+    universe: Universe
+    market: Any
+    methodology: Methodology
+    optimizer: StageBalancedOptimizer
+    static: StaticScreens
+    panel: FeaturePanel
+    size_panel: FeaturePanel
+    columns: np.ndarray
+    exposure: pd.DataFrame
+    country_caps: dict[str, float]
+
+
+def review_context(universe: Universe, market: Any, methodology: Methodology, cutoffs: Any,
+                   optimizer: StageBalancedOptimizer | None = None) -> ReviewContext:
+    """Lay out the reviews at ``cutoffs`` (arguments already checked; see :func:`build_weights`)."""
+    m, f = methodology, universe.frame
+    static = StaticScreens.build(universe, m)
+    window, size_window = m.liquidity.adtv_window_sessions, m.size.adtv_window_sessions
+    panel = feature_panel(market, cutoffs, window)
+    size_panel = panel if size_window == window else feature_panel(market, cutoffs, size_window)
+    return ReviewContext(
+        universe=universe, market=market, methodology=m,
+        optimizer=optimizer if optimizer is not None else _optimizer(f, static.country, m),
+        static=static, panel=panel, size_panel=size_panel, columns=panel.tickers.get_indexer(f.index),
+        exposure=f[list(STAGES)], country_caps={c: m.caps.country_cap(c) for c in sorted(static.country.unique())},
+    )
 
 
 def build_weights(
@@ -162,46 +215,71 @@ def build_weights(
             f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
             "choose a date inside it or load a longer history"
         )
-    f = universe.frame
-    held = None if previous is None else previous[previous > 0].index
-    # every market view below takes the cut-off and reads nothing after it (point in time)
-    elig = screen(universe, t, m, market=market, previous=held)
-    snap = market.snapshot(t, window=m.liquidity.adtv_window_sessions)
-    mcap = snap["market_cap_usd"].reindex(f.index)
-    adtv = snap["adtv_usd"].reindex(f.index)
-    u = anchor_weights(f, mcap, adtv, elig["eligible"], m)
-    exposure = f[list(STAGES)]
-    prev = None if previous is None else previous.reindex(f.index, fill_value=0.0)
-    opt = optimizer if optimizer is not None else make_optimizer(universe, m)
-    country = elig["country"]
-    country_caps = {c: m.caps.country_cap(c) for c in sorted(country.unique())}
+    ctx = review_context(universe, market, m, [t], optimizer)
+    prev = None if previous is None else previous.reindex(universe.frame.index, fill_value=0.0)
+    return run_review(ctx, 0, aum, prev)
 
-    res, caps, relaxations, capacity = _solve_with_ladder(
-        opt, m, t, aum, u, exposure, adtv, elig, prev, f["issuer"], country_caps)
+
+def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | None) -> WeightResult:
+    """Review ``k`` of ``ctx`` (its cut-off ``ctx.panel.cutoffs[k]``) for a fund of ``aum``.
+
+    ``previous`` is the previous portfolio drifted to the cut-off, by ticker in the universe's
+    order (or None at the first review).
+    """
+    m, f = ctx.methodology, ctx.universe.frame
+    t = ctx.panel.cutoffs[k]
+    prev = None if previous is None else previous.to_numpy(dtype=float)
+    screens = ctx.static.at(t)
+    incumbent = np.zeros(len(f), dtype=bool) if prev is None else prev > 0
+    reason, eligible = final_reasons(
+        screens.reason, market_reasons(ctx.size_panel, k, ctx.columns, incumbent, m), screens.flags)
+    mcap = ctx.panel.row("market_cap_usd", k, ctx.columns)
+    adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
+    purity = f["purity"].to_numpy(dtype=float)
+    u = pd.Series(anchor_array(m, mcap, adtv, purity, f["float_factor"].to_numpy(dtype=float), eligible),
+                  index=f.index, name="u")
+    country = ctx.static.country
+    ladder = solve_with_ladder(LadderProblem(
+        optimizer=ctx.optimizer, methodology=m, as_of=t, aum=aum, anchor=u, exposure=ctx.exposure, adtv=adtv,
+        eligible=eligible, previous=previous, issuers=f["issuer"], countries=country, country_caps=ctx.country_caps,
+    ))
+    res = ladder.result
     w = res.weights.reindex(f.index).fillna(0.0)
-    binding = np.where(
-        res.binding["at_cap"].reindex(f.index, fill_value=False) & (w > 0),
-        "cap:" + caps["cap_kind"].astype(str), np.where(res.binding["at_min"].reindex(f.index, fill_value=False) & (w > 0), "min", ""),
-    )
+    wv = w.to_numpy()
+    held = wv > 0
+    at_cap = res.binding["at_cap"].reindex(f.index, fill_value=False).to_numpy(dtype=bool) & held
+    at_min = res.binding["at_min"].reindex(f.index, fill_value=False).to_numpy(dtype=bool) & held
+    binding = np.where(at_cap, np.char.add("cap:", ladder.cap_kind.astype(str)), np.where(at_min, "min", ""))
+
+    def series(values: Any, name: str | None) -> pd.Series:
+        return pd.Series(values, index=f.index, name=name)
+
     names = ReviewNames(
-        eligible=elig["eligible"], reason=elig["reason"], flags=elig["flags"], country=country,
-        cn_stake=elig["cn_stake"], detail=elig["detail"], issuer=f["issuer"], exposure=exposure,
-        market_cap_usd=mcap, adtv_usd=adtv, anchor=u, liquidity_cap=name_caps(adtv, aum, m)["liquidity"],
-        cap=caps["cap"], cap_kind=caps["cap_kind"], weight=w, binding=pd.Series(binding, index=f.index),
-        days_to_trade=days_to_trade(w, aum, adtv, m.liquidity.participation),
+        eligible=series(eligible, "eligible"), reason=series(reason, "reason").astype(str),
+        flags=series(screens.flags, "flags").astype(str), country=country,
+        cn_stake=series(screens.cn_stake, "cn_stake"), detail=series(screens.detail, "detail").astype(str),
+        issuer=f["issuer"], exposure=ctx.exposure, market_cap_usd=series(mcap, "market_cap_usd"),
+        adtv_usd=series(adtv, "adtv_usd"), anchor=u,
+        liquidity_cap=series(liquidity_cap_array(adtv, aum, m.liquidity), "liquidity"),
+        cap=series(ladder.cap, "cap"), cap_kind=series(ladder.cap_kind, "cap_kind"), weight=w,
+        binding=series(binding, None),
+        days_to_trade=series(days_to_trade_array(wv, aum, adtv, m.liquidity.participation), "days_to_trade"),
     )
     stages = pd.DataFrame({
         "target": pd.Series(m.stages.target_map),
-        "before": exposure.T @ u,
-        "after": exposure.T @ w,
+        "before": ctx.exposure.T @ u,
+        "after": ctx.exposure.T @ w,
     }).loc[list(STAGES)]
     report = ReviewReport(
         as_of=t, aum=aum, names=names, stages=stages,
-        countries=w.groupby(country).sum().sort_index(), issuers=w.groupby(f["issuer"]).sum().sort_index(),
+        # the optimizer's issuer totals are these bits; its country totals (plain sums) differ in the
+        # last digit from the grouped (compensated) sums the record has always held
+        countries=w.groupby(country).sum().sort_index(), issuers=res.issuer_totals,
         binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
-        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=relaxations,
-        capacity_aum=capacity, days_to_trade=_days_to_trade(w, adtv, m), methodology_version=m.version,
-        data_source=market.source, synthetic=bool(market.synthetic), regulatory=opt.regulatory,
+        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=ladder.relaxations,
+        capacity_aum=ladder.capacity, days_to_trade=_capacity_days(f.index[held], wv[held], adtv[held], m),
+        methodology_version=m.version, data_source=ctx.market.source, synthetic=bool(ctx.market.synthetic),
+        regulatory=ctx.optimizer.regulatory,
     )
     return WeightResult(weights=w.rename("weight"), report=report)
 
@@ -231,104 +309,8 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
     return values.astype(float)
 
 
-def _solve_with_ladder(opt, m: Methodology, t: pd.Timestamp, aum: float, u: pd.Series, exposure: pd.DataFrame,
-                       adtv: pd.Series, elig: pd.DataFrame, prev: pd.Series | None, issuers: pd.Series,
-                       country_caps: dict[str, float]):
-    """Solve the review, walking the relaxation ladder until a step is feasible.
-
-    Returns the optimizer's result, the per-name caps used, the relaxation steps taken and the
-    capacity of the rulebook as written.
-    """
-    liq = m.liquidity
-    notional = (liq.participation * adtv.fillna(0.0) * liq.days_to_trade).where(elig["eligible"], 0.0)
-    relaxations: list[str] = []
-    failures: list[str] = []
-    capacity = None
-    for step, tolerance, single in relaxation_ladder(m):
-        if step is not None:
-            relaxations.append(step)
-        issuer_cap = max(m.caps.issuer, single)
-        cap_aum = _max_aum(exposure, m, single, notional, elig, tolerance, issuers, issuer_cap, country_caps)
-        capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
-        if cap_aum <= 0:
-            failures.append(f"{step or 'as written'}: no portfolio meets the caps and stage targets at any AUM")
-            continue
-        if cap_aum < aum and not m.relaxation.reduce_liquidity_notional:
-            failures.append(f"{step or 'as written'}: capacity ${cap_aum:,.0f} is below the AUM")
-            continue
-        res = None
-        for aum_used in _liquidity_notionals(aum, cap_aum, m):
-            caps = name_caps(adtv, aum_used, m, single=single)
-            cap = caps["cap"].where(elig["eligible"], 0.0)
-            lower = None
-            if prev is not None and m.caps.min_weight_held > 0:
-                lower = np.minimum(cap, m.caps.min_weight_held).where((prev > 0) & elig["eligible"], 0.0)
-            try:
-                res = opt.solve(
-                    anchor=u, stage_exposure=exposure, targets=m.stages.target_map, caps=cap, previous=prev,
-                    stage_tolerance=tolerance, issuer_cap=issuer_cap, country_caps=country_caps, min_weight=lower,
-                    turnover_penalty=m.optimizer.turnover_penalty if prev is not None else 0.0,
-                )
-                break
-            except InfeasibleError as exc:
-                failures.append(f"{step or 'as written'} at ${aum_used:,.0f}: {exc}")
-        if res is None:
-            continue
-        if aum_used < aum:
-            relaxations.append(f"liquidity caps computed at ${aum_used:,.0f} instead of ${aum:,.0f}"
-                               + (" (the capacity)" if aum_used >= cap_aum * 0.99 else ""))
-        return res, caps, tuple(relaxations), capacity
-    raise InfeasibleError(
-        f"review {t.date()}: infeasible even after the relaxation ladder; "
-        + "; ".join(failures[-2:]) + ". Widen relaxation steps in the rulebook or check the eligible names"
-    )
-
-
-def relaxation_ladder(m: Methodology):
-    """The rulebook's relaxation steps in order: ``(description or None, stage tolerance, single cap)``.
-
-    First the rulebook as written, then each wider stage tolerance, then, at the widest tolerance,
-    each higher single-name (and issuer) cap.
-    """
-    tolerance, single = m.stages.tolerance, m.caps.single
-    yield None, tolerance, single
-    for step in m.relaxation.stage_tolerance_steps:
-        if step > tolerance:
-            tolerance = step
-            yield f"stage tolerance widened to ±{step:.1%}", tolerance, single
-    for step in m.relaxation.single_cap_steps:
-        if step > single:
-            single = step
-            yield f"single-name and issuer caps raised to {step:.1%}", tolerance, single
-
-
-def _liquidity_notionals(aum: float, capacity: float, m: Methodology):
-    """AUMs at which to compute the liquidity caps, in order: the fund's AUM when it is within the
-    capacity, else the capacity; then, when a regulatory rule is active (the capacity LP cannot see
-    it) and the rulebook allows relaxing the notional, successive halvings."""
-    level = aum if aum <= capacity else capacity * (1.0 - 1e-3)
-    yield level
-    if m.relaxation.reduce_liquidity_notional and m.regulatory.active is not None:
-        for k in range(1, 7):
-            yield level / 2**k
-
-
-def _max_aum(exposure, m: Methodology, single, notional, elig, tolerance, issuers, issuer_cap, country_caps) -> float:
-    """Largest AUM at which the caps and stage band are feasible (0 when never, inf when always)."""
-    static = pd.Series(single, index=exposure.index).where(elig["eligible"], 0.0)
-    try:
-        return float(max_feasible_aum(
-            exposure, m.stages.target_map, static, notional, stage_tolerance=tolerance, issuers=issuers,
-            issuer_cap=issuer_cap, countries=elig["country"], country_caps=country_caps, eligible=elig["eligible"],
-        ))
-    except InfeasibleError:
-        return 0.0
-
-
-def _days_to_trade(w: pd.Series, adtv: pd.Series, m: Methodology) -> pd.DataFrame:
-    """Days to trade each held name at the rulebook's capacity AUM levels."""
-    held = w[w > 0]
-    return pd.DataFrame({
-        f"{lvl / 1e6:,.0f}M": days_to_trade(held, lvl, adtv, m.liquidity.participation)
-        for lvl in m.liquidity.capacity_aum_levels_usd
-    })
+def _capacity_days(held: pd.Index, weights: np.ndarray, adtv: np.ndarray, m: Methodology) -> pd.DataFrame:
+    """Days to trade each held name at the rulebook's capacity AUM levels (one column per level)."""
+    p = m.liquidity.participation
+    return pd.DataFrame({f"{lvl / 1e6:,.0f}M": days_to_trade_array(weights, lvl, adtv, p)
+                         for lvl in m.liquidity.capacity_aum_levels_usd}, index=held)

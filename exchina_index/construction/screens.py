@@ -1,8 +1,9 @@
 """Point-in-time eligibility screens with a reason code per name.
 
 The screens that need no market data (listing dates, country of classification, the ex-China
-test, purity, one line per issuer) live here; the size and liquidity screens, which need prices,
-are in :mod:`exchina_index.construction.market_screens` and are applied when a market is given.
+test, purity, one line per issuer) are computed by :mod:`exchina_index.universe.screens`; the size
+and liquidity screens, which need prices, are in :mod:`exchina_index.construction.market_screens`
+and are applied when a market is given. :func:`screen` puts them together in one table.
 
 Reason codes (the first failing screen wins, in this order):
 
@@ -28,12 +29,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from exchina_index.construction.market_screens import size_reasons
+from exchina_index.data.features import FeaturePanel, feature_panel
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError
 from exchina_index.rules.methodology import Methodology, resolve_methodology
 from exchina_index.universe.loading import Universe, require_universe
+from exchina_index.universe.screens import StaticScreens
 
-__all__ = ["screen", "country_of_classification", "last_screenable_date", "REASONS"]
+__all__ = ["screen", "market_reasons", "final_reasons", "last_screenable_date", "REASONS"]
 
 REASONS: dict[str, str] = {
     "NOT_YET_LISTED": "before listed_since",
@@ -49,18 +53,6 @@ REASONS: dict[str, str] = {
     "FLAG_CN_OPERATIONS": "eligible; operations in China reported",
     "FLAG_CN_OFFTAKE": "eligible; offtake with a Chinese party reported",
 }
-_FLAG_OF_KIND = {
-    "state_linked_shareholder": "FLAG_CN_STAKE",
-    "chinese_shareholder": "FLAG_CN_STAKE",
-    "operations_in_china": "FLAG_CN_OPERATIONS",
-    "offtake": "FLAG_CN_OFFTAKE",
-}
-
-
-def country_of_classification(frame: pd.DataFrame, methodology: Methodology) -> pd.Series:
-    """Domicile, except offshore shells (BVI, Cayman, Bermuda, Guernsey, ...) which take their HQ."""
-    offshore = frame["domicile"].isin(methodology.countries.offshore_jurisdictions)
-    return frame["domicile"].where(~offshore, frame["hq"]).rename("country")
 
 
 def screen(
@@ -116,61 +108,47 @@ def screen(
     if previous is not None and not isinstance(previous, (pd.Index, list, tuple, set, frozenset)):
         raise InputError(f"previous must be the tickers held before the review (a list or pandas Index), got "
                          f"{type(previous).__name__}")
-    country = country_of_classification(f, m)
-    concern = set(m.countries.countries_of_concern)
-    links = universe.links_in_force(t)
-
-    stake_links = links[links["kind"].isin(m.china.stake_kinds)]
-    cn_stake = stake_links.groupby("ticker")["stake"].sum(min_count=1).reindex(f.index).fillna(0.0)
-    controlled = set(links.loc[links["kind"].isin(m.china.excluding_kinds), "ticker"])
-
-    checks: list[tuple[str, pd.Series]] = [
-        ("NOT_YET_LISTED", f["listed_since"] > t),
-        ("DELISTED", f["delisted"].notna() & (f["delisted"] <= t)),
-        ("CN_DOMICILE", f["domicile"].isin(concern) | f["hq"].isin(concern) | country.isin(concern)),
-        ("CN_CONTROL", f.index.to_series().isin(controlled)),
-        ("CN_STAKE", cn_stake >= m.china.stake_threshold),
-        ("COUNTRY", ~country.isin(m.countries.eligible)),
-        ("LOW_PURITY", f["purity"] < m.eligibility.min_purity),
-        ("SECONDARY_LINE", ~f["primary"] & m.eligibility.one_line_per_issuer),
-    ]
-    reason = pd.Series("", index=f.index, dtype=object)
-    for code, failed in checks:
-        reason = reason.where((reason != "") | ~failed.to_numpy(), code)
-
-    flagged = links[links["kind"].isin(m.china.flagged_kinds)]
-    flags = (
-        flagged.assign(flag=flagged["kind"].map(_FLAG_OF_KIND))
-        .groupby("ticker")["flag"].agg(lambda s: ";".join(sorted(set(s))))
-        .reindex(f.index).fillna("")
-    )
-    detail = (
-        links.assign(text=links.apply(_describe_link, axis=1) if len(links) else pd.Series(dtype=object))
-        .groupby("ticker")["text"].agg("; ".join)
-        .reindex(f.index).fillna("")
-    )
-
+    static = StaticScreens.build(universe, m)
+    st = static.at(t)
+    market_reason = None
     if market is not None:
-        from exchina_index.construction.market_screens import market_screen
-
-        passed = reason == ""
-        prev = None if previous is None else pd.Index(previous)
-        ms = market_screen(market, t, m, previous=prev)
-        market_reason = ms["reason"].reindex(f.index).fillna("NO_DATA")
-        failed = passed & (market_reason != "OK")
-        reason = reason.where(~failed, market_reason)
-
-    eligible = reason == ""
-    first_flag = flags.str.split(";").str[0]
-    reason = reason.where(~eligible, np.where(flags != "", first_flag, "OK"))
+        panel = feature_panel(market, [t], window=m.size.adtv_window_sessions)
+        incumbent = np.zeros(len(f), dtype=bool) if previous is None else f.index.isin(list(previous))
+        market_reason = market_reasons(panel, 0, panel.tickers.get_indexer(f.index), incumbent, m)
+    reason, eligible = final_reasons(st.reason, market_reason, st.flags)
     return pd.DataFrame({
-        "eligible": eligible.astype(bool),
-        "reason": reason.astype(str),
-        "flags": flags.astype(str),
-        "country": country,
-        "cn_stake": cn_stake.astype(float),
-        "detail": detail.astype(str),
-    })
+        "eligible": eligible,
+        "reason": pd.Series(reason, index=f.index).astype(str),
+        "flags": pd.Series(st.flags, index=f.index).astype(str),
+        "country": static.country,
+        "cn_stake": st.cn_stake,
+        "detail": pd.Series(st.detail, index=f.index).astype(str),
+    }, index=f.index)
+
+
+def market_reasons(panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray,
+                   methodology: Methodology) -> np.ndarray:
+    """The size and liquidity screens' code of each listing at cut-off ``k`` of ``panel`` (the
+    listings at positions ``columns``; one without market data gets ``NO_DATA``)."""
+    reason, _ = size_reasons(
+        panel.row("market_cap_usd", k, columns), panel.row("adtv_usd", k, columns),
+        panel.row("history_sessions", k, columns), panel.row("stale_sessions", k, columns), incumbent,
+        methodology.size)
+    return reason
+
+
+def final_reasons(static_reason: np.ndarray, market_reason: np.ndarray | None, flags: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Reason codes and eligibility: the static screens' code, else the market screens' (when given),
+    else for an eligible name its first reported flag or ``OK``."""
+    reason = static_reason.copy()
+    if market_reason is not None:
+        failed = (reason == "") & (market_reason != "OK")
+        reason[failed] = market_reason[failed]
+    eligible = reason == ""
+    first_flag = np.array([fl.split(";")[0] for fl in flags[eligible]], dtype=object)
+    reason[eligible] = np.where(flags[eligible] != "", first_flag, "OK")
+    return reason, eligible
 
 
 def last_screenable_date(universe: Universe, market: object, methodology: Methodology | None = None,
@@ -205,9 +183,3 @@ def last_screenable_date(universe: Universe, market: object, methodology: Method
         if ok.any():
             return day, tuple(sorted(map(str, last.index[last > day])))
     return dates[-1], ()
-
-
-def _describe_link(row: pd.Series) -> str:
-    stake = "" if pd.isna(row["stake"]) else f" {row['stake']:.1%}"
-    since = row["from"].date().isoformat()
-    return f"{row['kind']}: {row['counterparty']}{stake} since {since}"

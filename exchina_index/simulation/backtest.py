@@ -12,21 +12,22 @@ price and the proceeds are reinvested pro rata across the other constituents.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from exchina_index.rules.calendar import review_dates
-from exchina_index.simulation.costs import one_way_cost_rate
-from exchina_index.simulation.performance import cagr, years_between
-from exchina_index.simulation.engine import run_index
+from exchina_index.construction.caps import drift_array
+from exchina_index.construction.review import WeightResult, review_context, run_review
+from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError, ReviewDateError
+from exchina_index.rules.calendar import review_dates
 from exchina_index.rules.methodology import Methodology, check_aum, resolve_methodology
-from exchina_index.construction.review import WeightResult, build_weights, drift_weights, make_optimizer
-from exchina_index.construction.screens import last_screenable_date
+from exchina_index.simulation.costs import one_way_cost_rate
+from exchina_index.simulation.engine import run_index
+from exchina_index.simulation.performance import cagr, years_between
 from exchina_index.universe.loading import Universe, require_universe
 
 __all__ = ["BacktestResult", "backtest"]
@@ -152,23 +153,8 @@ def backtest(
         )
 
     f = universe.frame
-    close_usd = market.close_usd()
-    optimizer = make_optimizer(universe, m)
     alive = market.alive().reindex(columns=f.index, fill_value=False)
-    reviews: dict[pd.Timestamp, WeightResult] = {}
-    targets, rates = [], []
-    prev_w, prev_impl = None, None
-    for k, row in enumerate(schedule.itertuples(index=False)):
-        previous = None if prev_w is None else drift_weights(prev_w, close_usd, prev_impl, row.cutoff)
-        result = build_weights(universe, market, row.cutoff, m, aum, previous=previous, optimizer=optimizer)
-        w = _tradeable(result.weights, alive.loc[row.implement])
-        reviews[row.implement] = result
-        targets.append(w.to_numpy())
-        rates.append(one_way_cost_rate(result.report.names.adtv_usd, m.costs).reindex(f.index).to_numpy())
-        prev_w, prev_impl = w, row.implement
-        if progress is not None:
-            progress(k + 1, len(schedule), row.implement)
-
+    reviews, targets, rates = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy(), progress)
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
     price_ret = market.returns("price").reindex(index=window, columns=f.index)
     total_ret = market.returns("total").reindex(index=window, columns=f.index)
@@ -180,8 +166,8 @@ def backtest(
         withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
         alive=alive.reindex(window).to_numpy(dtype=bool),
         rebalance_index=window.get_indexer(schedule["implement"]),
-        target_weights=np.vstack(targets),
-        cost_rate=np.vstack(rates),
+        target_weights=targets,
+        cost_rate=rates,
         expense_ratio=m.fees.expense_ratio,
         day_count=np.concatenate([[0], day_count]),
         start_level=START_LEVEL,
@@ -200,8 +186,35 @@ def backtest(
     )
 
 
-def _tradeable(weights: pd.Series, alive_at_implementation: pd.Series) -> pd.Series:
+def _tradeable(weights: np.ndarray, alive_at_implementation: np.ndarray) -> np.ndarray:
     """Drop names that have no price at the implementation date (delisted after the cut-off)."""
-    ok = alive_at_implementation.reindex(weights.index, fill_value=False).astype(bool)
-    w = weights.where(ok, 0.0)
+    w = np.where(alive_at_implementation, weights, 0.0)
     return w / w.sum()
+
+
+def _run_reviews(universe: Universe, market, m: Methodology, schedule: pd.DataFrame, aum: float, alive: np.ndarray,
+                 progress: Callable[[int, int, pd.Timestamp], None] | None,
+                 ) -> tuple[dict[pd.Timestamp, WeightResult], np.ndarray, np.ndarray]:
+    """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
+    the results by implementation date, the tradeable target weights and the one-way cost rates
+    (review x listing)."""
+    f = universe.frame
+    ctx = review_context(universe, market, m, schedule["cutoff"])
+    dates = market.close.index
+    close_usd = market.close_usd().reindex(columns=f.index).to_numpy()
+    cut_rows = dates.searchsorted(schedule["cutoff"], side="right") - 1
+    impl_rows = dates.searchsorted(schedule["implement"], side="right") - 1
+    reviews: dict[pd.Timestamp, WeightResult] = {}
+    targets, rates = [], []
+    previous = None
+    for k, implement in enumerate(schedule["implement"]):
+        result = run_review(ctx, k, aum, None if previous is None else pd.Series(previous, index=f.index))
+        w = _tradeable(result.weights.to_numpy(), alive[impl_rows[k]])
+        reviews[implement] = result
+        targets.append(w)
+        rates.append(one_way_cost_rate(result.report.names.adtv_usd, m.costs).to_numpy())
+        if k + 1 < len(schedule):
+            previous = drift_array(w, close_usd[impl_rows[k]], close_usd[cut_rows[k + 1]])
+        if progress is not None:
+            progress(k + 1, len(schedule), implement)
+    return reviews, np.vstack(targets), np.vstack(rates)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import exchina_index as xi
-from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 from exchina_index.data.market import MarketData
+from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 
 START, END = "2025-06-01", "2026-09-30"
 
@@ -33,7 +33,8 @@ def _perturbed(market: MarketData, after: pd.Timestamp) -> MarketData:
     """The same market with every price and volume after `after` changed."""
     late = np.broadcast_to((market.close.index > after)[:, None], market.close.shape)
     rng = np.random.default_rng(7)
-    factor = pd.DataFrame(rng.uniform(0.5, 2.0, market.close.shape), index=market.close.index, columns=market.close.columns)
+    factor = pd.DataFrame(rng.uniform(0.5, 2.0, market.close.shape), index=market.close.index,
+                          columns=market.close.columns)
     close = market.close.where(~late, market.close * factor)
     volume = market.volume.where(~late, market.volume * 3.0)
     fields = {f.name: getattr(market, f.name) for f in dataclasses.fields(market) if f.init}

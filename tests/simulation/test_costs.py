@@ -3,8 +3,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from exchina_index.simulation.costs import one_way_cost_rate
 from exchina_index.rules.methodology import load_methodology
+from exchina_index.simulation.costs import one_way_cost_rate
 
 
 def test_cost_tiers_at_their_boundaries() -> None:
