@@ -19,8 +19,9 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -73,109 +74,128 @@ def _seconds(text: str) -> float:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
     p = _Parser(prog="exchina-index", description="Build, rebalance and backtest the U.S. & Allied "
                 "(ex-China) Rare Earth Supply Chain index.")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors and yfinance's log")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_input_commands(sub)
+    _add_index_commands(sub)
+    return p
 
-    def debug(sp: argparse.ArgumentParser) -> None:  # --debug also after the subcommand
-        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    def deadline(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--deadline", type=_seconds, default=120.0, metavar="SECONDS",
-                        help="wall-clock limit for Yahoo Finance downloads (default: 120)")
+def _debug(sp: argparse.ArgumentParser) -> None:
+    """``--debug`` also after the subcommand."""
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    def no_links(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--no-china-links", action="store_true",
-                        help="the universe has no China-link table (the control and stake screens exclude nobody)")
 
-    def common(sp: argparse.ArgumentParser, *, market: bool = False) -> None:
-        debug(sp)
-        sp.add_argument("--universe", type=Path, default=None, help="universe CSV (default: bundled)")
-        sp.add_argument("--links", type=Path, default=None, help="China-link CSV (default: china_links.csv beside the universe)")
-        no_links(sp)
-        sp.add_argument("--methodology", type=Path, default=None, help="rulebook TOML (default: bundled)")
-        if market:
-            sp.add_argument("--source", default="demo", help="demo | yahoo | a folder of CSV files (default: demo)")
-            sp.add_argument("--cache-dir", type=Path, default=None, help="cache folder for --source yahoo")
-            deadline(sp)
+def _deadline(sp: argparse.ArgumentParser) -> None:
+    """``--deadline`` for commands that may download."""
+    sp.add_argument("--deadline", type=_seconds, default=120.0, metavar="SECONDS",
+                    help="wall-clock limit for Yahoo Finance downloads (default: 120)")
 
+
+def _no_links(sp: argparse.ArgumentParser) -> None:
+    """``--no-china-links``."""
+    sp.add_argument("--no-china-links", action="store_true",
+                    help="the universe has no China-link table (the control and stake screens exclude nobody)")
+
+
+def _common(sp: argparse.ArgumentParser, *, market: bool = False) -> None:
+    """The input options (universe, links, rulebook; with ``market`` also the data source)."""
+    _debug(sp)
+    sp.add_argument("--universe", type=Path, default=None, help="universe CSV (default: bundled)")
+    sp.add_argument("--links", type=Path, default=None,
+                    help="China-link CSV (default: china_links.csv beside the universe)")
+    _no_links(sp)
+    sp.add_argument("--methodology", type=Path, default=None, help="rulebook TOML (default: bundled)")
+    if market:
+        sp.add_argument("--source", default="demo", help="demo | yahoo | a folder of CSV files (default: demo)")
+        sp.add_argument("--cache-dir", type=Path, default=None, help="cache folder for --source yahoo")
+        _deadline(sp)
+
+
+def _add_input_commands(sub: Any) -> None:
+    """``universe``, ``calendar`` and ``data``: the inputs."""
     u = sub.add_parser("universe", help="validate or show the universe").add_subparsers(
         dest="action", required=True, parser_class=_Parser)
     v = u.add_parser("validate", help="validate a universe file, its China links and a rulebook")
-    debug(v)
+    _debug(v)
     v.add_argument("path", nargs="?", type=Path, default=None)
     v.set_defaults(universe=None)  # the path above names it; _universe() reads args.universe
     v.add_argument("--links", type=Path, default=None, help="China-link CSV (default: beside the universe)")
-    no_links(v)
+    _no_links(v)
     v.add_argument("--methodology", type=Path, default=None)
     v.set_defaults(func=_cmd_universe_validate)
     s = u.add_parser("show", help="print the universe with stage exposures and eligibility")
-    common(s)
+    _common(s)
     s.add_argument("--as-of", type=_date, default=None, help="screen date (default: today)")
     s.add_argument("--stage", choices=["mining", "refining", "manufacturing"], default=None,
                    help="only names with exposure to this stage")
     s.set_defaults(func=_cmd_universe_show)
 
     c = sub.add_parser("calendar", help="list review dates: cut-off, announcement, pro-forma, implementation")
-    common(c)
+    _common(c)
     c.add_argument("--year", type=_year, default=None, help="calendar year (default: this year)")
     c.set_defaults(func=_cmd_calendar)
 
     d = sub.add_parser("data", help="fetch or inspect cached Yahoo Finance data").add_subparsers(
         dest="action", required=True, parser_class=_Parser)
     fetch = d.add_parser("fetch", help="download (or top up) the cache for the universe")
-    common(fetch)
+    _common(fetch)
     fetch.add_argument("--start", type=_date, default="2015-01-01")
     fetch.add_argument("--end", type=_date, default=None, help="default: the last complete day (yesterday, UTC)")
     fetch.add_argument("--cache-dir", type=Path, default=None)
-    deadline(fetch)
+    _deadline(fetch)
     fetch.set_defaults(func=_cmd_data_fetch)
     status = d.add_parser("status", help="per ticker: cached range, gaps, last update")
-    common(status)
+    _common(status)
     status.add_argument("--cache-dir", type=Path, default=None)
     status.set_defaults(func=_cmd_data_status)
 
+
+def _add_index_commands(sub: Any) -> None:
+    """``weights``, ``rebalance``, ``backtest`` and ``tearsheet``: the index."""
     w = sub.add_parser("weights", help="index weights at a review cut-off, with stage totals and binding caps")
-    common(w, market=True)
+    _common(w, market=True)
     w.add_argument("--as-of", type=_date, required=True, help="data cut-off of the review")
     w.add_argument("--aum", type=_aum, default=None, help="fund size in USD (default: rulebook)")
     w.add_argument("--out", type=Path, default=None, help="also write the weights and report to this CSV")
     w.set_defaults(func=_cmd_weights)
 
     r = sub.add_parser("rebalance", help="run a quarterly review and write the files a fund needs")
-    common(r, market=True)
+    _common(r, market=True)
     r.add_argument("--as-of", type=_date, required=True, help="implementation date (or the next review after it)")
     r.add_argument("--aum", type=_aum, default=None, help="fund size in USD (default: rulebook)")
     r.add_argument("--out", type=Path, default=Path("rebalances"), help="output folder (default: rebalances/)")
     r.add_argument("--previous", type=Path, default=None, help="previous portfolio CSV (ticker, weight)")
-    r.add_argument("--force", action="store_true", help="replace an existing review folder (the old one is kept as .vN)")
+    r.add_argument("--force", action="store_true",
+                   help="replace an existing review folder (the old one is kept as .vN)")
     r.set_defaults(func=_cmd_rebalance)
 
     for name, helptext in (("backtest", "run a backtest spec: levels, weights, turnover and the tearsheet"),
                            ("tearsheet", "run a backtest spec and write only its tearsheet")):
         b = sub.add_parser(name, help=helptext)
-        debug(b)
-        deadline(b)
+        _debug(b)
+        _deadline(b)
         b.add_argument("spec", type=Path, help="a backtest spec, e.g. backtests/allied_demo.toml")
         b.add_argument("--source", default=None, help="override the spec's data source")
         b.add_argument("--cache-dir", type=Path, default=None)
         b.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/)")
         b.set_defaults(func=_cmd_backtest, tearsheet_only=(name == "tearsheet"))
-    return p
 
 
 # --- commands -------------------------------------------------------------------------------------
 
 
 def _cmd_universe_validate(args: argparse.Namespace) -> int:
-    from exchina_index.rules.methodology import load_methodology
     from exchina_index.construction.screens import screen
+    from exchina_index.rules.methodology import load_methodology
 
     universe = _universe(args, args.path)
     method = load_methodology(args.methodology)
@@ -200,8 +220,8 @@ def _universe(args: argparse.Namespace, path: Path | None = None):
 def _cmd_universe_show(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from exchina_index.rules.methodology import load_methodology
     from exchina_index.construction.screens import screen
+    from exchina_index.rules.methodology import load_methodology
     universe = _universe(args)
     method = load_methodology(args.methodology)
     as_of = args.as_of or datetime.date.today().isoformat()
@@ -226,15 +246,15 @@ def _cmd_universe_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_calendar(args: argparse.Namespace) -> int:
-    from exchina_index.rules.calendar import extrapolation_notes, review_dates
+    from exchina_index.publish.rebalance import calendar_table
+    from exchina_index.rules.calendar import extrapolation_notes
     from exchina_index.rules.methodology import load_methodology
 
     method = load_methodology(args.methodology)
     year = args.year if args.year is not None else datetime.date.today().year
-    start, end = f"{year}-01-01", f"{year}-12-31"
-    dates = review_dates(method, start=start, end=end)
+    dates = calendar_table(method, year)
     print(dates.to_string(index=False, formatters={c: lambda d: d.date().isoformat() for c in dates.columns}))
-    _print_notes(extrapolation_notes([method.schedule.calendar], start, end))
+    _print_notes(extrapolation_notes([method.schedule.calendar], f"{year}-01-01", f"{year}-12-31"))
     return 0
 
 
@@ -284,15 +304,19 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
     from exchina_index.atomic import write_text
     from exchina_index.construction.review import build_weights
+    from exchina_index.rules.methodology import STAGES
 
     universe, method, market = _load_inputs(args)
     result = build_weights(universe, market, args.as_of, method, aum=args.aum)
-    names = result.report.names.to_frame()
-    held = names[names["weight"] > 0].sort_values("weight", ascending=False)
-    table = held[["country", "mining", "refining", "manufacturing", "u", "cap", "weight", "binding"]]
-    table.insert(0, "name", universe.frame.loc[table.index, "name"].str.slice(0, 26))
-    if args.out is not None:
-        out = names.assign(weight=result.weights).sort_index()
+    n = result.report.names
+    held = n.held()
+    table = pd.DataFrame({
+        "name": universe.frame.loc[held, "name"].str.slice(0, 26), "country": n.country[held],
+        **{s: n.exposure.loc[held, s] for s in STAGES}, "u": n.anchor[held], "cap": n.cap[held],
+        "weight": n.weight[held], "binding": n.binding[held],
+    }).sort_values("weight", ascending=False)
+    if args.out is not None:  # the file keeps every field of the record, one column each
+        out = n.to_frame().assign(weight=result.weights).sort_index()
         write_text(args.out, out.to_csv(float_format="%.10f", lineterminator="\n"))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(float_format=lambda x: f"{x:.4f}"))

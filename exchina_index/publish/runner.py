@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from exchina_index import atomic
 from exchina_index.errors import OutputError
@@ -81,11 +82,10 @@ def run_spec(
     InputError, DataError, InfeasibleError
         From the spec, the data or the reviews; nothing is written.
     """
-    from exchina_index.simulation.backtest import backtest
-    from exchina_index.simulation.benchmark import universe_cap_weighted_returns
     from exchina_index.data import load_market_data
-    from exchina_index.rules.methodology import load_methodology
     from exchina_index.publish.tearsheet import write_tearsheet
+    from exchina_index.rules.methodology import load_methodology
+    from exchina_index.simulation.backtest import backtest
     from exchina_index.universe.loading import load_universe
 
     spec = load_spec(spec_path)
@@ -100,22 +100,29 @@ def run_spec(
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 
-        benchmark = None
-        if spec.benchmark_kind == "universe_cap_weighted":
-            benchmark = universe_cap_weighted_returns(universe, market, start=result.levels.index[0],
-                                                      end=result.levels.index[-1])
-        elif spec.benchmark_kind == "ticker":
-            from exchina_index.data import load_benchmark_returns
-
-            benchmark = load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir,
-                                               deadline_s=deadline_s)
-
+        benchmark = _benchmark(spec, universe, market, result, cache_dir, deadline_s)
         write_tearsheet(result, staging, benchmark=benchmark, title=spec.description or spec.name,
                         benchmark_name=spec.benchmark_name)
         if not tearsheet_only:
             _write_extras(result, staging)
         atomic.write_bytes(staging / "manifest.json", _manifest(spec, method, universe, market, result, staging))
     return target
+
+
+def _benchmark(spec: Any, universe: Any, market: Any, result: Any, cache_dir: Path | None,
+               deadline_s: float | None) -> Any:
+    """The spec's benchmark returns over the backtest (``None`` when the spec names none)."""
+    if spec.benchmark_kind == "universe_cap_weighted":
+        from exchina_index.simulation.benchmark import universe_cap_weighted_returns
+
+        return universe_cap_weighted_returns(universe, market, start=result.levels.index[0],
+                                             end=result.levels.index[-1])
+    if spec.benchmark_kind == "ticker":
+        from exchina_index.data import load_benchmark_returns
+
+        assert spec.benchmark_ticker is not None  # the spec loader requires a ticker for this kind
+        return load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir, deadline_s=deadline_s)
+    return None
 
 
 def _check_target(target: Path) -> None:
@@ -125,7 +132,8 @@ def _check_target(target: Path) -> None:
                           "backtests/output/mine")
     # os.path, not Path.exists(): those raise OSError for a name longer than the file system allows
     if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
-        raise OutputError(f"{target} exists and is not a folder; a backtest writes a folder there: choose another --out")
+        raise OutputError(f"{target} exists and is not a folder; a backtest writes a folder there: "
+                          "choose another --out")
     if os.path.isdir(target):
         foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_FILES or not p.is_file())
         if foreign:
@@ -135,7 +143,7 @@ def _check_target(target: Path) -> None:
 
 
 def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, folder: Path) -> bytes:
-    from exchina_index.publish.rebalance import canonical_json, software_versions
+    from exchina_index.publish.files import canonical_json, software_versions
 
     index = market.close.index
     manifest = {

@@ -10,6 +10,7 @@ to 2026 in sequence (about 10 s).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -23,12 +24,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import importlib
-
 import exchina_index as xi
 from exchina_index import atomic
-from exchina_index.rules.calendar import REVIEW_COLUMNS, review_dates
 from exchina_index.errors import InputError, OutputError, ReviewDateError
+from exchina_index.publish.deliverables import CHANGE_THRESHOLD, PROFORMA_COLUMNS, TRADES_COLUMNS
+from exchina_index.publish.files import FILES
+from exchina_index.rules.calendar import REVIEW_COLUMNS, review_dates
 
 OVERRIDES: dict = {}  # the bundled rulebook as written (its relaxation ladder included)
 AUM = 50e6
@@ -141,7 +142,7 @@ def check_link(prev_folder: Path | None, folder: Path, market, seed: pd.Series |
     np.testing.assert_allclose(ann["previous_weight"], old.reindex(ann.index, fill_value=0.0), atol=TOL, rtol=0)
     np.testing.assert_allclose(ann["change"], ann["new_weight"] - ann["previous_weight"], atol=2 * TOL, rtol=0)
     held_both = ann["action"].isin(["CHANGE", "HOLD"])
-    moved = (ann["change"].abs() >= rb.CHANGE_THRESHOLD) | (ann["binding"] != ann["previous_binding"])
+    moved = (ann["change"].abs() >= CHANGE_THRESHOLD) | (ann["binding"] != ann["previous_binding"])
     assert (ann.loc[held_both & moved, "action"] == "CHANGE").all()
     assert (ann.loc[held_both & ~moved, "action"] == "HOLD").all()
     # summary: one-way turnover
@@ -155,7 +156,7 @@ def test_chain_reconciles(chain: list[Path], env: Env) -> None:
     assert [p.name for p in chain] == CHAIN
     assert sorted(p.name for p in chain[0].parent.iterdir()) == CHAIN  # nothing else left behind
     for k, folder in enumerate(chain):
-        assert sorted(p.name for p in folder.iterdir()) == sorted(rb.FILES)
+        assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
         check_link(chain[k - 1] if k else None, folder, env.market, SEED, SEED_DATE)
     ann = pd.concat([read(f, "announcement.csv") for f in chain])
     assert {"ADD", "DELETE", "CHANGE", "HOLD"} <= set(ann["action"])  # the chain exercises every action
@@ -178,7 +179,7 @@ def test_trades_costs_and_days(chain: list[Path], env: Env) -> None:
     for folder in chain:
         tr = read(folder, "trades.csv")
         man = manifest(folder)
-        assert list(tr.columns) == list(rb.TRADES_COLUMNS)
+        assert list(tr.columns) == list(TRADES_COLUMNS)
         assert list(tr["ticker"]) == sorted(tr["ticker"])
         np.testing.assert_allclose(tr["trade_value_usd"], tr["trade_weight"] * AUM, atol=0.01, rtol=0)
         expected_rate = [
@@ -201,7 +202,7 @@ def test_proforma_prices_and_shares(chain: list[Path], env: Env) -> None:
     f = env.universe.frame
     for folder in chain:
         pf = read(folder, "proforma.csv").set_index("ticker")
-        assert list(read(folder, "proforma.csv").columns) == list(rb.PROFORMA_COLUMNS)
+        assert list(read(folder, "proforma.csv").columns) == list(PROFORMA_COLUMNS)
         assert list(pf.index) == sorted(pf.index)
         cutoff = manifest(folder)["review"]["cutoff"]
         assert (pf["reference_date"] == cutoff).all()
@@ -280,7 +281,7 @@ def test_manifest_records_inputs_and_hashes(chain: list[Path], env: Env) -> None
         sw = man["software"]
         assert sw["pandas"] == pd.__version__ and sw["numpy"] == np.__version__
         assert sw["cvxpy"] and sw["solver"] and sw["exchina_index"] == xi.__version__
-        assert set(man["files"]) == set(rb.FILES) - {"manifest.json"}
+        assert set(man["files"]) == set(FILES) - {"manifest.json"}
         for name, digest in man["files"].items():
             assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
         assert man["review"]["implementation"] == folder.name

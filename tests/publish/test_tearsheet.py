@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.simulation.backtest import BacktestResult
-from exchina_index.errors import InputError
-from exchina_index.rules.methodology import load_methodology
+from exchina_index._text import SYNTHETIC_BANNER
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
-from exchina_index.publish.tearsheet import SYNTHETIC_BANNER, find_external_references, write_tearsheet
+from exchina_index.errors import InputError
+from exchina_index.publish.html import find_external_references
+from exchina_index.publish.tearsheet import write_tearsheet
+from exchina_index.rules.methodology import load_methodology
+from exchina_index.simulation.backtest import BacktestResult
 from exchina_index.universe.loading import LINK_COLUMNS, Universe
 
 STAGES = ("mining", "refining", "manufacturing")
