@@ -54,7 +54,7 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'exchina_index' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f"exchina_index.{module}"), name)
     globals()[name] = value
     return value
 
@@ -63,19 +63,30 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from exchina_index.simulation.backtest import BacktestResult, backtest
-    from exchina_index.rules.calendar import review_dates
-    from exchina_index.data import load_market_data
-    from exchina_index.data.market import MarketData
-    from exchina_index.errors import (CacheError, DataError, ExchinaIndexError, InfeasibleError, InputError,
-                         MethodologyError, NetworkError, OutputError, ReviewDateError, SolverError,
-                         UniverseError)
-    from exchina_index.rules.methodology import Methodology, load_methodology
-    from exchina_index.publish.rebalance import rebalance
-    from exchina_index.construction.record import WeightResult
-    from exchina_index.construction.review import build_weights
-    from exchina_index.construction.screens import screen
-    from exchina_index.publish.tearsheet import write_tearsheet
-    from exchina_index.universe.loading import Universe, load_universe
-    from exchina_index.weights import stage_balanced_weights
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only (``X as X``: a re-export)
+    from exchina_index.construction.record import WeightResult as WeightResult
+    from exchina_index.construction.review import build_weights as build_weights
+    from exchina_index.construction.screens import screen as screen
+    from exchina_index.data import load_market_data as load_market_data
+    from exchina_index.data.market import MarketData as MarketData
+    from exchina_index.errors import CacheError as CacheError
+    from exchina_index.errors import DataError as DataError
+    from exchina_index.errors import ExchinaIndexError as ExchinaIndexError
+    from exchina_index.errors import InfeasibleError as InfeasibleError
+    from exchina_index.errors import InputError as InputError
+    from exchina_index.errors import MethodologyError as MethodologyError
+    from exchina_index.errors import NetworkError as NetworkError
+    from exchina_index.errors import OutputError as OutputError
+    from exchina_index.errors import ReviewDateError as ReviewDateError
+    from exchina_index.errors import SolverError as SolverError
+    from exchina_index.errors import UniverseError as UniverseError
+    from exchina_index.publish.rebalance import rebalance as rebalance
+    from exchina_index.publish.tearsheet import write_tearsheet as write_tearsheet
+    from exchina_index.rules.calendar import review_dates as review_dates
+    from exchina_index.rules.methodology import Methodology as Methodology
+    from exchina_index.rules.methodology import load_methodology as load_methodology
+    from exchina_index.simulation.backtest import BacktestResult as BacktestResult
+    from exchina_index.simulation.backtest import backtest as backtest
+    from exchina_index.universe.loading import Universe as Universe
+    from exchina_index.universe.loading import load_universe as load_universe
+    from exchina_index.weights import stage_balanced_weights as stage_balanced_weights

@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["read_regular_file", "path_problem", "decode_utf8", "read_utf8", "csv_problem"]
 

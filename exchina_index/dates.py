@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exchina_index.errors import short_repr, ReviewDateError
+from exchina_index.errors import ReviewDateError, short_repr
 
 __all__ = ["parse_date", "MIN_DATE", "MAX_DATE", "ACCEPTED"]
 
@@ -52,10 +52,10 @@ def parse_date(value: Any, what: str = "date") -> pd.Timestamp:
     --------
     >>> parse_date("2025-11-28", "as_of").date().isoformat()
     '2025-11-28'
-    >>> parse_date("28/11/2025", "as_of")
+    >>> parse_date("28/11/2025", "as_of")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    exchina_index.errors.ReviewDateError: as_of: '28/11/2025' is not a date; give an ISO date 'YYYY-MM-DD', a datetime.date, a pandas Timestamp or a numpy datetime64
+    exchina_index.errors.ReviewDateError: as_of: '28/11/2025' is not a date; give an ISO date 'YYYY-MM-DD', ...
     """
     day = _day(value, what)
     if not MIN_DATE <= day <= MAX_DATE:

@@ -7,7 +7,8 @@ import contextlib
 import io
 import signal
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

@@ -13,8 +13,9 @@ import math
 import re
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 import exchina_index as xi
 from exchina_index._resources import bundled_path
+from exchina_index.construction.optimizer import stage_balanced_weights
 from exchina_index.data.csv_source import load_csv
 from exchina_index.data.status import cache_status
 from exchina_index.errors import (
@@ -37,7 +39,6 @@ from exchina_index.errors import (
     UniverseError,
 )
 from exchina_index.rules.spec import load_spec
-from exchina_index.construction.optimizer import stage_balanced_weights
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UNIVERSE_CSV = bundled_path("allied_supply_chain.csv")
@@ -77,7 +78,7 @@ def _prev(values: dict[str, Any]) -> pd.Series:
 
 API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     *[(f"build_weights as_of={d!r}", ReviewDateError,
-       (lambda d: lambda w: xi.build_weights(w["u"], w["mk"], d))(d)) for d in BAD_DATES],
+       lambda w, d=d: xi.build_weights(w["u"], w["mk"], d)) for d in BAD_DATES],
     ("build_weights universe=5", UniverseError, lambda w: xi.build_weights(5, w["mk"], "2025-11-28")),
     ("build_weights universe=frame", UniverseError, lambda w: xi.build_weights(w["u"].frame, w["mk"], "2025-11-28")),
     ("build_weights market='x'", DataError, lambda w: xi.build_weights(w["u"], "x", "2025-11-28")),
@@ -86,16 +87,16 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("build_weights methodology=path", MethodologyError,
      lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", str(RULEBOOK))),
     *[(f"build_weights aum={a!r}", InputError,
-       (lambda a: lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", aum=a))(a))
+       lambda w, a=a: xi.build_weights(w["u"], w["mk"], "2025-11-28", aum=a))
       for a in ["big", -1, 0, math.inf, math.nan, 1e30, True, [1], "1e30", 1e13 * 1.01]],
     *[(f"build_weights previous={p!r}"[:60], InputError,
-       (lambda p: lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=p))(p))
+       lambda w, p=p: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=p))
       for p in [42, "MP", [0.5, 0.5], {"MP": 1.0}, _prev({"NOPE": 1.0}), _prev({"MP": math.nan}),
                 _prev({"MP": -0.1}), _prev({"MP": math.inf}), _prev({"MP": "x"}),
                 pd.Series([0.5, 0.5], index=["MP", "MP"])]],
     ("build_weights optimizer='x'", InputError,
      lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", optimizer="x")),
-    *[(f"screen as_of={d!r}", ReviewDateError, (lambda d: lambda w: xi.screen(w["u"], d))(d)) for d in BAD_DATES],
+    *[(f"screen as_of={d!r}", ReviewDateError, lambda w, d=d: xi.screen(w["u"], d)) for d in BAD_DATES],
     ("screen universe=5", UniverseError, lambda w: xi.screen(5, "2025-11-28")),
     ("screen universe=path", UniverseError, lambda w: xi.screen(str(UNIVERSE_CSV), "2025-11-28")),
     ("screen methodology={}", MethodologyError, lambda w: xi.screen(w["u"], "2025-11-28", {})),
@@ -120,7 +121,7 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("load_methodology path={}", MethodologyError, lambda w: xi.load_methodology({})),
     ("load_methodology folder", MethodologyError, lambda w: xi.load_methodology(FIXTURES)),
     ("load_methodology a CSV", MethodologyError, lambda w: xi.load_methodology(UNIVERSE_CSV)),
-    *[(f"with_overrides {o!r}"[:70], MethodologyError, (lambda o: lambda w: w["m"].with_overrides(o))(o)) for o in [
+    *[(f"with_overrides {o!r}"[:70], MethodologyError, lambda w, o=o: w["m"].with_overrides(o)) for o in [
         5, "caps.single=0.1", {"caps": 5}, {5: 1}, {"caps": {"country": {5: 0.1}}},
         {"optimizer": {"solver": "CLARABLE"}}, {"optimizer": {"solver": "clarabel"}},
         {"optimizer": {"fallback_solvers": ["SCSS"]}}, {"optimizer": {"fallback_solvers": "SCS"}},
@@ -147,7 +148,7 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("load_market_data source=None", DataError, lambda w: xi.load_market_data(w["u"], None)),
     ("load_market_data source='nope'", DataError, lambda w: xi.load_market_data(w["u"], "nope")),
     *[(f"load_market_data start={d!r}", ReviewDateError,
-       (lambda d: lambda w: xi.load_market_data(w["u"], "demo", start=d))(d)) for d in BAD_DATES if d is not None],
+       lambda w, d=d: xi.load_market_data(w["u"], "demo", start=d)) for d in BAD_DATES if d is not None],
     ("load_market_data end before start", ReviewDateError,
      lambda w: xi.load_market_data(w["u"], "demo", start="2025-01-01", end="2024-01-01")),
     ("load_market_data cache_dir=5", DataError, lambda w: xi.load_market_data(w["u"], "demo", cache_dir=5)),
@@ -199,20 +200,20 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("sbw fallback typo", InputError, _sbw(fallback_solvers=("SCSS",))),
     ("sbw fallback a string", InputError, _sbw(fallback_solvers="SCS")),
     ("sbw regulatory text", InputError, _sbw(regulatory="ric")),
-    *[(f"backtest start={d!r}", ReviewDateError, (lambda d: lambda w: xi.backtest(w["u"], w["mk"], start=d))(d))
+    *[(f"backtest start={d!r}", ReviewDateError, lambda w, d=d: xi.backtest(w["u"], w["mk"], start=d))
       for d in BAD_DATES if d is not None],
     ("backtest end before start", ReviewDateError,
      lambda w: xi.backtest(w["u"], w["mk"], start="2025-06-01", end="2025-01-01")),
     ("backtest universe=5", UniverseError, lambda w: xi.backtest(5, w["mk"])),
     ("backtest market='x'", DataError, lambda w: xi.backtest(w["u"], "x")),
     ("backtest methodology={}", MethodologyError, lambda w: xi.backtest(w["u"], w["mk"], {})),
-    *[(f"backtest aum={a!r}", InputError, (lambda a: lambda w: xi.backtest(w["u"], w["mk"], aum=a))(a))
+    *[(f"backtest aum={a!r}", InputError, lambda w, a=a: xi.backtest(w["u"], w["mk"], aum=a))
       for a in ["big", math.inf, 1e30, -5]],
     ("backtest progress=5", InputError, lambda w: xi.backtest(w["u"], w["mk"], progress=5)),
     *[(f"review_dates start={d!r}", ReviewDateError,
-       (lambda d: lambda w: xi.review_dates(xi.load_methodology(), d, "2026-12-31"))(d)) for d in BAD_DATES],
+       lambda w, d=d: xi.review_dates(xi.load_methodology(), d, "2026-12-31")) for d in BAD_DATES],
     ("review_dates methodology={}", MethodologyError, lambda w: xi.review_dates({}, "2025-01-01", "2025-12-31")),
-    *[(f"market view as_of={d!r}", ReviewDateError, (lambda d: lambda w: w["mk"].close_usd(as_of=d))(d))
+    *[(f"market view as_of={d!r}", ReviewDateError, lambda w, d=d: w["mk"].close_usd(as_of=d))
       for d in BAD_DATES if d is not None],
     ("truncate before the data", DataError, lambda w: w["mk"].truncate("2010-01-01")),
 ]

@@ -13,8 +13,9 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -263,7 +264,7 @@ def _fifo_call(loader: Callable[[Path], Any]) -> Callable[[dict, Path], Any]:
 API_CASES: list[tuple[str, type[ExchinaIndexError], str, Callable[[dict, Path], Any]]] = [
     ("returns kind='net'", InputError, "'total' or 'price'", lambda w, tmp: w["mk"].returns("net")),
     ("returns kind=5", InputError, "'total' or 'price'", lambda w, tmp: w["mk"].returns(5)),
-    *[(f"snapshot window={v!r}", InputError, "window", (lambda v: lambda w, tmp: w["mk"].snapshot("2025-11-28", v))(v))
+    *[(f"snapshot window={v!r}", InputError, "window", lambda w, tmp, v=v: w["mk"].snapshot("2025-11-28", v))
       for v in [0, -1, 2.5, "x", 10**20, True]],
     ("adtv_usd window=0", InputError, "window", lambda w, tmp: w["mk"].adtv_usd("2025-11-28", 0)),
     ("links_in_force 'x'", ReviewDateError, "as_of", lambda w, tmp: w["u"].links_in_force("x")),
@@ -286,7 +287,7 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], str, Callable[[dict, Path], 
         "exchina_index.data.status", fromlist=["cache_status"]).cache_status(w["u"], "~no_such_user_xyz/c")),
     ("cache_status a name too long", CacheError, LONG_NAME[:20], lambda w, tmp: __import__(
         "exchina_index.data.status", fromlist=["cache_status"]).cache_status(w["u"], tmp / LONG_NAME)),
-    *[(f"load_yahoo {k}={v!r}", DataError, k, (lambda k, v: lambda w, tmp: _yahoo(**{k: v})())(k, v))
+    *[(f"load_yahoo {k}={v!r}", DataError, k, lambda w, tmp, k=k, v=v: _yahoo(**{k: v})())
       for k, v in [("deadline_s", "x"), ("deadline_s", math.inf), ("deadline_s", math.nan), ("progress", 5),
                    ("retries", -1), ("use_cache", "yes")]],
     ("days_to_trade weights='x'", InputError, "weights", lambda w, tmp: _dtt("x", 1e6, pd.Series({"A": 1e6}), 0.25)()),
@@ -331,10 +332,10 @@ def test_anchors_near_the_float_limit_give_the_same_weights_without_warnings() -
 
 def test_a_failing_scs_prints_nothing_on_stdout(capfd: pytest.CaptureFixture[str],
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import exchina_index.construction.optimizer.stage_balanced as weights
+    import exchina_index.construction.optimizer.problem as problem
     from exchina_index.errors import SolverError
 
-    monkeypatch.setattr(weights, "MAX_TURNOVER_PENALTY", math.inf)  # past the bound: SCS fails numerically
+    monkeypatch.setattr(problem, "MAX_TURNOVER_PENALTY", math.inf)  # past the bound: SCS fails numerically
     with pytest.raises(SolverError):
         _sbw(previous=A, turnover_penalty=1e300, solver="SCS", fallback_solvers=())()
     out, _ = capfd.readouterr()

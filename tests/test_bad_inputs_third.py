@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,16 +106,16 @@ def test_osqp_solves_without_a_deprecation_warning() -> None:
 
 
 def test_calendar_sessions_do_not_depend_on_the_warning_filters() -> None:
-    from exchina_index.rules import calendar
+    from exchina_index.rules.calendar import exchanges
 
-    calendar._library_days.cache_clear()  # built afresh under "error"
+    exchanges._library_days.cache_clear()  # built afresh under "error"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # exchange_calendars' XTKS emits pandas deprecation warnings
-            days = calendar.sessions("XTKS", "2036-01-01", "2036-01-10")
-            notes = calendar.extrapolation_notes(["XTKS"], "2036-01-01", "2036-01-10")
+            days = exchanges.sessions("XTKS", "2036-01-01", "2036-01-10")
+            notes = exchanges.extrapolation_notes(["XTKS"], "2036-01-01", "2036-01-10")
     finally:
-        calendar._library_days.cache_clear()
+        exchanges._library_days.cache_clear()
     # Tokyo is closed on 1-3 January (New Year); weekdays would have opened it on Tuesday 2036-01-01
     assert pd.Timestamp("2036-01-01") not in days and pd.Timestamp("2036-01-07") in days
     assert notes == []

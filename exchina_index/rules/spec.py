@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+import pandas as pd
 
 from exchina_index._files import read_utf8
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
-from exchina_index.errors import short_repr, ExchinaIndexError, InputError, MethodologyError
-from exchina_index.rules.methodology import check_aum, load_methodology
+from exchina_index.errors import ExchinaIndexError, InputError, MethodologyError, short_repr
+from exchina_index.rules.checks import check_aum
+from exchina_index.rules.methodology import load_methodology
 
 __all__ = ["BacktestSpec", "load_spec"]
 
@@ -78,77 +82,31 @@ def load_spec(path: str | Path) -> BacktestSpec:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"the backtest spec must be a file path, got {short_repr(path)}")
     p = Path(path)
-    text = read_utf8(p, lambda message, line: InputError(f"cannot read the backtest spec: {message}", path=p, line=line),
-                     "UTF-8 TOML")
+    text = read_utf8(p, lambda message, line: InputError(f"cannot read the backtest spec: {message}", path=p,
+                                                         line=line), "UTF-8 TOML")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", path=p) from None
 
-    def fail(key: str, msg: str) -> InputError:
-        return InputError(f"key '{key}': {msg}", path=p)
-
-    def text_of(key: str, table: Mapping[str, Any] = data, *, prefix: str = "", required: bool = False) -> str | None:
-        value = table.get(key)
-        if value is None and not required:
-            return None
-        if not isinstance(value, str) or not value.strip() or "\x00" in value:
-            raise fail(prefix + key, "missing or not a string" if value is None else
-                       f"must be a non-empty string without NUL characters, got {short_repr(value)}")
-        return value
-
     unknown = sorted(set(data) - _KEYS)
     if unknown:
-        raise fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-    name = text_of("name", required=True)
-    if (name != name.strip() or name.startswith(".") or any(c in name for c in "/\\")
-            or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name) > _MAX_NAME):
-        raise fail("name", f"{short_repr(name)} must be a plain folder name (no '/', '\\', control characters, "
-                   f"leading '.' or surrounding spaces; at most {_MAX_NAME} characters): outputs go to output/<name>/")
+        raise _fail(p, unknown[0], f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
+    name = _folder_name(p, data)
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise fail("description", f"must be a string, got {short_repr(description)}")
-    source = text_of("source", required=True)
-    dates = {}
-    for key in ("start", "end"):
-        if key not in data:
-            raise fail(key, "missing; give an ISO date YYYY-MM-DD")
-        try:
-            dates[key] = parse_date(data[key], key)
-        except ExchinaIndexError:
-            raise fail(key, f"must be an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE} (a TOML date "
-                       f"works too), got {short_repr(data[key])}") from None
-    if dates["start"] >= dates["end"]:
-        raise fail("end", f"{dates['end'].date()} must be after start {dates['start'].date()}")
+        raise _fail(p, "description", f"must be a string, got {short_repr(description)}")
+    source = _required_text(p, data, "source")
+    start, end = _period(p, data)
     try:
         aum = check_aum(data.get("aum", _DEFAULT_AUM), "aum")
     except InputError as exc:
-        raise fail("aum", str(exc).removeprefix("aum ")) from None
-
-    bench = data.get("benchmark", {"kind": "none"})
-    if not isinstance(bench, dict):
-        raise fail("benchmark", f"must be a table ([benchmark] with kind = ...), got {short_repr(bench)}")
-    extra = sorted(set(bench) - _BENCHMARK_KEYS)
-    if extra:
-        raise fail(f"benchmark.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(_BENCHMARK_KEYS))})")
-    kind = bench.get("kind", "none")
-    if not isinstance(kind, str) or kind not in _BENCHMARK_KINDS:
-        raise fail("benchmark.kind", f"must be one of {', '.join(sorted(_BENCHMARK_KINDS))}, got {short_repr(kind)}")
-    ticker = text_of("ticker", bench, prefix="benchmark.", required=kind == "ticker")
-    bench_name = text_of("name", bench, prefix="benchmark.")
-
-    overrides = data.get("methodology", {})
-    if not isinstance(overrides, dict):
-        raise fail("methodology", f"must be a table of rulebook overrides, got {short_repr(overrides)}")
-    if overrides:
-        try:
-            load_methodology().with_overrides(overrides)
-        except MethodologyError as exc:
-            raise InputError(f"[methodology] overrides: {exc.detail}", path=p) from None
-
+        raise _fail(p, "aum", str(exc).removeprefix("aum ")) from None
+    kind, ticker, bench_name = _benchmark(p, data)
+    overrides = _overrides(p, data)
     allow_no_links = data.get("allow_no_links", False)
     if not isinstance(allow_no_links, bool):
-        raise fail("allow_no_links", f"must be true or false, got {short_repr(allow_no_links)}")
+        raise _fail(p, "allow_no_links", f"must be true or false, got {short_repr(allow_no_links)}")
 
     def beside(value: str | None) -> str | None:
         """A path relative to the spec's folder (``demo``/``yahoo`` are names, not paths)."""
@@ -157,9 +115,86 @@ def load_spec(path: str | Path) -> BacktestSpec:
         return str((p.parent / value).resolve())
 
     return BacktestSpec(
-        name=name, path=p, source=source if source in ("demo", "yahoo") else beside(source),
-        start=dates["start"].date().isoformat(), end=dates["end"].date().isoformat(), aum=aum,
+        name=name, path=p, source=source if source in ("demo", "yahoo") else str(beside(source)),
+        start=start.date().isoformat(), end=end.date().isoformat(), aum=aum,
         benchmark_kind=kind, benchmark_ticker=ticker, benchmark_name=bench_name, description=description,
-        universe=beside(text_of("universe")), methodology_overrides=overrides, links=beside(text_of("links")),
-        allow_no_links=allow_no_links,
+        universe=beside(_text(p, data, "universe")), methodology_overrides=overrides,
+        links=beside(_text(p, data, "links")), allow_no_links=allow_no_links,
     )
+
+
+def _fail(p: Path, key: str, msg: str) -> InputError:
+    return InputError(f"key '{key}': {msg}", path=p)
+
+
+def _text(p: Path, table: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:
+    """The optional string ``table[key]`` (None when absent), refused when empty or not a string."""
+    value = table.get(key)
+    return None if value is None else _required_text(p, table, key, prefix=prefix)
+
+
+def _required_text(p: Path, table: Mapping[str, Any], key: str, *, prefix: str = "") -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise _fail(p, prefix + key, "missing or not a string" if value is None else
+                    f"must be a non-empty string without NUL characters, got {short_repr(value)}")
+    return value
+
+
+def _folder_name(p: Path, data: Mapping[str, Any]) -> str:
+    """The spec's name, which names its output folder: a plain folder name."""
+    name = _required_text(p, data, "name")
+    if (name != name.strip() or name.startswith(".") or any(c in name for c in "/\\")
+            or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name) > _MAX_NAME):
+        raise _fail(p, "name", f"{short_repr(name)} must be a plain folder name (no '/', '\\', control "
+                    f"characters, leading '.' or surrounding spaces; at most {_MAX_NAME} characters): "
+                    "outputs go to output/<name>/")
+    return name
+
+
+def _period(p: Path, data: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``start`` and ``end`` as dates, ``end`` after ``start``."""
+    dates = {}
+    for key in ("start", "end"):
+        if key not in data:
+            raise _fail(p, key, "missing; give an ISO date YYYY-MM-DD")
+        try:
+            dates[key] = parse_date(data[key], key)
+        except ExchinaIndexError:
+            raise _fail(p, key, f"must be an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE} (a TOML "
+                        f"date works too), got {short_repr(data[key])}") from None
+    if dates["start"] >= dates["end"]:
+        raise _fail(p, "end", f"{dates['end'].date()} must be after start {dates['start'].date()}")
+    return dates["start"], dates["end"]
+
+
+def _benchmark(p: Path, data: Mapping[str, Any]) -> tuple[str, str | None, str | None]:
+    """The ``[benchmark]`` table as (kind, ticker, name)."""
+    bench = data.get("benchmark", {"kind": "none"})
+    if not isinstance(bench, dict):
+        raise _fail(p, "benchmark", f"must be a table ([benchmark] with kind = ...), got {short_repr(bench)}")
+    extra = sorted(set(bench) - _BENCHMARK_KEYS)
+    if extra:
+        raise _fail(p, f"benchmark.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(_BENCHMARK_KEYS))})")
+    kind = bench.get("kind", "none")
+    if not isinstance(kind, str) or kind not in _BENCHMARK_KINDS:
+        raise _fail(p, "benchmark.kind",
+                    f"must be one of {', '.join(sorted(_BENCHMARK_KINDS))}, got {short_repr(kind)}")
+    if kind == "ticker":
+        ticker: str | None = _required_text(p, bench, "ticker", prefix="benchmark.")
+    else:
+        ticker = _text(p, bench, "ticker", prefix="benchmark.")
+    return kind, ticker, _text(p, bench, "name", prefix="benchmark.")
+
+
+def _overrides(p: Path, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[methodology]`` overrides, checked against the bundled rulebook."""
+    overrides = data.get("methodology", {})
+    if not isinstance(overrides, dict):
+        raise _fail(p, "methodology", f"must be a table of rulebook overrides, got {short_repr(overrides)}")
+    if overrides:
+        try:
+            load_methodology().with_overrides(overrides)
+        except MethodologyError as exc:
+            raise InputError(f"[methodology] overrides: {exc.detail}", path=p) from None
+    return overrides

@@ -17,9 +17,10 @@ import hashlib
 import io
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import pycountry
@@ -27,8 +28,9 @@ import pycountry
 from exchina_index._files import csv_problem, read_utf8
 from exchina_index._resources import bundled_path
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
-from exchina_index.errors import short_repr, ReviewDateError, UniverseError
-from exchina_index.rules.methodology import STAGES
+from exchina_index.errors import ReviewDateError, UniverseError, short_repr
+from exchina_index.rules.calendar import MIC_CALENDAR
+from exchina_index.rules.sections import LINK_KINDS, STAGES
 
 __all__ = [
     "Universe", "load_universe", "require_universe", "UNIVERSE_COLUMNS", "LINK_COLUMNS", "LINK_KINDS", "MICS",
@@ -44,14 +46,8 @@ UNIVERSE_COLUMNS: tuple[str, ...] = (
     "source", "notes",
 )
 LINK_COLUMNS: tuple[str, ...] = ("ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes")
-LINK_KINDS: frozenset[str] = frozenset(
-    {"state_linked_shareholder", "chinese_shareholder", "control", "operations_in_china", "offtake"}
-)
 #: Exchanges (ISO 10383 MIC) the package knows a trading calendar for.
-MICS: frozenset[str] = frozenset(
-    {"XNYS", "XASE", "XNAS", "OTCM", "XASX", "XTSE", "XTSX", "XCNQ", "XLON", "XTKS", "XBRU", "XAMS",
-     "XPAR", "XETR", "XSTO", "XOSL", "XHEL", "XKRX", "XSHG", "XSHE", "XHKG"}
-)
+MICS: frozenset[str] = frozenset(MIC_CALENDAR)
 ACTIVITIES: frozenset[str] = frozenset(
     {"mining", "byproduct", "separation", "process_tech", "metals_alloys", "magnets", "recycling"}
 )
@@ -95,7 +91,8 @@ class Universe:
 
     def __repr__(self) -> str:
         n_issuers = self.frame["issuer"].nunique()
-        return f"Universe({len(self.frame)} listings, {n_issuers} issuers, {len(self.links)} China links, path={self.path})"
+        return (f"Universe({len(self.frame)} listings, {n_issuers} issuers, {len(self.links)} China links, "
+                f"path={self.path})")
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """The China links in force at ``as_of`` (``from <= as_of`` and ``to`` empty or after it)."""

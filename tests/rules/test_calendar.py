@@ -20,12 +20,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.rules.calendar import (
-    MIC_CALENDAR, REVIEW_COLUMNS, extrapolation_notes, known_range, review_dates, review_for, sessions,
-    write_session_table,
-)
-from exchina_index.rules import calendar as calendar_module
 from exchina_index.errors import DataError, ReviewDateError
+from exchina_index.rules.calendar import (
+    MIC_CALENDAR,
+    REVIEW_COLUMNS,
+    extrapolation_notes,
+    known_range,
+    review_dates,
+    review_for,
+    sessions,
+)
+from exchina_index.rules.calendar import table as table_module
+from exchina_index.rules.calendar.table import write_session_table
 from exchina_index.rules.methodology import load_methodology
 
 
@@ -288,15 +294,15 @@ def test_regenerating_the_table_reproduces_the_bundled_one(tmp_path: Path) -> No
 def test_the_regeneration_command_says_what_it_wrote(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(calendar_module, "MIC_CALENDAR", {"XNYS": "XNYS", "XSHE": "XSHG"})  # two are enough
+    monkeypatch.setattr(table_module, "MIC_CALENDAR", {"XNYS": "XNYS", "XSHE": "XSHG"})  # two are enough
     out = tmp_path / "t.json"
-    assert calendar_module._main(["--out", str(out), "--start", "2026-12-01", "--end", "2027-01-31"]) == 0
+    assert table_module.main(["--out", str(out), "--start", "2026-12-01", "--end", "2027-01-31"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"wrote {out} (") and f"exchange_calendars {xc.__version__}" in lines[0]
     assert len(lines) == 3
     assert lines[1].startswith("  XNYS  2026-12-01 to 2027-01-31  ") and lines[1].endswith("(new)")
     assert "XSHG  2026-12-01 to 2026-12-31" in lines[2] and "only to 2026-12-31: weekdays after" in lines[2]
-    assert calendar_module._main(["--out", str(out), "--start", "2026-12-01", "--end", "2027-01-31"]) == 0
+    assert table_module.main(["--out", str(out), "--start", "2026-12-01", "--end", "2027-01-31"]) == 0
     assert all("(unchanged" in line for line in capsys.readouterr().out.splitlines()[1:])
     assert json.loads(out.read_text(encoding="utf-8"))["calendars"]["XNYS"]["end"] == "2027-01-31"
 

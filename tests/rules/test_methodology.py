@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import exchina_index.rules.methodology as mmod
+import exchina_index.rules.checks as checks
 from exchina_index._resources import bundled_path
 from exchina_index.errors import InputError, MethodologyError
 from exchina_index.rules.methodology import check_aum, load_methodology, resolve_methodology
@@ -113,11 +113,11 @@ def test_misspelt_solver_is_an_error_with_a_suggestion(tmp_path: Path, old: str,
 
 
 def test_solver_that_is_not_installed_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mmod, "_installed", lambda module: module != "scs")
-    assert "solver 'SCS' is not installed (pip install scs)" in mmod.solver_problem("SCS")
+    monkeypatch.setattr(checks, "_installed", lambda module: module != "scs")
+    assert "solver 'SCS' is not installed (pip install scs)" in checks.solver_problem("SCS")
     with pytest.raises(MethodologyError, match="not installed"):
         load_methodology().with_overrides({"optimizer": {"fallback_solvers": ["SCS"]}})
-    assert mmod.solver_problem("CLARABEL") is None
+    assert checks.solver_problem("CLARABEL") is None
 
 
 @pytest.mark.parametrize(("old", "new", "key"), [

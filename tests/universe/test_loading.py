@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from exchina_index._resources import bundled_path
-from exchina_index.errors import UniverseError
 from exchina_index.construction.screens import screen
+from exchina_index.errors import UniverseError
 from exchina_index.universe.loading import LINK_COLUMNS, load_universe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -1,0 +1,228 @@
+"""The rulebook's sections: one frozen dataclass per table of ``methodology.toml``.
+
+Each field is typed; numeric fields carry their allowed range in ``metadata`` (``lo``, ``hi``,
+``lo_open``), which :class:`~exchina_index.rules.typed_tables.TableReader` checks when a rulebook is
+read. The limits shared with the rest of the package (fund size, costs, session counts) are named
+here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "STAGES", "LINK_KINDS", "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "MAX_TURNOVER_PENALTY",
+    "Countries", "China", "Eligibility", "Size", "Stages", "Anchor", "Caps", "Liquidity", "Relaxation",
+    "RegulatoryRule", "Regulatory", "Optimizer", "Schedule", "Costs", "Fees", "Withholding",
+]
+
+#: The supply-chain stages every universe row is tagged with, in their canonical order.
+STAGES: tuple[str, ...] = ("mining", "refining", "manufacturing")
+#: The kinds of China link (the ``kind`` column of ``china_links.csv``, named by ``[china]``).
+LINK_KINDS: frozenset[str] = frozenset(
+    {"state_linked_shareholder", "chinese_shareholder", "control", "operations_in_china", "offtake"}
+)
+#: Largest fund size (USD) accepted anywhere an AUM enters (rulebook, specs, API, command line):
+#: USD 10 trillion, above any fund in existence. Larger values are typos (``1e30``) that would
+#: overflow the 64-bit share counts of the pro-forma and trade files.
+MAX_AUM_USD: float = 1e13
+#: Largest commission or half-spread (basis points of the traded value): 10 %, far above any real
+#: trading cost; beyond it a rebalance could cost more than the fund holds.
+MAX_COST_BPS: float = 1000.0
+#: Largest session count of a window or threshold (ADTV window, history, staleness): about 40 years.
+MAX_SESSIONS: int = 10_000
+#: Largest turnover penalty (per unit of one-way turnover, against an objective of order 1): a
+#: million already freezes any portfolio; far beyond it (1e300) the solvers fail numerically.
+MAX_TURNOVER_PENALTY: float = 1e6
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict[str, Any]:
+    """A field's allowed range, as its ``metadata`` (every element of a list or table is checked)."""
+    return {"lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+_FRACTION = _range(0.0, 1.0)
+_SHARE = _range(0.0, 1.0, lo_open=True)  # a cap or threshold: above 0, at most 1
+
+
+@dataclass(frozen=True)
+class Countries:
+    """Which countries of classification are eligible, and how offshore shells are classified."""
+
+    eligible_sets: tuple[str, ...]
+    extra_eligible: tuple[str, ...]
+    offshore_jurisdictions: tuple[str, ...]
+    countries_of_concern: tuple[str, ...]
+    sets: Mapping[str, tuple[str, ...]]
+
+    @property
+    def eligible(self) -> frozenset[str]:
+        """The union of the eligible sets and the extra codes."""
+        out = set(self.extra_eligible)
+        for name in self.eligible_sets:
+            out.update(self.sets[name])
+        return frozenset(out)
+
+
+@dataclass(frozen=True)
+class China:
+    """The ex-China test (US DOE FEOC-style)."""
+
+    stake_threshold: float = field(metadata=_SHARE)
+    stake_kinds: tuple[str, ...]
+    excluding_kinds: tuple[str, ...]
+    flagged_kinds: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Thematic screens that need no market data."""
+
+    min_purity: float = field(metadata=_FRACTION)
+    one_line_per_issuer: bool
+
+
+@dataclass(frozen=True)
+class Size:
+    """Size and liquidity screens with entry and retention buffers."""
+
+    market_cap_entry_usd: float = field(metadata=_range(0.0))
+    market_cap_retention_usd: float = field(metadata=_range(0.0))
+    adtv_entry_usd: float = field(metadata=_range(0.0))
+    adtv_retention_usd: float = field(metadata=_range(0.0))
+    adtv_window_sessions: int = field(metadata=_range(1, MAX_SESSIONS))
+    min_history_sessions: int = field(metadata=_range(0, MAX_SESSIONS))
+    stale_sessions: int = field(metadata=_range(1, MAX_SESSIONS))
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Stage targets: ``targets[i]`` is the share of ``names[i]``."""
+
+    names: tuple[str, ...]
+    targets: tuple[float, ...]
+    tolerance: float = field(metadata=_FRACTION)
+
+    @property
+    def target_map(self) -> dict[str, float]:
+        """Stage name -> its target share."""
+        return dict(zip(self.names, self.targets))
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """How the uncapped anchor weights u are formed."""
+
+    method: Literal["market_cap_purity", "liquidity", "equal"]
+    use_float_factor: bool
+
+
+@dataclass(frozen=True)
+class Caps:
+    """Weight caps (fractions of the index)."""
+
+    single: float = field(metadata=_SHARE)
+    issuer: float = field(metadata=_SHARE)
+    country_default: float = field(metadata=_SHARE)
+    country: Mapping[str, float] = field(metadata=_SHARE)
+    min_weight_held: float = field(metadata=_FRACTION)
+
+    def country_cap(self, code: str) -> float:
+        """The cap of country ``code`` (``country_default`` when it has none of its own)."""
+        return self.country.get(code, self.country_default)
+
+
+@dataclass(frozen=True)
+class Liquidity:
+    """Liquidity cap: weight x AUM <= participation x ADTV x days_to_trade."""
+
+    participation: float = field(metadata=_SHARE)
+    days_to_trade: float = field(metadata=_range(0.0, MAX_SESSIONS, lo_open=True))
+    adtv_window_sessions: int = field(metadata=_range(1, MAX_SESSIONS))
+    default_aum_usd: float = field(metadata=_range(0.0, MAX_AUM_USD, lo_open=True))
+    capacity_aum_levels_usd: tuple[float, ...] = field(metadata=_range(0.0, MAX_AUM_USD, lo_open=True))
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """The ladder taken, in order, only when a review is infeasible."""
+
+    stage_tolerance_steps: tuple[float, ...] = field(metadata=_FRACTION)
+    single_cap_steps: tuple[float, ...] = field(metadata=_SHARE)
+    reduce_liquidity_notional: bool
+
+
+@dataclass(frozen=True)
+class RegulatoryRule:
+    """A diversification rule on issuer totals (e.g. RIC 25/50, UCITS 5/10/40), with buffers."""
+
+    issuer_max: float = field(metadata=_SHARE)
+    large_threshold: float = field(metadata=_SHARE)
+    large_sum: float = field(metadata=_SHARE)
+
+
+@dataclass(frozen=True)
+class Regulatory:
+    """The fund-diversification mode and the two rules it can put in force."""
+
+    mode: Literal["none", "ric", "ucits"]
+    ric: RegulatoryRule
+    ucits: RegulatoryRule
+
+    @property
+    def active(self) -> RegulatoryRule | None:
+        """The rule in force, or None when ``mode = "none"``."""
+        return None if self.mode == "none" else getattr(self, self.mode)
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The solver chain and the turnover penalty of the weighting problem."""
+
+    solver: str
+    fallback_solvers: tuple[str, ...]
+    turnover_penalty: float = field(metadata=_range(0.0, MAX_TURNOVER_PENALTY))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Quarterly review calendar (third Friday of Mar/Jun/Sep/Dec on the NYSE by default)."""
+
+    calendar: str
+    months: tuple[int, ...] = field(metadata=_range(1, 12))
+    weekday: int = field(metadata=_range(0, 4))
+    implementation_week: int = field(metadata=_range(1, 4))
+    announcement_week: int = field(metadata=_range(1, 4))
+    cutoff: Literal["last_session_previous_month", "announcement"]
+    proforma_sessions: int = field(metadata=_range(1, 10))
+
+
+@dataclass(frozen=True)
+class Costs:
+    """One-way transaction cost: commission plus the half-spread of the name's ADTV tier."""
+
+    commission_bps: float = field(metadata=_range(0.0, MAX_COST_BPS))
+    spread_tier_floors_usd: tuple[float, ...] = field(metadata=_range(0.0))
+    half_spread_bps: tuple[float, ...] = field(metadata=_range(0.0, MAX_COST_BPS))
+
+
+@dataclass(frozen=True)
+class Fees:
+    """Fund fees charged on the NAV."""
+
+    expense_ratio: float = field(metadata=_range(0.0, 0.1))
+
+
+@dataclass(frozen=True)
+class Withholding:
+    """Dividend withholding rates by domicile for the net total return index."""
+
+    as_of: str
+    default: float = field(metadata=_FRACTION)
+    rates: Mapping[str, float] = field(metadata=_FRACTION)
+
+    def rate(self, domicile: str) -> float:
+        """The withholding rate on dividends of a company domiciled in ``domicile``."""
+        return self.rates.get(domicile, self.default)
