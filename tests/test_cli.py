@@ -102,16 +102,19 @@ def test_calendar_lists_holiday_adjusted_dates(capsys: pytest.CaptureFixture[str
 
 def test_data_fetch_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
                                                    tmp_path: Path) -> None:
-    from exchina_index.data import yahoo
+    from exchina_index.data.yahoo import loader
     from exchina_index.errors import NetworkError
 
-    def unreachable(*args: object, **kwargs: object) -> None:
-        raise NetworkError("cannot reach Yahoo Finance; use --source demo or a CSV folder")
+    calls: list[object] = []
 
-    monkeypatch.setattr(yahoo, "preflight_check", unreachable)
+    def unreachable(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise NetworkError("stand-in: cannot reach Yahoo Finance; use --source demo or a CSV folder")
+
+    monkeypatch.setattr(loader, "preflight_check", unreachable)  # where load_yahoo looks it up
     assert main(["data", "fetch", "--start", "2025-01-01", "--end", "2025-02-01", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot reach Yahoo Finance" in err
+    assert calls and err.count("\n") == 1 and "stand-in: cannot reach Yahoo Finance" in err
 
 
 @pytest.mark.parametrize("argv", [["--debug", "calendar", "--year", "2026"], ["calendar", "--year", "2026", "--debug"]])
