@@ -135,82 +135,15 @@ def load_csv(
         raise DataError(f"fx must be the path of an FX file, got {type(fx).__name__}")
     root = Path(path)
     notes: list[str] = []
-    per_ticker: dict[str, pd.DataFrame] = {}
     kind = _kind(root)
-    if kind == "dir":
-        files = sorted(p for p in root.glob("*.csv") if p.name != FX_FILE and not p.name.startswith("."))
-        if not files:
-            raise DataError(f"{root}: no <TICKER>.csv files in this folder; add one file per listing")
-        for p in files:
-            ticker = p.name[: -len(".csv")]
-            if ticker not in known:
-                raise DataError(
-                    f"{p}: ticker '{ticker}' (from the file name) is not in the universe; rename the file "
-                    "to a universe ticker, add the listing to the universe, or remove the file"
-                )
-            per_ticker[ticker] = _read_prices(p, None, notes)[ticker]
-        fx_path = Path(fx) if fx is not None else root / FX_FILE
-    elif kind == "file":
-        per_ticker = _read_prices(root, known, notes)
-        fx_path = Path(fx) if fx is not None else root.with_name(FX_FILE)
-    else:
-        raise DataError(f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
-                        "<TICKER>.csv files or one CSV file")
-
+    per_ticker, fx_beside = _read_listings(root, kind, known, notes)
     lo = None if start is None else parse_date(start, "start")
     hi = None if end is None else parse_date(end, "end")
-    for t, df in per_ticker.items():
-        if lo is not None:
-            df = df[df.index >= lo]
-        if hi is not None:
-            df = df[df.index <= hi]
-        per_ticker[t] = df
+    per_ticker = {t: _between(df, lo, hi) for t, df in per_ticker.items()}
     if not any(len(df) for df in per_ticker.values()):
         raise DataError(f"{root}: no price rows between {lo} and {hi}; check the dates")
-    absent = sorted(known - set(per_ticker))
-    if absent:
-        where = f"expected {root / '<TICKER>.csv'}" if kind == "dir" else f"no rows in {root.name}"
-        notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
-                     "they have no prices and screen as NO_DATA")
-    notes.extend(identical_close_notes({t: df["close"] for t, df in per_ticker.items()}, "the files hold"))
-    unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
-    if unpriced:
-        span = "" if lo is None and hi is None else (
-            f" between {'the first date' if lo is None else lo.date()} and {'the last date' if hi is None else hi.date()}")
-        notes.append(f"no prices{span} for {len(unpriced)} listing(s): {', '.join(unpriced)}; they screen as NO_DATA")
-
-    currency = frame["currency"].astype(str)
-    needed = sorted({currency[t] for t, df in per_ticker.items() if df["close"].notna().any()} - {"USD"})
-    fx_frame = None
-    fx_kind = _kind(fx_path)
-    if fx_kind != "file" and os.path.lexists(fx_path):  # a folder, a pipe, a dangling link: not "no FX file"
-        raise DataError(f"{fx_path}: {path_problem(fx_path)}; it must be the FX file (date, one column per currency)")
-    if fx_kind == "file":
-        fx_frame, fx_lines = _read_fx(fx_path)
-        for cur in needed:
-            if cur not in fx_frame.columns:
-                who = next(t for t in sorted(per_ticker) if currency[t] == cur)
-                raise DataError(
-                    f"{fx_path}, line 1: no column '{cur}' for {who} (quoted in {cur}); add a '{cur}' "
-                    f"column holding USD per one {cur}"
-                )
-            first_fx = fx_frame[cur].first_valid_index()
-            for t in sorted(per_ticker):
-                df = per_ticker[t]
-                if currency[t] != cur or not df["close"].notna().any():
-                    continue
-                first_px = df["close"].first_valid_index()
-                if first_fx is None or first_px < first_fx:
-                    raise DataError(
-                        f"{fx_path}, column '{cur}': no rate on or before {first_px.date()}, the first price of "
-                        f"{t}; add {cur} rates from that date"
-                    )
-    elif needed:
-        who = next(t for t in sorted(per_ticker) if currency[t] == needed[0])
-        raise DataError(
-            f"{fx_path}: file not found, but {who} is quoted in {needed[0]}; add {FX_FILE} with a 'date' "
-            f"column and one column per currency ({', '.join(needed)}) in USD per unit"
-        )
+    notes.extend(_coverage_notes(root, kind, known, per_ticker, lo, hi))
+    fx_frame = _fx_for(Path(fx) if fx is not None else fx_beside, per_ticker, frame["currency"].astype(str))
 
     def wide(col: str) -> pd.DataFrame:
         return pd.DataFrame({t: df[col] for t, df in per_ticker.items()}).sort_index()
@@ -227,6 +160,102 @@ def load_csv(
         synthetic=False,
         notes=notes,
     )
+
+
+# --- the source: listings, coverage, FX -----------------------------------------------------------
+
+
+def _read_listings(root: Path, kind: str, known: set[str],
+                   notes: list[str]) -> tuple[dict[str, pd.DataFrame], Path]:
+    """The price rows of each listing in the folder or the long file, and the default FX file's path."""
+    if kind == "file":
+        return _read_prices(root, known, notes), root.with_name(FX_FILE)
+    if kind != "dir":
+        raise DataError(f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
+                        "<TICKER>.csv files or one CSV file")
+    files = sorted(p for p in root.glob("*.csv") if p.name != FX_FILE and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"{root}: no <TICKER>.csv files in this folder; add one file per listing")
+    per_ticker: dict[str, pd.DataFrame] = {}
+    for p in files:
+        ticker = p.name[: -len(".csv")]
+        if ticker not in known:
+            raise DataError(
+                f"{p}: ticker '{ticker}' (from the file name) is not in the universe; rename the file "
+                "to a universe ticker, add the listing to the universe, or remove the file"
+            )
+        per_ticker[ticker] = _read_prices(p, None, notes)[ticker]
+    return per_ticker, root / FX_FILE
+
+
+def _between(df: pd.DataFrame, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pd.DataFrame:
+    """The rows dated in [lo, hi] (either bound optional)."""
+    if lo is not None:
+        df = df[df.index >= lo]
+    if hi is not None:
+        df = df[df.index <= hi]
+    return df
+
+
+def _coverage_notes(root: Path, kind: str, known: set[str], per_ticker: dict[str, pd.DataFrame],
+                    lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[str]:
+    """Notes on listings without a file, without prices in the dates, or with copied closes."""
+    notes: list[str] = []
+    absent = sorted(known - set(per_ticker))
+    if absent:
+        where = f"expected {root / '<TICKER>.csv'}" if kind == "dir" else f"no rows in {root.name}"
+        notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
+                     "they have no prices and screen as NO_DATA")
+    notes.extend(identical_close_notes({t: df["close"] for t, df in per_ticker.items()}, "the files hold"))
+    unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
+    if unpriced:
+        span = "" if lo is None and hi is None else (
+            f" between {'the first date' if lo is None else lo.date()}"
+            f" and {'the last date' if hi is None else hi.date()}")
+        notes.append(f"no prices{span} for {len(unpriced)} listing(s): {', '.join(unpriced)}; they screen as NO_DATA")
+    return notes
+
+
+def _fx_for(fx_path: Path, per_ticker: dict[str, pd.DataFrame], currency: pd.Series) -> pd.DataFrame | None:
+    """The FX rates the priced listings need (None when all are in USD and there is no FX file)."""
+    needed = sorted({currency[t] for t, df in per_ticker.items() if df["close"].notna().any()} - {"USD"})
+    fx_kind = _kind(fx_path)
+    if fx_kind != "file" and os.path.lexists(fx_path):  # a folder, a pipe, a dangling link: not "no FX file"
+        raise DataError(f"{fx_path}: {path_problem(fx_path)}; it must be the FX file (date, one column per currency)")
+    if fx_kind != "file":
+        if needed:
+            who = next(t for t in sorted(per_ticker) if currency[t] == needed[0])
+            raise DataError(
+                f"{fx_path}: file not found, but {who} is quoted in {needed[0]}; add {FX_FILE} with a 'date' "
+                f"column and one column per currency ({', '.join(needed)}) in USD per unit"
+            )
+        return None
+    fx_frame = _read_fx(fx_path)
+    for cur in needed:
+        _check_fx_column(fx_path, fx_frame, cur, per_ticker, currency)
+    return fx_frame
+
+
+def _check_fx_column(fx_path: Path, fx_frame: pd.DataFrame, cur: str, per_ticker: dict[str, pd.DataFrame],
+                     currency: pd.Series) -> None:
+    """Refuse an FX file without a ``cur`` column, or without a rate by the first price of a listing in ``cur``."""
+    if cur not in fx_frame.columns:
+        who = next(t for t in sorted(per_ticker) if currency[t] == cur)
+        raise DataError(
+            f"{fx_path}, line 1: no column '{cur}' for {who} (quoted in {cur}); add a '{cur}' "
+            f"column holding USD per one {cur}"
+        )
+    first_fx = fx_frame[cur].first_valid_index()
+    for t in sorted(per_ticker):
+        df = per_ticker[t]
+        if currency[t] != cur or not df["close"].notna().any():
+            continue
+        first_px = df["close"].first_valid_index()
+        if first_fx is None or first_px < first_fx:
+            raise DataError(
+                f"{fx_path}, column '{cur}': no rate on or before {first_px.date()}, the first price of "
+                f"{t}; add {cur} rates from that date"
+            )
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -305,7 +334,8 @@ def _dates(path: Path, col: str, raw: list[str], lines: np.ndarray) -> pd.Dateti
 def _numbers(path: Path, col: str, raw: list[str], lines: np.ndarray) -> np.ndarray:
     text = np.array([v.strip() for v in raw], dtype=object)
     missing = np.array([v.lower() in _MISSING for v in text], dtype=bool)
-    values = pd.to_numeric(pd.Series(np.where(missing, None, text), dtype=object), errors="coerce").to_numpy(dtype=float)
+    cells = pd.Series(text, dtype=object).mask(missing)  # an empty cell is NaN, not a bad number
+    values = pd.to_numeric(cells, errors="coerce").to_numpy(dtype=float)
     bad = (np.isnan(values) & ~missing) | np.isinf(values)
     if bad.any():
         k = int(np.argmax(bad))
@@ -345,9 +375,9 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
     cols = {h: [r[i] for r in rows] for i, h in enumerate(header) if h in PRICE_COLUMNS or h == "ticker"}
 
     dates = _dates(path, "date", cols["date"], lines)
-    data = {"close": _numbers(path, "close", cols["close"], lines), "volume": _numbers(path, "volume", cols["volume"], lines)}
-    data["dividend"] = _numbers(path, "dividend", cols["dividend"], lines) if "dividend" in cols else np.zeros(len(rows))
-    data["shares"] = _numbers(path, "shares", cols["shares"], lines) if "shares" in cols else np.full(len(rows), np.nan)
+    defaults = {"dividend": np.zeros(len(rows)), "shares": np.full(len(rows), np.nan)}  # columns a file may leave out
+    data = {c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c]
+            for c in ("close", "volume", "dividend", "shares")}
     checks = (
         ("close", lambda v: v <= 0, "must be > 0 (a price); leave the cell empty when there is no price"),
         ("volume", lambda v: v < 0, "must be >= 0 (shares traded)"),
@@ -364,7 +394,7 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
             _check_bounds(path, col, data[col], cols[col], lines, BOUNDS[col])
     data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
 
-    if long:
+    if known is not None:
         tickers = np.array([v.strip() for v in cols["ticker"]], dtype=object)
         for k, t in enumerate(tickers):
             if t not in known:
@@ -386,10 +416,12 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
     return out
 
 
-def _read_fx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+def _read_fx(path: Path) -> pd.DataFrame:
+    """Parse an FX file: one column per currency code, USD per unit, by date."""
     header, header_line, rows, lines = _table(path)
     if "date" not in header:
-        raise _fail(path, header_line, "date", "missing column 'date'; the header needs date and one column per currency")
+        raise _fail(path, header_line, "date",
+                    "missing column 'date'; the header needs date and one column per currency")
     if header.count("date") > 1:
         raise _fail(path, header_line, "date", "column appears twice; keep one")
     if not rows:
@@ -418,8 +450,7 @@ def _read_fx(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     dup = dates.duplicated(keep=False)
     if dup.any():
         d = dates[int(np.argmax(dup))]
-        k = np.flatnonzero(dates == d)
-        raise _fail(path, int(lines[k[1]]), "date",
-                    f"the date {d.date()} appears twice (lines {lines[k[0]]} and {lines[k[1]]}); keep one")
-    fx = pd.DataFrame(cols, index=dates).sort_index()
-    return fx, lines
+        first, second = lines[np.flatnonzero(dates == d)[:2]]
+        raise _fail(path, int(second), "date",
+                    f"the date {d.date()} appears twice (lines {first} and {second}); keep one")
+    return pd.DataFrame(cols, index=dates).sort_index()

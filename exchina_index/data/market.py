@@ -44,7 +44,7 @@ import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -244,7 +244,8 @@ class MarketData(MarketViews):
         h.update(days.tobytes())
         for name in ("currency", "exchange"):
             h.update(("|".join(f"{k}={v}" for k, v in getattr(self, name).items()) + ";").encode())
-        h.update(("|".join("" if pd.isna(v) else v.date().isoformat() for v in self.delisted) + ";").encode())
+        delisted = cast(pd.Series, self.delisted)  # a Series once constructed (see __post_init__)
+        h.update(("|".join("" if pd.isna(v) else v.date().isoformat() for v in delisted) + ";").encode())
         for name in ("close", "dividends", "volume", "shares", "fx"):
             f = getattr(self, name)
             h.update(f"{name}:{'|'.join(f.columns)};".encode())
@@ -272,7 +273,8 @@ class MarketData(MarketViews):
             return f.iloc[lo:hi].copy()
 
         # shares are as-of values: keep the count known on the first kept date
-        shares = self.shares.ffill().iloc[lo:hi].copy() if lo > 0 else cut(self.shares)
+        all_shares = cast(pd.DataFrame, self.shares)  # a frame once constructed (see __post_init__)
+        shares = all_shares.ffill().iloc[lo:hi].copy() if lo > 0 else cut(all_shares)
         return MarketData(
             close=cut(self.close), fx=cut(self.fx), currency=self.currency, dividends=cut(self.dividends),
             volume=cut(self.volume), shares=shares, exchange=self.exchange, delisted=self.delisted,

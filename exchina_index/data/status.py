@@ -148,11 +148,11 @@ def cache_status(
         pair = fx_pair(currency) if currency != "USD" else None
         if pair is not None:
             pairs[pair[0]] = currency
-    for pair, currency in sorted(pairs.items()):
-        row = describe("fx", pair, "")
+    for symbol, currency in sorted(pairs.items()):
+        row = describe("fx", symbol, "")
         row.update(currency=currency, exchange="", shares="")
         rows.append(row)
-        index.append(pair)
+        index.append(symbol)
     out = pd.DataFrame(rows, index=pd.Index(index, name="ticker"), columns=list(STATUS_COLUMNS))
     out["rows"] = out["rows"].astype("int64")
     out["gaps"] = out["gaps"].astype("Int64")

@@ -9,14 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _universe_helpers import make_universe
 
 from exchina_index.data import load_market_data
 from exchina_index.data.csv_source import load_csv
 from exchina_index.data.demo import generate_market
 from exchina_index.errors import DataError
-from _universe_helpers import make_universe
-
-
 
 UNI = make_universe({
     "MP": {},
@@ -130,7 +128,8 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-13-45,10,1\n"}, "MP.csv", 3, "date", "not a date"),
     ({"MP.csv": "date,close,volume\n2024-01-02,ten,1\n"}, "MP.csv", 2, "close", "not a number"),
     ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,10,lots\n"}, "MP.csv", 3, "volume", "not a number"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,11,1\n2024-01-02,12,1\n"}, "MP.csv", 4, "date", "twice"),
+    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,11,1\n2024-01-02,12,1\n"},
+     "MP.csv", 4, "date", "twice"),
     ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,0,1\n"}, "MP.csv", 3, "close", "must be > 0"),
     ({"MP.csv": "date,close,volume\n2024-01-02,-1,1\n"}, "MP.csv", 2, "close", "must be > 0"),
     ({"MP.csv": "date,close,volume\n2024-01-02,10,-5\n"}, "MP.csv", 2, "volume", "must be >= 0"),
@@ -203,7 +202,8 @@ def test_fx_starting_after_the_first_price(tmp_path) -> None:
 
 
 def test_extra_columns_ignored_and_empty_cells(tmp_path) -> None:
-    text = "Date,Open,Close,Volume,Dividends\n2024-01-02 00:00:00-05:00,1,10,100,\n2024-01-03,1,,NaN,0\n2024-01-04,1,11,,0.5\n"
+    text = ("Date,Open,Close,Volume,Dividends\n2024-01-02 00:00:00-05:00,1,10,100,\n2024-01-03,1,,NaN,0\n"
+            "2024-01-04,1,11,,0.5\n")
     folder = folder_with(tmp_path, {"MP.csv": text})
     m = load_csv(usd_universe(), folder)
     assert list(m.close.index.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03", "2024-01-04"]

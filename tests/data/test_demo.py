@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.rules.calendar import sessions
 from exchina_index.data import DEMO_LABEL, load_market_data
 from exchina_index.data.demo import DEMO_END, DEMO_START, generate_market, load_demo, synthetic_universe
 from exchina_index.errors import DataError
+from exchina_index.rules.calendar import sessions
 from exchina_index.universe.loading import UNIVERSE_COLUMNS, load_universe
 
 ROOT = Path(__file__).resolve().parents[2]

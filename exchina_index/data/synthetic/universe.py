@@ -1,7 +1,7 @@
 """Fake universe frames of any size, with the columns of the real one, for benchmarks and tests.
 
 :func:`synthetic_universe` spreads listings over the allied exchanges, currencies, supply-chain
-stages and countries; :func:`exchina_index.data.demo.generate_market` then gives them a market.
+stages and countries; :func:`~exchina_index.data.synthetic.generate_market` then gives them a market.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exchina_index.data.seeds import stable_seed
+from exchina_index.data.synthetic.seeds import stable_seed
 
 __all__ = ["synthetic_universe"]
 
