@@ -62,14 +62,14 @@ def _child(spec: Path) -> dict[str, Any]:
     import tempfile
 
     t = time.perf_counter()
-    import exchina_index.simulation.backtest as bt_mod
-    import exchina_index.simulation.benchmark as bench_mod
-    import exchina_index.data as data_mod
+    import exchina_index.construction.optimizer  # noqa: F401
     import exchina_index.construction.review  # noqa: F401
+    import exchina_index.data as data_mod
+    import exchina_index.data.demo  # noqa: F401  (the demo generator)
     import exchina_index.publish.runner as runner
     import exchina_index.publish.tearsheet as ts_mod
-    import exchina_index.construction.optimizer  # noqa: F401
-    import exchina_index.data.demo  # noqa: F401  (the demo generator)
+    import exchina_index.simulation.backtest as bt_mod
+    import exchina_index.simulation.benchmark as bench_mod
     try:
         import quantstats  # noqa: F401  (the tearsheet imports it lazily)
     except ImportError:  # pragma: no cover

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .peers import bt_backtest, bt_price_levels, naive_price_levels, prices_from_returns
-from .timing import measure_interleaved
-from .universes import ScaledCase, capped_cap_weights
+from benchmarks.peers import bt_backtest, bt_price_levels, naive_price_levels, prices_from_returns
+from benchmarks.timing import measure_interleaved
+from benchmarks.universes import ScaledCase, capped_cap_weights
 
 __all__ = ["EngineInputs", "engine_inputs", "engine_case", "TOL"]
 

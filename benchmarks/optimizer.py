@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .universes import AUM, ScaledCase
+from benchmarks.universes import AUM, ScaledCase
 
 __all__ = ["collect_review_problems", "optimizer_case"]
 
@@ -53,8 +53,8 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
     """Run the review pipeline over the schedule (all reviews, or ``reviews`` evenly spaced ones;
     the previous portfolio is then the one of the previous sampled review, drifted to the cut-off);
     return the successful solve call of each feasible review and pipeline statistics."""
-    from exchina_index.errors import InfeasibleError
     from exchina_index.construction.review import build_weights, drift_weights, make_optimizer
+    from exchina_index.errors import InfeasibleError
 
     u, m, market = case.universe, case.methodology, case.market
     schedule = case.schedule
@@ -97,9 +97,9 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
 def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
     """The review optimizer of ``case`` on the cvxpy model (what ``make_optimizer`` builds, with
     ``direct_clarabel=False``)."""
-    from exchina_index.rules.methodology import STAGES
-    from exchina_index.construction.screens import country_of_classification
     from exchina_index.construction.optimizer import StageBalancedOptimizer
+    from exchina_index.rules.methodology import STAGES
+    from exchina_index.universe.screens import country_of_classification
 
     f = case.universe.frame
     return StageBalancedOptimizer(

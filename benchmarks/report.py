@@ -55,6 +55,24 @@ def markdown(res: dict[str, Any]) -> str:
             f"| Optimizer: same, vs the compiled cvxpy model re-solved (DPP) | {n} "
             f"| {_t(o['compiled_median_s'])} | {_t(o['compiled_cvxpy_median_s'])} "
             f"| {_x(o['ratio_compiled_cvxpy_over_compiled'])} | | |")
+    for n, b in res.get("backtest", {}).items():
+        if "error" in b:
+            lines.append(f"| Whole backtest | {n} | – | – | – | – | {_err(b['error'])} |")
+            continue
+        split = (f"pipeline {_t(b['ours_review_pipeline_s'])}, solver {_t(b['ours_solver_s'])}, "
+                 f"engine {_t(b['ours_engine_s'])}")
+        checks = b.get("cvxportfolio_checks")
+        peer_name = f"cvxportfolio ({checks['rebalances']} quarterly rebalances)" if checks else "cvxportfolio"
+        peer = _t(b["cvxportfolio_s"]) if "cvxportfolio_s" in b else "–"
+        ratio = _x(b["ratio"]) if "ratio" in b else "–"
+        note = _err(b["cvxportfolio_error"]) if "cvxportfolio_error" in b else ""
+        tgt, met = "", ""
+        if n == TARGET_N:
+            tgt = "≤ 0.6 s; ≥ 10×"
+            met = f"{_met(b['target_met'])}; {_met(b.get('target_ratio_met'))}"
+        remark = " ".join(x for x in (met, note) if x)
+        lines.append(f"| Whole backtest, {b['reviews']} reviews ({split}) vs {peer_name} | {n} "
+                     f"| {_t(b['ours_total_s'])} | {peer} | {ratio} | {tgt} | {remark} |")
     for n, e in res.get("engine", {}).items():
         if "error" in e:
             lines.append(f"| Engine | {n} | – | – | – | – | {_err(e['error'])} |")
@@ -96,7 +114,8 @@ def markdown(res: dict[str, Any]) -> str:
     out = [
         f"Machine: {m['cpu_model']}, {m['cpus_usable']} CPUs; Python {m['python']}, numpy "
         f"{v['numpy']}, pandas {v['pandas']}, cvxpy {v['cvxpy']} (Clarabel {v['clarabel']}), bt "
-        f"{v['bt']}. Load average at start {_load(res.get('load_average_start'))}, end "
+        f"{v['bt']}, cvxportfolio {v.get('cvxportfolio')}. Load average at start "
+        f"{_load(res.get('load_average_start'))}, end "
         f"{_load(res.get('load_average_end'))}. Harness wall time {_t(res.get('total_s'))}. "
         f"Commit {res['git'].get('commit')}{' (dirty)' if res['git'].get('dirty') else ''}.",
         "",
@@ -120,6 +139,21 @@ def markdown(res: dict[str, Any]) -> str:
                 f"| {o['bnb_nodes_mean']:.1f} / {o['bnb_nodes_max']} ({o['reviews_needing_branching']}) "
                 f"| {_t(o['review_pipeline_excl_solve_median_s'])} "
                 f"| {o['max_abs_weight_diff_cvxpy_vs_compiled']:.1e} |")
+    checked = {n: b["cvxportfolio_checks"] for n, b in res.get("backtest", {}).items() if "cvxportfolio_checks" in b}
+    if checked:
+        out += ["", "cvxportfolio's backtest, checked (post-trade weights at its rebalances; active share = half "
+                "the sum of |weight - capped cap weight|; participation = `max_fraction_of_volumes`):", "",
+                "| N | rebalances | max weight (cap 8 %) | cash mean / max | active share median / max "
+                "| participation | final value / initial | policy / simulator time |",
+                "|---:|---|---:|---|---|---:|---:|---|"]
+        for n, c in checked.items():
+            part = res["backtest"][n].get("cvxportfolio_participation")
+            out.append(
+                f"| {n} | {c['rebalances']} ({c['first_rebalance']} to {c['last_rebalance']}) "
+                f"| {c['max_weight']:.4%}{'' if c['cap_respected'] else ' (**over**)'} "
+                f"| {c['cash_mean']:.2%} / {c['cash_max']:.2%} "
+                f"| {c['active_share_median']:.3%} / {c['active_share_max']:.2%} "
+                f"| {part:.4g} | {c['final_value_over_initial']:.3f} | {_t(c['policy_s'])} / {_t(c['simulator_s'])} |")
     if e2e and e2e.get("ok"):
         s = e2e["stages_s"]
         out += ["", "End-to-end stages (child process; the wall time also includes interpreter start-up and exit, "

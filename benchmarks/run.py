@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from benchmarks.report import markdown  # noqa: E402
 from benchmarks.timing import machine_info  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = ("optimizer", "engine", "e2e", "startup")
+CASES = ("optimizer", "engine", "backtest", "e2e", "startup")
 
 #: Reviews sampled (evenly over ~80) for the optimizer case, and how many of them are also built
 #: from scratch. The review pipeline costs seconds per review at N >= 500 (see the README).
@@ -84,13 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(), "git": _git(),
         "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "settings": {"sizes": sizes, "bt_sizes": bt_sizes, "cases": cases, "quick": args.quick},
-        "data": {}, "optimizer": {}, "engine": {}, "e2e": None, "startup": None,
+        "data": {}, "optimizer": {}, "engine": {}, "backtest": {}, "e2e": None, "startup": None,
     }
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    if "optimizer" in cases or "engine" in cases:
+    if {"optimizer", "engine", "backtest"} & set(cases):
         from benchmarks.universes import build_case
 
         for n in sizes:
@@ -106,12 +107,18 @@ def main(argv: list[str] | None = None) -> int:
                 reviews, scratch = (3, 2) if args.quick else _plan(n)
                 log(f"N={n}: optimizer ({reviews} reviews sampled, {scratch} built from scratch)")
                 results["optimizer"][str(n)] = _guard(
-                    lambda: optimizer_case(case, reviews=reviews, scratch_reviews=scratch))
+                    optimizer_case, case, reviews=reviews, scratch_reviews=scratch)
             if "engine" in cases:
                 from benchmarks.engine import engine_case
 
                 log(f"N={n}: engine vs {'bt, ' if n in bt_sizes else ''}naive loop, floor")
-                results["engine"][str(n)] = _guard(lambda: engine_case(case, run_bt=n in bt_sizes))
+                results["engine"][str(n)] = _guard(engine_case, case, run_bt=n in bt_sizes)
+            if "backtest" in cases and n >= 500:  # smaller synthetic universes cannot fill the early reviews
+                from benchmarks.backtest import backtest_case
+
+                log(f"N={n}: whole backtest (review pipeline / solver / engine) vs cvxportfolio, alternating")
+                results["backtest"][str(n)] = _guard(
+                    backtest_case, case, rounds=1 if args.quick else 3, run_cvxportfolio=not args.quick)
             del case
     if "e2e" in cases:
         from benchmarks.end_to_end import end_to_end_case
@@ -136,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _guard(fn):
+def _guard(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
     """Run one case; a failure is recorded (and the harness goes on with the others)."""
     try:
-        return fn()
+        return fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a benchmark case failing must not stop the rest
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:500]}"}
 

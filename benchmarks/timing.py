@@ -74,7 +74,7 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "versions": {d: _version(d) for d in (
-            "numpy", "pandas", "scipy", "cvxpy", "clarabel", "highspy", "osqp", "scs", "bt", "ffn",
+            "numpy", "pandas", "scipy", "cvxpy", "clarabel", "highspy", "osqp", "scs", "bt", "cvxportfolio", "ffn",
             "quantstats", "yfinance", "exchina-index")},
         "env": {k: os.environ[k] for k in sorted(os.environ)
                 if k.startswith(("OPENBLAS", "OMP_", "MKL_")) and "KEY" not in k},

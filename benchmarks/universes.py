@@ -57,8 +57,8 @@ def _empty_links() -> pd.DataFrame:
 
 def build_case(n: int, seed: int = SEED) -> ScaledCase:
     """Universe of ``n`` synthetic listings, its market, the bundled rulebook and the schedule."""
-    from exchina_index.rules.calendar import review_dates
     from exchina_index.data.demo import generate_market, synthetic_universe
+    from exchina_index.rules.calendar import review_dates
     from exchina_index.rules.methodology import load_methodology
     from exchina_index.universe.loading import Universe
 
