@@ -47,8 +47,11 @@ def _ours(case: ScaledCase) -> dict[str, float]:
     from exchina_index.construction.optimizer import StageBalancedOptimizer
 
     acc: Counter[str] = Counter()
-    patched = [(StageBalancedOptimizer, "solve", "solver"), (StageBalancedOptimizer, "max_feasible_aum", "solver"),
-               (bt_mod, "run_index", "engine")]
+    patched = [
+        (StageBalancedOptimizer, "solve", "solver"),
+        (StageBalancedOptimizer, "max_feasible_aum", "solver"),
+        (bt_mod, "run_index", "engine"),
+    ]
     saved = [getattr(owner, name) for owner, name, _ in patched]
 
     def timed(fn: Callable[..., Any], key: str) -> Callable[..., Any]:
@@ -58,20 +61,31 @@ def _ours(case: ScaledCase) -> dict[str, float]:
                 return fn(*a, **k)
             finally:
                 acc[key] += time.perf_counter() - t
+
         return wrapper
 
     for (owner, name, key), fn in zip(patched, saved):
         setattr(owner, name, timed(fn, key))
     try:
         t = time.perf_counter()
-        xi.backtest(case.universe, case.market, methodology=case.methodology, start=FIRST_REVIEW,
-                    end=case.market.close.index[-1], aum=AUM)
+        xi.backtest(
+            case.universe,
+            case.market,
+            methodology=case.methodology,
+            start=FIRST_REVIEW,
+            end=case.market.close.index[-1],
+            aum=AUM,
+        )
         total = time.perf_counter() - t
     finally:
         for (owner, name, _), fn in zip(patched, saved):
             setattr(owner, name, fn)
-    return {"total_s": total, "solver_s": acc["solver"], "engine_s": acc["engine"],
-            "review_pipeline_s": total - acc["solver"] - acc["engine"]}
+    return {
+        "total_s": total,
+        "solver_s": acc["solver"],
+        "engine_s": acc["engine"],
+        "review_pipeline_s": total - acc["solver"] - acc["engine"],
+    }
 
 
 def participation_fraction(methodology: Any) -> float:
@@ -95,9 +109,9 @@ class _CvxInputs:
     session ``t + 1``; NaN outside each listing's life (cvxportfolio drops those names from the
     trading universe and turns their holdings into cash). No prices: nothing here rounds trades."""
 
-    returns: pd.DataFrame     # dates x (tickers + CASH)
-    volumes: pd.DataFrame     # dates x tickers, USD
-    benchmark: pd.DataFrame   # rebalance dates x (tickers + CASH), capped cap weights
+    returns: pd.DataFrame  # dates x (tickers + CASH)
+    volumes: pd.DataFrame  # dates x tickers, USD
+    benchmark: pd.DataFrame  # rebalance dates x (tickers + CASH), capped cap weights
     participation: float
     start: pd.Timestamp
     end: pd.Timestamp
@@ -106,8 +120,7 @@ class _CvxInputs:
 def _market_data(returns: pd.DataFrame, volumes: pd.DataFrame) -> Any:
     import cvxportfolio as cvx
 
-    return cvx.UserProvidedMarketData(returns=returns, volumes=volumes, cash_key=CASH,
-                                      trading_frequency="quarterly")
+    return cvx.UserProvidedMarketData(returns=returns, volumes=volumes, cash_key=CASH, trading_frequency="quarterly")
 
 
 def _cvxportfolio_inputs(case: ScaledCase) -> _CvxInputs:
@@ -127,8 +140,14 @@ def _cvxportfolio_inputs(case: ScaledCase) -> _CvxInputs:
         mcap = caps.loc[t, names].to_numpy()
         weights.append(pd.Series(capped_cap_weights(mcap, np.ones(len(names), dtype=bool), MAX_WEIGHT), index=names))
     benchmark = pd.DataFrame(weights, index=times).reindex(columns=returns.columns).fillna(0.0)
-    return _CvxInputs(returns=returns, volumes=volumes, benchmark=benchmark,
-                      participation=participation_fraction(case.methodology), start=start, end=end)
+    return _CvxInputs(
+        returns=returns,
+        volumes=volumes,
+        benchmark=benchmark,
+        participation=participation_fraction(case.methodology),
+        start=start,
+        end=end,
+    )
 
 
 def _cvxportfolio(inputs: _CvxInputs) -> tuple[float, Any]:
@@ -139,9 +158,15 @@ def _cvxportfolio(inputs: _CvxInputs) -> tuple[float, Any]:
     sim = cvx.MarketSimulator(market_data=_market_data(inputs.returns, inputs.volumes))
     policy = cvx.SinglePeriodOptimization(
         -cvx.DiagonalCovariance(),
-        [cvx.LongOnly(), cvx.LeverageLimit(1), cvx.MaxWeights(MAX_WEIGHT),
-         cvx.ParticipationRateLimit(max_fraction_of_volumes=inputs.participation)],
-        benchmark=inputs.benchmark, solver="CLARABEL")
+        [
+            cvx.LongOnly(),
+            cvx.LeverageLimit(1),
+            cvx.MaxWeights(MAX_WEIGHT),
+            cvx.ParticipationRateLimit(max_fraction_of_volumes=inputs.participation),
+        ],
+        benchmark=inputs.benchmark,
+        solver="CLARABEL",
+    )
     result = sim.backtest(policy, start_time=inputs.start, end_time=inputs.end, initial_value=AUM)
     return time.perf_counter() - t, result
 
@@ -153,15 +178,19 @@ def _cvxportfolio_checks(result: Any, benchmark: pd.DataFrame) -> dict[str, Any]
     held = post.drop(columns=CASH)
     active_share = (held - benchmark.drop(columns=CASH)).abs().sum(axis=1) / 2
     return {
-        "rebalances": len(benchmark), "first_rebalance": str(benchmark.index[0].date()),
+        "rebalances": len(benchmark),
+        "first_rebalance": str(benchmark.index[0].date()),
         "last_rebalance": str(benchmark.index[-1].date()),
         "max_weight": float(held.to_numpy().max()),
         "cap_respected": bool(held.to_numpy().max() <= MAX_WEIGHT + WEIGHT_TOLERANCE),
-        "cash_mean": float(post[CASH].mean()), "cash_max": float(post[CASH].max()),
-        "active_share_median": float(active_share.median()), "active_share_max": float(active_share.max()),
+        "cash_mean": float(post[CASH].mean()),
+        "cash_max": float(post[CASH].max()),
+        "active_share_median": float(active_share.median()),
+        "active_share_max": float(active_share.max()),
         "final_value_over_initial": float(result.final_value / AUM),
         # where its time goes, as cvxportfolio logs it (the simulator's share is mostly its result logging)
-        "policy_s": float(result.policy_times.sum()), "simulator_s": float(result.simulator_times.sum()),
+        "policy_s": float(result.policy_times.sum()),
+        "simulator_s": float(result.simulator_times.sum()),
     }
 
 

@@ -70,6 +70,7 @@ def _child(spec: Path) -> dict[str, Any]:
     import exchina_index.publish.tearsheet as ts_mod
     import exchina_index.simulation.backtest as bt_mod
     import exchina_index.simulation.benchmark as bench_mod
+
     try:
         import quantstats  # noqa: F401  (the tearsheet imports it lazily)
     except ImportError:  # pragma: no cover
@@ -107,8 +108,13 @@ def _child(spec: Path) -> dict[str, Any]:
         "tearsheet": acc.get("tearsheet", 0.0),
     }
     stages["outputs_other"] = run - sum(v for k, v in stages.items() if k != "imports")
-    return {"stages_s": stages, "reviews": solver["reviews"], "solver_s": solver["s"],
-            "in_process_s": time.perf_counter() - _T0, "files": files}
+    return {
+        "stages_s": stages,
+        "reviews": solver["reviews"],
+        "solver_s": solver["s"],
+        "in_process_s": time.perf_counter() - _T0,
+        "files": files,
+    }
 
 
 def end_to_end_case(spec: Path = DEFAULT_SPEC, timeout: float = 600.0) -> dict[str, Any]:
@@ -117,16 +123,22 @@ def end_to_end_case(spec: Path = DEFAULT_SPEC, timeout: float = 600.0) -> dict[s
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.setdefault("MPLBACKEND", "Agg")
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.end_to_end", str(spec)], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.end_to_end", str(spec)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return {"ok": False, "wall_s": wall, "error": tail[0][:500], "spec": spec.name}
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res.update(ok=True, wall_s=wall, spec=spec.name,
-               interpreter_start_s=wall - res["in_process_s"],
-               target_lt_20s=wall < 20.0)
+    res.update(
+        ok=True, wall_s=wall, spec=spec.name, interpreter_start_s=wall - res["in_process_s"], target_lt_20s=wall < 20.0
+    )
     return res
 
 

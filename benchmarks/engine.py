@@ -50,19 +50,26 @@ TOL = 1e-9
 class EngineInputs:
     dates: pd.DatetimeIndex
     tickers: pd.Index
-    r: np.ndarray               # (T, N) price returns, NaN -> 0
+    r: np.ndarray  # (T, N) price returns, NaN -> 0
     rebalance_index: np.ndarray  # (K,)
-    targets: np.ndarray          # (K, N)
-    full: dict[str, Any]         # run_index keyword arguments as backtester.backtest builds them
+    targets: np.ndarray  # (K, N)
+    full: dict[str, Any]  # run_index keyword arguments as backtester.backtest builds them
 
     def simple_kwargs(self) -> dict[str, Any]:
         """A price-only run (``dividend_yield=None``), as bt and the naive loop get prices only."""
         T, N = self.r.shape
         K = len(self.rebalance_index)
-        return dict(price_return=self.r, dividend_yield=None, withholding=np.zeros(N),
-                    alive=np.ones((T, N), dtype=bool), rebalance_index=self.rebalance_index,
-                    target_weights=self.targets, cost_rate=np.zeros((K, N)), expense_ratio=0.0,
-                    day_count=np.ones(T))
+        return dict(
+            price_return=self.r,
+            dividend_yield=None,
+            withholding=np.zeros(N),
+            alive=np.ones((T, N), dtype=bool),
+            rebalance_index=self.rebalance_index,
+            target_weights=self.targets,
+            cost_rate=np.zeros((K, N)),
+            expense_ratio=0.0,
+            day_count=np.ones(T),
+        )
 
 
 def engine_inputs(case: ScaledCase) -> EngineInputs:
@@ -83,21 +90,26 @@ def engine_inputs(case: ScaledCase) -> EngineInputs:
     reb = reb[reb >= 0]
     targets = np.vstack([capped_cap_weights(mcap[t], alive[t]) for t in reb])
     adtv = adtv_full.rolling(63, min_periods=1).mean().to_numpy()
-    rates = np.vstack([
-        one_way_cost_rate(pd.Series(adtv[t], index=f.index), m.costs).reindex(f.index).to_numpy()
-        for t in reb])
+    rates = np.vstack(
+        [one_way_cost_rate(pd.Series(adtv[t], index=f.index), m.costs).reindex(f.index).to_numpy() for t in reb]
+    )
     rates = np.nan_to_num(rates, nan=float(np.nanmax(rates)))
     days = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
     full = dict(
-        price_return=price.to_numpy(), dividend_yield=(total - price).fillna(0.0).to_numpy(),
-        withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]), alive=alive,
-        rebalance_index=reb, target_weights=targets, cost_rate=rates,
-        expense_ratio=m.fees.expense_ratio, day_count=np.concatenate([[0], days]))
+        price_return=price.to_numpy(),
+        dividend_yield=(total - price).fillna(0.0).to_numpy(),
+        withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
+        alive=alive,
+        rebalance_index=reb,
+        target_weights=targets,
+        cost_rate=rates,
+        expense_ratio=m.fees.expense_ratio,
+        day_count=np.concatenate([[0], days]),
+    )
     # C order (row-major), numpy's default; the full inputs keep the layout backtester.py passes
     # (DataFrame.to_numpy() of a reindexed frame is column-major), copy included.
     r = np.ascontiguousarray(np.nan_to_num(price.to_numpy(), nan=0.0))
-    return EngineInputs(dates=window, tickers=f.index, r=r, rebalance_index=reb, targets=targets,
-                        full=full)
+    return EngineInputs(dates=window, tickers=f.index, r=r, rebalance_index=reb, targets=targets, full=full)
 
 
 def _max_rel_diff(ours: np.ndarray, other: np.ndarray) -> float:
@@ -107,8 +119,9 @@ def _max_rel_diff(ours: np.ndarray, other: np.ndarray) -> float:
     return float(np.max(np.abs(other[ok] / ours[ok] - 1.0)))
 
 
-def engine_case(case: ScaledCase, *, run_bt: bool = True, run_naive: bool = True,
-                ours_repeat: int = 10) -> dict[str, Any]:
+def engine_case(
+    case: ScaledCase, *, run_bt: bool = True, run_naive: bool = True, ours_repeat: int = 10
+) -> dict[str, Any]:
     """Check agreement, then time ours, bt, the naive loop and the floor (see module docstring)."""
     from exchina_index.simulation.engine import run_index
 
@@ -121,17 +134,25 @@ def engine_case(case: ScaledCase, *, run_bt: bool = True, run_naive: bool = True
     start = dates[inp.rebalance_index[0]]
     ours_levels = run_index(**kw).price_return_level
     out: dict[str, Any] = {
-        "n": case.n, "rows": T, "reviews": len(inp.rebalance_index),
+        "n": case.n,
+        "rows": T,
+        "reviews": len(inp.rebalance_index),
         "held_per_review_median": float(np.median((inp.targets > 0).sum(axis=1))),
     }
 
-    timed = measure_interleaved({"ours": lambda: run_index(**kw),
-                                 "full": lambda: run_index(**inp.full),
-                                 "floor": lambda: np.sum(inp.r)}, rounds=ours_repeat)
+    timed = measure_interleaved(
+        {"ours": lambda: run_index(**kw), "full": lambda: run_index(**inp.full), "floor": lambda: np.sum(inp.r)},
+        rounds=ours_repeat,
+    )
     ours, full, floor = timed["ours"], timed["full"], timed["floor"]
-    out.update(ours_s=ours.best, ours_median_s=ours.median, ours_full_s=full.best,
-               floor_s=floor.best, floor_ratio=ours.best / floor.best,
-               floor_ratio_full=full.best / floor.best)
+    out.update(
+        ours_s=ours.best,
+        ours_median_s=ours.median,
+        ours_full_s=full.best,
+        floor_s=floor.best,
+        floor_ratio=ours.best / floor.best,
+        floor_ratio_full=full.best / floor.best,
+    )
     out["target_floor_le_10x"] = out["floor_ratio"] <= 10.0
 
     if run_naive:

@@ -81,17 +81,31 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
         pipeline_s.append(time.perf_counter() - t)
         calls = rec.calls[n_before:]
         kwargs, res, solve_s = calls[-1]
-        problems.append({"cutoff": row.cutoff, "kwargs": kwargs, "weights": res.weights,
-                         "nodes": res.nodes, "solve_s": solve_s, "attempts": len(calls),
-                         "all_solves_s": sum(c[2] for c in calls),
-                         "eligible": int((kwargs["anchor"] > 0).sum())})
+        problems.append(
+            {
+                "cutoff": row.cutoff,
+                "kwargs": kwargs,
+                "weights": res.weights,
+                "nodes": res.nodes,
+                "solve_s": solve_s,
+                "attempts": len(calls),
+                "all_solves_s": sum(c[2] for c in calls),
+                "eligible": int((kwargs["anchor"] > 0).sum()),
+            }
+        )
         relaxed += bool(result.report.relaxations)
         ok = alive.loc[row.implement].reindex(result.weights.index, fill_value=False).astype(bool)
         w = result.weights.where(ok, 0.0)
         prev_w, prev_impl = w / w.sum(), row.implement
-    return {"optimizer": optimizer, "compile_s": compile_s, "problems": problems,
-            "pipeline_s": pipeline_s, "relaxed_reviews": relaxed, "infeasible": infeasible,
-            "solve_in_pipeline_s": sum(p["all_solves_s"] for p in problems)}
+    return {
+        "optimizer": optimizer,
+        "compile_s": compile_s,
+        "problems": problems,
+        "pipeline_s": pipeline_s,
+        "relaxed_reviews": relaxed,
+        "infeasible": infeasible,
+        "solve_in_pipeline_s": sum(p["all_solves_s"] for p in problems),
+    }
 
 
 def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
@@ -103,14 +117,20 @@ def _cvxpy_optimizer(case: ScaledCase, optimizer: Any) -> Any:
 
     f = case.universe.frame
     return StageBalancedOptimizer(
-        list(f.index), list(STAGES), issuers=f["issuer"],
-        countries=country_of_classification(f, case.methodology), regulatory=optimizer.regulatory,
-        solver=optimizer.solver, fallback_solvers=optimizer.fallback_solvers,
-        direct_clarabel=False)
+        list(f.index),
+        list(STAGES),
+        issuers=f["issuer"],
+        countries=country_of_classification(f, case.methodology),
+        regulatory=optimizer.regulatory,
+        solver=optimizer.solver,
+        fallback_solvers=optimizer.fallback_solvers,
+        direct_clarabel=False,
+    )
 
 
-def _best_times(opt: Any, problems: list[dict[str, Any]], repeat: int, budget_s: float
-                ) -> tuple[list[float], list[float], list[Any]]:
+def _best_times(
+    opt: Any, problems: list[dict[str, Any]], repeat: int, budget_s: float
+) -> tuple[list[float], list[float], list[Any]]:
     """Per review: best wall time of ``repeat`` solves (stopping early past ``budget_s``), the
     solver part of that solve, and its weights. One warm-up solve first."""
     opt.solve(**problems[0]["kwargs"])
@@ -132,20 +152,29 @@ def _best_times(opt: Any, problems: list[dict[str, Any]], repeat: int, budget_s:
     return times, inner, weights
 
 
-def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_repeat: int = 3,
-                   scratch_reviews: int | None = None, repeat_budget_s: float = 1.0) -> dict[str, Any]:
+def optimizer_case(
+    case: ScaledCase,
+    *,
+    reviews: int | None = None,
+    compiled_repeat: int = 3,
+    scratch_reviews: int | None = None,
+    repeat_budget_s: float = 1.0,
+) -> dict[str, Any]:
     """Time compiled re-solves (direct Clarabel and the cvxpy model) and from-scratch cvxpy builds
     on the case's real review problems."""
     col = collect_review_problems(case, reviews)
     opt, problems = col["optimizer"], col["problems"]
-    head = {"n": case.n, "reviews_sampled": len(problems) + len(col["infeasible"]),
-            "reviews_infeasible": len(col["infeasible"]), "reviews": len(problems)}
+    head = {
+        "n": case.n,
+        "reviews_sampled": len(problems) + len(col["infeasible"]),
+        "reviews_infeasible": len(col["infeasible"]),
+        "reviews": len(problems),
+    }
     if not problems:
         return {**head, "error": "no feasible review in the sample"}
     compiled, internal, _ = _best_times(opt, problems, compiled_repeat, repeat_budget_s)
     cvx_opt = _cvxpy_optimizer(case, opt)
-    compiled_cvxpy, _, cvxpy_weights = _best_times(cvx_opt, problems, compiled_repeat,
-                                                   repeat_budget_s)
+    compiled_cvxpy, _, cvxpy_weights = _best_times(cvx_opt, problems, compiled_repeat, repeat_budget_s)
     diffs = [float((w - p["weights"]).abs().max()) for w, p in zip(cvxpy_weights, problems)]
     # scratch: all reviews or an evenly spaced subset
     k = len(problems) if scratch_reviews is None else min(scratch_reviews, len(problems))
@@ -162,28 +191,34 @@ def optimizer_case(case: ScaledCase, *, reviews: int | None = None, compiled_rep
     med_c_same = statistics.median([compiled[i] for i in pick])
     pipeline = col["pipeline_s"]
     return {
-        **head, "scratch_reviews": len(pick),
+        **head,
+        "scratch_reviews": len(pick),
         "eligible_median": statistics.median(p["eligible"] for p in problems),
         "construct_s": col["compile_s"],  # building the optimizer (no cvxpy model on the direct path)
-        "compiled_median_s": med_c, "compiled_p90_s": float(np.percentile(compiled, 90)),
+        "compiled_median_s": med_c,
+        "compiled_p90_s": float(np.percentile(compiled, 90)),
         "compiled_max_s": max(compiled),
         "compiled_solver_part_median_s": statistics.median(internal),
-        "compiled_median_convex_reviews_s": (statistics.median(
-            c for c, p in zip(compiled, problems) if p["nodes"] == 1)
-            if any(p["nodes"] == 1 for p in problems) else None),
+        "compiled_median_convex_reviews_s": (
+            statistics.median(c for c, p in zip(compiled, problems) if p["nodes"] == 1)
+            if any(p["nodes"] == 1 for p in problems)
+            else None
+        ),
         "compiled_cvxpy_median_s": statistics.median(compiled_cvxpy),
         "ratio_compiled_cvxpy_over_compiled": statistics.median(compiled_cvxpy) / med_c,
         "scratch_median_s": med_s,
         "ratio_scratch_over_compiled": med_s / med_c_same,
         "target_compiled_median_lt_10ms": med_c < 0.010,
         "regulatory": str(getattr(opt.regulatory, "name", None)),
-        "bnb_nodes_max": max(nodes), "bnb_nodes_mean": float(np.mean(nodes)),
+        "bnb_nodes_max": max(nodes),
+        "bnb_nodes_mean": float(np.mean(nodes)),
         "reviews_needing_branching": int(sum(n > 1 for n in nodes)),
         "reviews_with_relaxation": col["relaxed_reviews"],
         "max_abs_weight_diff_cvxpy_vs_compiled": max(diffs),
         "review_pipeline_median_s": statistics.median(pipeline),
         "review_pipeline_excl_solve_median_s": statistics.median(
-            pl - p["all_solves_s"] for pl, p in zip(pipeline, problems)),
+            pl - p["all_solves_s"] for pl, p in zip(pipeline, problems)
+        ),
         "review_pipeline_total_s": float(sum(pipeline)),
         "solve_share_of_pipeline": col["solve_in_pipeline_s"] / float(sum(pipeline)),
     }

@@ -32,8 +32,7 @@ def prices_from_returns(returns: pd.DataFrame, base: float = 100.0) -> pd.DataFr
     """Price frame whose daily returns are ``returns`` (row 0's return is ignored: price = base)."""
     r = returns.to_numpy(dtype=np.float64, copy=True)
     r[0] = 0.0
-    return pd.DataFrame(base * np.cumprod(1.0 + r, axis=0), index=returns.index,
-                        columns=returns.columns)
+    return pd.DataFrame(base * np.cumprod(1.0 + r, axis=0), index=returns.index, columns=returns.columns)
 
 
 def bt_backtest(prices: pd.DataFrame, weights: pd.DataFrame, *, initial_capital: float = 1e9):
@@ -45,13 +44,17 @@ def bt_backtest(prices: pd.DataFrame, weights: pd.DataFrame, *, initial_capital:
     import bt
 
     w = weights.where(weights > 0.0)
-    strategy = bt.Strategy("bt", [
-        bt.algos.RunOnDate(*w.index),
-        bt.algos.WeighTarget(w),
-        bt.algos.Rebalance(),
-    ])
-    return bt.Backtest(strategy, prices, initial_capital=initial_capital, commissions=None,
-                       integer_positions=False, progress_bar=False)
+    strategy = bt.Strategy(
+        "bt",
+        [
+            bt.algos.RunOnDate(*w.index),
+            bt.algos.WeighTarget(w),
+            bt.algos.Rebalance(),
+        ],
+    )
+    return bt.Backtest(
+        strategy, prices, initial_capital=initial_capital, commissions=None, integer_positions=False, progress_bar=False
+    )
 
 
 def bt_price_levels(test, start: pd.Timestamp, start_level: float = 1000.0) -> np.ndarray:
@@ -66,8 +69,7 @@ def bt_price_levels(test, start: pd.Timestamp, start_level: float = 1000.0) -> n
     return out
 
 
-def naive_price_levels(returns: pd.DataFrame, weights: pd.DataFrame,
-                       start_level: float = 1000.0) -> np.ndarray:
+def naive_price_levels(returns: pd.DataFrame, weights: pd.DataFrame, start_level: float = 1000.0) -> np.ndarray:
     """The engine's price-return levels with a plain per-day loop over pandas Series.
 
     ``weights`` rows are the targets, indexed by the dates whose close they take effect at.

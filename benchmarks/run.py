@@ -42,10 +42,14 @@ def _plan(n: int) -> tuple[int, int]:
 
 def _git() -> dict[str, Any]:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                                    text=True, check=True).stdout.strip())
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        )
         return {"commit": head, "dirty": dirty}
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
@@ -57,17 +61,19 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
-    p.add_argument("--sizes", type=_sizes, default=[50, 500, 2000],
-                   help="universe sizes N (default 50,500,2000)")
-    p.add_argument("--bt-sizes", type=_sizes, default=[50, 500, 2000],
-                   help="sizes at which bt runs (default 50,500,2000; bt alone takes about 3 "
-                        "minutes at 2000: pass 50,500 to skip it there)")
-    p.add_argument("--cases", default=",".join(CASES),
-                   help=f"comma-separated subset of {', '.join(CASES)}")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: N=50 only, 3 reviews for the optimizer, no bt")
-    p.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
-                   help="folder for latest.json / latest.md")
+    p.add_argument("--sizes", type=_sizes, default=[50, 500, 2000], help="universe sizes N (default 50,500,2000)")
+    p.add_argument(
+        "--bt-sizes",
+        type=_sizes,
+        default=[50, 500, 2000],
+        help="sizes at which bt runs (default 50,500,2000; bt alone takes about 3 "
+        "minutes at 2000: pass 50,500 to skip it there)",
+    )
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {', '.join(CASES)}")
+    p.add_argument("--quick", action="store_true", help="smoke run: N=50 only, 3 reviews for the optimizer, no bt")
+    p.add_argument(
+        "--out", type=Path, default=REPO / "benchmarks" / "results", help="folder for latest.json / latest.md"
+    )
     args = p.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(CASES))
@@ -82,10 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     results: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine_info(), "git": _git(),
+        "machine": machine_info(),
+        "git": _git(),
         "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "settings": {"sizes": sizes, "bt_sizes": bt_sizes, "cases": cases, "quick": args.quick},
-        "data": {}, "optimizer": {}, "engine": {}, "backtest": {}, "e2e": None, "startup": None,
+        "data": {},
+        "optimizer": {},
+        "engine": {},
+        "backtest": {},
+        "e2e": None,
+        "startup": None,
     }
 
     def log(msg: str) -> None:
@@ -98,16 +110,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"N={n}: generating the synthetic universe and market")
             case = build_case(n)
             T, _ = case.shape
-            results["data"][str(n)] = {"rows": T, "reviews": len(case.schedule),
-                                       "issuers": int(case.universe.frame["issuer"].nunique()),
-                                       **{f"{k}_s": v for k, v in case.build_seconds.items()}}
+            results["data"][str(n)] = {
+                "rows": T,
+                "reviews": len(case.schedule),
+                "issuers": int(case.universe.frame["issuer"].nunique()),
+                **{f"{k}_s": v for k, v in case.build_seconds.items()},
+            }
             if "optimizer" in cases:
                 from benchmarks.optimizer import optimizer_case
 
                 reviews, scratch = (3, 2) if args.quick else _plan(n)
                 log(f"N={n}: optimizer ({reviews} reviews sampled, {scratch} built from scratch)")
-                results["optimizer"][str(n)] = _guard(
-                    optimizer_case, case, reviews=reviews, scratch_reviews=scratch)
+                results["optimizer"][str(n)] = _guard(optimizer_case, case, reviews=reviews, scratch_reviews=scratch)
             if "engine" in cases:
                 from benchmarks.engine import engine_case
 
@@ -118,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 log(f"N={n}: whole backtest (review pipeline / solver / engine) vs cvxportfolio, alternating")
                 results["backtest"][str(n)] = _guard(
-                    backtest_case, case, rounds=1 if args.quick else 3, run_cvxportfolio=not args.quick)
+                    backtest_case, case, rounds=1 if args.quick else 3, run_cvxportfolio=not args.quick
+                )
             del case
     if "e2e" in cases:
         from benchmarks.end_to_end import end_to_end_case
@@ -134,8 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     results["total_s"] = time.perf_counter() - t_start
     results["load_average_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.json").write_text(json.dumps(_clean(results), indent=2) + "\n",
-                                          encoding="utf-8")
+    (args.out / "latest.json").write_text(json.dumps(_clean(results), indent=2) + "\n", encoding="utf-8")
     table = markdown(results)
     (args.out / "latest.md").write_text(table, encoding="utf-8")
     print(table)

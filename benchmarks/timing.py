@@ -26,8 +26,7 @@ class Timing(dict):
         return self["median"]
 
 
-def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 10,
-                        warmup: int = 1) -> dict[str, Timing]:
+def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 10, warmup: int = 1) -> dict[str, Timing]:
     """Time several functions in alternation: each round calls every one once, so that all of
     them see the same phases of a noisy machine and their ratios are fair."""
     for _ in range(warmup):
@@ -39,8 +38,7 @@ def measure_interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int = 10,
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
-    return {name: Timing(best=min(ts), median=statistics.median(ts), runs=len(ts))
-            for name, ts in times.items()}
+    return {name: Timing(best=min(ts), median=statistics.median(ts), runs=len(ts)) for name, ts in times.items()}
 
 
 def _version(dist: str) -> str | None:
@@ -73,9 +71,28 @@ def machine_info() -> dict[str, Any]:
         "cpu_model": _cpu_model(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
-        "versions": {d: _version(d) for d in (
-            "numpy", "pandas", "scipy", "cvxpy", "clarabel", "highspy", "osqp", "scs", "bt", "cvxportfolio", "ffn",
-            "quantstats", "yfinance", "exchina-index")},
-        "env": {k: os.environ[k] for k in sorted(os.environ)
-                if k.startswith(("OPENBLAS", "OMP_", "MKL_")) and "KEY" not in k},
+        "versions": {
+            d: _version(d)
+            for d in (
+                "numpy",
+                "pandas",
+                "scipy",
+                "cvxpy",
+                "clarabel",
+                "highspy",
+                "osqp",
+                "scs",
+                "bt",
+                "cvxportfolio",
+                "ffn",
+                "quantstats",
+                "yfinance",
+                "exchina-index",
+            )
+        },
+        "env": {
+            k: os.environ[k]
+            for k in sorted(os.environ)
+            if k.startswith(("OPENBLAS", "OMP_", "MKL_")) and "KEY" not in k
+        },
     }

@@ -18,8 +18,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ScaledCase", "build_case", "capped_cap_weights", "DATA_START", "DATA_END",
-           "FIRST_REVIEW", "AUM", "RULEBOOK_OVERRIDES"]
+__all__ = [
+    "ScaledCase",
+    "build_case",
+    "capped_cap_weights",
+    "DATA_START",
+    "DATA_END",
+    "FIRST_REVIEW",
+    "AUM",
+    "RULEBOOK_OVERRIDES",
+]
 
 DATA_START = pd.Timestamp("2005-07-01")
 DATA_END = pd.Timestamp("2026-06-30")
@@ -34,10 +42,10 @@ RULEBOOK_OVERRIDES = {"regulatory": {"mode": "ric"}}
 @dataclass(eq=False)
 class ScaledCase:
     n: int
-    universe: object          # exchina_index.universe.loading.Universe
-    market: object            # exchina_index.data.market.MarketData
-    methodology: object       # exchina_index.rules.methodology.Methodology
-    schedule: pd.DataFrame    # review_dates(...) rows inside the data
+    universe: object  # exchina_index.universe.loading.Universe
+    market: object  # exchina_index.data.market.MarketData
+    methodology: object  # exchina_index.rules.methodology.Methodology
+    schedule: pd.DataFrame  # review_dates(...) rows inside the data
     build_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -73,9 +81,14 @@ def build_case(n: int, seed: int = SEED) -> ScaledCase:
     dates = market.close.index
     schedule = review_dates(method, FIRST_REVIEW, dates[-1])
     schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= dates[-1])]
-    return ScaledCase(n=n, universe=universe, market=market, methodology=method,
-                      schedule=schedule.reset_index(drop=True),
-                      build_seconds={"universe": t_uni, "market": t_mkt})
+    return ScaledCase(
+        n=n,
+        universe=universe,
+        market=market,
+        methodology=method,
+        schedule=schedule.reset_index(drop=True),
+        build_seconds={"universe": t_uni, "market": t_mkt},
+    )
 
 
 def capped_cap_weights(mcap: np.ndarray, alive: np.ndarray, cap: float = 0.08) -> np.ndarray:

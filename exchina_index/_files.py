@@ -70,6 +70,8 @@ def read_utf8(path: Path, fail: Callable[[str, int | None], Exception], save_as:
 def csv_problem(exc: csv.Error) -> str:
     """Advice for an error of the csv module (a field over its 128 KiB limit, a stray quote)."""
     if "field larger than field limit" in str(exc):
-        return (f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit): "
-                "an unclosed quote or text pasted into a cell; check this row")
+        return (
+            f"a field is longer than {csv.field_size_limit():,} characters (the CSV reader's limit): "
+            "an unclosed quote or text pasted into a cell; check this row"
+        )
     return f"not a readable CSV row ({exc}); check the quotes and commas"

@@ -109,8 +109,9 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except OSError as exc:
-        raise OutputError(f"cannot write {target} ({_why(exc)}); check that the folder exists and is "
-                          "writable") from None
+        raise OutputError(
+            f"cannot write {target} ({_why(exc)}); check that the folder exists and is writable"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -274,8 +275,10 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace:
     dest = Path(dest)
     parent = dest.parent
     if os.path.lexists(dest) and not (force or replace):
-        raise OutputError(f"{dest} already exists; a published review is never overwritten (use --force / force=True "
-                          f"to keep the old one as {next_version_name(dest).name} and write a new one)")
+        raise OutputError(
+            f"{dest} already exists; a published review is never overwritten (use --force / force=True "
+            f"to keep the old one as {next_version_name(dest).name} and write a new one)"
+        )
     created = _missing_parents(parent)
     tmp = parent / _temp_name(dest.name)
     try:
@@ -283,8 +286,9 @@ def staged_folder(dest: str | os.PathLike[str], *, force: bool = False, replace:
         os.mkdir(tmp, 0o755)
     except OSError as exc:
         _remove_empty(created)
-        raise OutputError(f"cannot create a folder in {parent} ({_why(exc)}); choose a writable output "
-                          "folder") from None
+        raise OutputError(
+            f"cannot create a folder in {parent} ({_why(exc)}); choose a writable output folder"
+        ) from None
     moved_old: Path | None = None
     published = False
     try:

@@ -59,8 +59,10 @@ def parse_date(value: Any, what: str = "date") -> pd.Timestamp:
     """
     day = _day(value, what)
     if not MIN_DATE <= day <= MAX_DATE:
-        raise ReviewDateError(f"{what}: {day.isoformat()} is outside the dates the package handles "
-                              f"({MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}); check the year")
+        raise ReviewDateError(
+            f"{what}: {day.isoformat()} is outside the dates the package handles "
+            f"({MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}); check the year"
+        )
     return pd.Timestamp(day.isoformat())
 
 

@@ -19,6 +19,7 @@ from exchina_index.errors import ExchinaIndexError
 @contextlib.contextmanager
 def deadline(seconds: int = 20) -> Iterator[None]:
     """Fail (instead of hanging the suite) when a loader blocks, e.g. on a pipe."""
+
     def boom(*_: object) -> None:
         raise TimeoutError(f"blocked for {seconds} s (reading a pipe?)")
 

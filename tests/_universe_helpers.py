@@ -13,10 +13,27 @@ def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
     """A universe frame with the real columns; only the fields given per ticker matter."""
     recs = []
     for t, r in rows.items():
-        base = {"name": t, "issuer": t.lower(), "primary": True, "domicile": "US", "hq": "US", "exchange": "XNYS",
-                "currency": "USD", "price_unit": "USD", "lot_size": 1, "float_factor": 1.0, "mining": 1.0,
-                "refining": 0.0, "manufacturing": 0.0, "purity": 0.9, "listed_since": "2000-01-01",
-                "delisted": None, "activities": "mining", "source": "test", "notes": ""}
+        base = {
+            "name": t,
+            "issuer": t.lower(),
+            "primary": True,
+            "domicile": "US",
+            "hq": "US",
+            "exchange": "XNYS",
+            "currency": "USD",
+            "price_unit": "USD",
+            "lot_size": 1,
+            "float_factor": 1.0,
+            "mining": 1.0,
+            "refining": 0.0,
+            "manufacturing": 0.0,
+            "purity": 0.9,
+            "listed_since": "2000-01-01",
+            "delisted": None,
+            "activities": "mining",
+            "source": "test",
+            "notes": "",
+        }
         base.update(r)
         recs.append({"ticker": t, **base})
     f = pd.DataFrame.from_records(recs).set_index("ticker").sort_index()[COLUMNS]

@@ -37,14 +37,19 @@ class Instance:
 
     def kwargs(self) -> dict:
         return dict(
-            stage_tolerance=self.tolerance, issuers=self.issuers, issuer_cap=self.issuer_cap,
-            countries=self.countries, country_caps=self.country_caps, min_weight=self.min_weight,
+            stage_tolerance=self.tolerance,
+            issuers=self.issuers,
+            issuer_cap=self.issuer_cap,
+            countries=self.countries,
+            country_caps=self.country_caps,
+            min_weight=self.min_weight,
             turnover_penalty=self.turnover_penalty,
         )
 
 
-def random_instance(seed: int, n: int, *, groups: bool = True, floors: bool = True,
-                    turnover: bool = True, ineligible: bool = True) -> Instance:
+def random_instance(
+    seed: int, n: int, *, groups: bool = True, floors: bool = True, turnover: bool = True, ineligible: bool = True
+) -> Instance:
     """A random universe of ``n`` names with three stages and assorted caps."""
     rng = np.random.default_rng(seed)
     tickers = [f"N{i:02d}.X" for i in range(n)]
@@ -71,19 +76,16 @@ def random_instance(seed: int, n: int, *, groups: bool = True, floors: bool = Tr
     )
     if groups:
         n_iss = int(rng.integers(max(2, n // 2), n + 1))
-        inst.issuers = pd.Series([f"issuer_{int(rng.integers(0, n_iss))}" for _ in tickers],
-                                 index=tickers)
+        inst.issuers = pd.Series([f"issuer_{int(rng.integers(0, n_iss))}" for _ in tickers], index=tickers)
         if rng.random() < 0.7:
             inst.issuer_cap = float(rng.uniform(1.2 / n_iss, 0.6))
         codes = ["US", "AU", "CA", "JP"][: int(rng.integers(2, 5))]
         inst.countries = pd.Series(rng.choice(codes, n), index=tickers)
         if rng.random() < 0.7:
-            inst.country_caps = {c: float(rng.uniform(0.2, 0.9)) for c in codes
-                                 if rng.random() < 0.6}
+            inst.country_caps = {c: float(rng.uniform(0.2, 0.9)) for c in codes if rng.random() < 0.6}
     if floors and rng.random() < 0.4:
         held = (u > 0) & (rng.random(n) < 0.3)
-        inst.min_weight = pd.Series(np.where(held, rng.uniform(0.0, 0.5 / n, n), 0.0),
-                                    index=tickers)
+        inst.min_weight = pd.Series(np.where(held, rng.uniform(0.0, 0.5 / n, n), 0.0), index=tickers)
     if turnover and rng.random() < 0.5:
         inst.previous = pd.Series(rng.dirichlet(np.ones(n)), index=tickers)
         inst.turnover_penalty = float(rng.uniform(0.0, 2.0))
@@ -95,8 +97,7 @@ def random_instance(seed: int, n: int, *, groups: bool = True, floors: bool = Tr
 # ---------------------------------------------------------------------------------------------
 
 
-def independent_violations(weights: pd.Series, inst: Instance, regulatory=None,
-                           tol: float = 1e-8) -> list[str]:
+def independent_violations(weights: pd.Series, inst: Instance, regulatory=None, tol: float = 1e-8) -> list[str]:
     """Every violated constraint, found by looping over names (no numpy aggregation)."""
     bad: list[str] = []
     anchor = {t: float(v) for t, v in inst.anchor.items()}
@@ -231,8 +232,7 @@ class ReferenceModel:
         if inst.previous is not None and inst.turnover_penalty > 0:
             prev = inst.previous.reindex(tickers).fillna(0.0).to_numpy()
             obj = obj + inst.turnover_penalty * cp.norm1(w - prev)
-        lo = np.zeros(n) if inst.min_weight is None else \
-            inst.min_weight.reindex(tickers).fillna(0.0).to_numpy()
+        lo = np.zeros(n) if inst.min_weight is None else inst.min_weight.reindex(tickers).fillna(0.0).to_numpy()
         hi = np.where(u > 0, inst.caps.reindex(tickers).to_numpy(), 0.0)
         cons = [cp.sum(w) == 1, w >= lo, w <= hi]
         for s in inst.exposure.columns:
@@ -259,8 +259,9 @@ class ReferenceModel:
         """Optimal objective (None when infeasible) with issuers in ``small`` kept at/below θ."""
         reg = self.regulatory
         if reg is not None:
-            self.bound.value = np.array([reg.large_threshold if j in small else reg.issuer_max
-                                         for j in self.issuer_list])
+            self.bound.value = np.array(
+                [reg.large_threshold if j in small else reg.issuer_max for j in self.issuer_list]
+            )
             self.mask.value = np.array([0.0 if j in small else 1.0 for j in self.issuer_list])
         else:
             self.bound.value = np.ones(len(self.issuer_list))
@@ -297,10 +298,10 @@ def elastic_infeasibility(inst: Instance) -> float:
         if u[i] == 0:
             cons.append(w[i] == 0)
     for st in inst.exposure.columns:
-        coef = np.array([inst.exposure.loc[t, st] / inst.exposure.loc[t].sum() if u[i] > 0
-                         else 0.0 for i, t in enumerate(tickers)])
-        cons += [coef @ w <= inst.targets[st] + inst.tolerance + s,
-                 coef @ w >= inst.targets[st] - inst.tolerance - s]
+        coef = np.array(
+            [inst.exposure.loc[t, st] / inst.exposure.loc[t].sum() if u[i] > 0 else 0.0 for i, t in enumerate(tickers)]
+        )
+        cons += [coef @ w <= inst.targets[st] + inst.tolerance + s, coef @ w >= inst.targets[st] - inst.tolerance - s]
     if inst.issuer_cap is not None:
         issuers = inst.issuers if inst.issuers is not None else pd.Series(tickers, index=tickers)
         for j in sorted(set(issuers)):

@@ -15,7 +15,11 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def guarded(self: socket.socket, address: object) -> object:
         host = address[0] if isinstance(address, tuple) else address
-        if isinstance(host, str) and (host.startswith("127.") or host in ("localhost", "::1")) or self.family == socket.AF_UNIX:
+        if (
+            isinstance(host, str)
+            and (host.startswith("127.") or host in ("localhost", "::1"))
+            or self.family == socket.AF_UNIX
+        ):
             return real_connect(self, address)
         raise AssertionError(f"test tried to open a network connection to {address!r}")
 

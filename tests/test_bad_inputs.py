@@ -50,16 +50,38 @@ SPEC = 'name = "s"\nsource = "demo"\nstart = "2025-01-01"\nend = "2025-12-31"\n'
 @pytest.fixture(scope="module")
 def world() -> dict[str, Any]:
     u = xi.load_universe()
-    return {"u": u, "m": xi.load_methodology(), "mk": xi.load_market_data(u, "demo", start="2024-06-01", end="2026-03-31")}
+    return {
+        "u": u,
+        "m": xi.load_methodology(),
+        "mk": xi.load_market_data(u, "demo", start="2024-06-01", end="2026-03-31"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------
 # the API
 # --------------------------------------------------------------------------------------------------
 
-BAD_DATES = ["28/11/2025", 20251128, "20251128", "2024-W01-1", "2025-W48-5", None, pd.NaT, np.datetime64("NaT"),
-             "garbage", "", 2025.5, ["2025-11-28"], "2025-02-30", "1899-12-29", "9999-12-31", True,
-             "2025-11-28T00:00", "Nov 28 2025", b"2025-11-28"]
+BAD_DATES = [
+    "28/11/2025",
+    20251128,
+    "20251128",
+    "2024-W01-1",
+    "2025-W48-5",
+    None,
+    pd.NaT,
+    np.datetime64("NaT"),
+    "garbage",
+    "",
+    2025.5,
+    ["2025-11-28"],
+    "2025-02-30",
+    "1899-12-29",
+    "9999-12-31",
+    True,
+    "2025-11-28T00:00",
+    "Nov 28 2025",
+    b"2025-11-28",
+]
 
 A = pd.Series({"A": 0.5, "B": 0.3, "C": 0.2})
 E = pd.DataFrame({"mining": [1.0, 0.0, 0.5], "refining": [0.0, 1.0, 0.5]}, index=list("ABC"))
@@ -77,25 +99,48 @@ def _prev(values: dict[str, Any]) -> pd.Series:
 
 
 API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
-    *[(f"build_weights as_of={d!r}", ReviewDateError,
-       lambda w, d=d: xi.build_weights(w["u"], w["mk"], d)) for d in BAD_DATES],
+    *[
+        (f"build_weights as_of={d!r}", ReviewDateError, lambda w, d=d: xi.build_weights(w["u"], w["mk"], d))
+        for d in BAD_DATES
+    ],
     ("build_weights universe=5", UniverseError, lambda w: xi.build_weights(5, w["mk"], "2025-11-28")),
     ("build_weights universe=frame", UniverseError, lambda w: xi.build_weights(w["u"].frame, w["mk"], "2025-11-28")),
     ("build_weights market='x'", DataError, lambda w: xi.build_weights(w["u"], "x", "2025-11-28")),
     ("build_weights market=None", DataError, lambda w: xi.build_weights(w["u"], None, "2025-11-28")),
     ("build_weights methodology={}", MethodologyError, lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", {})),
-    ("build_weights methodology=path", MethodologyError,
-     lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", str(RULEBOOK))),
-    *[(f"build_weights aum={a!r}", InputError,
-       lambda w, a=a: xi.build_weights(w["u"], w["mk"], "2025-11-28", aum=a))
-      for a in ["big", -1, 0, math.inf, math.nan, 1e30, True, [1], "1e30", 1e13 * 1.01]],
-    *[(f"build_weights previous={p!r}"[:60], InputError,
-       lambda w, p=p: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=p))
-      for p in [42, "MP", [0.5, 0.5], {"MP": 1.0}, _prev({"NOPE": 1.0}), _prev({"MP": math.nan}),
-                _prev({"MP": -0.1}), _prev({"MP": math.inf}), _prev({"MP": "x"}),
-                pd.Series([0.5, 0.5], index=["MP", "MP"])]],
-    ("build_weights optimizer='x'", InputError,
-     lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", optimizer="x")),
+    (
+        "build_weights methodology=path",
+        MethodologyError,
+        lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", str(RULEBOOK)),
+    ),
+    *[
+        (f"build_weights aum={a!r}", InputError, lambda w, a=a: xi.build_weights(w["u"], w["mk"], "2025-11-28", aum=a))
+        for a in ["big", -1, 0, math.inf, math.nan, 1e30, True, [1], "1e30", 1e13 * 1.01]
+    ],
+    *[
+        (
+            f"build_weights previous={p!r}"[:60],
+            InputError,
+            lambda w, p=p: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=p),
+        )
+        for p in [
+            42,
+            "MP",
+            [0.5, 0.5],
+            {"MP": 1.0},
+            _prev({"NOPE": 1.0}),
+            _prev({"MP": math.nan}),
+            _prev({"MP": -0.1}),
+            _prev({"MP": math.inf}),
+            _prev({"MP": "x"}),
+            pd.Series([0.5, 0.5], index=["MP", "MP"]),
+        ]
+    ],
+    (
+        "build_weights optimizer='x'",
+        InputError,
+        lambda w: xi.build_weights(w["u"], w["mk"], "2025-11-28", optimizer="x"),
+    ),
     *[(f"screen as_of={d!r}", ReviewDateError, lambda w, d=d: xi.screen(w["u"], d)) for d in BAD_DATES],
     ("screen universe=5", UniverseError, lambda w: xi.screen(5, "2025-11-28")),
     ("screen universe=path", UniverseError, lambda w: xi.screen(str(UNIVERSE_CSV), "2025-11-28")),
@@ -121,36 +166,71 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("load_methodology path={}", MethodologyError, lambda w: xi.load_methodology({})),
     ("load_methodology folder", MethodologyError, lambda w: xi.load_methodology(FIXTURES)),
     ("load_methodology a CSV", MethodologyError, lambda w: xi.load_methodology(UNIVERSE_CSV)),
-    *[(f"with_overrides {o!r}"[:70], MethodologyError, lambda w, o=o: w["m"].with_overrides(o)) for o in [
-        5, "caps.single=0.1", {"caps": 5}, {5: 1}, {"caps": {"country": {5: 0.1}}},
-        {"optimizer": {"solver": "CLARABLE"}}, {"optimizer": {"solver": "clarabel"}},
-        {"optimizer": {"fallback_solvers": ["SCSS"]}}, {"optimizer": {"fallback_solvers": "SCS"}},
-        {"optimizer": {"solver": "MOSEK_NOT_A_SOLVER"}}, {"optimizer": {"turnover_penalty": math.inf}},
-        {"costs": {"commission_bps": 1e308}}, {"costs": {"half_spread_bps": [5.0, 15.0, 30.0, 1e308]}},
-        {"costs": {"spread_tier_floors_usd": [math.inf, 5e6, 1e6, 0]}},
-        {"liquidity": {"default_aum_usd": math.inf}}, {"liquidity": {"default_aum_usd": 1e30}},
-        {"liquidity": {"capacity_aum_levels_usd": [1e30]}}, {"liquidity": {"days_to_trade": 1e308}},
-        {"size": {"adtv_window_sessions": 10**12}}, {"size": {"market_cap_entry_usd": math.inf}},
-        {"caps": {"single": math.nan}}, {"caps": {"single": "8%"}}, {"caps": {"single": 10**400}},
-        {"caps": {"single": None}}, {"caps": {"country": {"US": "x"}}}, {"caps": {"country": "US"}},
-        {"stages": {"targets": "x"}}, {"stages": {"targets": [0.5, 0.5, math.nan]}},
-        {"schedule": {"months": [12, 3]}}, {"schedule": {"months": [3, 3, 6]}}, {"schedule": {"months": []}},
-        {"schedule": {"calendar": "NYSE"}}, {"schedule": {"weekday": 5}}, {"regulatory": {"mode": ["ric"]}},
-        {"regulatory": {"mode": np.array([1])}}, {"withholding": {"as_of": "20250101"}},
-        {"withholding": {"as_of": "2025-W01-1"}}, {"withholding": {"rates": {"XX": 0.1}}},
-        {"anchor": {"use_float_factor": "yes"}}, {"countries": {"eligible_sets": ["nato"]}},
-    ]],
+    *[
+        (f"with_overrides {o!r}"[:70], MethodologyError, lambda w, o=o: w["m"].with_overrides(o))
+        for o in [
+            5,
+            "caps.single=0.1",
+            {"caps": 5},
+            {5: 1},
+            {"caps": {"country": {5: 0.1}}},
+            {"optimizer": {"solver": "CLARABLE"}},
+            {"optimizer": {"solver": "clarabel"}},
+            {"optimizer": {"fallback_solvers": ["SCSS"]}},
+            {"optimizer": {"fallback_solvers": "SCS"}},
+            {"optimizer": {"solver": "MOSEK_NOT_A_SOLVER"}},
+            {"optimizer": {"turnover_penalty": math.inf}},
+            {"costs": {"commission_bps": 1e308}},
+            {"costs": {"half_spread_bps": [5.0, 15.0, 30.0, 1e308]}},
+            {"costs": {"spread_tier_floors_usd": [math.inf, 5e6, 1e6, 0]}},
+            {"liquidity": {"default_aum_usd": math.inf}},
+            {"liquidity": {"default_aum_usd": 1e30}},
+            {"liquidity": {"capacity_aum_levels_usd": [1e30]}},
+            {"liquidity": {"days_to_trade": 1e308}},
+            {"size": {"adtv_window_sessions": 10**12}},
+            {"size": {"market_cap_entry_usd": math.inf}},
+            {"caps": {"single": math.nan}},
+            {"caps": {"single": "8%"}},
+            {"caps": {"single": 10**400}},
+            {"caps": {"single": None}},
+            {"caps": {"country": {"US": "x"}}},
+            {"caps": {"country": "US"}},
+            {"stages": {"targets": "x"}},
+            {"stages": {"targets": [0.5, 0.5, math.nan]}},
+            {"schedule": {"months": [12, 3]}},
+            {"schedule": {"months": [3, 3, 6]}},
+            {"schedule": {"months": []}},
+            {"schedule": {"calendar": "NYSE"}},
+            {"schedule": {"weekday": 5}},
+            {"regulatory": {"mode": ["ric"]}},
+            {"regulatory": {"mode": np.array([1])}},
+            {"withholding": {"as_of": "20250101"}},
+            {"withholding": {"as_of": "2025-W01-1"}},
+            {"withholding": {"rates": {"XX": 0.1}}},
+            {"anchor": {"use_float_factor": "yes"}},
+            {"countries": {"eligible_sets": ["nato"]}},
+        ]
+    ],
     ("load_market_data universe=5", DataError, lambda w: xi.load_market_data(5, "demo")),
     ("load_market_data universe='x'", DataError, lambda w: xi.load_market_data("x", "demo")),
-    ("load_market_data universe=frame without columns", DataError,
-     lambda w: xi.load_market_data(w["u"].frame[["name"]], "demo")),
+    (
+        "load_market_data universe=frame without columns",
+        DataError,
+        lambda w: xi.load_market_data(w["u"].frame[["name"]], "demo"),
+    ),
     ("load_market_data source=5", DataError, lambda w: xi.load_market_data(w["u"], 5)),
     ("load_market_data source=None", DataError, lambda w: xi.load_market_data(w["u"], None)),
     ("load_market_data source='nope'", DataError, lambda w: xi.load_market_data(w["u"], "nope")),
-    *[(f"load_market_data start={d!r}", ReviewDateError,
-       lambda w, d=d: xi.load_market_data(w["u"], "demo", start=d)) for d in BAD_DATES if d is not None],
-    ("load_market_data end before start", ReviewDateError,
-     lambda w: xi.load_market_data(w["u"], "demo", start="2025-01-01", end="2024-01-01")),
+    *[
+        (f"load_market_data start={d!r}", ReviewDateError, lambda w, d=d: xi.load_market_data(w["u"], "demo", start=d))
+        for d in BAD_DATES
+        if d is not None
+    ],
+    (
+        "load_market_data end before start",
+        ReviewDateError,
+        lambda w: xi.load_market_data(w["u"], "demo", start="2025-01-01", end="2024-01-01"),
+    ),
     ("load_market_data cache_dir=5", DataError, lambda w: xi.load_market_data(w["u"], "demo", cache_dir=5)),
     ("load_market_data colour=1", DataError, lambda w: xi.load_market_data(w["u"], "demo", colour=1)),
     ("load_csv path=5", DataError, lambda w: load_csv(w["u"], 5)),
@@ -200,21 +280,38 @@ API_CASES: list[tuple[str, type[ExchinaIndexError], Callable[[dict], Any]]] = [
     ("sbw fallback typo", InputError, _sbw(fallback_solvers=("SCSS",))),
     ("sbw fallback a string", InputError, _sbw(fallback_solvers="SCS")),
     ("sbw regulatory text", InputError, _sbw(regulatory="ric")),
-    *[(f"backtest start={d!r}", ReviewDateError, lambda w, d=d: xi.backtest(w["u"], w["mk"], start=d))
-      for d in BAD_DATES if d is not None],
-    ("backtest end before start", ReviewDateError,
-     lambda w: xi.backtest(w["u"], w["mk"], start="2025-06-01", end="2025-01-01")),
+    *[
+        (f"backtest start={d!r}", ReviewDateError, lambda w, d=d: xi.backtest(w["u"], w["mk"], start=d))
+        for d in BAD_DATES
+        if d is not None
+    ],
+    (
+        "backtest end before start",
+        ReviewDateError,
+        lambda w: xi.backtest(w["u"], w["mk"], start="2025-06-01", end="2025-01-01"),
+    ),
     ("backtest universe=5", UniverseError, lambda w: xi.backtest(5, w["mk"])),
     ("backtest market='x'", DataError, lambda w: xi.backtest(w["u"], "x")),
     ("backtest methodology={}", MethodologyError, lambda w: xi.backtest(w["u"], w["mk"], {})),
-    *[(f"backtest aum={a!r}", InputError, lambda w, a=a: xi.backtest(w["u"], w["mk"], aum=a))
-      for a in ["big", math.inf, 1e30, -5]],
+    *[
+        (f"backtest aum={a!r}", InputError, lambda w, a=a: xi.backtest(w["u"], w["mk"], aum=a))
+        for a in ["big", math.inf, 1e30, -5]
+    ],
     ("backtest progress=5", InputError, lambda w: xi.backtest(w["u"], w["mk"], progress=5)),
-    *[(f"review_dates start={d!r}", ReviewDateError,
-       lambda w, d=d: xi.review_dates(xi.load_methodology(), d, "2026-12-31")) for d in BAD_DATES],
+    *[
+        (
+            f"review_dates start={d!r}",
+            ReviewDateError,
+            lambda w, d=d: xi.review_dates(xi.load_methodology(), d, "2026-12-31"),
+        )
+        for d in BAD_DATES
+    ],
     ("review_dates methodology={}", MethodologyError, lambda w: xi.review_dates({}, "2025-01-01", "2025-12-31")),
-    *[(f"market view as_of={d!r}", ReviewDateError, lambda w, d=d: w["mk"].close_usd(as_of=d))
-      for d in BAD_DATES if d is not None],
+    *[
+        (f"market view as_of={d!r}", ReviewDateError, lambda w, d=d: w["mk"].close_usd(as_of=d))
+        for d in BAD_DATES
+        if d is not None
+    ],
     ("truncate before the data", DataError, lambda w: w["mk"].truncate("2010-01-01")),
 ]
 
@@ -241,9 +338,12 @@ REBALANCE_CASES: list[tuple[str, type[ExchinaIndexError], dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("expected", "change"), [c[1:] for c in REBALANCE_CASES], ids=[c[0] for c in REBALANCE_CASES])
 def test_rebalance_bad_input_raises_a_typed_error_and_writes_nothing(
-        world: dict, tmp_path: Path, expected: type[ExchinaIndexError], change: dict) -> None:
+    world: dict, tmp_path: Path, expected: type[ExchinaIndexError], change: dict
+) -> None:
     args = {"universe": world["u"], "market": world["mk"], "as_of": "2025-12-19", "out": tmp_path / "out", **change}
-    if isinstance(args.get("previous"), str) and args["previous"] == "OVERSIZED":  # an unclosed quote swallowing the rest of the file
+    if (
+        isinstance(args.get("previous"), str) and args["previous"] == "OVERSIZED"
+    ):  # an unclosed quote swallowing the rest of the file
         args["previous"] = _write(tmp_path / "prev.csv", 'ticker,weight\n"LYC.AX,' + "x" * 200_000 + "\n")
     raises_typed(lambda: xi.rebalance(**args), expected)
     assert not (tmp_path / "out").exists()
@@ -280,8 +380,12 @@ BINARY = bytes(range(128, 256)) * 4
 LONG_FIELD = "x" * 140_000
 RULEBOOK_EDITS = [
     ("commission_bps = 1e308", "commission_bps = 2.0", "commission_bps = 1e308", "costs.commission_bps"),
-    ("half_spread 1e308", "half_spread_bps = [5.0, 15.0, 30.0, 60.0]", "half_spread_bps = [5.0, 15.0, 30.0, 1e308]",
-     "costs.half_spread_bps"),
+    (
+        "half_spread 1e308",
+        "half_spread_bps = [5.0, 15.0, 30.0, 60.0]",
+        "half_spread_bps = [5.0, 15.0, 30.0, 1e308]",
+        "costs.half_spread_bps",
+    ),
     ("default_aum inf", "default_aum_usd = 250_000_000", "default_aum_usd = inf", "liquidity.default_aum_usd"),
     ("default_aum 1e30", "default_aum_usd = 250_000_000", "default_aum_usd = 1e30", "liquidity.default_aum_usd"),
     ("solver typo", 'solver = "CLARABEL"', 'solver = "CLARABLE"', "did you mean 'CLARABEL'"),
@@ -302,8 +406,9 @@ def _rulebook(tmp: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(("old", "new", "word"), [e[1:] for e in RULEBOOK_EDITS], ids=[e[0] for e in RULEBOOK_EDITS])
 def test_cli_bad_rulebook_is_one_line_exit_2(tmp_path: Path, old: str, new: str, word: str) -> None:
     p = _rulebook(tmp_path, old, new)
-    assert_one_line_exit_2(["weights", "--as-of", "2025-11-28", "--methodology", str(p),
-                            "--out", str(tmp_path / "w.csv")], str(p), word)
+    assert_one_line_exit_2(
+        ["weights", "--as-of", "2025-11-28", "--methodology", str(p), "--out", str(tmp_path / "w.csv")], str(p), word
+    )
     assert not (tmp_path / "w.csv").exists()
 
 
@@ -313,31 +418,60 @@ UNIVERSE_FILES = [
     ("empty links file", None, "", ("holds no China links",)),
     ("links header only", None, LINKS_CSV.read_text().splitlines()[0] + "\n", ("holds no China links",)),
     ("links comments only", None, "# nothing yet\n", ("holds no China links",)),
-    ("long field in universe", UNIVERSE_CSV.read_text().replace("Lynas", LONG_FIELD, 1), LINKS_CSV.read_text(),
-     ("u.csv", "longer than")),
-    ("long field in links", None, LINKS_CSV.read_text().replace("2024", LONG_FIELD + "2024", 1),
-     ("china_links.csv", "longer than")),
-    ("unclosed quote in universe", UNIVERSE_CSV.read_text().replace("Lynas", '"Lynas', 1), LINKS_CSV.read_text(),
-     ("u.csv",)),
+    (
+        "long field in universe",
+        UNIVERSE_CSV.read_text().replace("Lynas", LONG_FIELD, 1),
+        LINKS_CSV.read_text(),
+        ("u.csv", "longer than"),
+    ),
+    (
+        "long field in links",
+        None,
+        LINKS_CSV.read_text().replace("2024", LONG_FIELD + "2024", 1),
+        ("china_links.csv", "longer than"),
+    ),
+    (
+        "unclosed quote in universe",
+        UNIVERSE_CSV.read_text().replace("Lynas", '"Lynas', 1),
+        LINKS_CSV.read_text(),
+        ("u.csv",),
+    ),
     ("binary universe", BINARY, LINKS_CSV.read_text(), ("u.csv", "line 1", "not UTF-8")),
     ("binary links", None, BINARY, ("china_links.csv", "not UTF-8")),
-    ("latin-1 universe", UNIVERSE_CSV.read_text().replace("Lynas", "Lyn\u00e4s", 1).encode("latin-1", "replace"),
-     LINKS_CSV.read_text(), ("u.csv", "not UTF-8")),
-    ("compact date in universe", re.sub(r",(\d{4})-(\d{2})-(\d{2}),", r",\1\2\3,", UNIVERSE_CSV.read_text(), count=1),
-     LINKS_CSV.read_text(), ("u.csv", "column 'listed_since'", "ISO date")),
-    ("ISO week date in links", None, LINKS_CSV.read_text().replace(",2020-11-17,", ",2020-W47-2,", 1),
-     ("china_links.csv", "column 'from'", "ISO date")),
+    (
+        "latin-1 universe",
+        UNIVERSE_CSV.read_text().replace("Lynas", "Lyn\u00e4s", 1).encode("latin-1", "replace"),
+        LINKS_CSV.read_text(),
+        ("u.csv", "not UTF-8"),
+    ),
+    (
+        "compact date in universe",
+        re.sub(r",(\d{4})-(\d{2})-(\d{2}),", r",\1\2\3,", UNIVERSE_CSV.read_text(), count=1),
+        LINKS_CSV.read_text(),
+        ("u.csv", "column 'listed_since'", "ISO date"),
+    ),
+    (
+        "ISO week date in links",
+        None,
+        LINKS_CSV.read_text().replace(",2020-11-17,", ",2020-W47-2,", 1),
+        ("china_links.csv", "column 'from'", "ISO date"),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("universe", "links", "words"), [c[1:] for c in UNIVERSE_FILES], ids=[c[0] for c in UNIVERSE_FILES])
+@pytest.mark.parametrize(
+    ("universe", "links", "words"), [c[1:] for c in UNIVERSE_FILES], ids=[c[0] for c in UNIVERSE_FILES]
+)
 @pytest.mark.parametrize("command", ["validate", "show", "weights"])
-def test_cli_bad_universe_files_are_one_line_exit_2(tmp_path: Path, universe: Any, links: Any, words: tuple,
-                                                     command: str) -> None:
+def test_cli_bad_universe_files_are_one_line_exit_2(
+    tmp_path: Path, universe: Any, links: Any, words: tuple, command: str
+) -> None:
     u = _universe_copy(tmp_path / "in", universe=universe, links=links)
-    argv = {"validate": ["universe", "validate", str(u)],
-            "show": ["universe", "show", "--universe", str(u), "--as-of", "2025-09-25"],
-            "weights": ["weights", "--universe", str(u), "--as-of", "2025-11-28", "--out", str(tmp_path / "w.csv")]}
+    argv = {
+        "validate": ["universe", "validate", str(u)],
+        "show": ["universe", "show", "--universe", str(u), "--as-of", "2025-09-25"],
+        "weights": ["weights", "--universe", str(u), "--as-of", "2025-11-28", "--out", str(tmp_path / "w.csv")],
+    }
     assert_one_line_exit_2(argv[command], *words)
     if command == "weights":
         assert not (tmp_path / "w.csv").exists()
@@ -347,13 +481,17 @@ def test_cli_universe_and_links_with_a_byte_order_mark_are_accepted(tmp_path: Pa
     u = _write(tmp_path / "u.csv", "\ufeff" + UNIVERSE_CSV.read_text())
     _write(tmp_path / "china_links.csv", "\ufeff" + LINKS_CSV.read_text())
     code, out, err = run_cli(["universe", "validate", str(u)])
-    assert code == 0 and "universe OK: 63 listings" in out and f"{len(xi.load_universe().links)} China links" in out, err
+    assert code == 0 and "universe OK: 63 listings" in out and f"{len(xi.load_universe().links)} China links" in out, (
+        err
+    )
 
 
 def test_cli_aum_beyond_the_bound_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     for aum in ("1e30", "inf", "-5", "abc", "1.1e13", "nan"):
-        for argv in (["rebalance", "--as-of", "2025-12-19", "--out", str(tmp_path / "rb")],
-                     ["weights", "--as-of", "2025-11-28", "--out", str(tmp_path / "w.csv")]):
+        for argv in (
+            ["rebalance", "--as-of", "2025-12-19", "--out", str(tmp_path / "rb")],
+            ["weights", "--as-of", "2025-11-28", "--out", str(tmp_path / "w.csv")],
+        ):
             err = assert_one_line_exit_2([*argv, "--aum", aum])
             assert "aum" in err.lower(), err
     assert not (tmp_path / "rb").exists() and not (tmp_path / "w.csv").exists()
@@ -434,12 +572,15 @@ def price_folder(tmp_path_factory: pytest.TempPathFactory, world: dict) -> Path:
         if not rows.any():
             continue
         unit = 100.0 if f.at[t, "price_unit"] == "GBp" else 1.0
-        pd.DataFrame({
-            "date": m.close.index[rows].strftime("%Y-%m-%d"), "close": (m.close[t][rows] * unit).map(repr),
-            "volume": m.volume[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
-            "dividend": (m.dividends[t][rows] * unit).map(repr),
-            "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
-        }).to_csv(folder / f"{t}.csv", index=False)
+        pd.DataFrame(
+            {
+                "date": m.close.index[rows].strftime("%Y-%m-%d"),
+                "close": (m.close[t][rows] * unit).map(repr),
+                "volume": m.volume[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
+                "dividend": (m.dividends[t][rows] * unit).map(repr),
+                "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
+            }
+        ).to_csv(folder / f"{t}.csv", index=False)
     fx = m.fx.drop(columns="USD")
     fx.index = fx.index.strftime("%Y-%m-%d")
     fx.rename_axis("date").to_csv(folder / "fx.csv")
@@ -478,19 +619,25 @@ PRICE_EDITS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "line", "column", "value", "words"), [c[1:] for c in PRICE_EDITS],
-                         ids=[c[0] for c in PRICE_EDITS])
-def test_cli_bad_price_csv_is_one_line_exit_2(price_folder: Path, tmp_path: Path, name: str, line: int, column: str,
-                                              value: str, words: tuple) -> None:
+@pytest.mark.parametrize(
+    ("name", "line", "column", "value", "words"), [c[1:] for c in PRICE_EDITS], ids=[c[0] for c in PRICE_EDITS]
+)
+def test_cli_bad_price_csv_is_one_line_exit_2(
+    price_folder: Path, tmp_path: Path, name: str, line: int, column: str, value: str, words: tuple
+) -> None:
     folder = shutil.copytree(price_folder, tmp_path / "prices")
     _edit_cell(folder / name, line, column, value)
-    assert_one_line_exit_2(["weights", "--as-of", "2025-11-28", "--source", str(folder),
-                            "--out", str(tmp_path / "w.csv")], *words)
+    assert_one_line_exit_2(
+        ["weights", "--as-of", "2025-11-28", "--source", str(folder), "--out", str(tmp_path / "w.csv")], *words
+    )
     assert not (tmp_path / "w.csv").exists()
 
 
-@pytest.mark.parametrize("data", [BINARY, b"date,close,volume\n2025-01-02,\xff1,5\n", b"\x00" * 100],
-                         ids=["binary", "bad byte in a cell", "NUL bytes"])
+@pytest.mark.parametrize(
+    "data",
+    [BINARY, b"date,close,volume\n2025-01-02,\xff1,5\n", b"\x00" * 100],
+    ids=["binary", "bad byte in a cell", "NUL bytes"],
+)
 def test_cli_undecodable_price_csv_is_one_line_exit_2(price_folder: Path, tmp_path: Path, data: bytes) -> None:
     folder = shutil.copytree(price_folder, tmp_path / "prices")
     (folder / "MP.csv").write_bytes(data)
@@ -502,9 +649,36 @@ def test_cli_undecodable_price_csv_is_one_line_exit_2(price_folder: Path, tmp_pa
 # --------------------------------------------------------------------------------------------------
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-CELL = st.one_of(st.text(max_size=30), st.sampled_from(
-    ["", "nan", "inf", "-inf", "1e300", "-1e300", "1e-300", "0", "-0", "NaN", "true", '"', '""', "a,b", "\n",
-     "2024-W01-1", "20240101", "9999-12-31", "0001-01-01", "\x00", "\ufeff", "１２", LONG_FIELD]))
+CELL = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(
+        [
+            "",
+            "nan",
+            "inf",
+            "-inf",
+            "1e300",
+            "-1e300",
+            "1e-300",
+            "0",
+            "-0",
+            "NaN",
+            "true",
+            '"',
+            '""',
+            "a,b",
+            "\n",
+            "2024-W01-1",
+            "20240101",
+            "9999-12-31",
+            "0001-01-01",
+            "\x00",
+            "\ufeff",
+            "１２",
+            LONG_FIELD,
+        ]
+    ),
+)
 
 
 def _outcome(call: Callable[[], Any], allowed: type[ExchinaIndexError]) -> None:
@@ -562,8 +736,9 @@ def _fx_universe() -> pd.DataFrame:
 
 
 @FUZZ
-@given(which=st.sampled_from(["MP.csv", "LYC.AX.csv", "fx.csv"]), row=st.integers(0, 2), col=st.integers(0, 4),
-       cell=CELL)
+@given(
+    which=st.sampled_from(["MP.csv", "LYC.AX.csv", "fx.csv"]), row=st.integers(0, 2), col=st.integers(0, 4), cell=CELL
+)
 def test_fuzz_price_cells(tmp_path: Path, which: str, row: int, col: int, cell: str) -> None:
     files = {"MP.csv": _MINI_PRICES, "LYC.AX.csv": _MINI_PRICES, "fx.csv": _MINI_FX}
     rows = _rows_from_text(files[which])
@@ -594,14 +769,27 @@ def test_fuzz_price_bytes(tmp_path: Path, data: bytes) -> None:
     _outcome(lambda: load_csv(_fx_universe(), folder), DataError)
 
 
-_LEAVES = [("caps", "single"), ("caps", "country"), ("liquidity", "default_aum_usd"), ("costs", "commission_bps"),
-           ("costs", "half_spread_bps"), ("optimizer", "solver"), ("optimizer", "fallback_solvers"),
-           ("schedule", "months"), ("schedule", "calendar"), ("size", "stale_sessions"), ("stages", "targets"),
-           ("withholding", "as_of"), ("regulatory", "mode"), ("relaxation", "single_cap_steps")]
+_LEAVES = [
+    ("caps", "single"),
+    ("caps", "country"),
+    ("liquidity", "default_aum_usd"),
+    ("costs", "commission_bps"),
+    ("costs", "half_spread_bps"),
+    ("optimizer", "solver"),
+    ("optimizer", "fallback_solvers"),
+    ("schedule", "months"),
+    ("schedule", "calendar"),
+    ("size", "stale_sessions"),
+    ("stages", "targets"),
+    ("withholding", "as_of"),
+    ("regulatory", "mode"),
+    ("relaxation", "single_cap_steps"),
+]
 VALUE = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12)),
     lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 @FUZZ
@@ -611,15 +799,38 @@ def test_fuzz_rulebook_overrides(leaf: tuple[str, str], value: Any) -> None:
 
 
 @FUZZ
-@given(key=st.sampled_from(["name", "source", "start", "end", "aum", "benchmark", "methodology", "universe",
-                            "links", "allow_no_links", "description"]),
-       value=st.one_of(st.integers(), st.floats(), st.booleans(), st.text(max_size=20),
-                       st.sampled_from(["2024-W01-1", "20240101", "..", "/", "inf", "1e30"])))
+@given(
+    key=st.sampled_from(
+        [
+            "name",
+            "source",
+            "start",
+            "end",
+            "aum",
+            "benchmark",
+            "methodology",
+            "universe",
+            "links",
+            "allow_no_links",
+            "description",
+        ]
+    ),
+    value=st.one_of(
+        st.integers(),
+        st.floats(),
+        st.booleans(),
+        st.text(max_size=20),
+        st.sampled_from(["2024-W01-1", "20240101", "..", "/", "inf", "1e30"]),
+    ),
+)
 def test_fuzz_spec_values(tmp_path: Path, key: str, value: Any) -> None:
     import json
 
-    rendered = json.dumps(value) if not (isinstance(value, float) and not math.isfinite(value)) else (
-        "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    rendered = (
+        json.dumps(value)
+        if not (isinstance(value, float) and not math.isfinite(value))
+        else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    )
     lines = [ln for ln in SPEC.splitlines() if not ln.startswith(f"{key} =")]
     p = _write(tmp_path / "s.toml", "\n".join([f"{key} = {rendered}", *lines]) + "\n")
     _outcome(lambda: load_spec(p), InputError)

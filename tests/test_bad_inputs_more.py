@@ -56,10 +56,14 @@ def prices(tmp_path_factory: pytest.TempPathFactory, world: dict) -> Path:
     folder = tmp_path_factory.mktemp("prices")
     for t in ("MP", "USAR", "UUUU", "LYC.AX"):
         rows = m.close[t].notna()
-        pd.DataFrame({"date": m.close.index[rows].strftime("%Y-%m-%d"), "close": m.close[t][rows].map(repr),
-                      "volume": m.volume[t][rows].fillna(0).map(lambda v: f"{v:.0f}"),
-                      "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}")},
-                     ).to_csv(folder / f"{t}.csv", index=False)
+        pd.DataFrame(
+            {
+                "date": m.close.index[rows].strftime("%Y-%m-%d"),
+                "close": m.close[t][rows].map(repr),
+                "volume": m.volume[t][rows].fillna(0).map(lambda v: f"{v:.0f}"),
+                "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
+            },
+        ).to_csv(folder / f"{t}.csv", index=False)
     assert (f.loc[["MP", "USAR", "UUUU"], "currency"] == "USD").all()
     fx = m.fx[["AUD"]].set_axis(m.fx.index.strftime("%Y-%m-%d"), axis=0).rename_axis("date")
     fx.to_csv(folder / "fx.csv")
@@ -75,6 +79,7 @@ def _copy(src: Path, dst: Path) -> Path:
 # --------------------------------------------------------------------------------------------------
 # files that are not files: pipes, folders, names too long, dangling links
 # --------------------------------------------------------------------------------------------------
+
 
 def _fifo(path: Path) -> Path:
     os.mkfifo(path)
@@ -94,7 +99,9 @@ def _source_with(prices: Path, tmp: Path, change: str) -> Path:
         _fifo(folder / "fx.csv")
     elif change == "fx.csv has two date columns":
         lines = (folder / "fx.csv").read_text().splitlines()
-        (folder / "fx.csv").write_text("\n".join([f"date,{lines[0]}"] + [f"{ln.split(',')[0]},{ln}" for ln in lines[1:]]) + "\n")
+        (folder / "fx.csv").write_text(
+            "\n".join([f"date,{lines[0]}"] + [f"{ln.split(',')[0]},{ln}" for ln in lines[1:]]) + "\n"
+        )
     return folder
 
 
@@ -109,7 +116,9 @@ SOURCE_CASES = [
 @pytest.mark.parametrize(("change", "words"), SOURCE_CASES, ids=[c[0] for c in SOURCE_CASES])
 def test_cli_odd_files_in_a_csv_source(prices: Path, tmp_path: Path, change: str, words: tuple) -> None:
     folder = _source_with(prices, tmp_path, change)
-    assert_one_line_exit_2(["weights", "--as-of", "2025-11-28", "--source", folder, "--out", tmp_path / "w.csv"], *words)
+    assert_one_line_exit_2(
+        ["weights", "--as-of", "2025-11-28", "--source", folder, "--out", tmp_path / "w.csv"], *words
+    )
     assert not (tmp_path / "w.csv").exists()
 
 
@@ -124,7 +133,11 @@ FILE_OPTIONS = [
     ("universe show --universe", ["universe", "show", "--universe", "{bad}", "--as-of", "2025-09-25"], "{bad}"),
     ("calendar --methodology", ["calendar", "--methodology", "{bad}", "--year", "2026"], "{bad}"),
     ("weights --links", ["weights", "--as-of", "2025-11-28", "--links", "{bad}"], "{bad}"),
-    ("rebalance --previous", ["rebalance", "--as-of", "2025-12-19", "--previous", "{bad}", "--out", "{tmp}/rb"], "{bad}"),
+    (
+        "rebalance --previous",
+        ["rebalance", "--as-of", "2025-12-19", "--previous", "{bad}", "--out", "{tmp}/rb"],
+        "{bad}",
+    ),
     ("backtest spec", ["backtest", "{bad}", "--out", "{tmp}/bt"], "{bad}"),
 ]
 
@@ -151,11 +164,15 @@ def test_cli_weights_out_on_a_pipe_refuses_and_leaves_it(tmp_path: Path) -> None
     assert pipe.is_fifo()  # os.replace would have swapped it for a file (a device such as /dev/null as root)
 
 
-@pytest.mark.parametrize(("argv", "word"), [(["data", "status", "--cache-dir", "{long}"], LONG_NAME[:20]),
-                                           (["data", "status", "--cache-dir", "~no_such_user_xyz/cache"],
-                                            "~no_such_user_xyz"),
-                                           (["rebalance", "--as-of", "2025-12-19", "--out", "{long}"], LONG_NAME[:20])],
-                         ids=["status long cache", "status ~nobody", "rebalance long out"])
+@pytest.mark.parametrize(
+    ("argv", "word"),
+    [
+        (["data", "status", "--cache-dir", "{long}"], LONG_NAME[:20]),
+        (["data", "status", "--cache-dir", "~no_such_user_xyz/cache"], "~no_such_user_xyz"),
+        (["rebalance", "--as-of", "2025-12-19", "--out", "{long}"], LONG_NAME[:20]),
+    ],
+    ids=["status long cache", "status ~nobody", "rebalance long out"],
+)
 def test_cli_names_the_file_system_refuses(tmp_path: Path, argv: list[str], word: str) -> None:
     long = str(tmp_path / LONG_NAME)
     assert_one_line_exit_2([a.replace("{long}", long) for a in argv], word)
@@ -178,15 +195,17 @@ PREVIOUS_FILES = [
 def test_cli_bad_previous_file(tmp_path: Path, text: str, words: tuple) -> None:
     prev = tmp_path / "prev.csv"
     prev.write_text(text)
-    assert_one_line_exit_2(["rebalance", "--as-of", "2025-12-19", "--previous", prev, "--out", tmp_path / "rb"],
-                           "prev.csv", *words)
+    assert_one_line_exit_2(
+        ["rebalance", "--as-of", "2025-12-19", "--previous", prev, "--out", tmp_path / "rb"], "prev.csv", *words
+    )
     assert not (tmp_path / "rb").exists()
 
 
 def test_cli_latest_proforma_that_is_a_folder_is_an_error_not_a_fresh_start(tmp_path: Path) -> None:
     (tmp_path / "rb" / "2025-09-19" / "proforma.csv").mkdir(parents=True)
-    assert_one_line_exit_2(["rebalance", "--as-of", "2025-12-19", "--out", tmp_path / "rb"],
-                           "2025-09-19/proforma.csv", "is a folder")
+    assert_one_line_exit_2(
+        ["rebalance", "--as-of", "2025-12-19", "--out", tmp_path / "rb"], "2025-09-19/proforma.csv", "is a folder"
+    )
     assert sorted(p.name for p in (tmp_path / "rb").iterdir()) == ["2025-09-19"]
 
 
@@ -206,25 +225,41 @@ RULEBOOK_EDITS = [
     ("country cap in lower case", "country = {}", "country = { us = 0.30 }", ("caps.country", "'US'")),
     ("country of concern in lower case", '"CN", "HK", "MO"', '"cn", "HK", "MO"', ("countries_of_concern", "'CN'")),
     ("withholding in lower case", "US = 0.30\nAU", "us = 0.30\nAU", ("withholding.rates", "'US'")),
-    ("announced after implementation", "announcement_week = 2 ", "announcement_week = 4 ",
-     ("schedule.announcement_week",)),
-    ("announced on implementation", "announcement_week = 2 ", "announcement_week = 3 ", ("schedule.announcement_week",)),
-    ("pro-forma before the announcement", "proforma_sessions = 3 ", "proforma_sessions = 10 ",
-     ("schedule.proforma_sessions", "announcement")),
+    (
+        "announced after implementation",
+        "announcement_week = 2 ",
+        "announcement_week = 4 ",
+        ("schedule.announcement_week",),
+    ),
+    (
+        "announced on implementation",
+        "announcement_week = 2 ",
+        "announcement_week = 3 ",
+        ("schedule.announcement_week",),
+    ),
+    (
+        "pro-forma before the announcement",
+        "proforma_sessions = 3 ",
+        "proforma_sessions = 10 ",
+        ("schedule.proforma_sessions", "announcement"),
+    ),
     ("turnover penalty 1e300", "turnover_penalty = 0.002", "turnover_penalty = 1e300", ("optimizer.turnover_penalty",)),
 ]
 
 
 @pytest.mark.parametrize(("old", "new", "words"), [c[1:] for c in RULEBOOK_EDITS], ids=[c[0] for c in RULEBOOK_EDITS])
 @pytest.mark.parametrize("command", ["calendar", "rebalance"])
-def test_cli_rulebook_that_would_silently_mean_something_else(tmp_path: Path, old: str, new: str, words: tuple,
-                                                               command: str) -> None:
+def test_cli_rulebook_that_would_silently_mean_something_else(
+    tmp_path: Path, old: str, new: str, words: tuple, command: str
+) -> None:
     text = RULEBOOK.read_text()
     assert old in text
     p = tmp_path / "methodology.toml"
     p.write_text(text.replace(old, new, 1))
-    argv = {"calendar": ["calendar", "--year", "2026"],
-            "rebalance": ["rebalance", "--as-of", "2025-12-19", "--out", tmp_path / "rb"]}[command]
+    argv = {
+        "calendar": ["calendar", "--year", "2026"],
+        "rebalance": ["rebalance", "--as-of", "2025-12-19", "--out", tmp_path / "rb"],
+    }[command]
     assert_one_line_exit_2([*argv, "--methodology", p], str(p), *words)
     if command == "rebalance":
         assert not (tmp_path / "rb").exists()
@@ -233,6 +268,7 @@ def test_cli_rulebook_that_would_silently_mean_something_else(tmp_path: Path, ol
 # --------------------------------------------------------------------------------------------------
 # the API
 # --------------------------------------------------------------------------------------------------
+
 
 def _sbw(**change: Any) -> Callable[[], Any]:
     from exchina_index.construction.optimizer import stage_balanced_weights
@@ -264,59 +300,140 @@ def _fifo_call(loader: Callable[[Path], Any]) -> Callable[[dict, Path], Any]:
 API_CASES: list[tuple[str, type[ExchinaIndexError], str, Callable[[dict, Path], Any]]] = [
     ("returns kind='net'", InputError, "'total' or 'price'", lambda w, tmp: w["mk"].returns("net")),
     ("returns kind=5", InputError, "'total' or 'price'", lambda w, tmp: w["mk"].returns(5)),
-    *[(f"snapshot window={v!r}", InputError, "window", lambda w, tmp, v=v: w["mk"].snapshot("2025-11-28", v))
-      for v in [0, -1, 2.5, "x", 10**20, True]],
+    *[
+        (f"snapshot window={v!r}", InputError, "window", lambda w, tmp, v=v: w["mk"].snapshot("2025-11-28", v))
+        for v in [0, -1, 2.5, "x", 10**20, True]
+    ],
     ("adtv_usd window=0", InputError, "window", lambda w, tmp: w["mk"].adtv_usd("2025-11-28", 0)),
     ("links_in_force 'x'", ReviewDateError, "as_of", lambda w, tmp: w["u"].links_in_force("x")),
     ("links_in_force compact date", ReviewDateError, "as_of", lambda w, tmp: w["u"].links_in_force("20250101")),
     ("write_tearsheet result=5", InputError, "BacktestResult", lambda w, tmp: xi.write_tearsheet(5, tmp / "ts")),
-    ("load_csv universe=5", DataError, "universe", lambda w, tmp: __import__(
-        "exchina_index.data.csv_source", fromlist=["load_csv"]).load_csv(5, tmp)),
-    ("load_csv fx=5", DataError, "fx", lambda w, tmp: __import__(
-        "exchina_index.data.csv_source", fromlist=["load_csv"]).load_csv(w["u"], tmp, fx=5)),
+    (
+        "load_csv universe=5",
+        DataError,
+        "universe",
+        lambda w, tmp: __import__("exchina_index.data.csv_source", fromlist=["load_csv"]).load_csv(5, tmp),
+    ),
+    (
+        "load_csv fx=5",
+        DataError,
+        "fx",
+        lambda w, tmp: __import__("exchina_index.data.csv_source", fromlist=["load_csv"]).load_csv(w["u"], tmp, fx=5),
+    ),
     ("load_universe a pipe", UniverseError, "not a regular file", _fifo_call(xi.load_universe)),
-    ("load_universe links a pipe", UniverseError, "not a regular file",
-     lambda w, tmp: xi.load_universe(None, _fifo(tmp / "links.csv"))),
+    (
+        "load_universe links a pipe",
+        UniverseError,
+        "not a regular file",
+        lambda w, tmp: xi.load_universe(None, _fifo(tmp / "links.csv")),
+    ),
     ("load_methodology a pipe", MethodologyError, "not a regular file", _fifo_call(xi.load_methodology)),
     ("load_spec a pipe", InputError, "not a regular file", _fifo_call(load_spec)),
-    ("load_market_data a pipe", DataError, "not a regular file",
-     lambda w, tmp: xi.load_market_data(w["u"], _fifo(tmp / "p.csv"))),
-    ("load_market_data a name too long", DataError, "source",
-     lambda w, tmp: xi.load_market_data(w["u"], tmp / LONG_NAME)),
-    ("cache_status ~nobody", CacheError, "~", lambda w, tmp: __import__(
-        "exchina_index.data.status", fromlist=["cache_status"]).cache_status(w["u"], "~no_such_user_xyz/c")),
-    ("cache_status a name too long", CacheError, LONG_NAME[:20], lambda w, tmp: __import__(
-        "exchina_index.data.status", fromlist=["cache_status"]).cache_status(w["u"], tmp / LONG_NAME)),
-    *[(f"load_yahoo {k}={v!r}", DataError, k, lambda w, tmp, k=k, v=v: _yahoo(**{k: v})())
-      for k, v in [("deadline_s", "x"), ("deadline_s", math.inf), ("deadline_s", math.nan), ("progress", 5),
-                   ("retries", -1), ("use_cache", "yes")]],
+    (
+        "load_market_data a pipe",
+        DataError,
+        "not a regular file",
+        lambda w, tmp: xi.load_market_data(w["u"], _fifo(tmp / "p.csv")),
+    ),
+    (
+        "load_market_data a name too long",
+        DataError,
+        "source",
+        lambda w, tmp: xi.load_market_data(w["u"], tmp / LONG_NAME),
+    ),
+    (
+        "cache_status ~nobody",
+        CacheError,
+        "~",
+        lambda w, tmp: __import__("exchina_index.data.status", fromlist=["cache_status"]).cache_status(
+            w["u"], "~no_such_user_xyz/c"
+        ),
+    ),
+    (
+        "cache_status a name too long",
+        CacheError,
+        LONG_NAME[:20],
+        lambda w, tmp: __import__("exchina_index.data.status", fromlist=["cache_status"]).cache_status(
+            w["u"], tmp / LONG_NAME
+        ),
+    ),
+    *[
+        (f"load_yahoo {k}={v!r}", DataError, k, lambda w, tmp, k=k, v=v: _yahoo(**{k: v})())
+        for k, v in [
+            ("deadline_s", "x"),
+            ("deadline_s", math.inf),
+            ("deadline_s", math.nan),
+            ("progress", 5),
+            ("retries", -1),
+            ("use_cache", "yes"),
+        ]
+    ],
     ("days_to_trade weights='x'", InputError, "weights", lambda w, tmp: _dtt("x", 1e6, pd.Series({"A": 1e6}), 0.25)()),
-    ("days_to_trade aum=-5", InputError, "AUM", lambda w, tmp: _dtt(pd.Series({"A": 0.5}), -5, pd.Series({"A": 1e6}), 0.25)()),
-    ("days_to_trade aum=inf", InputError, "AUM",
-     lambda w, tmp: _dtt(pd.Series({"A": 0.5}), math.inf, pd.Series({"A": 1e6}), 0.25)()),
-    ("days_to_trade participation=5", InputError, "participation",
-     lambda w, tmp: _dtt(pd.Series({"A": 0.5}), 1e6, pd.Series({"A": 1e6}), 5)()),
+    (
+        "days_to_trade aum=-5",
+        InputError,
+        "AUM",
+        lambda w, tmp: _dtt(pd.Series({"A": 0.5}), -5, pd.Series({"A": 1e6}), 0.25)(),
+    ),
+    (
+        "days_to_trade aum=inf",
+        InputError,
+        "AUM",
+        lambda w, tmp: _dtt(pd.Series({"A": 0.5}), math.inf, pd.Series({"A": 1e6}), 0.25)(),
+    ),
+    (
+        "days_to_trade participation=5",
+        InputError,
+        "participation",
+        lambda w, tmp: _dtt(pd.Series({"A": 0.5}), 1e6, pd.Series({"A": 1e6}), 5)(),
+    ),
     ("sbw previous 1e300", InputError, "previous", lambda w, tmp: _sbw(previous=A * 1e300, turnover_penalty=0.1)()),
-    ("sbw turnover_penalty 1e300", InputError, "turnover_penalty",
-     lambda w, tmp: _sbw(previous=A, turnover_penalty=1e300)()),
+    (
+        "sbw turnover_penalty 1e300",
+        InputError,
+        "turnover_penalty",
+        lambda w, tmp: _sbw(previous=A, turnover_penalty=1e300)(),
+    ),
     ("sbw min_weight 1e308", InputError, "min_weight", lambda w, tmp: _sbw(min_weight=pd.Series({"A": 1e308}))()),
-    ("build_weights previous 1e300", InputError, "between 0 and 1",
-     lambda w, tmp: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=pd.Series({"MP": 1e300}))),
-    ("rebalance previous Series 1e308", InputError, "between 0 and 1",
-     lambda w, tmp: xi.rebalance(w["u"], w["mk"], "2025-12-19", out=tmp / "rb",
-                                 previous=pd.Series({"MP": 1e308, "LYC.AX": 1e308}))),
-    ("with_overrides caps.country lower case", MethodologyError, "'US'",
-     lambda w, tmp: xi.load_methodology().with_overrides({"caps": {"country": {"us": 0.3}}})),
-    ("with_overrides announcement after implementation", MethodologyError, "schedule.announcement_week",
-     lambda w, tmp: xi.load_methodology().with_overrides({"schedule": {"announcement_week": 4}})),
-    ("with_overrides turnover_penalty 1e300", MethodologyError, "optimizer.turnover_penalty",
-     lambda w, tmp: xi.load_methodology().with_overrides({"optimizer": {"turnover_penalty": 1e300}})),
+    (
+        "build_weights previous 1e300",
+        InputError,
+        "between 0 and 1",
+        lambda w, tmp: xi.build_weights(w["u"], w["mk"], "2025-11-28", previous=pd.Series({"MP": 1e300})),
+    ),
+    (
+        "rebalance previous Series 1e308",
+        InputError,
+        "between 0 and 1",
+        lambda w, tmp: xi.rebalance(
+            w["u"], w["mk"], "2025-12-19", out=tmp / "rb", previous=pd.Series({"MP": 1e308, "LYC.AX": 1e308})
+        ),
+    ),
+    (
+        "with_overrides caps.country lower case",
+        MethodologyError,
+        "'US'",
+        lambda w, tmp: xi.load_methodology().with_overrides({"caps": {"country": {"us": 0.3}}}),
+    ),
+    (
+        "with_overrides announcement after implementation",
+        MethodologyError,
+        "schedule.announcement_week",
+        lambda w, tmp: xi.load_methodology().with_overrides({"schedule": {"announcement_week": 4}}),
+    ),
+    (
+        "with_overrides turnover_penalty 1e300",
+        MethodologyError,
+        "optimizer.turnover_penalty",
+        lambda w, tmp: xi.load_methodology().with_overrides({"optimizer": {"turnover_penalty": 1e300}}),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "expected", "match", "call"), API_CASES, ids=[c[0] for c in API_CASES])
-def test_api_bad_input_raises_a_typed_error(world: dict, tmp_path: Path, name: str, expected: type[ExchinaIndexError],
-                                            match: str, call: Callable) -> None:
+def test_api_bad_input_raises_a_typed_error(
+    world: dict, tmp_path: Path, name: str, expected: type[ExchinaIndexError], match: str, call: Callable
+) -> None:
     raises_typed(lambda: call(world, tmp_path), expected, match)
     if name.startswith("rebalance"):  # the one call here that would write
         assert not (tmp_path / "rb").exists()
@@ -330,8 +447,9 @@ def test_anchors_near_the_float_limit_give_the_same_weights_without_warnings() -
     assert np.allclose(w.to_numpy(), 1 / 3, atol=1e-6)
 
 
-def test_a_failing_scs_prints_nothing_on_stdout(capfd: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_scs_prints_nothing_on_stdout(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import exchina_index.construction.optimizer.problem as problem
     from exchina_index.errors import SolverError
 
@@ -346,6 +464,7 @@ def test_a_failing_scs_prints_nothing_on_stdout(capfd: pytest.CaptureFixture[str
 # a screened-out listing whose data runs past every other listing's
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def china_outlives(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tuple[Path, pd.Timestamp]:
     """The demo market as a CSV source, with 600111.SS (Chinese, CN_DOMICILE) priced to 2026-08-31
@@ -357,12 +476,19 @@ def china_outlives(tmp_path_factory: pytest.TempPathFactory, world: dict) -> tup
         if not rows.any():
             continue
         unit = 100.0 if f.at[t, "price_unit"] == "GBp" else 1.0
-        df = pd.DataFrame({"date": m.close.index[rows].strftime("%Y-%m-%d"), "close": m.close[t][rows] * unit,
-                           "volume": m.volume[t][rows].fillna(0.0), "shares": m.shares[t][rows]})
+        df = pd.DataFrame(
+            {
+                "date": m.close.index[rows].strftime("%Y-%m-%d"),
+                "close": m.close[t][rows] * unit,
+                "volume": m.volume[t][rows].fillna(0.0),
+                "shares": m.shares[t][rows],
+            }
+        )
         if t == "600111.SS":
             extra = pd.bdate_range("2026-04-01", "2026-08-31").strftime("%Y-%m-%d")
-            df = pd.concat([df, pd.DataFrame({"date": extra, "close": df["close"].iloc[-1], "volume": 1000.0,
-                                              "shares": np.nan})])
+            df = pd.concat(
+                [df, pd.DataFrame({"date": extra, "close": df["close"].iloc[-1], "volume": 1000.0, "shares": np.nan})]
+            )
         df.to_csv(folder / f"{t}.csv", index=False)
     fx = m.fx.drop(columns="USD")
     fx.set_axis(fx.index.strftime("%Y-%m-%d"), axis=0).rename_axis("date").to_csv(folder / "fx.csv")
@@ -391,7 +517,8 @@ def test_cli_backtest_with_a_screened_out_listing_outliving_the_rest(china_outli
 
 
 def test_rebalance_after_the_last_admissible_price_names_the_screened_out_listing(
-        world: dict, china_outlives: tuple, tmp_path: Path) -> None:
+    world: dict, china_outlives: tuple, tmp_path: Path
+) -> None:
     folder, _ = china_outlives
     market = xi.load_market_data(world["u"], folder)
     with pytest.raises(ReviewDateError, match=r"600111\.SS") as info:  # not "no eligible name has ..."

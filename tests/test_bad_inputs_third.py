@@ -42,14 +42,23 @@ DAY = "2025-09-10"  # the day each Yahoo case spoils
 
 NEVER_APPLIED = [
     # (id, overrides, the key named)
-    ("stage tolerance steps decreasing", {"relaxation": {"stage_tolerance_steps": [0.10, 0.05]}},
-     "relaxation.stage_tolerance_steps"),
-    ("stage tolerance step repeated", {"relaxation": {"stage_tolerance_steps": [0.05, 0.05, 0.10]}},
-     "relaxation.stage_tolerance_steps"),
+    (
+        "stage tolerance steps decreasing",
+        {"relaxation": {"stage_tolerance_steps": [0.10, 0.05]}},
+        "relaxation.stage_tolerance_steps",
+    ),
+    (
+        "stage tolerance step repeated",
+        {"relaxation": {"stage_tolerance_steps": [0.05, 0.05, 0.10]}},
+        "relaxation.stage_tolerance_steps",
+    ),
     ("single cap steps decreasing", {"relaxation": {"single_cap_steps": [0.15, 0.10]}}, "relaxation.single_cap_steps"),
     ("single cap step repeated", {"relaxation": {"single_cap_steps": [0.10, 0.10]}}, "relaxation.single_cap_steps"),
-    ("spread tier floor repeated", {"costs": {"spread_tier_floors_usd": [5e6, 5e6, 0], "half_spread_bps": [1.0, 2.0, 3.0]}},
-     "costs.spread_tier_floors_usd"),
+    (
+        "spread tier floor repeated",
+        {"costs": {"spread_tier_floors_usd": [5e6, 5e6, 0], "half_spread_bps": [1.0, 2.0, 3.0]}},
+        "costs.spread_tier_floors_usd",
+    ),
     ("floor for held names above the single cap", {"caps": {"min_weight_held": 0.5}}, "caps.min_weight_held"),
     ("floor for held names of 1", {"caps": {"min_weight_held": 1.0}}, "caps.min_weight_held"),
 ]
@@ -72,8 +81,9 @@ def _toml(overrides: dict) -> str:
 
 
 @pytest.mark.parametrize(("overrides", "key"), [c[1:] for c in NEVER_APPLIED], ids=[c[0] for c in NEVER_APPLIED])
-def test_cli_spec_with_a_rulebook_value_never_applied_is_one_line_exit_2(tmp_path: Path, overrides: dict,
-                                                                           key: str) -> None:
+def test_cli_spec_with_a_rulebook_value_never_applied_is_one_line_exit_2(
+    tmp_path: Path, overrides: dict, key: str
+) -> None:
     spec = tmp_path / "spec" / "s.toml"
     spec.parent.mkdir()
     spec.write_text(SPEC + _toml(overrides))
@@ -83,8 +93,9 @@ def test_cli_spec_with_a_rulebook_value_never_applied_is_one_line_exit_2(tmp_pat
 
 
 def test_increasing_steps_and_a_floor_within_the_cap_are_accepted() -> None:
-    m = xi.load_methodology().with_overrides({"relaxation": {"stage_tolerance_steps": [0.03], "single_cap_steps": []},
-                                              "caps": {"min_weight_held": 0.08}})
+    m = xi.load_methodology().with_overrides(
+        {"relaxation": {"stage_tolerance_steps": [0.03], "single_cap_steps": []}, "caps": {"min_weight_held": 0.08}}
+    )
     assert m.relaxation.stage_tolerance_steps == (0.03,) and m.caps.min_weight_held == 0.08
 
 
@@ -92,12 +103,16 @@ def test_increasing_steps_and_a_floor_within_the_cap_are_accepted() -> None:
 # results that depended on the warning filters: a solver option, a calendar library's deprecations
 # --------------------------------------------------------------------------------------------------
 
+
 def test_osqp_solves_without_a_deprecation_warning() -> None:
     from exchina_index.construction.optimizer import stage_balanced_weights
 
-    args = {"anchor": pd.Series({"A": 0.5, "B": 0.3, "C": 0.2}),
-            "stage_exposure": pd.DataFrame({"mining": [1.0, 0.0, 0.5], "refining": [0.0, 1.0, 0.5]}, index=list("ABC")),
-            "targets": {"mining": 0.5, "refining": 0.5}, "caps": 0.6}
+    args = {
+        "anchor": pd.Series({"A": 0.5, "B": 0.3, "C": 0.2}),
+        "stage_exposure": pd.DataFrame({"mining": [1.0, 0.0, 0.5], "refining": [0.0, 1.0, 0.5]}, index=list("ABC")),
+        "targets": {"mining": 0.5, "refining": 0.5},
+        "caps": 0.6,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # OSQP 1.x: '"polish" is deprecated' (a DeprecationWarning)
         w = stage_balanced_weights(**args, solver="OSQP", fallback_solvers=())
@@ -125,14 +140,26 @@ def test_calendar_sessions_do_not_depend_on_the_warning_filters() -> None:
 # the Yahoo loader, with a stand-in yfinance: plausible values only, or a note naming ticker and date
 # --------------------------------------------------------------------------------------------------
 
-_UNIVERSE = SimpleNamespace(frame=pd.DataFrame(
-    {"exchange": ["XASX", "XNYS"], "currency": ["AUD", "USD"], "price_unit": ["AUD", "USD"],
-     "listed_since": pd.to_datetime(["2000-01-04", "2020-11-17"]), "delisted": pd.NaT},
-    index=pd.Index(["LYC.AX", "MP"], name="ticker")))
+_UNIVERSE = SimpleNamespace(
+    frame=pd.DataFrame(
+        {
+            "exchange": ["XASX", "XNYS"],
+            "currency": ["AUD", "USD"],
+            "price_unit": ["AUD", "USD"],
+            "listed_since": pd.to_datetime(["2000-01-04", "2020-11-17"]),
+            "delisted": pd.NaT,
+        },
+        index=pd.Index(["LYC.AX", "MP"], name="ticker"),
+    )
+)
 
 
 def _histories() -> dict[str, pd.DataFrame]:
-    us, au, fx = sessions("2025-08-01", "2025-10-31"), sessions("2025-08-01", "2025-10-31"), sessions("2025-07-01", "2025-10-31")
+    us, au, fx = (
+        sessions("2025-08-01", "2025-10-31"),
+        sessions("2025-08-01", "2025-10-31"),
+        sessions("2025-07-01", "2025-10-31"),
+    )
     return {
         "MP": make_history(us, NY, 50 + 0.25 * np.arange(len(us)), volume=np.full(len(us), 1_000_000)),
         "LYC.AX": make_history(au, SYD, 9 - 0.01 * np.arange(len(au)), volume=np.full(len(au), 3_000_000)),
@@ -141,13 +168,17 @@ def _histories() -> dict[str, pd.DataFrame]:
 
 
 def _shares() -> dict[str, Any]:
-    return {"MP": shares_series({"2024-12-01": 160_000_000}, NY), "LYC.AX": shares_series({"2025-06-30": 934_000_000}, SYD)}
+    return {
+        "MP": shares_series({"2024-12-01": 160_000_000}, NY),
+        "LYC.AX": shares_series({"2025-06-30": 934_000_000}, SYD),
+    }
 
 
 def _set(ticker: str, column: str, value: float) -> Callable[[dict], None]:
     def edit(h: dict) -> None:
         frame = h[ticker]
         frame.loc[frame.index.tz_localize(None) == pd.Timestamp(DAY), column] = value
+
     return edit
 
 
@@ -158,8 +189,16 @@ def _load(tmp: Path, edit: Callable[[dict], None] | None = None, **fake: Any) ->
     fake.setdefault("shares", _shares())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        return load_yahoo(_UNIVERSE, "2025-09-01", "2025-09-30", cache_dir=tmp / "cache",
-                          yf=FakeYFinance(hist, **fake), preflight=False, sleep=lambda s: None, today="2026-01-15")
+        return load_yahoo(
+            _UNIVERSE,
+            "2025-09-01",
+            "2025-09-30",
+            cache_dir=tmp / "cache",
+            yf=FakeYFinance(hist, **fake),
+            preflight=False,
+            sleep=lambda s: None,
+            today="2026-01-15",
+        )
 
 
 IMPLAUSIBLE = [
@@ -174,10 +213,12 @@ IMPLAUSIBLE = [
 ]
 
 
-@pytest.mark.parametrize(("ticker", "column", "value", "check"), [c[1:] for c in IMPLAUSIBLE],
-                         ids=[c[0] for c in IMPLAUSIBLE])
-def test_yahoo_implausible_values_are_dropped_with_a_note(tmp_path: Path, ticker: str, column: str, value: Any,
-                                                          check: Callable) -> None:
+@pytest.mark.parametrize(
+    ("ticker", "column", "value", "check"), [c[1:] for c in IMPLAUSIBLE], ids=[c[0] for c in IMPLAUSIBLE]
+)
+def test_yahoo_implausible_values_are_dropped_with_a_note(
+    tmp_path: Path, ticker: str, column: str, value: Any, check: Callable
+) -> None:
     market = _load(tmp_path, _set(ticker, column, value))
     assert check(market)
     assert any(n.startswith(ticker) and DAY in n and "plausible range" in n for n in market.notes), market.notes
@@ -205,6 +246,7 @@ def test_yahoo_implausible_fast_info_count_is_not_used_as_a_constant(tmp_path: P
 def test_yahoo_close_column_given_twice_keeps_the_last(tmp_path: Path) -> None:
     def twice(h: dict) -> None:
         h["MP"] = pd.concat([h["MP"].assign(Close=1.0), h["MP"][["Close"]]], axis=1)  # the real Close is last
+
     market = _load(tmp_path, twice)
     assert market.close.loc["2025-09-02", "MP"] == pytest.approx(50 + 0.25 * 22)  # 22 weekdays after 2025-08-01
 
@@ -218,6 +260,7 @@ def test_yahoo_frame_without_a_usable_close_is_no_data(tmp_path: Path, edit: str
         else:
             frame["Close"] = np.nan
             frame.loc[frame.index.tz_localize(None) == pd.Timestamp(DAY), "Dividends"] = 0.5
+
     with pytest.raises(DataError, match=r"returned no data for 1 of 2 listing\(s\): MP"):
         _load(tmp_path, spoil)
 
@@ -225,6 +268,7 @@ def test_yahoo_frame_without_a_usable_close_is_no_data(tmp_path: Path, edit: str
 def test_yahoo_one_symbol_answering_for_another_is_noted(tmp_path: Path) -> None:
     def same(h: dict) -> None:
         h["LYC.AX"] = h["MP"].copy()
+
     market = _load(tmp_path, same)
     assert any(n.startswith("LYC.AX, MP:") and "identical prices" in n for n in market.notes), market.notes
 
@@ -232,6 +276,7 @@ def test_yahoo_one_symbol_answering_for_another_is_noted(tmp_path: Path) -> None
 # --------------------------------------------------------------------------------------------------
 # the CSV source: a copied or linked price file
 # --------------------------------------------------------------------------------------------------
+
 
 def test_csv_price_file_copied_for_another_listing_is_noted(tmp_path: Path) -> None:
     from _universe_helpers import make_universe
@@ -254,13 +299,19 @@ def test_csv_price_file_copied_for_another_listing_is_noted(tmp_path: Path) -> N
 # previous portfolios
 # --------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("folder", ["2026-03-20", "2025-12-19"], ids=["after the review", "the review's own"])
 def test_cli_previous_portfolio_from_a_later_review_is_refused(tmp_path: Path, folder: str) -> None:
     prev = tmp_path / "old" / folder / "proforma.csv"
     prev.parent.mkdir(parents=True)
     prev.write_text("ticker,weight\nMP,0.5\nLYC.AX,0.5\n")
-    assert_one_line_exit_2(["rebalance", "--as-of", "2025-12-19", "--previous", prev, "--out", tmp_path / "rb"],
-                           str(prev), folder, "2025-12-19", "earlier review")
+    assert_one_line_exit_2(
+        ["rebalance", "--as-of", "2025-12-19", "--previous", prev, "--out", tmp_path / "rb"],
+        str(prev),
+        folder,
+        "2025-12-19",
+        "earlier review",
+    )
     assert not (tmp_path / "rb").exists()
 
 

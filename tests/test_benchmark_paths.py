@@ -38,16 +38,17 @@ def _case(seed: int = 7, T: int = 160, N: int = 7):
     r = rng.normal(0.0004, 0.025, (T, N))
     reb = np.array([3, 40, 41, 95, 150])  # includes two reviews on consecutive closes
     tw = rng.random((len(reb), N))
-    tw[0, 2] = 0.0       # a name out of the first target ...
-    tw[1:3, 4] = 0.0     # ... one that leaves and comes back ...
-    tw[4, :3] = 0.0      # ... and a concentrated last target
+    tw[0, 2] = 0.0  # a name out of the first target ...
+    tw[1:3, 4] = 0.0  # ... one that leaves and comes back ...
+    tw[4, :3] = 0.0  # ... and a concentrated last target
     tw /= tw.sum(axis=1, keepdims=True)
     dates = pd.bdate_range("2011-03-01", periods=T)
     cols = [f"S{i}" for i in range(N)]
     returns = pd.DataFrame(r, index=dates, columns=cols)
     weights = pd.DataFrame(tw, index=dates[reb], columns=cols)
-    run = run_index(r, np.zeros_like(r), np.zeros(N), np.ones((T, N), bool), reb, tw,
-                    np.zeros((len(reb), N)), 0.0, np.ones(T))
+    run = run_index(
+        r, np.zeros_like(r), np.zeros(N), np.ones((T, N), bool), reb, tw, np.zeros((len(reb), N)), 0.0, np.ones(T)
+    )
     return returns, weights, run.price_return_level
 
 
@@ -99,12 +100,18 @@ def test_report_renders_failed_cases() -> None:
     from benchmarks.report import markdown
 
     res = {
-        "machine": {"cpu_model": "x", "cpus_usable": 2, "python": "3", "versions": {
-            "numpy": "2", "pandas": "3", "cvxpy": "1", "clarabel": "0", "bt": None}},
-        "git": {"commit": "abc", "dirty": False}, "total_s": 1.0,
+        "machine": {
+            "cpu_model": "x",
+            "cpus_usable": 2,
+            "python": "3",
+            "versions": {"numpy": "2", "pandas": "3", "cvxpy": "1", "clarabel": "0", "bt": None},
+        },
+        "git": {"commit": "abc", "dirty": False},
+        "total_s": 1.0,
         "optimizer": {"50": {"ok": False, "error": "Boom | with a pipe"}},
         "engine": {"50": {"ok": False, "error": "failed"}},
-        "e2e": {"ok": False, "error": "InfeasibleError: review"}, "startup": {"ok": False, "error": "x"},
+        "e2e": {"ok": False, "error": "InfeasibleError: review"},
+        "startup": {"ok": False, "error": "x"},
     }
     text = markdown(res)
     assert "Boom / with a pipe" in text and "failed" in text

@@ -20,20 +20,50 @@ def test_universe_show_prints_reasons(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_universe_show_stage_filter(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["universe", "show", "--as-of", "2026-11-27", "--stage", "manufacturing",
-                 "--universe", str(FIXTURES / "mini_universe.csv"), "--links", str(FIXTURES / "mini_china_links.csv")]) == 0
+    assert (
+        main(
+            [
+                "universe",
+                "show",
+                "--as-of",
+                "2026-11-27",
+                "--stage",
+                "manufacturing",
+                "--universe",
+                str(FIXTURES / "mini_universe.csv"),
+                "--links",
+                str(FIXTURES / "mini_china_links.csv"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "CCC.T" in out and "GGG.V" not in out  # GGG.V has no manufacturing exposure
 
 
 def test_universe_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["universe", "validate", str(FIXTURES / "mini_universe.csv"),
-                 "--links", str(FIXTURES / "mini_china_links.csv")]) == 0
+    assert (
+        main(
+            [
+                "universe",
+                "validate",
+                str(FIXTURES / "mini_universe.csv"),
+                "--links",
+                str(FIXTURES / "mini_china_links.csv"),
+            ]
+        )
+        == 0
+    )
     assert "universe OK: 8 listings" in capsys.readouterr().out
 
 
 def test_universe_validate_with_only_options(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["universe", "validate", "--methodology", str(Path(__file__).parents[1] / "universe" / "methodology.toml")]) == 0
+    assert (
+        main(
+            ["universe", "validate", "--methodology", str(Path(__file__).parents[1] / "universe" / "methodology.toml")]
+        )
+        == 0
+    )
     assert "universe OK: 63 listings" in capsys.readouterr().out  # the bundled universe
 
 
@@ -52,11 +82,13 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_help_does_not_import_heavy_libraries() -> None:
-    code = ("import sys; from exchina_index.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('pandas', 'cvxpy', 'yfinance', 'quantstats', 'matplotlib', 'exchange_calendars')\n"
-            "         if m in sys.modules]\n"
-            "print(heavy)")
+    code = (
+        "import sys; from exchina_index.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('pandas', 'cvxpy', 'yfinance', 'quantstats', 'matplotlib', 'exchange_calendars')\n"
+        "         if m in sys.modules]\n"
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
 
@@ -100,8 +132,9 @@ def test_calendar_lists_holiday_adjusted_dates(capsys: pytest.CaptureFixture[str
     assert "2026-03-20" in out and "2026-09-18" in out and "2026-12-18" in out
 
 
-def test_data_fetch_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                                                   tmp_path: Path) -> None:
+def test_data_fetch_offline_fails_fast_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from exchina_index.data.yahoo import loader
     from exchina_index.errors import NetworkError
 
@@ -119,10 +152,10 @@ def test_data_fetch_offline_fails_fast_with_one_line(monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("argv", [["--debug", "calendar", "--year", "2026"], ["calendar", "--year", "2026", "--debug"]])
 def test_debug_is_accepted_before_or_after_the_subcommand(argv: list[str]) -> None:
-    from exchina_index.cli import _build_parser
+    from exchina_index.cli import build_parser
 
-    assert _build_parser().parse_args(argv).debug is True
-    assert _build_parser().parse_args(["calendar"]).debug is False
+    assert build_parser().parse_args(argv).debug is True
+    assert build_parser().parse_args(["calendar"]).debug is False
 
 
 @pytest.mark.parametrize("year", ["0", "-5", "1899", "2201", "20x6", "2026.5"])
@@ -154,8 +187,9 @@ def test_weights_prints_the_data_notes_after_the_result(capsys: pytest.CaptureFi
     assert captured.err == ""  # no progress bar or log noise when stderr is not a terminal
 
 
-def test_rebalance_records_the_data_notes_in_the_manifest_and_report(tmp_path: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_rebalance_records_the_data_notes_in_the_manifest_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     assert main(["rebalance", "--as-of", "2025-12-19", "--aum", "50e6", "--out", str(tmp_path)]) == 0
@@ -168,8 +202,13 @@ def test_rebalance_records_the_data_notes_in_the_manifest_and_report(tmp_path: P
 
 def test_redirected_output_starts_with_the_result(tmp_path: Path) -> None:
     """Progress goes to stderr, and only to a terminal: a redirected stdout has no blank first line."""
-    run = subprocess.run([sys.executable, "-m", "exchina_index.cli", "weights", "--as-of", "2025-11-28"],
-                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "exchina_index.cli", "weights", "--as-of", "2025-11-28"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0].split()[0] == "name" and run.stderr == ""
 
@@ -178,11 +217,13 @@ def test_console_script_exits_even_if_a_library_left_a_thread_running() -> None:
     """yfinance's download threads are not daemons; the console script must not wait for them."""
     import time
 
-    code = ("import sys, threading, time\n"
-            "threading.Thread(target=time.sleep, args=(120,), daemon=False).start()\n"
-            "from exchina_index.cli import run\n"
-            "sys.argv = ['exchina-index'] + sys.argv[1:]\n"
-            "run()\n")
+    code = (
+        "import sys, threading, time\n"
+        "threading.Thread(target=time.sleep, args=(120,), daemon=False).start()\n"
+        "from exchina_index.cli import run\n"
+        "sys.argv = ['exchina-index'] + sys.argv[1:]\n"
+        "run()\n"
+    )
     for argv, expected in ((["calendar", "--year", "2026"], 0), (["calendar", "--year", "0"], 2)):
         t0 = time.monotonic()
         done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
@@ -201,8 +242,9 @@ def test_a_universe_without_links_needs_the_explicit_flag(tmp_path: Path, capsys
     assert len(notes) == 1 and "without links" in notes[0]
 
 
-def test_screens_without_links_are_said_in_the_report_and_manifest(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_screens_without_links_are_said_in_the_report_and_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from exchina_index._resources import bundled_path
@@ -210,8 +252,21 @@ def test_screens_without_links_are_said_in_the_report_and_manifest(tmp_path: Pat
     universe = tmp_path / "u" / "allied.csv"  # the bundled universe without its China-link table beside it
     universe.parent.mkdir()
     universe.write_bytes(bundled_path("allied_supply_chain.csv").read_bytes())
-    assert main(["rebalance", "--as-of", "2025-12-19", "--universe", str(universe), "--no-china-links",
-                 "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(
+            [
+                "rebalance",
+                "--as-of",
+                "2025-12-19",
+                "--universe",
+                str(universe),
+                "--no-china-links",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert any("without links" in line for line in capsys.readouterr().out.splitlines() if line.startswith("note: "))
     folder = tmp_path / "out" / "2025-12-19"
     assert any("without links" in n for n in json.loads((folder / "manifest.json").read_text())["universe"]["notes"])

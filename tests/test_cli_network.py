@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fixtures.yahoo_server import BlackHole
 
 DEADLINE = 5
@@ -35,14 +34,17 @@ def _run_against_black_hole(args: list[str], cwd: Path, entry: list[str] = MODUL
         env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "all_proxy")}
         env.update(HTTPS_PROXY=hole.url, HTTP_PROXY=hole.url, https_proxy=hole.url, http_proxy=hole.url)
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, *entry, *args], cwd=cwd, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, *entry, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             out, err = proc.communicate(timeout=DEADLINE + SLACK)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-            pytest.fail(f"still running {DEADLINE + SLACK} s after start (deadline {DEADLINE} s); stderr: {err[-2000:]}")
+            pytest.fail(
+                f"still running {DEADLINE + SLACK} s after start (deadline {DEADLINE} s); stderr: {err[-2000:]}"
+            )
         elapsed = time.monotonic() - t0
         assert proc.poll() is not None  # the process is gone
         return proc.returncode, out, err, elapsed, hole.accepted
@@ -61,24 +63,65 @@ def _assert_one_line_exit_2(result: tuple[int, str, str, float, int]) -> None:
 
 @pytest.mark.parametrize("entry", [MODULE, MAIN_ONLY], ids=["console-entry", "main-without-os-exit"])
 def test_data_fetch_against_a_black_hole(tmp_path: Path, entry: list[str]) -> None:
-    _assert_one_line_exit_2(_run_against_black_hole(
-        ["data", "fetch", "--deadline", str(DEADLINE), "--cache-dir", str(tmp_path / "cache"),
-         "--start", "2025-01-01"], tmp_path, entry))
+    _assert_one_line_exit_2(
+        _run_against_black_hole(
+            [
+                "data",
+                "fetch",
+                "--deadline",
+                str(DEADLINE),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--start",
+                "2025-01-01",
+            ],
+            tmp_path,
+            entry,
+        )
+    )
 
 
 def test_weights_from_yahoo_against_a_black_hole(tmp_path: Path) -> None:
-    _assert_one_line_exit_2(_run_against_black_hole(
-        ["weights", "--source", "yahoo", "--deadline", str(DEADLINE), "--cache-dir", str(tmp_path / "cache"),
-         "--as-of", "2025-09-19"], tmp_path))
+    _assert_one_line_exit_2(
+        _run_against_black_hole(
+            [
+                "weights",
+                "--source",
+                "yahoo",
+                "--deadline",
+                str(DEADLINE),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--as-of",
+                "2025-09-19",
+            ],
+            tmp_path,
+        )
+    )
 
 
 def test_yahoo_backtest_against_a_black_hole(tmp_path: Path) -> None:
     spec = tmp_path / "net.toml"
-    spec.write_text('name = "net"\nsource = "yahoo"\nstart = "2024-01-01"\nend = "2025-06-30"\n'
-                    '[benchmark]\nkind = "universe_cap_weighted"\n', encoding="utf-8")
-    _assert_one_line_exit_2(_run_against_black_hole(
-        ["backtest", str(spec), "--deadline", str(DEADLINE), "--cache-dir", str(tmp_path / "cache"),
-         "--out", str(tmp_path / "out")], tmp_path))
+    spec.write_text(
+        'name = "net"\nsource = "yahoo"\nstart = "2024-01-01"\nend = "2025-06-30"\n'
+        '[benchmark]\nkind = "universe_cap_weighted"\n',
+        encoding="utf-8",
+    )
+    _assert_one_line_exit_2(
+        _run_against_black_hole(
+            [
+                "backtest",
+                str(spec),
+                "--deadline",
+                str(DEADLINE),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+                "--out",
+                str(tmp_path / "out"),
+            ],
+            tmp_path,
+        )
+    )
     assert not (tmp_path / "out").exists()  # nothing written on refusal
 
 
@@ -100,10 +143,10 @@ def test_weights_from_a_cache_filled_today_run_without_any_network(tmp_path: Pat
     in a network namespace with no interface at all (``unshare -n``): exit 0 and one note."""
     import numpy as np
     import pandas as pd
+    from fixtures.fake_yfinance import FakeYFinance, make_history, sessions, shares_series
 
     import exchina_index as xi
     from exchina_index.data.yahoo import fetch, fx_pair
-    from fixtures.fake_yfinance import FakeYFinance, make_history, sessions, shares_series
 
     def utc_today() -> pd.Timestamp:
         return pd.Timestamp.now("UTC").tz_localize(None).normalize()
@@ -112,25 +155,52 @@ def test_weights_from_a_cache_filled_today_run_without_any_network(tmp_path: Pat
     universe = xi.load_universe()
     days = sessions(str((today - pd.Timedelta(days=700)).date()), str(today.date()))
     n = len(days)
-    hist = {t: make_history(days, "America/New_York", 20 + 0.01 * np.arange(n), volume=np.full(n, 2_000_000))
-            for t in universe.frame.index}
+    hist = {
+        t: make_history(days, "America/New_York", 20 + 0.01 * np.arange(n), volume=np.full(n, 2_000_000))
+        for t in universe.frame.index
+    }
     shares = {t: shares_series({str(days[0].date()): 500_000_000}, "America/New_York") for t in universe.frame.index}
     for ccy in set(universe.frame["currency"]) - {"USD"}:
         pair, inverted = fx_pair(ccy)
         hist[pair] = make_history(days, "Europe/London", np.full(n, 7.0 if inverted else 0.5), volume=np.zeros(n))
     # what `data fetch` does today: the range up to today, today's unfinished session included
-    fetch(universe, "2015-01-01", str(today.date()), cache_dir=tmp_path / "cache",
-          yf=FakeYFinance(hist, shares=shares), preflight=False)
+    fetch(
+        universe,
+        "2015-01-01",
+        str(today.date()),
+        cache_dir=tmp_path / "cache",
+        yf=FakeYFinance(hist, shares=shares),
+        preflight=False,
+    )
     as_of = str((today - pd.Timedelta(days=30)).date())
     proc = subprocess.run(
-        ["unshare", "-n", sys.executable, "-m", "exchina_index.cli", "weights", "--source", "yahoo",
-         "--cache-dir", str(tmp_path / "cache"), "--as-of", as_of, "--deadline", "5"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            "unshare",
+            "-n",
+            sys.executable,
+            "-m",
+            "exchina_index.cli",
+            "weights",
+            "--source",
+            "yahoo",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--as-of",
+            as_of,
+            "--deadline",
+            "5",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if utc_today() != today:
         pytest.skip("crossed midnight UTC during the test")
     assert proc.returncode == 0, proc.stderr[-2000:]
     yesterday = (today - pd.Timedelta(days=1)).date()
     last_session = days[days < today][-1].date()  # the fake trades on weekdays: Friday on a Sunday or Monday
-    assert (f"note: yahoo: all 133 series served from the cache, no network call; prices to {last_session} "
-            f"(asked up to {yesterday}, the last complete UTC day)") in proc.stdout.splitlines()
+    assert (
+        f"note: yahoo: all 133 series served from the cache, no network call; prices to {last_session} "
+        f"(asked up to {yesterday}, the last complete UTC day)"
+    ) in proc.stdout.splitlines()

@@ -21,14 +21,18 @@ import pandas as pd
 import pytest
 
 import exchina_index as xi
-from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.data.demo import generate_market
 from exchina_index.data.market import MarketData
+from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.universe.loading import Universe
 
 #: The last date of the bundled session table, read from the file itself.
-TABLE_END = max(pd.Timestamp(c["end"]) for c in json.loads(
-    (resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8"))["calendars"].values())
+TABLE_END = max(
+    pd.Timestamp(c["end"])
+    for c in json.loads(
+        (resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8")
+    )["calendars"].values()
+)
 FAR_END = TABLE_END + pd.DateOffset(years=5)
 START = pd.Timestamp("2030-01-01")
 
@@ -36,18 +40,22 @@ START = pd.Timestamp("2030-01-01")
 TICKERS = [
     "600111.SS",  # XSHG  (Chinese: screened out)
     "000831.SZ",  # XSHE  (Chinese: screened out)
-    "6680.HK",    # XHKG  (Chinese: screened out)
-    "4063.T", "6762.T",  # XTKS
-    "LYC.AX", "ILU.AX", "ARU.AX",  # XASX
-    "MP",         # XNYS
-    "UUUU",       # XASE
-    "AREC", "METC",  # XNAS
-    "TMRC",       # OTCM
-    "NEO.TO",     # XTSE
-    "UCU.V",      # XTSX
-    "API.CN",     # XCNQ
-    "PRE.L",      # XLON (GBp)
-    "SOLB.BR",    # XBRU
+    "6680.HK",  # XHKG  (Chinese: screened out)
+    "4063.T",
+    "6762.T",  # XTKS
+    "LYC.AX",
+    "ILU.AX",
+    "ARU.AX",  # XASX
+    "MP",  # XNYS
+    "UUUU",  # XASE
+    "AREC",
+    "METC",  # XNAS
+    "TMRC",  # OTCM
+    "NEO.TO",  # XTSE
+    "UCU.V",  # XTSX
+    "API.CN",  # XCNQ
+    "PRE.L",  # XLON (GBp)
+    "SOLB.BR",  # XBRU
 ]
 CHINESE = ["600111.SS", "000831.SZ", "6680.HK"]
 
@@ -58,10 +66,15 @@ def write_csv_source(market: MarketData, frame: pd.DataFrame, folder: Path) -> P
     dates = market.close.index.strftime("%Y-%m-%d")
     for t in market.tickers:
         unit = 100.0 if frame.at[t, "price_unit"] == "GBp" else 1.0
-        rows = pd.DataFrame({
-            "date": dates, "close": market.close[t].to_numpy() * unit, "volume": market.volume[t].to_numpy(),
-            "dividend": market.dividends[t].to_numpy() * unit, "shares": market.shares[t].to_numpy(),
-        })
+        rows = pd.DataFrame(
+            {
+                "date": dates,
+                "close": market.close[t].to_numpy() * unit,
+                "volume": market.volume[t].to_numpy(),
+                "dividend": market.dividends[t].to_numpy() * unit,
+                "shares": market.shares[t].to_numpy(),
+            }
+        )
         rows[rows["close"].notna()].to_csv(folder / f"{t}.csv", index=False)
     fx = market.fx.drop(columns="USD")
     fx.set_axis(dates, axis=0).rename_axis("date").to_csv(folder / "fx.csv")
@@ -122,7 +135,7 @@ def test_rebalance_past_the_table_end(setup, tmp_path: Path) -> None:
     weight = [c for c in proforma.columns if "weight" in c][0]
     assert proforma[weight].sum() == pytest.approx(1.0, abs=1e-6)
     assert not set(CHINESE) & set(proforma.index[proforma[weight] > 0])
-    note, = (n for n in market.notes if n.startswith("XSHG sessions from "))
+    (note,) = (n for n in market.notes if n.startswith("XSHG sessions from "))
     assert json.dumps(note) in (folder / "manifest.json").read_text(encoding="utf-8")  # recorded as it is
 
 

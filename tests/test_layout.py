@@ -40,8 +40,7 @@ def _rel(path: Path) -> str:
 def _function_code_lines(source: str) -> Iterator[tuple[str, int, int]]:
     """(name, first line, lines of code) of every function: lines holding code, docstrings,
     comments and blank lines left out; a nested function counts towards its enclosing one too."""
-    skipped = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-               tokenize.ENDMARKER}
+    skipped = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
     code: set[int] = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type not in skipped:
@@ -51,8 +50,11 @@ def _function_code_lines(source: str) -> Iterator[tuple[str, int, int]]:
         body = getattr(node, "body", None)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body:
             first = body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-                    and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 code.difference_update(range(first.lineno, (first.end_lineno or first.lineno) + 1))
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -43,8 +43,9 @@ def _universe_frame(universe: Any) -> Any:
 
     frame = getattr(universe, "frame", universe)
     if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"universe must be a Universe (from load_universe()) or its DataFrame, got "
-                        f"{type(universe).__name__}")
+        raise DataError(
+            f"universe must be a Universe (from load_universe()) or its DataFrame, got {type(universe).__name__}"
+        )
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise DataError(f"the universe frame lacks the column(s) {', '.join(missing)}; load it with load_universe()")
@@ -59,8 +60,10 @@ def _check_options(loader: Callable[..., Any], source: str, kwargs: dict[str, An
     known = sorted(n for n, prm in params.items() if prm.kind is inspect.Parameter.KEYWORD_ONLY)
     unknown = sorted(k for k in kwargs if k not in known)
     if unknown:
-        raise DataError(f"unknown option(s) {', '.join(unknown)} for the {source} source; it takes "
-                        + (", ".join(known) if known else "no options"))
+        raise DataError(
+            f"unknown option(s) {', '.join(unknown)} for the {source} source; it takes "
+            + (", ".join(known) if known else "no options")
+        )
 
 
 def load_market_data(
@@ -139,8 +142,14 @@ def load_market_data(
     )
 
 
-def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | Path | None = None,
-                           deadline_s: float | None = None, **kwargs: Any) -> pd.Series:
+def load_benchmark_returns(
+    ticker: str,
+    market: MarketData,
+    *,
+    cache_dir: str | Path | None = None,
+    deadline_s: float | None = None,
+    **kwargs: Any,
+) -> pd.Series:
     """Daily USD total returns of a US-listed benchmark (e.g. the REMX ETF) over ``market``'s range.
 
     Only the ``"yahoo"`` source can fetch a ticker outside the universe (through the same cache);
@@ -158,11 +167,25 @@ def load_benchmark_returns(ticker: str, market: MarketData, *, cache_dir: str | 
             "benchmark kind 'universe_cap_weighted' with other data sources"
         )
     row = {
-        "name": ticker, "issuer": ticker.lower(), "primary": True, "domicile": "US", "hq": "US",
-        "exchange": "XNYS", "currency": "USD", "price_unit": "USD", "lot_size": 1, "float_factor": 1.0,
-        "mining": 1.0, "refining": 0.0, "manufacturing": 0.0, "purity": 1.0,
-        "listed_since": pd.Timestamp("1990-01-01"), "delisted": pd.NaT, "activities": "mining",
-        "source": "benchmark", "notes": "",
+        "name": ticker,
+        "issuer": ticker.lower(),
+        "primary": True,
+        "domicile": "US",
+        "hq": "US",
+        "exchange": "XNYS",
+        "currency": "USD",
+        "price_unit": "USD",
+        "lot_size": 1,
+        "float_factor": 1.0,
+        "mining": 1.0,
+        "refining": 0.0,
+        "manufacturing": 0.0,
+        "purity": 1.0,
+        "listed_since": pd.Timestamp("1990-01-01"),
+        "delisted": pd.NaT,
+        "activities": "mining",
+        "source": "benchmark",
+        "notes": "",
     }
     frame = pd.DataFrame([row], index=pd.Index([ticker], name="ticker"))
     links = pd.DataFrame(columns=["ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes"])

@@ -105,8 +105,10 @@ def _check_root(root: Path) -> None:
         why = getattr(exc, "strerror", None) or "not a valid path"
         raise CacheError(f"{root}: not usable as the cache folder ({why}); give another --cache-dir") from None
     if not stat.S_ISDIR(mode):
-        raise CacheError(f"{root} is not a folder (it is a file); give the cache folder (--cache-dir), "
-                         "e.g. ~/.cache/exchina-index/yahoo")
+        raise CacheError(
+            f"{root} is not a folder (it is a file); give the cache folder (--cache-dir), "
+            "e.g. ~/.cache/exchina-index/yahoo"
+        )
     if not os.access(root, os.R_OK | os.X_OK):
         raise CacheError(f"{root}: the cache folder is not readable; fix its permissions or give another --cache-dir")
 
@@ -134,8 +136,10 @@ def _write_file(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CacheError(f"cannot create the cache folder {path.parent} ({exc.strerror or exc}); check the cache "
-                         "folder or pass another one (--cache-dir)") from exc
+        raise CacheError(
+            f"cannot create the cache folder {path.parent} ({exc.strerror or exc}); check the cache "
+            "folder or pass another one (--cache-dir)"
+        ) from exc
     try:
         atomic.write_bytes(path, data)
     except OutputError as exc:
@@ -218,8 +222,10 @@ class YahooCache:
         try:
             self.root = Path(root).expanduser() if root is not None else default_cache_dir()
         except RuntimeError:  # '~nobody/...': no such user, no home folder
-            raise CacheError(f"{root}: cannot expand '~' (no such user's home folder); give the cache folder "
-                             "(--cache-dir) as a full path") from None
+            raise CacheError(
+                f"{root}: cannot expand '~' (no such user's home folder); give the cache folder "
+                "(--cache-dir) as a full path"
+            ) from None
         _check_root(self.root)
         #: Human-readable descriptions of corrupt files found (and deleted) by this instance.
         self.repairs: list[str] = []

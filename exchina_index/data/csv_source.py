@@ -86,7 +86,10 @@ PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": True, "
 #: Plausible range [lo, hi] of each numeric column (price units for close and dividend, shares for
 #: volume and shares); the sign rules (close > 0, volume >= 0...) are checked first, then these.
 BOUNDS: dict[str, tuple[float, float]] = {
-    "close": (1e-6, 1e12), "volume": (0.0, 1e15), "dividend": (0.0, 1e12), "shares": (1.0, 1e15),
+    "close": (1e-6, 1e12),
+    "volume": (0.0, 1e15),
+    "dividend": (0.0, 1e12),
+    "shares": (1.0, 1e15),
 }
 #: Plausible range of an FX rate, USD per one unit of a currency.
 FX_BOUNDS: tuple[float, float] = (1e-9, 1e6)
@@ -165,14 +168,15 @@ def load_csv(
 # --- the source: listings, coverage, FX -----------------------------------------------------------
 
 
-def _read_listings(root: Path, kind: str, known: set[str],
-                   notes: list[str]) -> tuple[dict[str, pd.DataFrame], Path]:
+def _read_listings(root: Path, kind: str, known: set[str], notes: list[str]) -> tuple[dict[str, pd.DataFrame], Path]:
     """The price rows of each listing in the folder or the long file, and the default FX file's path."""
     if kind == "file":
         return _read_prices(root, known, notes), root.with_name(FX_FILE)
     if kind != "dir":
-        raise DataError(f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
-                        "<TICKER>.csv files or one CSV file")
+        raise DataError(
+            f"{root}: {path_problem(root) or 'no such file or folder'}; give a folder of "
+            "<TICKER>.csv files or one CSV file"
+        )
     files = sorted(p for p in root.glob("*.csv") if p.name != FX_FILE and not p.name.startswith("."))
     if not files:
         raise DataError(f"{root}: no <TICKER>.csv files in this folder; add one file per listing")
@@ -197,21 +201,34 @@ def _between(df: pd.DataFrame, lo: pd.Timestamp | None, hi: pd.Timestamp | None)
     return df
 
 
-def _coverage_notes(root: Path, kind: str, known: set[str], per_ticker: dict[str, pd.DataFrame],
-                    lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> list[str]:
+def _coverage_notes(
+    root: Path,
+    kind: str,
+    known: set[str],
+    per_ticker: dict[str, pd.DataFrame],
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+) -> list[str]:
     """Notes on listings without a file, without prices in the dates, or with copied closes."""
     notes: list[str] = []
     absent = sorted(known - set(per_ticker))
     if absent:
         where = f"expected {root / '<TICKER>.csv'}" if kind == "dir" else f"no rows in {root.name}"
-        notes.append(f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
-                     "they have no prices and screen as NO_DATA")
+        notes.append(
+            f"no price file for {len(absent)} listing(s) ({where}): {', '.join(absent)}; "
+            "they have no prices and screen as NO_DATA"
+        )
     notes.extend(identical_close_notes({t: df["close"] for t, df in per_ticker.items()}, "the files hold"))
     unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
     if unpriced:
-        span = "" if lo is None and hi is None else (
-            f" between {'the first date' if lo is None else lo.date()}"
-            f" and {'the last date' if hi is None else hi.date()}")
+        span = (
+            ""
+            if lo is None and hi is None
+            else (
+                f" between {'the first date' if lo is None else lo.date()}"
+                f" and {'the last date' if hi is None else hi.date()}"
+            )
+        )
         notes.append(f"no prices{span} for {len(unpriced)} listing(s): {', '.join(unpriced)}; they screen as NO_DATA")
     return notes
 
@@ -236,8 +253,9 @@ def _fx_for(fx_path: Path, per_ticker: dict[str, pd.DataFrame], currency: pd.Ser
     return fx_frame
 
 
-def _check_fx_column(fx_path: Path, fx_frame: pd.DataFrame, cur: str, per_ticker: dict[str, pd.DataFrame],
-                     currency: pd.Series) -> None:
+def _check_fx_column(
+    fx_path: Path, fx_frame: pd.DataFrame, cur: str, per_ticker: dict[str, pd.DataFrame], currency: pd.Series
+) -> None:
     """Refuse an FX file without a ``cur`` column, or without a rate by the first price of a listing in ``cur``."""
     if cur not in fx_frame.columns:
         who = next(t for t in sorted(per_ticker) if currency[t] == cur)
@@ -343,16 +361,22 @@ def _numbers(path: Path, col: str, raw: list[str], lines: np.ndarray) -> np.ndar
     return values
 
 
-def _check_bounds(path: Path, col: str, values: np.ndarray, raw: list[str], lines: np.ndarray,
-                  bounds: tuple[float, float]) -> None:
+def _check_bounds(
+    path: Path, col: str, values: np.ndarray, raw: list[str], lines: np.ndarray, bounds: tuple[float, float]
+) -> None:
     """Refuse the first value outside ``bounds`` (NaN = an empty cell, allowed)."""
     lo, hi = bounds
     with np.errstate(invalid="ignore"):
         bad = (values < lo) | (values > hi)
     if bad.any():
         k = int(np.argmax(bad))
-        raise _fail(path, int(lines[k]), col, f"{raw[k].strip()} is outside the plausible range "
-                    f"[{lo:g}, {hi:g}] for {col}; fix the value (a typo or a corrupt export)")
+        raise _fail(
+            path,
+            int(lines[k]),
+            col,
+            f"{raw[k].strip()} is outside the plausible range "
+            f"[{lo:g}, {hi:g}] for {col}; fix the value (a typo or a corrupt export)",
+        )
 
 
 def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[str, pd.DataFrame]:
@@ -376,8 +400,10 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
 
     dates = _dates(path, "date", cols["date"], lines)
     defaults = {"dividend": np.zeros(len(rows)), "shares": np.full(len(rows), np.nan)}  # columns a file may leave out
-    data = {c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c]
-            for c in ("close", "volume", "dividend", "shares")}
+    data = {
+        c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c]
+        for c in ("close", "volume", "dividend", "shares")
+    }
     checks = (
         ("close", lambda v: v <= 0, "must be > 0 (a price); leave the cell empty when there is no price"),
         ("volume", lambda v: v < 0, "must be >= 0 (shares traded)"),
@@ -398,8 +424,12 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
         tickers = np.array([v.strip() for v in cols["ticker"]], dtype=object)
         for k, t in enumerate(tickers):
             if t not in known:
-                raise _fail(path, int(lines[k]), "ticker",
-                            f"'{t}' is not in the universe; add the listing to the universe or remove these rows")
+                raise _fail(
+                    path,
+                    int(lines[k]),
+                    "ticker",
+                    f"'{t}' is not in the universe; add the listing to the universe or remove these rows",
+                )
     else:
         tickers = np.full(len(rows), path.name[: -len(".csv")], dtype=object)
 
@@ -410,8 +440,12 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
         if dup.any():
             d = df.index[dup][0]
             first, second = df.loc[df.index == d, "line"].to_numpy()[:2]
-            raise _fail(path, int(second), "date",
-                        f"{t} has the date {d.date()} twice (lines {first} and {second}); keep one row per date")
+            raise _fail(
+                path,
+                int(second),
+                "date",
+                f"{t} has the date {d.date()} twice (lines {first} and {second}); keep one row per date",
+            )
         out[str(t)] = df.drop(columns=["ticker", "line"]).sort_index()
     return out
 
@@ -420,8 +454,9 @@ def _read_fx(path: Path) -> pd.DataFrame:
     """Parse an FX file: one column per currency code, USD per unit, by date."""
     header, header_line, rows, lines = _table(path)
     if "date" not in header:
-        raise _fail(path, header_line, "date",
-                    "missing column 'date'; the header needs date and one column per currency")
+        raise _fail(
+            path, header_line, "date", "missing column 'date'; the header needs date and one column per currency"
+        )
     if header.count("date") > 1:
         raise _fail(path, header_line, "date", "column appears twice; keep one")
     if not rows:
@@ -451,6 +486,7 @@ def _read_fx(path: Path) -> pd.DataFrame:
     if dup.any():
         d = dates[int(np.argmax(dup))]
         first, second = lines[np.flatnonzero(dates == d)[:2]]
-        raise _fail(path, int(second), "date",
-                    f"the date {d.date()} appears twice (lines {first} and {second}); keep one")
+        raise _fail(
+            path, int(second), "date", f"the date {d.date()} appears twice (lines {first} and {second}); keep one"
+        )
     return pd.DataFrame(cols, index=dates).sort_index()

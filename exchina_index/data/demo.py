@@ -22,8 +22,14 @@ from exchina_index.data.synthetic.draws import CAP_RANGE_USD, ROUGH_CAP_USD
 from exchina_index.errors import DataError
 
 __all__ = [
-    "DEMO_LABEL", "DEMO_START", "DEMO_END", "ROUGH_CAP_USD", "CAP_RANGE_USD",
-    "load_demo", "generate_market", "synthetic_universe",
+    "DEMO_LABEL",
+    "DEMO_START",
+    "DEMO_END",
+    "ROUGH_CAP_USD",
+    "CAP_RANGE_USD",
+    "load_demo",
+    "generate_market",
+    "synthetic_universe",
 ]
 
 #: Printed on every report and tearsheet made from the demo market.

@@ -78,23 +78,27 @@ def close_values(frame: Any) -> tuple[np.ndarray, pd.DatetimeIndex, pd.Index]:
 
 def delisted_dates(delisted: Any, tickers: pd.Index) -> pd.Series:
     """ticker -> first date the listing no longer trades (``NaT`` when listed, or ``delisted`` is None)."""
-    out = pd.to_datetime(by_ticker(delisted, "delisted", tickers)) if delisted is not None \
+    out = (
+        pd.to_datetime(by_ticker(delisted, "delisted", tickers))
+        if delisted is not None
         else pd.Series(pd.NaT, index=tickers, dtype=f"datetime64[{UNIT}]")
+    )
     return out.astype(f"datetime64[{UNIT}]")
 
 
-def drop_from_delisting(values: np.ndarray, index: pd.DatetimeIndex, tickers: pd.Index, delisted: pd.Series,
-                        notes: list[str]) -> np.ndarray:
+def drop_from_delisting(
+    values: np.ndarray, index: pd.DatetimeIndex, tickers: pd.Index, delisted: pd.Series, notes: list[str]
+) -> np.ndarray:
     """Blank (in place) the closes on or after each delisting date, noted; returns the first row blanked."""
     cut = np.full(len(tickers), len(index))
     has_d = delisted.notna().to_numpy()
     if has_d.any():
         cut[has_d] = index.searchsorted(delisted.to_numpy()[has_d], side="left")
         for c in np.flatnonzero(cut < len(index)):
-            n = int((~np.isnan(values[cut[c]:, c])).sum())
+            n = int((~np.isnan(values[cut[c] :, c])).sum())
             if n:
                 notes.append(f"{tickers[c]}: dropped {n} price row(s) on or after delisted {delisted.iloc[c].date()}")
-                values[cut[c]:, c] = np.nan
+                values[cut[c] :, c] = np.nan
     return cut
 
 
@@ -107,8 +111,14 @@ def life_bounds(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return has_price, first, last
 
 
-def dividend_values(frame: pd.DataFrame | None, index: pd.DatetimeIndex, tickers: pd.Index, first: np.ndarray,
-                    last: np.ndarray, notes: list[str]) -> np.ndarray:
+def dividend_values(
+    frame: pd.DataFrame | None,
+    index: pd.DatetimeIndex,
+    tickers: pd.Index,
+    first: np.ndarray,
+    last: np.ndarray,
+    notes: list[str],
+) -> np.ndarray:
     """Dividends on the market dates, 0.0 where none; those outside a listing's price history dropped (noted)."""
     divs = aligned(frame, "dividends", index, tickers)
     if divs is None:
@@ -125,8 +135,9 @@ def dividend_values(frame: pd.DataFrame | None, index: pd.DatetimeIndex, tickers
     return divs
 
 
-def volume_values(frame: pd.DataFrame | None, index: pd.DatetimeIndex, tickers: pd.Index, cut: np.ndarray
-                  ) -> np.ndarray:
+def volume_values(
+    frame: pd.DataFrame | None, index: pd.DatetimeIndex, tickers: pd.Index, cut: np.ndarray
+) -> np.ndarray:
     """Volumes on the market dates (NaN where unknown, and from each listing's delisting row ``cut`` on)."""
     vol = aligned(frame, "volume", index, tickers)
     if vol is None:
@@ -135,7 +146,7 @@ def volume_values(frame: pd.DataFrame | None, index: pd.DatetimeIndex, tickers: 
         r, c = np.argwhere(vol < 0)[0]
         raise DataError(f"{tickers[c]} has a negative volume ({vol[r, c]!r}) on {index[r].date()}; fix it")
     for c in np.flatnonzero(cut < len(index)):
-        vol[cut[c]:, c] = np.nan
+        vol[cut[c] :, c] = np.nan
     return vol
 
 
@@ -163,7 +174,6 @@ def clean(frame: Any, name: str) -> pd.DataFrame:
     return numeric(f, name)
 
 
-
 def aligned(frame: pd.DataFrame | None, name: str, index: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray | None:
     """``frame`` on the market dates and tickers (a value on a date without any close is a DataError)."""
     if frame is None:
@@ -180,6 +190,7 @@ def aligned(frame: pd.DataFrame | None, name: str, index: pd.DatetimeIndex, tick
                 f"{t} has a {name} value on {d.date()}, a date without any close; add the close or remove the value"
             )
     return f.reindex(index=index, columns=tickers).to_numpy(dtype=float, copy=True)
+
 
 def asof(frame: pd.DataFrame | None, name: str, index: pd.DatetimeIndex, tickers: pd.Index) -> np.ndarray | None:
     """Values known at each market date: the last value dated on or before it."""
@@ -247,8 +258,10 @@ def identical_close_notes(closes: Mapping[str, pd.Series], who: str) -> list[str
     notes = []
     for names in sorted(sorted(g) for g in groups.values() if len(g) > 1):
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        notes.append(f"{shown}: {who} identical prices for these {len(names)} listings (every date and close); "
-                     "one symbol or file may be answering for another: check them")
+        notes.append(
+            f"{shown}: {who} identical prices for these {len(names)} listings (every date and close); "
+            "one symbol or file may be answering for another: check them"
+        )
     return notes
 
 

@@ -15,8 +15,15 @@ from exchina_index.errors import DataError
 __all__ = ["fx_on_dates"]
 
 
-def fx_on_dates(frame: Any, index: pd.DatetimeIndex, tickers: pd.Index, currency: pd.Series, has_price: np.ndarray,
-                first: np.ndarray, notes: list[str]) -> pd.DataFrame:
+def fx_on_dates(
+    frame: Any,
+    index: pd.DatetimeIndex,
+    tickers: pd.Index,
+    currency: pd.Series,
+    has_price: np.ndarray,
+    first: np.ndarray,
+    notes: list[str],
+) -> pd.DataFrame:
     """The rates on the market dates ``index``, a ``USD`` column first, then the currencies sorted.
 
     Raises

@@ -101,4 +101,3 @@ def in_currency_units(
         delisted=pd.to_datetime(get["delisted"]) if "delisted" in get else None,
         notes=tuple(notes),
     )
-

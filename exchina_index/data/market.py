@@ -179,16 +179,20 @@ class MarketData(MarketViews):
         DataError
             A ticker that is not in the universe, or any problem listed in :class:`MarketData`.
         """
-        frames = in_currency_units(universe, close, fx=fx, dividends=dividends, volume=volume, shares=shares,
-                                   notes=notes)
+        frames = in_currency_units(
+            universe, close, fx=fx, dividends=dividends, volume=volume, shares=shares, notes=notes
+        )
         return cls(**frames, source=source, synthetic=synthetic)
 
     def __post_init__(self) -> None:
         notes = list(self.notes)
         values, index, tickers = close_values(self.close)
         currency = by_ticker(self.currency, "currency", tickers, required=True).astype(str)
-        exchange = by_ticker(self.exchange, "exchange", tickers).fillna("").astype(str) if self.exchange is not None \
+        exchange = (
+            by_ticker(self.exchange, "exchange", tickers).fillna("").astype(str)
+            if self.exchange is not None
             else pd.Series("", index=tickers, dtype=str)
+        )
         delisted = delisted_dates(self.delisted, tickers)
         cut = drop_from_delisting(values, index, tickers, delisted, notes)
         has_price, first, last = life_bounds(values)
@@ -219,8 +223,9 @@ class MarketData(MarketViews):
     def __repr__(self) -> str:
         label = ", SYNTHETIC" if self.synthetic else ""
         span = f"{self.start.date()}..{self.end.date()}" if len(self.close) else "empty"
-        return (f"MarketData({self.close.shape[1]} listings, {len(self.close)} dates {span}, "
-                f"source={self.source!r}{label})")
+        return (
+            f"MarketData({self.close.shape[1]} listings, {len(self.close)} dates {span}, source={self.source!r}{label})"
+        )
 
     @property
     def tickers(self) -> list[str]:
@@ -265,9 +270,11 @@ class MarketData(MarketViews):
         lo = 0 if start is None else int(idx.searchsorted(as_of_date(start), side="left"))
         hi = self._row(as_of) + 1
         if hi <= lo:
-            raise DataError(f"truncate: no market date in [{'...' if start is None else as_of_date(start).date()}, "
-                            f"{'...' if as_of is None else as_of_date(as_of).date()}]; the data runs from "
-                            f"{idx[0].date()} to {idx[-1].date()}")
+            raise DataError(
+                f"truncate: no market date in [{'...' if start is None else as_of_date(start).date()}, "
+                f"{'...' if as_of is None else as_of_date(as_of).date()}]; the data runs from "
+                f"{idx[0].date()} to {idx[-1].date()}"
+            )
 
         def cut(f: pd.DataFrame) -> pd.DataFrame:
             return f.iloc[lo:hi].copy()
@@ -276,9 +283,16 @@ class MarketData(MarketViews):
         all_shares = cast(pd.DataFrame, self.shares)  # a frame once constructed (see __post_init__)
         shares = all_shares.ffill().iloc[lo:hi].copy() if lo > 0 else cut(all_shares)
         return MarketData(
-            close=cut(self.close), fx=cut(self.fx), currency=self.currency, dividends=cut(self.dividends),
-            volume=cut(self.volume), shares=shares, exchange=self.exchange, delisted=self.delisted,
-            source=self.source, synthetic=self.synthetic,
+            close=cut(self.close),
+            fx=cut(self.fx),
+            currency=self.currency,
+            dividends=cut(self.dividends),
+            volume=cut(self.volume),
+            shares=shares,
+            exchange=self.exchange,
+            delisted=self.delisted,
+            source=self.source,
+            synthetic=self.synthetic,
             notes=tuple(n for n in self.notes if n not in self._calendar_notes),  # the copy adds its own
         )
 

@@ -22,9 +22,21 @@ log = logging.getLogger(__name__)
 
 #: Columns of :func:`cache_status`, in order.
 STATUS_COLUMNS: tuple[str, ...] = (
-    "kind", "currency", "exchange", "status", "first", "last", "rows", "covered_from", "covered_to",
-    "gaps", "gap_basis", "shares", "updated",
+    "kind",
+    "currency",
+    "exchange",
+    "status",
+    "first",
+    "last",
+    "rows",
+    "covered_from",
+    "covered_to",
+    "gaps",
+    "gap_basis",
+    "shares",
+    "updated",
 )
+
 
 def _sessions_factory(use_calendars: bool) -> Any:
     """A function ``(mic, first, last) -> (sessions DatetimeIndex, basis label)``.
@@ -96,8 +108,9 @@ def cache_status(
 
     frame = getattr(universe, "frame", universe)
     if not isinstance(frame, pd.DataFrame):
-        raise DataError(f"universe must be a Universe (from load_universe()) or its DataFrame, got "
-                        f"{type(universe).__name__}")
+        raise DataError(
+            f"universe must be a Universe (from load_universe()) or its DataFrame, got {type(universe).__name__}"
+        )
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
         raise CacheError(f"cache_dir must be a folder path, got {type(cache_dir).__name__}")
     cache = YahooCache(cache_dir)  # refuses a file, an unreadable folder or an unusable path
@@ -109,8 +122,16 @@ def cache_status(
     def describe(kind: str, symbol: str, mic: str) -> dict[str, Any]:
         entry = cache.entry(kind, symbol)
         row: dict[str, Any] = {
-            "kind": kind, "status": "missing", "first": pd.NaT, "last": pd.NaT, "rows": 0,
-            "covered_from": pd.NaT, "covered_to": pd.NaT, "gaps": np.nan, "gap_basis": "", "updated": "",
+            "kind": kind,
+            "status": "missing",
+            "first": pd.NaT,
+            "last": pd.NaT,
+            "rows": 0,
+            "covered_from": pd.NaT,
+            "covered_to": pd.NaT,
+            "gaps": np.nan,
+            "gap_basis": "",
+            "updated": "",
         }
         if entry is None:
             return row

@@ -44,7 +44,6 @@ def as_of_date(value: Any) -> pd.Timestamp:
     return parse_date(value, "as_of")
 
 
-
 class MarketViews:
     """Views and cached arrays over the validated frames of a MarketData (see its docstring)."""
 
@@ -327,13 +326,15 @@ class MarketViews:
             usd = np.where(alive, self._usd_ffill[r], np.nan)
             with np.errstate(**_IEEE):
                 cap = usd * self._shares_ffill[r]
-        return pd.DataFrame({
-            "alive": alive,
-            "close_usd": usd,
-            "market_cap_usd": cap,
-            "adtv_usd": self.adtv_usd(as_of, window).to_numpy(),
-            "history_sessions": self.history_sessions(as_of).to_numpy(),
-            "stale_sessions": self.stale_sessions(as_of).to_numpy(),
-            "last_price_date": self.last_price_date(as_of).to_numpy(),
-        }, index=cols)
-
+        return pd.DataFrame(
+            {
+                "alive": alive,
+                "close_usd": usd,
+                "market_cap_usd": cap,
+                "adtv_usd": self.adtv_usd(as_of, window).to_numpy(),
+                "history_sessions": self.history_sessions(as_of).to_numpy(),
+                "stale_sessions": self.stale_sessions(as_of).to_numpy(),
+                "last_price_date": self.last_price_date(as_of).to_numpy(),
+            },
+            index=cols,
+        )

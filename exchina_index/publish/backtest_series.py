@@ -104,8 +104,10 @@ def align_benchmark(benchmark: Any, dates: pd.DatetimeIndex, kind: str) -> pd.Se
         raise InputError(f"the benchmark must be a pandas Series indexed by date, got {type(benchmark).__name__}")
     if kind not in ("returns", "levels"):
         raise InputError(f"benchmark_kind must be 'returns' or 'levels', got {kind!r}")
-    s = pd.Series(pd.to_numeric(benchmark, errors="coerce").to_numpy(dtype="float64"),
-                  index=naive_dates(benchmark.index, "the benchmark"))
+    s = pd.Series(
+        pd.to_numeric(benchmark, errors="coerce").to_numpy(dtype="float64"),
+        index=naive_dates(benchmark.index, "the benchmark"),
+    )
     if s.index.has_duplicates:
         dup = s.index[s.index.duplicated()][0]
         raise InputError(f"the benchmark has more than one value at {dup}")
@@ -113,14 +115,17 @@ def align_benchmark(benchmark: Any, dates: pd.DatetimeIndex, kind: str) -> pd.Se
     if kind == "levels":  # a close stamped with a time of day is that day's close
         s = s.groupby(s.index.normalize()).last()
     elif not (s.index == s.index.normalize()).all():
-        raise InputError("benchmark returns must be daily, indexed by dates without a time of day; "
-                         "pass the prices with benchmark_kind='levels' instead")
+        raise InputError(
+            "benchmark returns must be daily, indexed by dates without a time of day; "
+            "pass the prices with benchmark_kind='levels' instead"
+        )
     if s.empty:
         raise InputError("the benchmark has no numeric values")
     if kind == "returns":
         if s.min() >= 0 and s.max() > 1:
-            raise InputError("the benchmark looks like prices or levels (all >= 0, some > 1); "
-                             "pass benchmark_kind='levels'")
+            raise InputError(
+                "the benchmark looks like prices or levels (all >= 0, some > 1); pass benchmark_kind='levels'"
+            )
         if (s <= -1).any():
             raise InputError(f"the benchmark has a daily return of -100 % or less on {s.index[s <= -1][0].date()}")
         level = (1.0 + s).cumprod()

@@ -15,8 +15,16 @@ import pandas as pd
 from exchina_index.publish.html import iso_date, strip_external_references
 from exchina_index.publish.thematic_numbers import ThematicNumbers
 
-__all__ = ["LEVEL_LABELS", "STAGE_COLOURS", "chart_style", "stacked_chart", "levels_chart", "turnover_chart",
-           "review_lines_chart", "liquidity_chart"]
+__all__ = [
+    "LEVEL_LABELS",
+    "STAGE_COLOURS",
+    "chart_style",
+    "stacked_chart",
+    "levels_chart",
+    "turnover_chart",
+    "review_lines_chart",
+    "liquidity_chart",
+]
 
 #: Legend labels of the level series.
 LEVEL_LABELS: dict[str, str] = {
@@ -26,12 +34,29 @@ LEVEL_LABELS: dict[str, str] = {
     "nav": "Fund NAV",
     "benchmark": "Benchmark",
 }
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-            "#bcbd22", "#17becf", "#aec7e8", "#ffbb78")
+_PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#aec7e8",
+    "#ffbb78",
+)
 #: Colour of each stage in the stage-allocation chart.
 STAGE_COLOURS = {"mining": "#8c564b", "refining": "#1f77b4", "manufacturing": "#2ca02c"}
-_LEVEL_COLOURS = {"price_return": "#7f7f7f", "total_return": "#1f77b4", "net_total_return": "#d62728",
-                  "nav": "#2ca02c", "benchmark": "#ff7f0e"}
+_LEVEL_COLOURS = {
+    "price_return": "#7f7f7f",
+    "total_return": "#1f77b4",
+    "net_total_return": "#d62728",
+    "nav": "#2ca02c",
+    "benchmark": "#ff7f0e",
+}
 _SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 
 
@@ -42,22 +67,44 @@ def chart_style() -> Iterator[None]:
 
     with matplotlib.rc_context():
         matplotlib.rcdefaults()
-        matplotlib.rcParams.update({
-            "font.family": "DejaVu Sans", "font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "exchina-index",
-            "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-            "legend.fontsize": 8, "legend.frameon": False, "path.simplify": True,
-        })
+        matplotlib.rcParams.update(
+            {
+                "font.family": "DejaVu Sans",
+                "font.size": 9,
+                "svg.fonttype": "none",
+                "svg.hashsalt": "exchina-index",
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "axes.grid": True,
+                "grid.alpha": 0.3,
+                "legend.fontsize": 8,
+                "legend.frameon": False,
+                "path.simplify": True,
+            }
+        )
         yield
 
 
-def _figure(width: float = 9.0, height: float = 3.6, nrows: int = 1, *, legend_outside: bool = False,
-            bottom: float = 0.55, **kw: Any) -> tuple[Any, Any]:
+def _figure(
+    width: float = 9.0,
+    height: float = 3.6,
+    nrows: int = 1,
+    *,
+    legend_outside: bool = False,
+    bottom: float = 0.55,
+    **kw: Any,
+) -> tuple[Any, Any]:
     """A figure with fixed margins (in inches): a layout engine would double the drawing time."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.75 / width, right=1 - (1.9 if legend_outside else 0.2) / width,
-                        top=1 - 0.35 / height, bottom=bottom / height, hspace=0.45)
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - (1.9 if legend_outside else 0.2) / width,
+        top=1 - 0.35 / height,
+        bottom=bottom / height,
+        hspace=0.45,
+    )
     axes = fig.subplots(nrows, 1, **kw)
     return fig, axes
 
@@ -81,8 +128,14 @@ def stacked_chart(frame: pd.DataFrame, title: str, name: str, colours: Sequence[
     fig, ax = _figure(height=3.2, legend_outside=True)
     cols = list(frame.columns)
     colours = list(colours) if colours is not None else [_PALETTE[i % len(_PALETTE)] for i in range(len(cols))]
-    ax.stackplot(_x(frame.index), *[frame[c].to_numpy() * 100 for c in cols], labels=[str(c) for c in cols],
-                 colors=colours, linewidth=0.0, alpha=0.9)
+    ax.stackplot(
+        _x(frame.index),
+        *[frame[c].to_numpy() * 100 for c in cols],
+        labels=[str(c) for c in cols],
+        colors=colours,
+        linewidth=0.0,
+        alpha=0.9,
+    )
     ax.set_ylim(0, max(100.0, float(frame.sum(axis=1).max() * 100) if len(frame) else 100.0))
     ax.set_ylabel("% of index")
     ax.set_title(title, loc="left", fontsize=10)
@@ -95,8 +148,13 @@ def levels_chart(n: ThematicNumbers) -> str:
     fig, (ax, ax2) = _figure(height=5.0, nrows=2, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     for key, s in n.series.items():
         w = _weekly(s.to_frame())[s.name]
-        ax.plot(_x(w.index), w.to_numpy(), label=LEVEL_LABELS.get(key, key), color=_LEVEL_COLOURS[key],
-                linewidth=1.4 if key == "net_total_return" else 1.0)
+        ax.plot(
+            _x(w.index),
+            w.to_numpy(),
+            label=LEVEL_LABELS.get(key, key),
+            color=_LEVEL_COLOURS[key],
+            linewidth=1.4 if key == "net_total_return" else 1.0,
+        )
     lo = min(float(s.min()) for s in n.series.values())
     hi = max(float(s.max()) for s in n.series.values())
     if hi / lo > 3:  # log scale only where it helps; minor labels off (they are slow and cluttered)
@@ -138,17 +196,39 @@ def turnover_chart(n: ThematicNumbers) -> str:
 def review_lines_chart(n: ThematicNumbers) -> str:
     """Effective number of names and weight in China-flagged names, drifted and at reviews."""
     fig, (ax, ax2) = _figure(height=4.6, nrows=2, sharex=True)
-    ax.plot(_x(n.effn_drifted.index), n.effn_drifted.to_numpy(), color="#7f7f7f", linewidth=1.0,
-            label="drifted (month ends)")
-    ax.plot(_x(n.effn_targets.index), n.effn_targets.to_numpy(), "o", color="#1f77b4", markersize=3.5,
-            label="at reviews (targets)")
+    ax.plot(
+        _x(n.effn_drifted.index),
+        n.effn_drifted.to_numpy(),
+        color="#7f7f7f",
+        linewidth=1.0,
+        label="drifted (month ends)",
+    )
+    ax.plot(
+        _x(n.effn_targets.index),
+        n.effn_targets.to_numpy(),
+        "o",
+        color="#1f77b4",
+        markersize=3.5,
+        label="at reviews (targets)",
+    )
     ax.set_ylabel("effective names 1/\u03a3w\u00b2")
     ax.set_title("Concentration: effective number of names", loc="left", fontsize=10)
     ax.legend(loc="upper left")
-    ax2.plot(_x(n.nexus_drifted.index), n.nexus_drifted.to_numpy() * 100, color="#7f7f7f", linewidth=1.0,
-             label="drifted (month ends)")
-    ax2.plot(_x(n.nexus_targets.index), n.nexus_targets.to_numpy() * 100, "o", color="#d62728", markersize=3.5,
-             label="at reviews (targets)")
+    ax2.plot(
+        _x(n.nexus_drifted.index),
+        n.nexus_drifted.to_numpy() * 100,
+        color="#7f7f7f",
+        linewidth=1.0,
+        label="drifted (month ends)",
+    )
+    ax2.plot(
+        _x(n.nexus_targets.index),
+        n.nexus_targets.to_numpy() * 100,
+        "o",
+        color="#d62728",
+        markersize=3.5,
+        label="at reviews (targets)",
+    )
     ax2.set_ylabel("% in flagged names")
     ax2.set_title("China nexus: weight in names with a reported China link", loc="left", fontsize=10)
     ax2.legend(loc="upper left")
@@ -168,7 +248,6 @@ def liquidity_chart(stats: pd.DataFrame) -> str:
     ax.set_title("Liquidity profile at the last review", loc="left", fontsize=10)
     ax.legend(loc="upper left")
     return _svg(fig, "liquidity")
-
 
 
 def _weekly(level: pd.DataFrame) -> pd.DataFrame:

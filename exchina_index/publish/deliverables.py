@@ -52,18 +52,55 @@ MIN_WEIGHT = 1e-10
 ZERO_TRADE = 1e-12
 
 ANNOUNCEMENT_COLUMNS: tuple[str, ...] = (
-    "ticker", "name", "issuer", "country", "action", "previous_weight", "drifted_weight", "new_weight",
-    "change", "previous_binding", "binding", "screen", "flags", "reason",
+    "ticker",
+    "name",
+    "issuer",
+    "country",
+    "action",
+    "previous_weight",
+    "drifted_weight",
+    "new_weight",
+    "change",
+    "previous_binding",
+    "binding",
+    "screen",
+    "flags",
+    "reason",
 )
 PROFORMA_COLUMNS: tuple[str, ...] = (
-    "ticker", "name", "issuer", "country", "exchange", "currency", "price_unit", *STAGES, "weight",
-    "binding", "reference_date", "reference_price", "reference_price_usd", "index_shares_per_1m",
-    "lot_size", "fund_shares",
+    "ticker",
+    "name",
+    "issuer",
+    "country",
+    "exchange",
+    "currency",
+    "price_unit",
+    *STAGES,
+    "weight",
+    "binding",
+    "reference_date",
+    "reference_price",
+    "reference_price_usd",
+    "index_shares_per_1m",
+    "lot_size",
+    "fund_shares",
 )
 TRADES_COLUMNS: tuple[str, ...] = (
-    "ticker", "name", "side", "drifted_weight", "target_weight", "trade_weight", "reference_price_usd",
-    "trade_value_usd", "drifted_shares", "target_shares", "trade_shares", "adtv_usd", "cost_rate",
-    "estimated_cost_usd", "days_to_trade",
+    "ticker",
+    "name",
+    "side",
+    "drifted_weight",
+    "target_weight",
+    "trade_weight",
+    "reference_price_usd",
+    "trade_value_usd",
+    "drifted_shares",
+    "target_shares",
+    "trade_shares",
+    "adtv_usd",
+    "cost_rate",
+    "estimated_cost_usd",
+    "days_to_trade",
 )
 
 
@@ -73,9 +110,9 @@ class Bundle:
 
     methodology: Methodology
     universe: Universe
-    frame: pd.DataFrame       # the universe frame without attrs (fast scalar access)
-    market: Any               # MarketData
-    review: pd.Series         # the review's dates (cutoff, announce, proforma, implement, effective)
+    frame: pd.DataFrame  # the universe frame without attrs (fast scalar access)
+    market: Any  # MarketData
+    review: pd.Series  # the review's dates (cutoff, announce, proforma, implement, effective)
     requested: str
     aum: float
     report: ReviewReport
@@ -106,9 +143,18 @@ def json_float(x: Any, digits: int = 12) -> float | None:
     return 0.0 if r == 0 else r
 
 
-def assemble(universe: Universe, market: Any, close_usd: pd.DataFrame, m: Methodology, review: pd.Series,
-             aum: float, result: WeightResult, prev: Previous | None, drifted: pd.Series | None,
-             as_of: Any) -> Bundle:
+def assemble(
+    universe: Universe,
+    market: Any,
+    close_usd: pd.DataFrame,
+    m: Methodology,
+    review: pd.Series,
+    aum: float,
+    result: WeightResult,
+    prev: Previous | None,
+    drifted: pd.Series | None,
+    as_of: Any,
+) -> Bundle:
     """All deliverables of the review ``result``, from the previous portfolio ``prev`` drifted to
     the cut-off (``drifted``), for a fund of ``aum`` USD."""
     f = _plain(universe.frame)
@@ -127,9 +173,21 @@ def assemble(universe: Universe, market: Any, close_usd: pd.DataFrame, m: Method
     compliance = _compliance(w, f, names, aum, m, review, rep)
     text = as_of.date().isoformat() if isinstance(as_of, pd.Timestamp) else str(as_of)
     return Bundle(
-        methodology=m, universe=universe, frame=f, market=market, review=review, requested=text, aum=aum,
-        report=rep, weights=w, announcement=ann, proforma=pf, trades=tr, compliance=compliance,
-        summary=_summary(ann, tr, len(pf), prev is None, compliance, rep, aum), previous=prev,
+        methodology=m,
+        universe=universe,
+        frame=f,
+        market=market,
+        review=review,
+        requested=text,
+        aum=aum,
+        report=rep,
+        weights=w,
+        announcement=ann,
+        proforma=pf,
+        trades=tr,
+        compliance=compliance,
+        summary=_summary(ann, tr, len(pf), prev is None, compliance, rep, aum),
+        previous=prev,
     )
 
 
@@ -150,8 +208,9 @@ def _constituent_weights(weights: pd.Series, index: pd.Index) -> pd.Series:
     return w
 
 
-def _reference_prices(market: Any, close_usd: pd.DataFrame, cutoff: pd.Timestamp,
-                      w: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _reference_prices(
+    market: Any, close_usd: pd.DataFrame, cutoff: pd.Timestamp, w: pd.Series
+) -> tuple[pd.Series, pd.Series]:
     """The last local and USD prices on or before the cut-off; every held name must have one."""
     index = w.index
     usd_px = close_usd.loc[:cutoff].reindex(columns=index).ffill()
@@ -176,31 +235,58 @@ class _BoardLots:
         shares = (np.round(x / size) * size).fillna(0.0)
         too_big = shares.index[~(shares.abs() < 2.0**62)]  # int64 ends at 2**63; infinities and overflows
         if len(too_big):
-            raise DataError(f"fund shares of {', '.join(map(str, too_big[:5]))} do not fit a 64-bit count "
-                            f"at AUM {usd(self.aum)} (reference price too small for this AUM); check the prices "
-                            "and the AUM")
+            raise DataError(
+                f"fund shares of {', '.join(map(str, too_big[:5]))} do not fit a 64-bit count "
+                f"at AUM {usd(self.aum)} (reference price too small for this AUM); check the prices "
+                "and the AUM"
+            )
         return shares.astype(np.int64)
 
 
-def _proforma(f: pd.DataFrame, names: ReviewNames, w: pd.Series, cutoff: pd.Timestamp, px_local: pd.Series,
-              px_usd: pd.Series, lots: _BoardLots, aum: float) -> pd.DataFrame:
+def _proforma(
+    f: pd.DataFrame,
+    names: ReviewNames,
+    w: pd.Series,
+    cutoff: pd.Timestamp,
+    px_local: pd.Series,
+    px_usd: pd.Series,
+    lots: _BoardLots,
+    aum: float,
+) -> pd.DataFrame:
     """``proforma.csv``: the new constituents with reference prices, index shares and fund shares."""
     held = w.index[w > 0]
-    return pd.DataFrame({
-        "ticker": held, "name": f.loc[held, "name"], "issuer": f.loc[held, "issuer"],
-        "country": names.country.reindex(f.index)[held], "exchange": f.loc[held, "exchange"],
-        "currency": f.loc[held, "currency"], "price_unit": f.loc[held, "price_unit"],
-        **{s: f.loc[held, s] for s in STAGES},
-        "weight": w[held], "binding": names.binding.reindex(held).fillna("").astype(str),
-        "reference_date": cutoff.date().isoformat(), "reference_price": px_local[held],
-        "reference_price_usd": px_usd[held], "index_shares_per_1m": w[held] * 1e6 / px_usd[held],
-        "lot_size": f.loc[held, "lot_size"].astype(np.int64),
-        "fund_shares": lots(w[held] * aum / px_usd[held]),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "ticker": held,
+            "name": f.loc[held, "name"],
+            "issuer": f.loc[held, "issuer"],
+            "country": names.country.reindex(f.index)[held],
+            "exchange": f.loc[held, "exchange"],
+            "currency": f.loc[held, "currency"],
+            "price_unit": f.loc[held, "price_unit"],
+            **{s: f.loc[held, s] for s in STAGES},
+            "weight": w[held],
+            "binding": names.binding.reindex(held).fillna("").astype(str),
+            "reference_date": cutoff.date().isoformat(),
+            "reference_price": px_local[held],
+            "reference_price_usd": px_usd[held],
+            "index_shares_per_1m": w[held] * 1e6 / px_usd[held],
+            "lot_size": f.loc[held, "lot_size"].astype(np.int64),
+            "fund_shares": lots(w[held] * aum / px_usd[held]),
+        }
+    ).reset_index(drop=True)
 
 
-def _trades(f: pd.DataFrame, names: ReviewNames, w: pd.Series, drift: pd.Series, px_usd: pd.Series,
-            lots: _BoardLots, aum: float, m: Methodology) -> pd.DataFrame:
+def _trades(
+    f: pd.DataFrame,
+    names: ReviewNames,
+    w: pd.Series,
+    drift: pd.Series,
+    px_usd: pd.Series,
+    lots: _BoardLots,
+    aum: float,
+    m: Methodology,
+) -> pd.DataFrame:
     """``trades.csv``: from the drifted previous portfolio to the new weights, with costs and days."""
     touched = f.index[(w > 0) | (drift > 0)]
     trade = (w - drift)[touched]
@@ -214,14 +300,25 @@ def _trades(f: pd.DataFrame, names: ReviewNames, w: pd.Series, drift: pd.Series,
         target_sh = lots((w[touched] * aum / price).where(w[touched] > 0, 0.0))
         days = (value.abs() / (m.liquidity.participation * adtv)).where(value != 0, 0.0)
     days = days.where(~((value != 0) & ~(adtv > 0)), np.inf)
-    return pd.DataFrame({
-        "ticker": touched, "name": f.loc[touched, "name"],
-        "side": np.where(trade > 0, "BUY", np.where(trade < 0, "SELL", "NONE")),
-        "drifted_weight": drift[touched], "target_weight": w[touched], "trade_weight": trade,
-        "reference_price_usd": price, "trade_value_usd": value,
-        "drifted_shares": drifted_sh, "target_shares": target_sh, "trade_shares": target_sh - drifted_sh,
-        "adtv_usd": adtv, "cost_rate": rate, "estimated_cost_usd": rate * value.abs(), "days_to_trade": days,
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "ticker": touched,
+            "name": f.loc[touched, "name"],
+            "side": np.where(trade > 0, "BUY", np.where(trade < 0, "SELL", "NONE")),
+            "drifted_weight": drift[touched],
+            "target_weight": w[touched],
+            "trade_weight": trade,
+            "reference_price_usd": price,
+            "trade_value_usd": value,
+            "drifted_shares": drifted_sh,
+            "target_shares": target_sh,
+            "trade_shares": target_sh - drifted_sh,
+            "adtv_usd": adtv,
+            "cost_rate": rate,
+            "estimated_cost_usd": rate * value.abs(),
+            "days_to_trade": days,
+        }
+    ).reset_index(drop=True)
 
 
 def _action(pw: float, nw: float, was_b: str | None, now_b: str) -> str:
@@ -235,8 +332,9 @@ def _action(pw: float, nw: float, was_b: str | None, now_b: str) -> str:
     return "HOLD"
 
 
-def _announcement(f: pd.DataFrame, names: ReviewNames, w: pd.Series, prev_w: pd.Series, drift: pd.Series,
-                  prev: Previous | None) -> pd.DataFrame:
+def _announcement(
+    f: pd.DataFrame, names: ReviewNames, w: pd.Series, prev_w: pd.Series, drift: pd.Series, prev: Previous | None
+) -> pd.DataFrame:
     """``announcement.csv``: every name held before or now, with its action and the reason."""
     union = f.index[(w > 0) | (prev_w > 0)]
     prev_bind = prev.binding.to_dict() if prev is not None and prev.binding is not None else None
@@ -259,35 +357,67 @@ def _announcement(f: pd.DataFrame, names: ReviewNames, w: pd.Series, prev_w: pd.
             if action != "ADD" and was_b is not None and was_b != now_b:
                 parts.append(f"was {was_b or 'uncapped'}")
             reason = "; ".join(parts)
-        rows.append({
-            "ticker": t, "name": name_of[t], "issuer": issuer_of[t], "country": country_of[t],
-            "action": action, "previous_weight": pw, "drifted_weight": float(dw_of[t]), "new_weight": nw,
-            "change": nw - pw, "previous_binding": "" if was_b is None else was_b, "binding": now_b,
-            "screen": scr, "flags": str(flags[t]), "reason": reason,
-        })
+        rows.append(
+            {
+                "ticker": t,
+                "name": name_of[t],
+                "issuer": issuer_of[t],
+                "country": country_of[t],
+                "action": action,
+                "previous_weight": pw,
+                "drifted_weight": float(dw_of[t]),
+                "new_weight": nw,
+                "change": nw - pw,
+                "previous_binding": "" if was_b is None else was_b,
+                "binding": now_b,
+                "screen": scr,
+                "flags": str(flags[t]),
+                "reason": reason,
+            }
+        )
     return pd.DataFrame(rows, columns=list(ANNOUNCEMENT_COLUMNS))
 
 
-def _compliance(w: pd.Series, f: pd.DataFrame, names: ReviewNames, aum: float, m: Methodology, review: pd.Series,
-                rep: ReviewReport) -> dict[str, Any]:
+def _compliance(
+    w: pd.Series, f: pd.DataFrame, names: ReviewNames, aum: float, m: Methodology, review: pd.Series, rep: ReviewReport
+) -> dict[str, Any]:
     """``compliance.json``: every cap, and the RIC and UCITS tests (legal and rulebook-buffered)."""
     checks: list[dict[str, Any]] = []
     w = w[w != 0]  # the held names (a negative weight would stay and fail "long only")
     country = names.country.reindex(f.index)
 
     def add(group: str, c: ComplianceCheck, **extra: Any) -> None:
-        checks.append({"group": group, "name": c.name, "limit": json_float(c.limit), "value": json_float(c.value),
-                       "passed": bool(c.passed), "detail": c.detail, **extra})
+        checks.append(
+            {
+                "group": group,
+                "name": c.name,
+                "limit": json_float(c.limit),
+                "value": json_float(c.value),
+                "passed": bool(c.passed),
+                "detail": c.detail,
+                **extra,
+            }
+        )
 
     country_caps = {c: m.caps.country_cap(c) for c in sorted(country.dropna().unique())}
-    for c in check_caps(w, caps=m.caps.single, issuers=f["issuer"], issuer_cap=m.caps.issuer,
-                        countries=country, country_caps=country_caps):
+    for c in check_caps(
+        w,
+        caps=m.caps.single,
+        issuers=f["issuer"],
+        issuer_cap=m.caps.issuer,
+        countries=country,
+        country_caps=country_caps,
+    ):
         add("caps", c, in_force=True)
     single = [c for c in check_caps(w, caps=names.liquidity_cap) if c.name == "single-name cap"][0]
     liq_check = dataclasses.replace(
-        single, name="liquidity cap",
-        detail=(f"weight x AUM <= {m.liquidity.participation:g} x ADTV x {m.liquidity.days_to_trade:g} days "
-                f"at AUM {usd(aum)}; " + single.detail))
+        single,
+        name="liquidity cap",
+        detail=(
+            f"weight x AUM <= {m.liquidity.participation:g} x ADTV x {m.liquidity.days_to_trade:g} days "
+            f"at AUM {usd(aum)}; " + single.detail
+        ),
+    )
     add("caps", liq_check, in_force=True)
 
     mode = m.regulatory.mode
@@ -310,8 +440,15 @@ def _compliance(w: pd.Series, f: pd.DataFrame, names: ReviewNames, aum: float, m
     }
 
 
-def _summary(ann: pd.DataFrame, tr: pd.DataFrame, constituents: int, initial: bool, compliance: dict[str, Any],
-             rep: ReviewReport, aum: float) -> dict[str, Any]:
+def _summary(
+    ann: pd.DataFrame,
+    tr: pd.DataFrame,
+    constituents: int,
+    initial: bool,
+    compliance: dict[str, Any],
+    rep: ReviewReport,
+    aum: float,
+) -> dict[str, Any]:
     """The manifest's ``summary``: counts of actions, turnover, trade values, costs, days to trade."""
     value = tr["trade_value_usd"]
     days = tr["days_to_trade"]

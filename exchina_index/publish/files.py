@@ -34,14 +34,30 @@ __all__ = ["FILES", "render_files", "call_record", "canonical_json", "software_v
 
 #: Files of a review folder, in the order they are written (the manifest last).
 FILES: tuple[str, ...] = (
-    "announcement.csv", "proforma.csv", "trades.csv", "compliance.json", "report.html", "manifest.json",
+    "announcement.csv",
+    "proforma.csv",
+    "trades.csv",
+    "compliance.json",
+    "report.html",
+    "manifest.json",
 )
 _W = "%.10f"
 _FORMATS: dict[str, str] = {
-    "previous_weight": _W, "drifted_weight": _W, "new_weight": _W, "change": _W, "weight": _W,
-    "target_weight": _W, "trade_weight": _W, **{s: "%.6f" for s in STAGES},
-    "reference_price": "%.6f", "reference_price_usd": "%.6f", "index_shares_per_1m": "%.6f",
-    "trade_value_usd": "%.2f", "adtv_usd": "%.2f", "cost_rate": "%.6f", "estimated_cost_usd": "%.2f",
+    "previous_weight": _W,
+    "drifted_weight": _W,
+    "new_weight": _W,
+    "change": _W,
+    "weight": _W,
+    "target_weight": _W,
+    "trade_weight": _W,
+    **{s: "%.6f" for s in STAGES},
+    "reference_price": "%.6f",
+    "reference_price_usd": "%.6f",
+    "index_shares_per_1m": "%.6f",
+    "trade_value_usd": "%.2f",
+    "adtv_usd": "%.2f",
+    "cost_rate": "%.6f",
+    "estimated_cost_usd": "%.2f",
     "days_to_trade": "%.4f",
 }
 
@@ -61,7 +77,7 @@ def _fmt(value: Any, fmt: str | None) -> str:
         if math.isinf(x):
             return "inf" if x > 0 else "-inf"
         s = (fmt or "%.10g") % x
-        if s.startswith("-") and not s.strip("-0.") :
+        if s.startswith("-") and not s.strip("-0."):
             s = s[1:]  # no negative zero
         return s
     if isinstance(value, pd.Timestamp):
@@ -84,8 +100,9 @@ def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, floats rounded to 12 significant digits so that solver noise in
     the last bits (1e-17) never changes the published bytes."""
     # a path holding bytes that are not UTF-8 (a surrogate escape) is written as its \\udcXX escape
-    return (json.dumps(_round_floats(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
-            + "\n").encode("utf-8", "backslashreplace")
+    return (
+        json.dumps(_round_floats(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    ).encode("utf-8", "backslashreplace")
 
 
 def _round_floats(obj: Any) -> Any:
@@ -110,8 +127,16 @@ def software_versions(solver: str) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             return None
 
-    solver_dist = {"CLARABEL": "clarabel", "SCS": "scs", "ECOS": "ecos", "OSQP": "osqp", "HIGHS": "highspy",
-                   "MOSEK": "mosek", "GUROBI": "gurobipy", "CVXOPT": "cvxopt"}.get(str(solver).upper())
+    solver_dist = {
+        "CLARABEL": "clarabel",
+        "SCS": "scs",
+        "ECOS": "ecos",
+        "OSQP": "osqp",
+        "HIGHS": "highspy",
+        "MOSEK": "mosek",
+        "GUROBI": "gurobipy",
+        "CVXOPT": "cvxopt",
+    }.get(str(solver).upper())
     return {
         "exchina_index": __version__,
         "python": sys.version.split()[0],
@@ -135,8 +160,6 @@ def call_record(as_of: Any, aum: Any, previous: Any, force: bool, methodology: A
         "force": bool(force),
         "methodology": None if methodology is None else getattr(methodology, "source", None),
     }
-
-
 
 
 def render_files(b: Bundle, *, command_line: str | None, call: dict[str, Any]) -> dict[str, bytes]:
@@ -172,25 +195,42 @@ def _manifest(b: Bundle, files: dict[str, bytes]) -> dict[str, Any]:
         "index": b.methodology.name,
         "review": {
             "requested_as_of": b.requested,
-            **{k: pd.Timestamp(rv[c]).date().isoformat() for k, c in (
-                ("cutoff", "cutoff"), ("announcement", "announce"), ("proforma", "proforma"),
-                ("implementation", "implement"), ("effective", "effective"))},
+            **{
+                k: pd.Timestamp(rv[c]).date().isoformat()
+                for k, c in (
+                    ("cutoff", "cutoff"),
+                    ("announcement", "announce"),
+                    ("proforma", "proforma"),
+                    ("implementation", "implement"),
+                    ("effective", "effective"),
+                )
+            },
         },
         "aum_usd": json_float(b.aum, 2),
-        "methodology": {"version": b.methodology.version, "hash": b.methodology.hash,
-                        "regulatory_mode": b.methodology.regulatory.mode},
-        "universe": {"fingerprint": b.universe.fingerprint, "listings": len(b.universe.frame),
-                     "notes": list(b.universe.notes)},
+        "methodology": {
+            "version": b.methodology.version,
+            "hash": b.methodology.hash,
+            "regulatory_mode": b.methodology.regulatory.mode,
+        },
+        "universe": {
+            "fingerprint": b.universe.fingerprint,
+            "listings": len(b.universe.frame),
+            "notes": list(b.universe.notes),
+        },
         "data": {
-            "source": str(mk.source), "synthetic": bool(mk.synthetic),
+            "source": str(mk.source),
+            "synthetic": bool(mk.synthetic),
             "start": pd.Timestamp(close_index[0]).date().isoformat(),
             "end": pd.Timestamp(close_index[-1]).date().isoformat(),
             "used_through": pd.Timestamp(rv["cutoff"]).date().isoformat(),
             "fingerprint": str(getattr(mk, "fingerprint", "")),
             "notes": list(mk.notes),
         },
-        "previous": None if b.previous is None else {
-            "source": b.previous.source, "implementation": b.previous.date.date().isoformat(),
+        "previous": None
+        if b.previous is None
+        else {
+            "source": b.previous.source,
+            "implementation": b.previous.date.date().isoformat(),
             "sha256": b.previous.sha256,
         },
         "software": software_versions(rep.solver),

@@ -149,7 +149,8 @@ def table(
     attrs = (f' class="{cls}"' if cls is not None else "") + (f' id="{table_id}"' if table_id else "")
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = sep.join(
-        "<tr>" + "".join(td(c, i < len(numeric) and numeric[i]) for i, c in enumerate(row)) + "</tr>" for row in rows)
+        "<tr>" + "".join(td(c, i < len(numeric) and numeric[i]) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
     return f"<table{attrs}><thead><tr>{head}</tr></thead>{sep}<tbody>{sep}{body}{sep}</tbody></table>"
 
 
@@ -175,15 +176,18 @@ def data_notes_html(notes: Sequence[str]) -> str:
     """A run's notes (universe, market data) as a visible list (empty string when there are none)."""
     if not notes:
         return ""
-    return ('<div class="warn" id="data-notes"><strong>Data notes</strong> (also in the manifest):<ul>'
-            + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></div>")
+    return (
+        '<div class="warn" id="data-notes"><strong>Data notes</strong> (also in the manifest):<ul>'
+        + "".join(f"<li>{escape(n)}</li>" for n in notes)
+        + "</ul></div>"
+    )
 
 
 def synthetic_banner_html() -> str:
     """The red banner at the top of the backtest's pages when they were made from synthetic data."""
     return (
         '<div id="synthetic-banner" role="alert" style="background:#b00020;color:#fff;'
-        'font:bold 16px/1.4 Arial,Helvetica,sans-serif;padding:12px 16px;margin:0 0 18px 0;'
+        "font:bold 16px/1.4 Arial,Helvetica,sans-serif;padding:12px 16px;margin:0 0 18px 0;"
         f'text-align:center;border-radius:4px">{escape_text(SYNTHETIC_BANNER)}</div>'
     )
 
@@ -191,7 +195,8 @@ def synthetic_banner_html() -> str:
 # Resource references to another host: src/href/... attributes, CSS url() and @import.
 _EXTERNAL = r"""(?:https?:)?//"""
 _RESOURCE_ATTR_RE = re.compile(
-    r"""\b(?:src|href|srcset|action|poster|data|xlink:href)\s*=\s*["']?\s*""" + _EXTERNAL, re.IGNORECASE)
+    r"""\b(?:src|href|srcset|action|poster|data|xlink:href)\s*=\s*["']?\s*""" + _EXTERNAL, re.IGNORECASE
+)
 _CSS_URL_RE = re.compile(r"""url\(\s*["']?\s*""" + _EXTERNAL, re.IGNORECASE)
 _CSS_IMPORT_RE = re.compile(r"""@import\s+(?:url\()?\s*["']?\s*""" + _EXTERNAL, re.IGNORECASE)
 _ANY_URL_RE = re.compile(r"https?://", re.IGNORECASE)
@@ -202,7 +207,7 @@ def find_external_references(text: str) -> list[str]:
     ``@import`` of ``text``, plus any other ``http(s)://`` string (returned as short excerpts)."""
     hits = []
     for rx in (_RESOURCE_ATTR_RE, _CSS_URL_RE, _CSS_IMPORT_RE, _ANY_URL_RE):
-        hits += [text[max(m.start() - 40, 0): m.end() + 40] for m in rx.finditer(text)]
+        hits += [text[max(m.start() - 40, 0) : m.end() + 40] for m in rx.finditer(text)]
     return hits
 
 

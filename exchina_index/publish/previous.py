@@ -40,11 +40,11 @@ SUM_TOLERANCE = 1e-6
 class Previous:
     """A previous portfolio and where it came from."""
 
-    weights: pd.Series           # by ticker, as set at ``date``
-    date: pd.Timestamp           # the previous implementation date
-    source: str                  # recorded in the manifest
+    weights: pd.Series  # by ticker, as set at ``date``
+    date: pd.Timestamp  # the previous implementation date
+    source: str  # recorded in the manifest
     sha256: str | None
-    binding: pd.Series | None    # the binding cap of each previous constituent, when known
+    binding: pd.Series | None  # the binding cap of each previous constituent, when known
     path: Path | None = None
 
 
@@ -56,8 +56,9 @@ def _previous_schedule_date(m: Methodology, implement: pd.Timestamp) -> pd.Times
     return pd.Timestamp(sched["implement"].iloc[-1])
 
 
-def resolve_previous(previous: Any, out_dir: Path, universe: Universe, m: Methodology,
-                     implement: pd.Timestamp) -> Previous | None:
+def resolve_previous(
+    previous: Any, out_dir: Path, universe: Universe, m: Methodology, implement: pd.Timestamp
+) -> Previous | None:
     """The previous portfolio of the review implemented on ``implement`` (``None``: an initial
     composition); ``previous`` is ``None`` (the latest review in ``out_dir``), a CSV path or a Series."""
     if previous is None:
@@ -80,9 +81,11 @@ def resolve_previous(previous: Any, out_dir: Path, universe: Universe, m: Method
             except ValueError:
                 date = None
         if date is not None and date >= implement:  # a later review's result: look-ahead, not a previous
-            raise InputError(f"the previous portfolio's folder is dated {date.date()}, not before this review's "
-                             f"implementation on {implement.date()}; give the proforma.csv of an earlier review",
-                             path=path)
+            raise InputError(
+                f"the previous portfolio's folder is dated {date.date()}, not before this review's "
+                f"implementation on {implement.date()}; give the proforma.csv of an earlier review",
+                path=path,
+            )
         if date is None:
             date = _previous_schedule_date(m, implement)
         return Previous(weights, date, str(previous), digest, binding, path)
@@ -139,11 +142,16 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
         if not t:
             raise InputError("empty ticker", path=path, line=line, column="ticker")
         if t not in known:
-            raise InputError(f"unknown ticker '{t}': not in the universe; fix the symbol or the universe file",
-                             path=path, line=line, column="ticker")
+            raise InputError(
+                f"unknown ticker '{t}': not in the universe; fix the symbol or the universe file",
+                path=path,
+                line=line,
+                column="ticker",
+            )
         if t in weights:
-            raise InputError(f"duplicate ticker '{t}' (first on line {first_line[t]})", path=path, line=line,
-                             column="ticker")
+            raise InputError(
+                f"duplicate ticker '{t}' (first on line {first_line[t]})", path=path, line=line, column="ticker"
+            )
         weights[t] = _weight(values[iw], t, path, line)
         first_line[t] = line
         if ib is not None:
@@ -156,6 +164,7 @@ def _read_portfolio(path: Path, universe: Universe) -> tuple[pd.Series, pd.Serie
 def _csv_rows(path: Path) -> tuple[bytes, int, list[list[str]]]:
     """The file's bytes (read once: parsed and hashed), the number of leading blank or comment
     lines, and the CSV rows after them."""
+
     def fail(message: str, line: int | None = None) -> InputError:
         return InputError(f"previous portfolio: {message}", path=path, line=line)
 
@@ -176,12 +185,17 @@ def _check_header(header: list[str], path: Path, line: int) -> list[str]:
         raise InputError("the previous portfolio is empty; it needs a header with ticker and weight", path=path)
     for col in ("ticker", "weight"):
         if col not in header:
-            raise InputError(f"missing column '{col}'; the header must hold ticker and weight "
-                             f"(got {', '.join(header)})", path=path, line=line, column=col)
+            raise InputError(
+                f"missing column '{col}'; the header must hold ticker and weight (got {', '.join(header)})",
+                path=path,
+                line=line,
+                column=col,
+            )
     twice = sorted({h for h in header if h and header.count(h) > 1})
     if twice:
-        raise InputError(f"column '{twice[0]}' appears twice in the header; keep one", path=path, line=line,
-                         column=twice[0])
+        raise InputError(
+            f"column '{twice[0]}' appears twice in the header; keep one", path=path, line=line, column=twice[0]
+        )
     return header
 
 
@@ -190,11 +204,13 @@ def _weight(text: str, ticker: str, path: Path, line: int) -> float:
     try:
         w = float(text)
     except ValueError:
-        raise InputError(f"weight of '{ticker}' is '{text}', not a number", path=path, line=line,
-                         column="weight") from None
+        raise InputError(
+            f"weight of '{ticker}' is '{text}', not a number", path=path, line=line, column="weight"
+        ) from None
     if not math.isfinite(w) or w < 0:
-        raise InputError(f"weight of '{ticker}' is {text}; weights must be finite and >= 0",
-                         path=path, line=line, column="weight")
+        raise InputError(
+            f"weight of '{ticker}' is {text}; weights must be finite and >= 0", path=path, line=line, column="weight"
+        )
     return w
 
 
@@ -204,13 +220,18 @@ def _check_total(weights: dict[str, float], first_line: dict[str, int], path: Pa
         raise InputError("the previous portfolio has no rows", path=path)
     over = next((t for t, w in weights.items() if w > 1 + SUM_TOLERANCE), None)
     if over is not None:  # also keeps the sum below from overflowing (1e308 + 1e308)
-        raise InputError(f"weight of '{over}' is {weights[over]:g}; a weight is a fraction of the portfolio, at most 1",
-                         path=path, line=first_line[over], column="weight")
+        raise InputError(
+            f"weight of '{over}' is {weights[over]:g}; a weight is a fraction of the portfolio, at most 1",
+            path=path,
+            line=first_line[over],
+            column="weight",
+        )
     s = pd.Series(weights, dtype=float).sort_index()
     total = math.fsum(s.to_numpy())
     if abs(total - 1.0) > SUM_TOLERANCE:
-        raise InputError(f"weights sum to {total:.10g}, not 1 (tolerance {SUM_TOLERANCE:g})", path=path,
-                         column="weight")
+        raise InputError(
+            f"weights sum to {total:.10g}, not 1 (tolerance {SUM_TOLERANCE:g})", path=path, column="weight"
+        )
     return s
 
 
@@ -228,8 +249,10 @@ def _check_series(previous: pd.Series, universe: Universe) -> pd.Series:
         raise InputError("previous portfolio (Series): weights must be numbers") from None
     bad = s.index[~np.isfinite(s.to_numpy()) | (s.to_numpy() < 0) | (s.to_numpy() > 1 + SUM_TOLERANCE)]
     if len(bad):
-        raise InputError(f"previous portfolio (Series): weight of '{bad[0]}' is {s[bad[0]]}; weights are fractions "
-                         "of the portfolio, finite, between 0 and 1")
+        raise InputError(
+            f"previous portfolio (Series): weight of '{bad[0]}' is {s[bad[0]]}; weights are fractions "
+            "of the portfolio, finite, between 0 and 1"
+        )
     total = math.fsum(s.to_numpy())
     if abs(total - 1.0) > SUM_TOLERANCE:
         raise InputError(f"previous portfolio (Series): weights sum to {total:.10g}, not 1")

@@ -43,7 +43,11 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 
 def run_quantstats(
-    returns: pd.Series, benchmark: pd.Series | None, output: Path, title: str, benchmark_name: str | None,
+    returns: pd.Series,
+    benchmark: pd.Series | None,
+    output: Path,
+    title: str,
+    benchmark_name: str | None,
 ) -> None:
     """Call ``quantstats.reports.html`` with Series only and an explicit output path.
 
@@ -80,8 +84,6 @@ def run_quantstats(
         )
 
 
-
-
 def finish_quantstats_html(text: str, title: str, synthetic: bool) -> str:
     """Post-process quantstats' page: offline, our title, a link to the thematic page, the banner."""
     text = strip_external_references(text)
@@ -96,7 +98,9 @@ def finish_quantstats_html(text: str, title: str, synthetic: bool) -> str:
     )
     m = re.search(r"<body\b[^>]*>", text, flags=re.IGNORECASE)
     if m is None:  # not the template we know: wrap what we got
-        return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc_title}</title></head>' \
-               f"<body>{top}{text}</body></html>\n"
+        return (
+            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc_title}</title></head>'
+            f"<body>{top}{text}</body></html>\n"
+        )
     # drop the template's onload="save()" (an undefined function) along with any other body attribute
-    return text[: m.start()] + "<body>\n" + top + text[m.end():]
+    return text[: m.start()] + "<body>\n" + top + text[m.end() :]

@@ -168,7 +168,9 @@ def rebalance(
         if start < close_usd.index[0]:
             raise InputError(
                 f"the previous portfolio is dated {prev.date.date()}, before the market data starts "
-                f"({close_usd.index[0].date()}); give market data covering it", path=prev.path)
+                f"({close_usd.index[0].date()}); give market data covering it",
+                path=prev.path,
+            )
         drifted = drift_weights(prev.weights.reindex(universe.frame.index, fill_value=0.0), close_usd, start, cutoff)
     result = build_weights(universe, market, cutoff, m, aum_usd, previous=drifted, optimizer=optimizer)
 
@@ -239,19 +241,23 @@ def _review_row(m: Methodology, as_of: Any, market: Any, universe: Universe) -> 
     if len(valid) and (valid["implement"] == row["implement"]).any():
         return row
     text = as_of.date().isoformat() if isinstance(as_of, pd.Timestamp) else str(as_of)
-    where = (f"valid review dates with this data ({dates[0].date()} to {dates[-1].date()}, "
-             f"{m.size.min_history_sessions} sessions of history needed before a cut-off): "
-             + (f"{valid['implement'].iloc[0].date()} to {valid['implement'].iloc[-1].date()}" if len(valid)
-                else "none"))
+    where = (
+        f"valid review dates with this data ({dates[0].date()} to {dates[-1].date()}, "
+        f"{m.size.min_history_sessions} sessions of history needed before a cut-off): "
+        + (f"{valid['implement'].iloc[0].date()} to {valid['implement'].iloc[-1].date()}" if len(valid) else "none")
+    )
     if row["cutoff"] > dates[-1]:
         why = f"its cut-off {row['cutoff'].date()} is after the last market data ({dates[-1].date()})"
     elif row["cutoff"] > last:
-        why = (f"its cut-off {row['cutoff'].date()} is after the last price of a listing the screens admit "
-               f"({last.date()}; later prices are only for screened-out listings: {', '.join(beyond[:10])})")
+        why = (
+            f"its cut-off {row['cutoff'].date()} is after the last price of a listing the screens admit "
+            f"({last.date()}; later prices are only for screened-out listings: {', '.join(beyond[:10])})"
+        )
     else:
         why = f"its cut-off {row['cutoff'].date()} has too little market history before it"
-    raise ReviewDateError(f"no review for {text}: the review implemented on {row['implement'].date()} "
-                          f"cannot run because {why}; {where}")
+    raise ReviewDateError(
+        f"no review for {text}: the review implemented on {row['implement'].date()} cannot run because {why}; {where}"
+    )
 
 
 def _check_output(out_dir: Path, dest: Path, force: bool) -> None:
@@ -268,7 +274,8 @@ def _check_output(out_dir: Path, dest: Path, force: bool) -> None:
     if os.path.lexists(dest) and not force:
         raise OutputError(
             f"{dest} already exists; a published review is never overwritten (use --force / force=True "
-            f"to keep the old one as {atomic.next_version_name(dest).name} and write a new one)")
+            f"to keep the old one as {atomic.next_version_name(dest).name} and write a new one)"
+        )
 
 
 def _publish(out_dir: Path, dest: Path, files: Mapping[str, bytes], force: bool) -> Path:

@@ -34,24 +34,41 @@ def _days(x: Any) -> str:
 def _bars(before: float, after: float) -> str:
     b = max(0.0, min(1.0, float(before))) * 200
     a = max(0.0, min(1.0, float(after))) * 200
-    return (f'<span class="bar u" style="width:{b:.1f}px"></span><br>'
-            f'<span class="bar" style="width:{a:.1f}px"></span>')
+    return f'<span class="bar u" style="width:{b:.1f}px"></span><br><span class="bar" style="width:{a:.1f}px"></span>'
 
 
 def _exposure(title: str, before: pd.Series, after: pd.Series) -> str:
     keys = sorted(set(before.index[before.abs() > 0]) | set(after.index[after.abs() > 0]), key=str)
-    rows = [(e(k), pct(before.get(k, 0.0)), pct(after.get(k, 0.0)), pct(after.get(k, 0.0) - before.get(k, 0.0)),
-             _bars(before.get(k, 0.0), after.get(k, 0.0))) for k in keys]
-    return (f"<h3>{e(title)}</h3>"
-            + table(["", "before capping (anchor u)", "after capping", "difference", "light: before, dark: after"],
-                    rows, numeric=[False, True, True, True, False]))
+    rows = [
+        (
+            e(k),
+            pct(before.get(k, 0.0)),
+            pct(after.get(k, 0.0)),
+            pct(after.get(k, 0.0) - before.get(k, 0.0)),
+            _bars(before.get(k, 0.0), after.get(k, 0.0)),
+        )
+        for k in keys
+    ]
+    return f"<h3>{e(title)}</h3>" + table(
+        ["", "before capping (anchor u)", "after capping", "difference", "light: before, dark: after"],
+        rows,
+        numeric=[False, True, True, True, False],
+    )
 
 
 def render_report(b: Bundle) -> str:
     """The HTML text of the review report for a rebalance bundle."""
     parts = [
-        *_head(b), *_summary(b), *_exposures(b), *_binding(b), *_capacity(b), *_china_nexus(b),
-        *_compliance(b), *_changes(b), *_constituents(b), *_eligibility(b),
+        *_head(b),
+        *_summary(b),
+        *_exposures(b),
+        *_binding(b),
+        *_capacity(b),
+        *_china_nexus(b),
+        *_compliance(b),
+        *_changes(b),
+        *_constituents(b),
+        *_eligibility(b),
         '<p class="meta">Reference prices are the closes on or before the data cut-off (the run only '
         "sees data to the cut-off); index shares are weight × 1,000,000 / reference price in USD; fund "
         "shares are rounded to board lots. Recompute shares from the weights at the implementation close. "
@@ -69,16 +86,20 @@ def _head(b: Bundle) -> list[str]:
         return iso_date(rv[c])
 
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(m.name)}: review {d('implement')}</title>", f"<style>{REVIEW_CSS}</style></head><body>",
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(m.name)}: review {d('implement')}</title>",
+        f"<style>{REVIEW_CSS}</style></head><body>",
         f"<h1>{e(m.name)}</h1>",
         f"<p><strong>Review implemented at the close of {d('implement')}</strong> (effective {d('effective')}). "
         f"Data cut-off {d('cutoff')}, announcement {d('announce')}, pro-forma from {d('proforma')}. "
         f"Requested as of {e(b.requested)}. Fund size for liquidity caps, shares and trades: {usd(b.aum)}.</p>",
     ]
     if bool(mk.synthetic):
-        parts.append(f'<div class="synthetic">{SYNTHETIC_TAG} — not real market prices. '
-                     "Weights, shares, trades and capacity figures below are illustrations only.</div>")
+        parts.append(
+            f'<div class="synthetic">{SYNTHETIC_TAG} — not real market prices. '
+            "Weights, shares, trades and capacity figures below are illustrations only.</div>"
+        )
     idx = mk.close.index
     parts.append(
         f'<p class="meta">Data source: <strong>{e(mk.source)}</strong>'
@@ -86,29 +107,48 @@ def _head(b: Bundle) -> list[str]:
         f"{pd.Timestamp(idx[-1]).date()}, used through the cut-off {d('cutoff')}; data fingerprint "
         f"<code>{e(str(getattr(mk, 'fingerprint', ''))[:16])}</code>. Rulebook {e(m.version)} "
         f"(<code>{e(m.hash[:16])}</code>), regulatory mode <strong>{e(m.regulatory.mode)}</strong>. "
-        f"Universe <code>{e(b.universe.fingerprint[:16])}</code> ({len(b.frame)} listings).</p>")
+        f"Universe <code>{e(b.universe.fingerprint[:16])}</code> ({len(b.frame)} listings).</p>"
+    )
     parts.append(data_notes_html(b.universe.notes + mk.notes))
     return parts
 
 
 def _summary(b: Bundle) -> list[str]:
     s, rep = b.summary, b.report
-    parts = ["<h2>Summary</h2>", table(["", ""], [
-        ("constituents", s["constituents"]),
-        ("additions / deletions / changes / holds",
-         f"{s['additions']} / {s['deletions']} / {s['changes']} / {s['holds']}"
-         + (" (initial composition)" if s["initial"] else "")),
-        ("one-way turnover", pct(s["one_way_turnover"])),
-        ("estimated trading cost",
-         f"{usd(s['estimated_cost_usd'])} ({s['estimated_cost_bps_of_aum']:.2f} bp of AUM)"),
-        ("longest days to trade at this AUM", f"{s['max_days_to_trade']:.2f}"),
-        ("compliance (rules in force)", _PASS if s["compliance_passed"]
-         else '<span class="fail">FAIL — see below</span>'),
-        ("solver", f"{e(rep.solver)} ({e(rep.status)})" + (" — fallback solver used" if rep.fallback_used else "")),
-    ])]
+    parts = [
+        "<h2>Summary</h2>",
+        table(
+            ["", ""],
+            [
+                ("constituents", s["constituents"]),
+                (
+                    "additions / deletions / changes / holds",
+                    f"{s['additions']} / {s['deletions']} / {s['changes']} / {s['holds']}"
+                    + (" (initial composition)" if s["initial"] else ""),
+                ),
+                ("one-way turnover", pct(s["one_way_turnover"])),
+                (
+                    "estimated trading cost",
+                    f"{usd(s['estimated_cost_usd'])} ({s['estimated_cost_bps_of_aum']:.2f} bp of AUM)",
+                ),
+                ("longest days to trade at this AUM", f"{s['max_days_to_trade']:.2f}"),
+                (
+                    "compliance (rules in force)",
+                    _PASS if s["compliance_passed"] else '<span class="fail">FAIL — see below</span>',
+                ),
+                (
+                    "solver",
+                    f"{e(rep.solver)} ({e(rep.status)})" + (" — fallback solver used" if rep.fallback_used else ""),
+                ),
+            ],
+        ),
+    ]
     if rep.relaxations:
-        parts.append('<p class="warn"><strong>Relaxations taken (the rulebook constraints were infeasible):</strong> '
-                     + "; ".join(e(r) for r in rep.relaxations) + "</p>")
+        parts.append(
+            '<p class="warn"><strong>Relaxations taken (the rulebook constraints were infeasible):</strong> '
+            + "; ".join(e(r) for r in rep.relaxations)
+            + "</p>"
+        )
     return parts
 
 
@@ -125,11 +165,21 @@ def _exposures(b: Bundle) -> list[str]:
     cur = b.frame["currency"]
     return [
         "<h2>Exposure before and after capping</h2>",
-        "<h3>Stages</h3>" + table(
+        "<h3>Stages</h3>"
+        + table(
             ["stage", "target", "before capping (anchor u)", "after capping", "light: before, dark: after"],
-            [(e(k), pct(st.loc[k, "target"]), pct(st.loc[k, "before"]), pct(st.loc[k, "after"]),
-              _bars(st.loc[k, "before"], st.loc[k, "after"])) for k in st.index],
-            numeric=[False, True, True, True, False]),
+            [
+                (
+                    e(k),
+                    pct(st.loc[k, "target"]),
+                    pct(st.loc[k, "before"]),
+                    pct(st.loc[k, "after"]),
+                    _bars(st.loc[k, "before"], st.loc[k, "after"]),
+                )
+                for k in st.index
+            ],
+            numeric=[False, True, True, True, False],
+        ),
         _exposure("Countries (of classification)", u.groupby(country).sum(), w.groupby(country).sum()),
         _exposure("Currencies", u.groupby(cur).sum(), w.groupby(cur).sum()),
     ]
@@ -145,11 +195,18 @@ def _binding(b: Bundle) -> list[str]:
     return [
         "<h2>Binding constraints</h2>",
         "<p>Group constraints holding with equality: "
-        + (", ".join(f"<code>{e(c)}</code>" for c in rep.binding_constraints) or "none") + ".</p>",
-        table(["ticker", "name", "binding", "cap", "cap kind", "anchor u", "weight"], [
-            (e(t), e(name_of[t]), e(binding[t]), pct(cap[t], 4), e(cap_kind[t]), pct(anchor[t], 4), pct(W[t], 4))
-            for t in bound], numeric=[False, False, False, True, False, True, True])
-        if bound else "<p>No name is held at a cap or floor.</p>",
+        + (", ".join(f"<code>{e(c)}</code>" for c in rep.binding_constraints) or "none")
+        + ".</p>",
+        table(
+            ["ticker", "name", "binding", "cap", "cap kind", "anchor u", "weight"],
+            [
+                (e(t), e(name_of[t]), e(binding[t]), pct(cap[t], 4), e(cap_kind[t]), pct(anchor[t], 4), pct(W[t], 4))
+                for t in bound
+            ],
+            numeric=[False, False, False, True, False, True, True],
+        )
+        if bound
+        else "<p>No name is held at a cap or floor.</p>",
     ]
 
 
@@ -158,7 +215,7 @@ def _capacity(b: Bundle) -> list[str]:
     m, rep, s = b.methodology, b.report, b.summary
     dtt = rep.days_to_trade.reindex(sorted(rep.days_to_trade.index))
     adtv = b.names.adtv_usd
-    at_aum = (b.weights * b.aum / (m.liquidity.participation * adtv))
+    at_aum = b.weights * b.aum / (m.liquidity.participation * adtv)
     cols = [str(c) for c in dtt.columns]
     D = {c: dtt[c].to_dict() for c in dtt.columns}
     A, AT, W = adtv.to_dict(), at_aum.to_dict(), b.weights.to_dict()
@@ -167,10 +224,20 @@ def _capacity(b: Bundle) -> list[str]:
         f"<p>Largest AUM at which every rulebook constraint holds without relaxation: "
         f"<strong>{usd(rep.capacity_aum)}</strong>. Days to trade each holding from cash at "
         f"{m.liquidity.participation:.0%} of ADTV ({m.liquidity.adtv_window_sessions}-session ADTV):</p>",
-        table(["ticker", "weight", "ADTV (USD)", *[f"days at {c}" for c in cols], f"days at {usd(b.aum)}"], [
-            (e(t), pct(W[t], 4), usd(A.get(t, np.nan)), *[_days(D[c][t]) for c in dtt.columns],
-             _days(AT.get(t, np.nan))) for t in dtt.index],
-            numeric=[False, True, True, *[True] * len(cols), True]),
+        table(
+            ["ticker", "weight", "ADTV (USD)", *[f"days at {c}" for c in cols], f"days at {usd(b.aum)}"],
+            [
+                (
+                    e(t),
+                    pct(W[t], 4),
+                    usd(A.get(t, np.nan)),
+                    *[_days(D[c][t]) for c in dtt.columns],
+                    _days(AT.get(t, np.nan)),
+                )
+                for t in dtt.index
+            ],
+            numeric=[False, True, True, *[True] * len(cols), True],
+        ),
         f"<p>Trades at this AUM (from the drifted previous portfolio) take at most "
         f"{s['max_days_to_trade']:.2f} days; see <code>trades.csv</code>.</p>",
     ]
@@ -184,9 +251,12 @@ def _china_nexus(b: Bundle) -> list[str]:
     flagged = [t for t in sorted(b.weights.index[b.weights > 0]) if str(flags[t])]
     return [
         "<h2>China-nexus flags of held names</h2>",
-        table(["ticker", "name", "flags", "Chinese stake counted", "links in force at the cut-off"], [
-            (e(t), e(name_of[t]), e(flags[t]), pct(stake[t], 1), e(detail[t])) for t in flagged])
-        if flagged else "<p>No held name carries a China-nexus flag.</p>",
+        table(
+            ["ticker", "name", "flags", "Chinese stake counted", "links in force at the cut-off"],
+            [(e(t), e(name_of[t]), e(flags[t]), pct(stake[t], 1), e(detail[t])) for t in flagged],
+        )
+        if flagged
+        else "<p>No held name carries a China-nexus flag.</p>",
     ]
 
 
@@ -196,10 +266,21 @@ def _compliance(b: Bundle) -> list[str]:
         "<h2>Compliance</h2>",
         f"<p>Regulatory mode in force: <strong>{e(c['regulatory_mode'])}</strong>. "
         "Legal limits and the rulebook's buffered limits are both tested, whatever the mode.</p>",
-        table(["check", "in force", "limit", "value", "result", "detail"], [
-            (e(k["name"]), "yes" if k["in_force"] else "no", pct(k["limit"] or 0.0, 4), pct(k["value"] or 0.0, 4),
-             _PASS if k["passed"] else '<span class="fail">FAIL</span>', e(k["detail"]))
-            for k in c["checks"]], numeric=[False, False, True, True, False, False]),
+        table(
+            ["check", "in force", "limit", "value", "result", "detail"],
+            [
+                (
+                    e(k["name"]),
+                    "yes" if k["in_force"] else "no",
+                    pct(k["limit"] or 0.0, 4),
+                    pct(k["value"] or 0.0, 4),
+                    _PASS if k["passed"] else '<span class="fail">FAIL</span>',
+                    e(k["detail"]),
+                )
+                for k in c["checks"]
+            ],
+            numeric=[False, False, True, True, False, False],
+        ),
     ]
 
 
@@ -207,10 +288,23 @@ def _changes(b: Bundle) -> list[str]:
     ann = b.announcement.sort_values("ticker")
     return [
         "<h2>Changes versus the previous review</h2>",
-        table(["ticker", "name", "action", "previous", "drifted", "new", "change", "reason"], [
-            (e(r.ticker), e(r.name), e(r.action), pct(r.previous_weight, 4), pct(r.drifted_weight, 4),
-             pct(r.new_weight, 4), pct(r.change, 4), e(r.reason)) for r in ann.itertuples(index=False)],
-            numeric=[False, False, False, True, True, True, True, False]),
+        table(
+            ["ticker", "name", "action", "previous", "drifted", "new", "change", "reason"],
+            [
+                (
+                    e(r.ticker),
+                    e(r.name),
+                    e(r.action),
+                    pct(r.previous_weight, 4),
+                    pct(r.drifted_weight, 4),
+                    pct(r.new_weight, 4),
+                    pct(r.change, 4),
+                    e(r.reason),
+                )
+                for r in ann.itertuples(index=False)
+            ],
+            numeric=[False, False, False, True, True, True, True, False],
+        ),
     ]
 
 
@@ -218,13 +312,34 @@ def _constituents(b: Bundle) -> list[str]:
     pf = b.proforma.sort_values("ticker")
     return [
         "<h2>Pro-forma constituents</h2>",
-        table(["ticker", "name", "country", "currency", *STAGES, "weight", "reference price", "index shares / 1M",
-               "fund shares"], [
-            (e(r.ticker), e(r.name), e(r.country), e(r.currency), *[f"{getattr(r, s):.2f}" for s in STAGES],
-             pct(r.weight, 4), f"{r.reference_price:,.4f}", f"{r.index_shares_per_1m:,.4f}",
-             f"{int(r.fund_shares):,}")
-            for r in pf.itertuples(index=False)],
-            numeric=[False, False, False, False, *[True] * len(STAGES), True, True, True, True]),
+        table(
+            [
+                "ticker",
+                "name",
+                "country",
+                "currency",
+                *STAGES,
+                "weight",
+                "reference price",
+                "index shares / 1M",
+                "fund shares",
+            ],
+            [
+                (
+                    e(r.ticker),
+                    e(r.name),
+                    e(r.country),
+                    e(r.currency),
+                    *[f"{getattr(r, s):.2f}" for s in STAGES],
+                    pct(r.weight, 4),
+                    f"{r.reference_price:,.4f}",
+                    f"{r.index_shares_per_1m:,.4f}",
+                    f"{int(r.fund_shares):,}",
+                )
+                for r in pf.itertuples(index=False)
+            ],
+            numeric=[False, False, False, False, *[True] * len(STAGES), True, True, True, True],
+        ),
     ]
 
 
@@ -236,8 +351,21 @@ def _eligibility(b: Bundle) -> list[str]:
     U, W = _anchor(b).to_dict(), b.weights.to_dict()
     return [
         "<h2>Eligibility of every listing at the cut-off</h2>",
-        table(["ticker", "name", "country", "eligible", "reason", "flags", "anchor u", "weight"], [
-            (e(t), e(name_of[t]), e(country[t]), "yes" if bool(eligible[t]) else "no",
-             e(reason[t]), e(flags[t]), pct(U.get(t, 0.0), 4), pct(W.get(t, 0.0), 4))
-            for t in sorted(b.frame.index)], numeric=[False, False, False, False, False, False, True, True]),
+        table(
+            ["ticker", "name", "country", "eligible", "reason", "flags", "anchor u", "weight"],
+            [
+                (
+                    e(t),
+                    e(name_of[t]),
+                    e(country[t]),
+                    "yes" if bool(eligible[t]) else "no",
+                    e(reason[t]),
+                    e(flags[t]),
+                    pct(U.get(t, 0.0), 4),
+                    pct(W.get(t, 0.0), 4),
+                )
+                for t in sorted(b.frame.index)
+            ],
+            numeric=[False, False, False, False, False, False, True, True],
+        ),
     ]

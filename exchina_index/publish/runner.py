@@ -36,10 +36,18 @@ __all__ = ["run_spec", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
 #: Schema name of a backtest output's ``manifest.json``.
 MANIFEST_SCHEMA = "exchina-index/backtest-manifest/1"
 #: Every file a backtest output folder may hold; anything else makes the folder someone else's.
-OUTPUT_FILES: frozenset[str] = frozenset({
-    "tearsheet.html", "thematic.html", "levels.csv", "weights.csv", "turnover.csv",
-    "drifted_weights.csv", "reviews.csv", "manifest.json",
-})
+OUTPUT_FILES: frozenset[str] = frozenset(
+    {
+        "tearsheet.html",
+        "thematic.html",
+        "levels.csv",
+        "weights.csv",
+        "turnover.csv",
+        "drifted_weights.csv",
+        "reviews.csv",
+        "manifest.json",
+    }
+)
 
 
 def run_spec(
@@ -101,22 +109,29 @@ def run_spec(
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 
         benchmark = _benchmark(spec, universe, market, result, cache_dir, deadline_s)
-        write_tearsheet(result, staging, benchmark=benchmark, title=spec.description or spec.name,
-                        benchmark_name=spec.benchmark_name)
+        write_tearsheet(
+            result,
+            staging,
+            benchmark=benchmark,
+            title=spec.description or spec.name,
+            benchmark_name=spec.benchmark_name,
+        )
         if not tearsheet_only:
             _write_extras(result, staging)
         atomic.write_bytes(staging / "manifest.json", _manifest(spec, method, universe, market, result, staging))
     return target
 
 
-def _benchmark(spec: Any, universe: Any, market: Any, result: Any, cache_dir: Path | None,
-               deadline_s: float | None) -> Any:
+def _benchmark(
+    spec: Any, universe: Any, market: Any, result: Any, cache_dir: Path | None, deadline_s: float | None
+) -> Any:
     """The spec's benchmark returns over the backtest (``None`` when the spec names none)."""
     if spec.benchmark_kind == "universe_cap_weighted":
         from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 
-        return universe_cap_weighted_returns(universe, market, start=result.levels.index[0],
-                                             end=result.levels.index[-1])
+        return universe_cap_weighted_returns(
+            universe, market, start=result.levels.index[0], end=result.levels.index[-1]
+        )
     if spec.benchmark_kind == "ticker":
         from exchina_index.data import load_benchmark_returns
 
@@ -128,18 +143,21 @@ def _benchmark(spec: Any, universe: Any, market: Any, result: Any, cache_dir: Pa
 def _check_target(target: Path) -> None:
     """Refuse a target that is not ours to replace (checked before any work)."""
     if target.name in ("", ".", ".."):  # '' and '.' are the working folder itself
-        raise OutputError(f"'{target}' is not a folder a backtest can be written to; give a folder name such as "
-                          "backtests/output/mine")
+        raise OutputError(
+            f"'{target}' is not a folder a backtest can be written to; give a folder name such as backtests/output/mine"
+        )
     # os.path, not Path.exists(): those raise OSError for a name longer than the file system allows
     if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
-        raise OutputError(f"{target} exists and is not a folder; a backtest writes a folder there: "
-                          "choose another --out")
+        raise OutputError(
+            f"{target} exists and is not a folder; a backtest writes a folder there: choose another --out"
+        )
     if os.path.isdir(target):
         foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_FILES or not p.is_file())
         if foreign:
             raise OutputError(
                 f"{target} holds files that are not a backtest's output ({', '.join(foreign[:3])}"
-                f"{', ...' if len(foreign) > 3 else ''}); it is never replaced: choose another --out")
+                f"{', ...' if len(foreign) > 3 else ''}); it is never replaced: choose another --out"
+            )
 
 
 def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, folder: Path) -> bytes:
@@ -148,16 +166,28 @@ def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, f
     index = market.close.index
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "spec": {"name": spec.name, "file": spec.path.name, "start": spec.start, "end": spec.end,
-                 "aum_usd": spec.aum, "benchmark": spec.benchmark_kind,
-                 "methodology_overrides": dict(spec.methodology_overrides)},
+        "spec": {
+            "name": spec.name,
+            "file": spec.path.name,
+            "start": spec.start,
+            "end": spec.end,
+            "aum_usd": spec.aum,
+            "benchmark": spec.benchmark_kind,
+            "methodology_overrides": dict(spec.methodology_overrides),
+        },
         "methodology": {"version": method.version, "hash": method.hash, "regulatory_mode": method.regulatory.mode},
-        "universe": {"fingerprint": universe.fingerprint, "listings": len(universe.frame),
-                     "notes": list(universe.notes)},
+        "universe": {
+            "fingerprint": universe.fingerprint,
+            "listings": len(universe.frame),
+            "notes": list(universe.notes),
+        },
         "data": {
-            "source": str(market.source), "synthetic": bool(market.synthetic),
-            "start": index[0].date().isoformat(), "end": index[-1].date().isoformat(),
-            "fingerprint": str(market.fingerprint), "notes": list(result.data_notes),
+            "source": str(market.source),
+            "synthetic": bool(market.synthetic),
+            "start": index[0].date().isoformat(),
+            "end": index[-1].date().isoformat(),
+            "fingerprint": str(market.fingerprint),
+            "notes": list(result.data_notes),
         },
         "reviews": len(result.reviews),
         "relaxed_reviews": sum(1 for wr in result.reviews.values() if wr.report.relaxations),
@@ -170,18 +200,27 @@ def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, f
 def _write_extras(result: Any, folder: Path) -> None:
     import pandas as pd
 
-    atomic.write_text(folder / "drifted_weights.csv",
-                      result.drifted.dropna(how="all").to_csv(float_format="%.10g", lineterminator="\n"))
+    atomic.write_text(
+        folder / "drifted_weights.csv",
+        result.drifted.dropna(how="all").to_csv(float_format="%.10g", lineterminator="\n"),
+    )
     rows = []
     for (impl, wr), sched in zip(result.reviews.items(), result.schedule.itertuples(index=False)):
         rep = wr.report
-        rows.append({
-            "implement": impl.date().isoformat(), "cutoff": sched.cutoff.date().isoformat(),
-            "held": int((wr.weights > 0).sum()), "eligible": int(rep.names.eligible.sum()),
-            "binding": "; ".join(rep.binding_constraints),
-            "liquidity_capped": "; ".join(rep.names.index[(rep.names.binding == "cap:liquidity").to_numpy()]),
-            "relaxations": "; ".join(rep.relaxations), "capacity_aum_usd": rep.capacity_aum,
-            "solver": rep.solver, "status": rep.status,
-        })
-    atomic.write_text(folder / "reviews.csv",
-                      pd.DataFrame(rows).to_csv(index=False, float_format="%.10g", lineterminator="\n"))
+        rows.append(
+            {
+                "implement": impl.date().isoformat(),
+                "cutoff": sched.cutoff.date().isoformat(),
+                "held": int((wr.weights > 0).sum()),
+                "eligible": int(rep.names.eligible.sum()),
+                "binding": "; ".join(rep.binding_constraints),
+                "liquidity_capped": "; ".join(rep.names.index[(rep.names.binding == "cap:liquidity").to_numpy()]),
+                "relaxations": "; ".join(rep.relaxations),
+                "capacity_aum_usd": rep.capacity_aum,
+                "solver": rep.solver,
+                "status": rep.status,
+            }
+        )
+    atomic.write_text(
+        folder / "reviews.csv", pd.DataFrame(rows).to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    )

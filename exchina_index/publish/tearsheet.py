@@ -112,8 +112,9 @@ def write_tearsheet(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create the tearsheet folder {out} ({exc.strerror}); "
-                          "choose a writable folder") from None
+        raise OutputError(
+            f"cannot create the tearsheet folder {out} ({exc.strerror}); choose a writable folder"
+        ) from None
 
     levels = clean_levels(result.levels)
     synthetic = bool(getattr(result, "synthetic", False))
@@ -131,13 +132,18 @@ def write_tearsheet(
     thematic = render_thematic(result, page_title, benchmark=bench_returns, benchmark_name=bench_label)
     write_text(out / THEMATIC_FILE, thematic)
     target = out / TEARSHEET_FILE
-    write_text(target, finish_quantstats_html(_quantstats_raw(out, strategy, bench_returns, page_title, bench_label),
-                                              page_title, synthetic))
+    write_text(
+        target,
+        finish_quantstats_html(
+            _quantstats_raw(out, strategy, bench_returns, page_title, bench_label), page_title, synthetic
+        ),
+    )
     return target
 
 
-def _common_window(strategy: pd.Series, benchmark: Any, dates: pd.DatetimeIndex, kind: str,
-                   label: str) -> tuple[pd.Series, pd.Series]:
+def _common_window(
+    strategy: pd.Series, benchmark: Any, dates: pd.DatetimeIndex, kind: str, label: str
+) -> tuple[pd.Series, pd.Series]:
     """The index's and the benchmark's daily returns on the dates both cover."""
     aligned = align_benchmark(benchmark, dates, kind)
     both = strategy.notna() & aligned.notna()
@@ -151,8 +157,9 @@ def _common_window(strategy: pd.Series, benchmark: Any, dates: pd.DatetimeIndex,
     return strategy[window], aligned[window].fillna(0.0).rename(plain_label(label))
 
 
-def _quantstats_raw(out: Path, strategy: pd.Series, benchmark: pd.Series | None, title: str,
-                    benchmark_name: str | None) -> str:
+def _quantstats_raw(
+    out: Path, strategy: pd.Series, benchmark: pd.Series | None, title: str, benchmark_name: str | None
+) -> str:
     """quantstats' page as it wrote it, in a scratch file beside the outputs (removed again; a
     killed run's is removed by :func:`~exchina_index.atomic.clean_stale`)."""
     raw_path = out / f"{TEMP_PREFIX}quantstats-{os.getpid()}-{secrets.token_hex(4)}"
@@ -169,6 +176,7 @@ def _quantstats_raw(out: Path, strategy: pd.Series, benchmark: pd.Series | None,
 
 def _csv_texts(result: Any, levels: pd.DataFrame) -> dict[str, str]:
     """The texts of ``levels.csv``, ``weights.csv`` and ``turnover.csv``."""
+
     def csv(frame: pd.DataFrame, label: str) -> str:
         f = frame.copy()
         f.index = pd.DatetimeIndex(f.index)
@@ -177,10 +185,12 @@ def _csv_texts(result: Any, levels: pd.DataFrame) -> dict[str, str]:
 
     weights = frame_by_date(result.weights).fillna(0.0)
     weights = weights.reindex(columns=sorted(weights.columns, key=str))
-    flows = pd.DataFrame({
-        "turnover": series_by_date(result.turnover),
-        "cost": series_by_date(result.costs),
-    }).sort_index()
+    flows = pd.DataFrame(
+        {
+            "turnover": series_by_date(result.turnover),
+            "cost": series_by_date(result.costs),
+        }
+    ).sort_index()
     return {
         "levels.csv": csv(levels, "date"),
         "weights.csv": csv(weights, "implement"),

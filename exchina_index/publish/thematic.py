@@ -55,7 +55,11 @@ def _num(x: float, digits: int = 2) -> str:
 
 
 def render_thematic(
-    result: Any, title: str, *, benchmark: pd.Series | None = None, benchmark_name: str | None = None,
+    result: Any,
+    title: str,
+    *,
+    benchmark: pd.Series | None = None,
+    benchmark_name: str | None = None,
 ) -> str:
     """The thematic page as one HTML string (deterministic for a given result and benchmark)."""
     n = ThematicNumbers(result, benchmark)
@@ -82,11 +86,11 @@ def render_thematic(
         f"${float(getattr(result, 'aum', float('nan'))):,.0f}"
     )
     head = (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape_text(title)} \u2014 thematic page</title>\n"
         f"<style>\n{THEMATIC_CSS}\n</style>\n</head>\n<body>\n"
-        "<div class=\"container\">\n"
+        '<div class="container">\n'
     )
     top = (
         (synthetic_banner_html() + "\n" if synthetic else "")
@@ -100,54 +104,100 @@ def render_thematic(
 
 
 def _section_summary(n: ThematicNumbers, result: Any, benchmark_name: str | None) -> str:
+    return (
+        '<h2 id="summary">Summary</h2>\n'
+        + _performance_table(n, benchmark_name)
+        + "\n"
+        + _table(["Item", "Value"], _summary_facts(n, result), table_id="summary-facts")
+        + '\n<p class="note">CAGR = (last level / first level)^(1/years) \u2212 1 with years = calendar days / 365.25; '
+        "volatility = standard deviation of daily returns \u00d7 \u221a252. PR, TR and NTR are index levels, gross "
+        "of trading costs and fees; the NAV is a fund tracking the NTR index after trading costs and the expense ratio."
+        + (
+            " The benchmark is aligned on the index's dates and shown from its first common date, rebased to the "
+            "NTR level."
+            if n.benchmark_level is not None
+            else ""
+        )
+        + "</p>"
+    )
+
+
+def _performance_table(n: ThematicNumbers, benchmark_name: str | None) -> str:
     st = n.stats
     rows = []
     for key in st.index:
         s = st.loc[key]
         label = LEVEL_LABELS.get(key, key) if key != "benchmark" else f"Benchmark: {benchmark_name or 'Benchmark'}"
-        rows.append([
-            label, f"{iso_date(s['start'])} to {iso_date(s['end'])}", _num(s["start_level"]), _num(s["end_level"]),
-            Cell(pct(s["total_return"]), id=f"total-{key}"), Cell(pct(s["cagr"]), id=f"cagr-{key}"),
-            Cell(pct(s["volatility"]), id=f"vol-{key}"), Cell(pct(s["max_drawdown"]), id=f"mdd-{key}"),
-        ])
-    perf = _table(["Series", "Period", "Start", "End", "Total return", "CAGR", "Volatility (ann.)", "Max drawdown"],
-                  rows, table_id="summary-performance")
+        rows.append(
+            [
+                label,
+                f"{iso_date(s['start'])} to {iso_date(s['end'])}",
+                _num(s["start_level"]),
+                _num(s["end_level"]),
+                Cell(pct(s["total_return"]), id=f"total-{key}"),
+                Cell(pct(s["cagr"]), id=f"cagr-{key}"),
+                Cell(pct(s["volatility"]), id=f"vol-{key}"),
+                Cell(pct(s["max_drawdown"]), id=f"mdd-{key}"),
+            ]
+        )
+    return _table(
+        ["Series", "Period", "Start", "End", "Total return", "CAGR", "Volatility (ann.)", "Max drawdown"],
+        rows,
+        table_id="summary-performance",
+    )
+
+
+def _summary_facts(n: ThematicNumbers, result: Any) -> list[list[Any]]:
     t = n.turnover
     later = t.iloc[1:] if len(t) > 1 else t
     delistings = getattr(result, "delistings", ()) or ()
     facts: list[list[Any]] = [
-        ["Period", Cell(f"{iso_date(n.levels.index[0])} to {iso_date(n.levels.index[-1])} ({n.years:.2f} years, "
-                         f"{len(n.levels)} closes)", id="period")],
+        [
+            "Period",
+            Cell(
+                f"{iso_date(n.levels.index[0])} to {iso_date(n.levels.index[-1])} ({n.years:.2f} years, "
+                f"{len(n.levels)} closes)",
+                id="period",
+            ),
+        ],
         ["Reviews", Cell(str(len(n.review_dates)), id="n-reviews")],
-        ["Average one-way turnover per review (after the initial purchase)",
-         Cell(pct(float(later.mean()) if len(later) else float("nan")), id="avg-turnover")],
-        ["Annual one-way turnover (after the initial purchase)",
-         Cell(pct(float(later.sum()) / n.years if len(t) > 1 and n.years > 0 else float("nan")), id="annual-turnover")],
+        [
+            "Average one-way turnover per review (after the initial purchase)",
+            Cell(pct(float(later.mean()) if len(later) else float("nan")), id="avg-turnover"),
+        ],
+        [
+            "Annual one-way turnover (after the initial purchase)",
+            Cell(
+                pct(float(later.sum()) / n.years if len(t) > 1 and n.years > 0 else float("nan")), id="annual-turnover"
+            ),
+        ],
         ["Total trading costs (sum over reviews, fraction of NAV)", Cell(_bp(float(n.costs.sum())), id="total-costs")],
-        ["Tracking difference (annualised NAV return \u2212 NTR return)",
-         Cell(pct(float(getattr(result, "tracking_difference", float("nan")))), id="tracking-difference")],
-        ["Max drawdown of the net total-return index",
-         Cell(pct(n.stats.loc["net_total_return", "max_drawdown"]), id="mdd-ntr")],
+        [
+            "Tracking difference (annualised NAV return \u2212 NTR return)",
+            Cell(pct(float(getattr(result, "tracking_difference", float("nan")))), id="tracking-difference"),
+        ],
+        [
+            "Max drawdown of the net total-return index",
+            Cell(pct(n.stats.loc["net_total_return", "max_drawdown"]), id="mdd-ntr"),
+        ],
         ["Delistings sold between reviews", str(len(delistings))],
-        ["Data source", Cell(str(getattr(result, "data_source", "unknown"))
-                             + (" \u2014 SYNTHETIC" if getattr(result, "synthetic", False) else ""),
-                             id="summary-source")],
+        [
+            "Data source",
+            Cell(
+                str(getattr(result, "data_source", "unknown"))
+                + (" \u2014 SYNTHETIC" if getattr(result, "synthetic", False) else ""),
+                id="summary-source",
+            ),
+        ],
     ]
-    return (
-        '<h2 id="summary">Summary</h2>\n' + perf + "\n"
-        + _table(["Item", "Value"], facts, table_id="summary-facts")
-        + '\n<p class="note">CAGR = (last level / first level)^(1/years) \u2212 1 with years = calendar days / 365.25; '
-        "volatility = standard deviation of daily returns \u00d7 \u221a252. PR, TR and NTR are index levels, gross "
-        "of trading costs and fees; the NAV is a fund tracking the NTR index after trading costs and the expense ratio."
-        + (" The benchmark is aligned on the index's dates and shown from its first common date, rebased to the "
-           "NTR level." if n.benchmark_level is not None else "") + "</p>"
-    )
+    return facts
 
 
 def _section_levels(n: ThematicNumbers, result: Any) -> str:
     td = float(getattr(result, "tracking_difference", float("nan")))
     return (
-        '<h2 id="levels">PR, TR, NTR and NAV</h2>\n' + charts.levels_chart(n)
+        '<h2 id="levels">PR, TR, NTR and NAV</h2>\n'
+        + charts.levels_chart(n)
         + f'\n<p class="note">Annualised tracking difference of the fund to the NTR index: '
         f'<b id="td-figure">{escape_text(pct(td))}</b> per year (weekly points in the chart).</p>'
     )
@@ -155,16 +205,30 @@ def _section_levels(n: ThematicNumbers, result: Any) -> str:
 
 def _section_stages(n: ThematicNumbers, m: Any) -> str:
     sa = n.stage_alloc
-    chart = charts.stacked_chart(sa, "Stage allocation over time (\u03a3 drifted weight \u00d7 stage exposure)",
-                                 "stages", [STAGE_COLOURS[s] for s in sa.columns])
+    chart = charts.stacked_chart(
+        sa,
+        "Stage allocation over time (\u03a3 drifted weight \u00d7 stage exposure)",
+        "stages",
+        [STAGE_COLOURS[s] for s in sa.columns],
+    )
     targets = dict(getattr(getattr(m, "stages", None), "target_map", {}) or {})
     after = n.last_report.stages["after"] if n.last_report is not None and "after" in n.last_report.stages else None
-    rows = [[s, pct(targets.get(s, float("nan")), 1),
-             pct(float(after[s]) if after is not None and s in after.index else float("nan"), 1),
-             Cell(pct(float(sa[s].iloc[-1]) if len(sa) else float("nan"), 1), id=f"stage-now-{s}")] for s in sa.columns]
+    rows = [
+        [
+            s,
+            pct(targets.get(s, float("nan")), 1),
+            pct(float(after[s]) if after is not None and s in after.index else float("nan"), 1),
+            Cell(pct(float(sa[s].iloc[-1]) if len(sa) else float("nan"), 1), id=f"stage-now-{s}"),
+        ]
+        for s in sa.columns
+    ]
     drifted = f"Drifted, {iso_date(sa.index[-1]) if len(sa) else 'n/a'}"
-    return ('<h2 id="stages">Stage allocation</h2>\n' + chart + "\n"
-            + _table(["Stage", "Target", "At the last review", drifted], rows, table_id="stage-table"))
+    return (
+        '<h2 id="stages">Stage allocation</h2>\n'
+        + chart
+        + "\n"
+        + _table(["Stage", "Target", "At the last review", drifted], rows, table_id="stage-table")
+    )
 
 
 def _section_countries(n: ThematicNumbers) -> str:
@@ -173,13 +237,17 @@ def _section_countries(n: ThematicNumbers) -> str:
             return ""
         last = frame.iloc[-1]
         order = sorted(frame.columns, key=lambda c: (-float(last[c]), str(c)))
-        return _table([what, f"Weight {iso_date(frame.index[-1])}"],
-                      [[str(c), pct(float(last[c]))] for c in order if last[c] > 0], table_id=f"{slug(what)}-table")
+        return _table(
+            [what, f"Weight {iso_date(frame.index[-1])}"],
+            [[str(c), pct(float(last[c]))] for c in order if last[c] > 0],
+            table_id=f"{slug(what)}-table",
+        )
 
     return (
         '<h2 id="countries">Country and currency allocation</h2>\n'
-        + charts.stacked_chart(n.country_alloc, "Country of classification (domicile; offshore shells take their HQ)",
-                               "countries")
+        + charts.stacked_chart(
+            n.country_alloc, "Country of classification (domicile; offshore shells take their HQ)", "countries"
+        )
         + last_table(n.country_alloc, "Country")
         + charts.stacked_chart(n.currency_alloc, "Trading currency of the listing", "currencies")
         + last_table(n.currency_alloc, "Currency")
@@ -196,14 +264,34 @@ def _section_holdings(n: ThematicNumbers) -> str:
     for rank, t in enumerate(order[:_TOP_HOLDINGS], start=1):
         mt = n.meta.loc[t]
         split = " / ".join(f"{mt[s] * 100:.0f}" for s in STAGES)
-        rows.append([str(rank), Cell(str(t), cls="text"), Cell(mt["name"], cls="text"), Cell(mt["issuer"], cls="text"),
-                     mt["country"], split, Cell(pct(float(w[t])), id=f"weight-{slug(t)}"),
-                     Cell(flags[t].replace(";", "; ") or "\u2014", cls="text")])
+        rows.append(
+            [
+                str(rank),
+                Cell(str(t), cls="text"),
+                Cell(mt["name"], cls="text"),
+                Cell(mt["issuer"], cls="text"),
+                mt["country"],
+                split,
+                Cell(pct(float(w[t])), id=f"weight-{slug(t)}"),
+                Cell(flags[t].replace(";", "; ") or "\u2014", cls="text"),
+            ]
+        )
     when = iso_date(n.last) if n.last is not None else "last"
     shown = f"top {_TOP_HOLDINGS} of {len(order)}" if len(order) > _TOP_HOLDINGS else f"all {len(order)}"
-    return (f'<h2 id="holdings">Top holdings at the last review ({when}; {shown} names held)</h2>\n'
-            + _table(["#", "Ticker", "Name", "Issuer", "Country", "Mining / refining / manufacturing (%)", "Weight",
-                      "China-link flags"], rows, table_id="holdings-table"))
+    return f'<h2 id="holdings">Top holdings at the last review ({when}; {shown} names held)</h2>\n' + _table(
+        [
+            "#",
+            "Ticker",
+            "Name",
+            "Issuer",
+            "Country",
+            "Mining / refining / manufacturing (%)",
+            "Weight",
+            "China-link flags",
+        ],
+        rows,
+        table_id="holdings-table",
+    )
 
 
 def _section_turnover(n: ThematicNumbers) -> str:
@@ -212,9 +300,16 @@ def _section_turnover(n: ThematicNumbers) -> str:
     for t in n.turnover.index:
         rows.append([iso_date(t), str(int(n.names_held.get(t, 0))), pct(float(n.turnover[t])), _bp(float(costs[t]))])
     total = ["Total", "", pct(float(n.turnover.sum())), Cell(_bp(float(costs.sum())), id="turnover-total-costs")]
-    return ('<h2 id="turnover">Turnover and costs per review</h2>\n' + charts.turnover_chart(n) + "\n"
-            + _table(["Implementation date", "Names held", "One-way turnover", "Trading cost (of NAV)"], [*rows, total],
-                     table_id="turnover-table"))
+    return (
+        '<h2 id="turnover">Turnover and costs per review</h2>\n'
+        + charts.turnover_chart(n)
+        + "\n"
+        + _table(
+            ["Implementation date", "Names held", "One-way turnover", "Trading cost (of NAV)"],
+            [*rows, total],
+            table_id="turnover-table",
+        )
+    )
 
 
 def _section_liquidity(n: ThematicNumbers, m: Any) -> str:
@@ -238,39 +333,72 @@ def _section_liquidity(n: ThematicNumbers, m: Any) -> str:
             "over": int((d > limit).sum()) if limit is not None else None,
         }
     st = pd.DataFrame(stats).T
-    rows = [[f"AUM {c}", Cell(_num(st.loc[c, "max"]), id=f"liq-max-{slug(c)}"),
-             Cell(_num(st.loc[c, "wavg"]), id=f"liq-wavg-{slug(c)}"),
-             "n/a" if limit is None else str(int(st.loc[c, "over"]))] for c in st.index]
-    summary = _table(["Fund size", "Max days (least liquid holding)", "Weighted-average days",
-                      f"Holdings over {_num(limit, 1) if limit is not None else '?'} days"], rows,
-                     table_id="liquidity-table")
+    rows = [
+        [
+            f"AUM {c}",
+            Cell(_num(st.loc[c, "max"]), id=f"liq-max-{slug(c)}"),
+            Cell(_num(st.loc[c, "wavg"]), id=f"liq-wavg-{slug(c)}"),
+            "n/a" if limit is None else str(int(st.loc[c, "over"])),
+        ]
+        for c in st.index
+    ]
+    summary = _table(
+        [
+            "Fund size",
+            "Max days (least liquid holding)",
+            "Weighted-average days",
+            f"Holdings over {_num(limit, 1) if limit is not None else '?'} days",
+        ],
+        rows,
+        table_id="liquidity-table",
+    )
     largest = dtt.columns[-1]
     days = dtt[largest]
     worst = sorted(dtt.index, key=lambda t: (-(days[t] if np.isfinite(days[t]) else np.inf), str(t)))[:10]
-    per_name = _table(["Ticker", "Weight", *[f"Days at {c}" for c in dtt.columns]],
-                      [[str(t), pct(float(w[t])), *[_num(float(dtt.loc[t, c])) for c in dtt.columns]] for t in worst],
-                      table_id="liquidity-names")
+    per_name = _table(
+        ["Ticker", "Weight", *[f"Days at {c}" for c in dtt.columns]],
+        [[str(t), pct(float(w[t])), *[_num(float(dtt.loc[t, c])) for c in dtt.columns]] for t in worst],
+        table_id="liquidity-names",
+    )
     share = pct(participation, 0) if participation else "participation"
-    note = (f'<p class="note">Days to liquidate a holding = weight \u00d7 AUM / ({share} of its average daily traded '
-            f"value), at the last review ({iso_date(n.last)}). Least liquid holdings at AUM {largest}:</p>")
+    note = (
+        f'<p class="note">Days to liquidate a holding = weight \u00d7 AUM / ({share} of its average daily traded '
+        f"value), at the last review ({iso_date(n.last)}). Least liquid holdings at AUM {largest}:</p>"
+    )
     return head + charts.liquidity_chart(st) + "\n" + summary + "\n" + note + "\n" + per_name
 
 
 def _section_concentration(n: ThematicNumbers) -> str:
-    rows = [[iso_date(t), str(int(n.names_held.get(t, 0))),
-             Cell(_num(float(n.effn_targets[t])),
-                  id=f"effn-{iso_date(t)}" if t != n.effn_targets.index[-1] else "effn-last"),
-             pct(float(n.targets.loc[t].max()))] for t in n.effn_targets.index]
-    return ('<h2 id="concentration">Concentration and China nexus over time</h2>\n' + charts.review_lines_chart(n)
-            + "\n"
-            + _table(["Implementation date", "Names held", "Effective names (1/\u03a3w\u00b2)", "Largest weight"], rows,
-                     table_id="concentration-table"))
+    rows = [
+        [
+            iso_date(t),
+            str(int(n.names_held.get(t, 0))),
+            Cell(
+                _num(float(n.effn_targets[t])),
+                id=f"effn-{iso_date(t)}" if t != n.effn_targets.index[-1] else "effn-last",
+            ),
+            pct(float(n.targets.loc[t].max())),
+        ]
+        for t in n.effn_targets.index
+    ]
+    return (
+        '<h2 id="concentration">Concentration and China nexus over time</h2>\n'
+        + charts.review_lines_chart(n)
+        + "\n"
+        + _table(
+            ["Implementation date", "Names held", "Effective names (1/\u03a3w\u00b2)", "Largest weight"],
+            rows,
+            table_id="concentration-table",
+        )
+    )
 
 
 def _section_china(n: ThematicNumbers) -> str:
     last = n.nexus_targets.index[-1] if len(n.nexus_targets) else None
-    rows = [[iso_date(t), Cell(pct(float(v)), id="china-nexus-last" if t == last else f"china-nexus-{iso_date(t)}")]
-            for t, v in n.nexus_targets.items()]
+    rows = [
+        [iso_date(t), Cell(pct(float(v)), id="china-nexus-last" if t == last else f"china-nexus-{iso_date(t)}")]
+        for t, v in n.nexus_targets.items()
+    ]
     over = _table(["Implementation date", "Weight in names with a China-link flag"], rows, table_id="china-nexus-table")
     held = n.last_weights[n.last_weights > 0]
     if n.last_report is not None:
@@ -278,14 +406,27 @@ def _section_china(n: ThematicNumbers) -> str:
         names = n.last_report.names
         detail = names.detail.reindex(held.index).fillna("").astype(str)
         flagged = sorted(held.index[flags != ""], key=lambda t: (-float(held[t]), str(t)))
-        frows = [[Cell(str(t), cls="text"), Cell(n.meta.loc[t, "name"], cls="text"), n.meta.loc[t, "country"],
-                  pct(float(held[t])), Cell(flags[t].replace(";", "; "), cls="text"), Cell(detail[t], cls="text")]
-                 for t in flagged]
+        frows = [
+            [
+                Cell(str(t), cls="text"),
+                Cell(n.meta.loc[t, "name"], cls="text"),
+                n.meta.loc[t, "country"],
+                pct(float(held[t])),
+                Cell(flags[t].replace(";", "; "), cls="text"),
+                Cell(detail[t], cls="text"),
+            ]
+            for t in flagged
+        ]
     else:
         frows = []
-    table = (_table(["Ticker", "Name", "Country", "Weight", "Flags", "Links in force"], frows, table_id="china-flagged")
-             if frows else '<p id="china-flagged">No holding has a reported China link at the last review.</p>')
-    return ('<h2 id="china">China nexus</h2>\n<p class="note">Eligible names keep their weight but carry a flag when a '
-            "China link below the exclusion threshold is in force at the review (a minority Chinese stake, operations "
-            "in China, an offtake agreement).</p>\n" + over + f"\n<h3>Flagged holdings at the last review "
-            f"({iso_date(n.last) if n.last is not None else 'n/a'})</h3>\n" + table)
+    table = (
+        _table(["Ticker", "Name", "Country", "Weight", "Flags", "Links in force"], frows, table_id="china-flagged")
+        if frows
+        else '<p id="china-flagged">No holding has a reported China link at the last review.</p>'
+    )
+    return (
+        '<h2 id="china">China nexus</h2>\n<p class="note">Eligible names keep their weight but carry a flag when a '
+        "China link below the exclusion threshold is in force at the review (a minority Chinese stake, operations "
+        "in China, an offtake agreement).</p>\n" + over + f"\n<h3>Flagged holdings at the last review "
+        f"({iso_date(n.last) if n.last is not None else 'n/a'})</h3>\n" + table
+    )

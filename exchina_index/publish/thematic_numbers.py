@@ -41,7 +41,7 @@ def _max_drawdown(level: pd.Series) -> float:
 
 def _effective_n(weights: pd.DataFrame) -> pd.Series:
     w = weights.fillna(0.0).clip(lower=0.0)
-    sq = (w ** 2).sum(axis=1)
+    sq = (w**2).sum(axis=1)
     return (1.0 / sq.where(sq > 0)).astype("float64")
 
 
@@ -89,7 +89,7 @@ def _grouped(weights: pd.DataFrame, label: pd.Series) -> pd.DataFrame:
     g = g.loc[:, (g > 0).any()]  # groups never held (e.g. excluded countries) get no legend entry
     order = sorted(g.columns, key=lambda c: (-float(g[c].mean()), str(c)))
     if len(order) > _MAX_GROUPS:
-        keep, rest = order[: _MAX_GROUPS - 1], order[_MAX_GROUPS - 1:]
+        keep, rest = order[: _MAX_GROUPS - 1], order[_MAX_GROUPS - 1 :]
         g = pd.concat([g[keep], g[rest].sum(axis=1).rename("Other")], axis=1)
     else:
         g = g[order]
@@ -98,13 +98,21 @@ def _grouped(weights: pd.DataFrame, label: pd.Series) -> pd.DataFrame:
 
 def _statistics(series: dict[str, pd.Series]) -> pd.DataFrame:
     """By level series: period, first and last level, total return, CAGR, volatility, max drawdown."""
-    return pd.DataFrame({
-        k: {
-            "start": s.index[0], "end": s.index[-1], "start_level": float(s.iloc[0]), "end_level": float(s.iloc[-1]),
-            "total_return": float(s.iloc[-1] / s.iloc[0] - 1.0), "cagr": cagr(s), "volatility": _volatility(s),
-            "max_drawdown": _max_drawdown(s),
-        } for k, s in series.items()
-    }).T
+    return pd.DataFrame(
+        {
+            k: {
+                "start": s.index[0],
+                "end": s.index[-1],
+                "start_level": float(s.iloc[0]),
+                "end_level": float(s.iloc[-1]),
+                "total_return": float(s.iloc[-1] / s.iloc[0] - 1.0),
+                "cagr": cagr(s),
+                "volatility": _volatility(s),
+                "max_drawdown": _max_drawdown(s),
+            }
+            for k, s in series.items()
+        }
+    ).T
 
 
 class ThematicNumbers:
@@ -167,10 +175,16 @@ class ThematicNumbers:
 
     def _china_nexus(self, d: pd.DataFrame) -> None:
         """Weight in flagged names: targets with each review's flags; drifted with the flags in force."""
-        flagged_rows = {k: flags_of(self.reviews[k].report, self.targets.columns) != ""
-                        for k in self.review_dates if k in self.reviews}
-        self.flagged = pd.DataFrame(flagged_rows).T.reindex(columns=self.targets.columns).fillna(False).astype(bool) \
-            if flagged_rows else pd.DataFrame(False, index=self.targets.index[:0], columns=self.targets.columns)
+        flagged_rows = {
+            k: flags_of(self.reviews[k].report, self.targets.columns) != ""
+            for k in self.review_dates
+            if k in self.reviews
+        }
+        self.flagged = (
+            pd.DataFrame(flagged_rows).T.reindex(columns=self.targets.columns).fillna(False).astype(bool)
+            if flagged_rows
+            else pd.DataFrame(False, index=self.targets.index[:0], columns=self.targets.columns)
+        )
         common = self.flagged.index.intersection(self.targets.index)
         self.nexus_targets = (self.targets.loc[common] * self.flagged.loc[common]).sum(axis=1).astype("float64")
         drifted_nexus = pd.Series(0.0, index=d.index)

@@ -20,9 +20,21 @@ __all__ = ["check_aum", "solver_problem", "SOLVER_MODULES"]
 #: The solvers the optimizer can use (cvxpy names that solve quadratic programs) -> their Python
 #: module. ``optimizer.solver`` and ``optimizer.fallback_solvers`` must name installed ones.
 SOLVER_MODULES: dict[str, str] = {
-    "CLARABEL": "clarabel", "SCS": "scs", "OSQP": "osqp", "ECOS": "ecos", "CVXOPT": "cvxopt",
-    "MOSEK": "mosek", "GUROBI": "gurobipy", "CPLEX": "cplex", "XPRESS": "xpress", "COPT": "coptpy",
-    "PIQP": "piqp", "PROXQP": "proxsuite", "DAQP": "daqp", "QOCO": "qoco", "HIGHS": "highspy",
+    "CLARABEL": "clarabel",
+    "SCS": "scs",
+    "OSQP": "osqp",
+    "ECOS": "ecos",
+    "CVXOPT": "cvxopt",
+    "MOSEK": "mosek",
+    "GUROBI": "gurobipy",
+    "CPLEX": "cplex",
+    "XPRESS": "xpress",
+    "COPT": "coptpy",
+    "PIQP": "piqp",
+    "PROXQP": "proxsuite",
+    "DAQP": "daqp",
+    "QOCO": "qoco",
+    "HIGHS": "highspy",
     "KNITRO": "knitro",
 }
 
@@ -55,8 +67,9 @@ def check_aum(value: Any, what: str = "AUM") -> float:
     else:
         raise InputError(f"{what} must be an amount in USD (e.g. 250e6), got {shown}")
     if not (math.isfinite(x) and 0 < x <= MAX_AUM_USD):
-        raise InputError(f"{what} must be a positive amount in USD up to {MAX_AUM_USD:.0e} "
-                         f"(USD 10 trillion), got {shown}")
+        raise InputError(
+            f"{what} must be a positive amount in USD up to {MAX_AUM_USD:.0e} (USD 10 trillion), got {shown}"
+        )
     return x
 
 
@@ -81,8 +94,9 @@ def solver_problem(name: Any) -> str | None:
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"unknown solver '{name}'; {hint}installed: {', '.join(_usable())}"
     if not _installed(SOLVER_MODULES[name]):
-        return (f"solver '{name}' is not installed (pip install {SOLVER_MODULES[name]}); "
-                f"installed: {', '.join(_usable())}")
+        return (
+            f"solver '{name}' is not installed (pip install {SOLVER_MODULES[name]}); installed: {', '.join(_usable())}"
+        )
     return None
 
 

@@ -54,10 +54,34 @@ from exchina_index.rules.sections import (
 from exchina_index.rules.typed_tables import TableReader
 
 __all__ = [
-    "Methodology", "load_methodology", "resolve_methodology", "check_aum", "solver_problem", "STAGES", "LINK_KINDS",
-    "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "MAX_TURNOVER_PENALTY", "SOLVER_MODULES",
-    "Countries", "China", "Eligibility", "Size", "Stages", "Anchor", "Caps", "Liquidity", "Relaxation",
-    "RegulatoryRule", "Regulatory", "Optimizer", "Schedule", "Costs", "Fees", "Withholding",
+    "Methodology",
+    "load_methodology",
+    "resolve_methodology",
+    "check_aum",
+    "solver_problem",
+    "STAGES",
+    "LINK_KINDS",
+    "MAX_AUM_USD",
+    "MAX_COST_BPS",
+    "MAX_SESSIONS",
+    "MAX_TURNOVER_PENALTY",
+    "SOLVER_MODULES",
+    "Countries",
+    "China",
+    "Eligibility",
+    "Size",
+    "Stages",
+    "Anchor",
+    "Caps",
+    "Liquidity",
+    "Relaxation",
+    "RegulatoryRule",
+    "Regulatory",
+    "Optimizer",
+    "Schedule",
+    "Costs",
+    "Fees",
+    "Withholding",
 ]
 
 
@@ -113,8 +137,10 @@ class Methodology:
             ``overrides`` is not a mapping, or the merged rulebook is invalid (naming the key).
         """
         if not isinstance(overrides, Mapping):
-            raise MethodologyError(f"overrides must be a mapping of rulebook keys (like the TOML tables), "
-                                   f"got {type(overrides).__name__}", path=self.source)
+            raise MethodologyError(
+                f"overrides must be a mapping of rulebook keys (like the TOML tables), got {type(overrides).__name__}",
+                path=self.source,
+            )
         merged = _merge(self.raw, overrides)
         return _build(merged, source=f"{self.source} + overrides")
 
@@ -134,11 +160,16 @@ def load_methodology(path: str | Path | None = None) -> Methodology:
         type or out of range, a solver that is misspelt or not installed.
     """
     if path is not None and not isinstance(path, (str, os.PathLike)):
-        raise MethodologyError(f"the rulebook path must be a file path (str or Path), got {type(path).__name__}; "
-                               "to change keys of a loaded rulebook use Methodology.with_overrides")
+        raise MethodologyError(
+            f"the rulebook path must be a file path (str or Path), got {type(path).__name__}; "
+            "to change keys of a loaded rulebook use Methodology.with_overrides"
+        )
     p = bundled_path("methodology.toml") if path is None else Path(path)
-    text = read_utf8(p, lambda message, line: MethodologyError(f"cannot read the rulebook: {message}", path=p,
-                                                               line=line), "UTF-8 TOML")
+    text = read_utf8(
+        p,
+        lambda message, line: MethodologyError(f"cannot read the rulebook: {message}", path=p, line=line),
+        "UTF-8 TOML",
+    )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -159,9 +190,11 @@ def resolve_methodology(methodology: Any) -> Methodology:
         return load_methodology()
     if isinstance(methodology, Methodology):
         return methodology
-    raise MethodologyError(f"methodology must be a Methodology (from load_methodology()) or None, got "
-                           f"{type(methodology).__name__}; load a rulebook file with load_methodology(path) "
-                           "or change keys with .with_overrides({...})")
+    raise MethodologyError(
+        f"methodology must be a Methodology (from load_methodology()) or None, got "
+        f"{type(methodology).__name__}; load a rulebook file with load_methodology(path) "
+        "or change keys with .with_overrides({...})"
+    )
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,8 +211,14 @@ def _build(data: Mapping[str, Any], *, source: str, text: str | None = None) -> 
     reader = TableReader(source=source, text=text)
     m = reader.build(Methodology, dict(data), prefix="", skip=("source", "raw"))
     m = dataclasses.replace(m, source=source, raw=json.loads(json.dumps(data, default=str)))
-    for check in (_check_countries, _check_china, _check_stages_and_size, _check_costs_and_caps,
-                  _check_optimizer, _check_schedule):
+    for check in (
+        _check_countries,
+        _check_china,
+        _check_stages_and_size,
+        _check_costs_and_caps,
+        _check_optimizer,
+        _check_schedule,
+    ):
         check(m, reader)
     return m
 
@@ -199,8 +238,9 @@ def _check_countries(m: Methodology, reader: TableReader) -> None:
     c = m.countries
     for name in c.eligible_sets:
         if name not in c.sets:
-            reader.fail("countries.eligible_sets",
-                        f"'{name}' is not a set in [countries.sets] ({', '.join(sorted(c.sets))})")
+            reader.fail(
+                "countries.eligible_sets", f"'{name}' is not a set in [countries.sets] ({', '.join(sorted(c.sets))})"
+            )
     for key, codes in [
         ("countries.extra_eligible", c.extra_eligible),
         ("countries.offshore_jurisdictions", c.offshore_jurisdictions),
@@ -242,13 +282,18 @@ def _check_costs_and_caps(m: Methodology, reader: TableReader) -> None:
     if floors != sorted(set(floors), reverse=True) or floors[-1] != 0:  # a repeated floor hides its tier
         reader.fail("costs.spread_tier_floors_usd", f"must be strictly decreasing and end with 0, got {floors}")
     # the ladder takes a step only when it is wider than the last: a step out of order is never taken
-    for key, steps in [("relaxation.stage_tolerance_steps", m.relaxation.stage_tolerance_steps),
-                       ("relaxation.single_cap_steps", m.relaxation.single_cap_steps)]:
+    for key, steps in [
+        ("relaxation.stage_tolerance_steps", m.relaxation.stage_tolerance_steps),
+        ("relaxation.single_cap_steps", m.relaxation.single_cap_steps),
+    ]:
         if list(steps) != sorted(set(steps)):
             reader.fail(key, f"must be strictly increasing (each step wider than the last), got {list(steps)}")
     if m.caps.min_weight_held > m.caps.single:
-        reader.fail("caps.min_weight_held", f"{m.caps.min_weight_held:g} is above caps.single ({m.caps.single:g}); "
-                    "a floor above the cap would be cut to the cap")
+        reader.fail(
+            "caps.min_weight_held",
+            f"{m.caps.min_weight_held:g} is above caps.single ({m.caps.single:g}); "
+            "a floor above the cap would be cut to the cap",
+        )
     for mode in ("ric", "ucits"):
         rule = getattr(m.regulatory, mode)
         if rule.large_threshold > rule.issuer_max:
@@ -257,8 +302,10 @@ def _check_costs_and_caps(m: Methodology, reader: TableReader) -> None:
 
 def _check_optimizer(m: Methodology, reader: TableReader) -> None:
     opt = m.optimizer
-    for key, name in [("optimizer.solver", opt.solver),
-                      *[(f"optimizer.fallback_solvers[{i}]", n) for i, n in enumerate(opt.fallback_solvers)]]:
+    for key, name in [
+        ("optimizer.solver", opt.solver),
+        *[(f"optimizer.fallback_solvers[{i}]", n) for i, n in enumerate(opt.fallback_solvers)],
+    ]:
         problem = solver_problem(name)
         if problem is not None:
             reader.fail(key, problem)
@@ -270,14 +317,19 @@ def _check_schedule(m: Methodology, reader: TableReader) -> None:
 
     sch = m.schedule
     if sch.announcement_week >= sch.implementation_week:
-        reader.fail("schedule.announcement_week", f"{sch.announcement_week} is not before "
-                    f"schedule.implementation_week ({sch.implementation_week}); a review is announced first")
+        reader.fail(
+            "schedule.announcement_week",
+            f"{sch.announcement_week} is not before "
+            f"schedule.implementation_week ({sch.implementation_week}); a review is announced first",
+        )
     months = list(sch.months)
     if not months or months != sorted(set(months)):
         reader.fail("schedule.months", f"must list distinct months in increasing order, got {months}")
     if sch.calendar not in MIC_CALENDAR:
-        reader.fail("schedule.calendar", f"'{sch.calendar}' is not an exchange with a calendar; use one of "
-                    f"{', '.join(sorted(MIC_CALENDAR))}")
+        reader.fail(
+            "schedule.calendar",
+            f"'{sch.calendar}' is not an exchange with a calendar; use one of {', '.join(sorted(MIC_CALENDAR))}",
+        )
     try:
         parse_date(m.withholding.as_of, "withholding.as_of")
     except ExchinaIndexError:

@@ -13,9 +13,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
-    "STAGES", "LINK_KINDS", "MAX_AUM_USD", "MAX_COST_BPS", "MAX_SESSIONS", "MAX_TURNOVER_PENALTY",
-    "Countries", "China", "Eligibility", "Size", "Stages", "Anchor", "Caps", "Liquidity", "Relaxation",
-    "RegulatoryRule", "Regulatory", "Optimizer", "Schedule", "Costs", "Fees", "Withholding",
+    "STAGES",
+    "LINK_KINDS",
+    "MAX_AUM_USD",
+    "MAX_COST_BPS",
+    "MAX_SESSIONS",
+    "MAX_TURNOVER_PENALTY",
+    "Countries",
+    "China",
+    "Eligibility",
+    "Size",
+    "Stages",
+    "Anchor",
+    "Caps",
+    "Liquidity",
+    "Relaxation",
+    "RegulatoryRule",
+    "Regulatory",
+    "Optimizer",
+    "Schedule",
+    "Costs",
+    "Fees",
+    "Withholding",
 ]
 
 #: The supply-chain stages every universe row is tagged with, in their canonical order.

@@ -40,8 +40,19 @@ from exchina_index.rules.methodology import load_methodology
 
 __all__ = ["BacktestSpec", "load_spec"]
 
-_KEYS = {"name", "description", "source", "start", "end", "aum", "benchmark", "methodology", "universe",
-         "links", "allow_no_links"}
+_KEYS = {
+    "name",
+    "description",
+    "source",
+    "start",
+    "end",
+    "aum",
+    "benchmark",
+    "methodology",
+    "universe",
+    "links",
+    "allow_no_links",
+}
 _BENCHMARK_KEYS = {"kind", "ticker", "name"}
 _BENCHMARK_KINDS = {"universe_cap_weighted", "ticker", "none"}
 _DEFAULT_AUM = 250e6
@@ -82,8 +93,11 @@ def load_spec(path: str | Path) -> BacktestSpec:
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"the backtest spec must be a file path, got {short_repr(path)}")
     p = Path(path)
-    text = read_utf8(p, lambda message, line: InputError(f"cannot read the backtest spec: {message}", path=p,
-                                                         line=line), "UTF-8 TOML")
+    text = read_utf8(
+        p,
+        lambda message, line: InputError(f"cannot read the backtest spec: {message}", path=p, line=line),
+        "UTF-8 TOML",
+    )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -115,11 +129,20 @@ def load_spec(path: str | Path) -> BacktestSpec:
         return str((p.parent / value).resolve())
 
     return BacktestSpec(
-        name=name, path=p, source=source if source in ("demo", "yahoo") else str(beside(source)),
-        start=start.date().isoformat(), end=end.date().isoformat(), aum=aum,
-        benchmark_kind=kind, benchmark_ticker=ticker, benchmark_name=bench_name, description=description,
-        universe=beside(_text(p, data, "universe")), methodology_overrides=overrides,
-        links=beside(_text(p, data, "links")), allow_no_links=allow_no_links,
+        name=name,
+        path=p,
+        source=source if source in ("demo", "yahoo") else str(beside(source)),
+        start=start.date().isoformat(),
+        end=end.date().isoformat(),
+        aum=aum,
+        benchmark_kind=kind,
+        benchmark_ticker=ticker,
+        benchmark_name=bench_name,
+        description=description,
+        universe=beside(_text(p, data, "universe")),
+        methodology_overrides=overrides,
+        links=beside(_text(p, data, "links")),
+        allow_no_links=allow_no_links,
     )
 
 
@@ -136,19 +159,33 @@ def _text(p: Path, table: Mapping[str, Any], key: str, *, prefix: str = "") -> s
 def _required_text(p: Path, table: Mapping[str, Any], key: str, *, prefix: str = "") -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip() or "\x00" in value:
-        raise _fail(p, prefix + key, "missing or not a string" if value is None else
-                    f"must be a non-empty string without NUL characters, got {short_repr(value)}")
+        raise _fail(
+            p,
+            prefix + key,
+            "missing or not a string"
+            if value is None
+            else f"must be a non-empty string without NUL characters, got {short_repr(value)}",
+        )
     return value
 
 
 def _folder_name(p: Path, data: Mapping[str, Any]) -> str:
     """The spec's name, which names its output folder: a plain folder name."""
     name = _required_text(p, data, "name")
-    if (name != name.strip() or name.startswith(".") or any(c in name for c in "/\\")
-            or any(ord(c) < 32 or ord(c) == 127 for c in name) or len(name) > _MAX_NAME):
-        raise _fail(p, "name", f"{short_repr(name)} must be a plain folder name (no '/', '\\', control "
-                    f"characters, leading '.' or surrounding spaces; at most {_MAX_NAME} characters): "
-                    "outputs go to output/<name>/")
+    if (
+        name != name.strip()
+        or name.startswith(".")
+        or any(c in name for c in "/\\")
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or len(name) > _MAX_NAME
+    ):
+        raise _fail(
+            p,
+            "name",
+            f"{short_repr(name)} must be a plain folder name (no '/', '\\', control "
+            f"characters, leading '.' or surrounding spaces; at most {_MAX_NAME} characters): "
+            "outputs go to output/<name>/",
+        )
     return name
 
 
@@ -161,8 +198,12 @@ def _period(p: Path, data: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestam
         try:
             dates[key] = parse_date(data[key], key)
         except ExchinaIndexError:
-            raise _fail(p, key, f"must be an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE} (a TOML "
-                        f"date works too), got {short_repr(data[key])}") from None
+            raise _fail(
+                p,
+                key,
+                f"must be an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE} (a TOML "
+                f"date works too), got {short_repr(data[key])}",
+            ) from None
     if dates["start"] >= dates["end"]:
         raise _fail(p, "end", f"{dates['end'].date()} must be after start {dates['start'].date()}")
     return dates["start"], dates["end"]
@@ -178,8 +219,9 @@ def _benchmark(p: Path, data: Mapping[str, Any]) -> tuple[str, str | None, str |
         raise _fail(p, f"benchmark.{extra[0]}", f"unknown key (allowed: {', '.join(sorted(_BENCHMARK_KEYS))})")
     kind = bench.get("kind", "none")
     if not isinstance(kind, str) or kind not in _BENCHMARK_KINDS:
-        raise _fail(p, "benchmark.kind",
-                    f"must be one of {', '.join(sorted(_BENCHMARK_KINDS))}, got {short_repr(kind)}")
+        raise _fail(
+            p, "benchmark.kind", f"must be one of {', '.join(sorted(_BENCHMARK_KINDS))}, got {short_repr(kind)}"
+        )
     if kind == "ticker":
         ticker: str | None = _required_text(p, bench, "ticker", prefix="benchmark.")
     else:

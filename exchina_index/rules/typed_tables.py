@@ -98,9 +98,7 @@ class TableReader:
             for k in v:
                 if not isinstance(k, str):
                     self.fail(_join(key, repr(k)), "keys must be strings")
-            return types.MappingProxyType(
-                {k: self._value(args[1], v[k], _join(key, k), meta) for k in sorted(v)}
-            )
+            return types.MappingProxyType({k: self._value(args[1], v[k], _join(key, k), meta) for k in sorted(v)})
         raise TypeError(f"unsupported rulebook type {tp!r} for {key}")  # a bug in the dataclasses
 
     def _number(self, tp: type, v: Any, key: str, meta: Mapping[str, Any]) -> float | int:

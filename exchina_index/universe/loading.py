@@ -33,7 +33,13 @@ from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.rules.sections import LINK_KINDS, STAGES
 
 __all__ = [
-    "Universe", "load_universe", "require_universe", "UNIVERSE_COLUMNS", "LINK_COLUMNS", "LINK_KINDS", "MICS",
+    "Universe",
+    "load_universe",
+    "require_universe",
+    "UNIVERSE_COLUMNS",
+    "LINK_COLUMNS",
+    "LINK_KINDS",
+    "MICS",
     "LINKS_FILE",
 ]
 
@@ -41,9 +47,24 @@ __all__ = [
 LINKS_FILE = "china_links.csv"
 
 UNIVERSE_COLUMNS: tuple[str, ...] = (
-    "ticker", "name", "issuer", "primary", "domicile", "hq", "exchange", "currency", "price_unit",
-    "lot_size", "float_factor", *STAGES, "purity", "listed_since", "delisted", "activities",
-    "source", "notes",
+    "ticker",
+    "name",
+    "issuer",
+    "primary",
+    "domicile",
+    "hq",
+    "exchange",
+    "currency",
+    "price_unit",
+    "lot_size",
+    "float_factor",
+    *STAGES,
+    "purity",
+    "listed_since",
+    "delisted",
+    "activities",
+    "source",
+    "notes",
 )
 LINK_COLUMNS: tuple[str, ...] = ("ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes")
 #: Exchanges (ISO 10383 MIC) the package knows a trading calendar for.
@@ -91,8 +112,10 @@ class Universe:
 
     def __repr__(self) -> str:
         n_issuers = self.frame["issuer"].nunique()
-        return (f"Universe({len(self.frame)} listings, {n_issuers} issuers, {len(self.links)} China links, "
-                f"path={self.path})")
+        return (
+            f"Universe({len(self.frame)} listings, {n_issuers} issuers, {len(self.links)} China links, "
+            f"path={self.path})"
+        )
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """The China links in force at ``as_of`` (``from <= as_of`` and ``to`` empty or after it)."""
@@ -155,11 +178,13 @@ def load_universe(
             raise UniverseError(
                 f"{what}. Without links the control and stake screens pass every listing: add the file "
                 f"(header: {','.join(LINK_COLUMNS)}), give its path (links=, --links), or, if the universe "
-                "really has no China links, say so with allow_no_links=True (--no-china-links)")
+                "really has no China links, say so with allow_no_links=True (--no-china-links)"
+            )
         notes = (f"{what}: the China control and stake screens ran without links (allow_no_links)",)
     digest = hashlib.sha256(utext.encode() + b"\0" + ltext.encode()).hexdigest()
-    return Universe(frame=frame, links=link_frame, path=upath, links_path=lpath if found else None,
-                    fingerprint=digest, notes=notes)
+    return Universe(
+        frame=frame, links=link_frame, path=upath, links_path=lpath if found else None, fingerprint=digest, notes=notes
+    )
 
 
 def require_universe(universe: Any) -> Universe:
@@ -192,11 +217,17 @@ def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, di
     header_line = skip + 1
     missing = [c for c in columns if c not in header and c not in _OPTIONAL]
     if missing:
-        raise UniverseError(f"missing column(s) {', '.join(missing)}; the header must hold {', '.join(columns)}",
-                            path=path, line=header_line, column=missing[0])
+        raise UniverseError(
+            f"missing column(s) {', '.join(missing)}; the header must hold {', '.join(columns)}",
+            path=path,
+            line=header_line,
+            column=missing[0],
+        )
     unknown = [c for c in header if c not in columns]
     if unknown:
-        raise UniverseError(f"unknown column; allowed: {', '.join(columns)}", path=path, line=header_line, column=unknown[0])
+        raise UniverseError(
+            f"unknown column; allowed: {', '.join(columns)}", path=path, line=header_line, column=unknown[0]
+        )
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup:
         raise UniverseError("column appears twice", path=path, line=header_line, column=dup[0])
@@ -213,8 +244,11 @@ def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, di
             start = reader.line_num
             continue
         if len(values) != len(header):
-            raise UniverseError(f"has {len(values)} fields, the header has {len(header)}; check commas and quotes",
-                                path=path, line=skip + start + 1)
+            raise UniverseError(
+                f"has {len(values)} fields, the header has {len(header)}; check commas and quotes",
+                path=path,
+                line=skip + start + 1,
+            )
         out.append((skip + start + 1, {h: v.strip() for h, v in zip(header, values)}))
         start = reader.line_num
     return out
@@ -291,7 +325,9 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         currency = r.code("currency", _is_currency, "an ISO 4217 currency code")
         unit = r.text("price_unit")
         if unit != currency and PRICE_UNITS.get(unit, ("", 0))[0] != currency:
-            raise r.fail("price_unit", f"'{unit}' does not match currency {currency} (use {currency} or a subunit such as GBp)")
+            raise r.fail(
+                "price_unit", f"'{unit}' does not match currency {currency} (use {currency} or a subunit such as GBp)"
+            )
         exposures = {s: r.number(s, 0.0, 1.0) for s in STAGES}
         total = math.fsum(exposures.values())
         if abs(total - 1.0) > 1e-9:
@@ -299,7 +335,9 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         activities = r.text("activities")
         for act in activities.split(";"):
             if act.strip() not in ACTIVITIES:
-                raise r.fail("activities", f"unknown activity or stage '{act}' (known: {', '.join(sorted(ACTIVITIES))})")
+                raise r.fail(
+                    "activities", f"unknown activity or stage '{act}' (known: {', '.join(sorted(ACTIVITIES))})"
+                )
         listed = r.date("listed_since")
         delisted = r.date("delisted", required=False)
         if delisted is not pd.NaT and delisted <= listed:
@@ -307,26 +345,28 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         lot = r.number("lot_size", 1, 1e6, default=1.0)
         if not float(lot).is_integer():
             raise r.fail("lot_size", f"{lot} is not a whole number of shares")
-        records.append({
-            "ticker": ticker,
-            "name": r.text("name"),
-            "issuer": r.text("issuer"),
-            "primary": primary == "true",
-            "domicile": r.code("domicile", _is_country, "an ISO 3166-1 alpha-2 country code"),
-            "hq": r.code("hq", _is_country, "an ISO 3166-1 alpha-2 country code"),
-            "exchange": r.code("exchange", MICS.__contains__, f"a known exchange MIC ({', '.join(sorted(MICS))})"),
-            "currency": currency,
-            "price_unit": unit,
-            "lot_size": int(lot),
-            "float_factor": r.number("float_factor", 1e-6, 1.0, default=1.0),
-            **exposures,
-            "purity": r.number("purity", 0.0, 1.0),
-            "listed_since": listed,
-            "delisted": delisted,
-            "activities": activities,
-            "source": r.text("source"),
-            "notes": r.text("notes", required=False),
-        })
+        records.append(
+            {
+                "ticker": ticker,
+                "name": r.text("name"),
+                "issuer": r.text("issuer"),
+                "primary": primary == "true",
+                "domicile": r.code("domicile", _is_country, "an ISO 3166-1 alpha-2 country code"),
+                "hq": r.code("hq", _is_country, "an ISO 3166-1 alpha-2 country code"),
+                "exchange": r.code("exchange", MICS.__contains__, f"a known exchange MIC ({', '.join(sorted(MICS))})"),
+                "currency": currency,
+                "price_unit": unit,
+                "lot_size": int(lot),
+                "float_factor": r.number("float_factor", 1e-6, 1.0, default=1.0),
+                **exposures,
+                "purity": r.number("purity", 0.0, 1.0),
+                "listed_since": listed,
+                "delisted": delisted,
+                "activities": activities,
+                "source": r.text("source"),
+                "notes": r.text("notes", required=False),
+            }
+        )
         lines[ticker] = line
     if not records:
         raise UniverseError("no listings: add at least one row", path=path)
@@ -337,7 +377,9 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
             first = frame.index[frame["issuer"] == issuer][0]
             raise UniverseError(
                 f"issuer '{issuer}' has {int(count)} primary listings; mark exactly one as primary",
-                path=path, line=lines[first], column="primary",
+                path=path,
+                line=lines[first],
+                column="primary",
             )
     frame["listed_since"] = pd.to_datetime(frame["listed_since"])
     frame["delisted"] = pd.to_datetime(frame["delisted"])
@@ -345,11 +387,18 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
 
 
 def _empty_links() -> pd.DataFrame:
-    return pd.DataFrame({
-        "ticker": pd.Series(dtype=str), "counterparty": pd.Series(dtype=str), "kind": pd.Series(dtype=str),
-        "stake": pd.Series(dtype=float), "from": pd.Series(dtype="datetime64[ns]"),
-        "to": pd.Series(dtype="datetime64[ns]"), "source": pd.Series(dtype=str), "notes": pd.Series(dtype=str),
-    })
+    return pd.DataFrame(
+        {
+            "ticker": pd.Series(dtype=str),
+            "counterparty": pd.Series(dtype=str),
+            "kind": pd.Series(dtype=str),
+            "stake": pd.Series(dtype=float),
+            "from": pd.Series(dtype="datetime64[ns]"),
+            "to": pd.Series(dtype="datetime64[ns]"),
+            "source": pd.Series(dtype=str),
+            "notes": pd.Series(dtype=str),
+        }
+    )
 
 
 def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
@@ -367,10 +416,18 @@ def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
         end = r.date("to", required=False)
         if end is not pd.NaT and end <= start:
             raise r.fail("to", f"{end.date()} is not after from {start.date()}")
-        records.append({
-            "ticker": ticker, "counterparty": r.text("counterparty"), "kind": kind, "stake": stake,
-            "from": start, "to": end, "source": r.text("source"), "notes": r.text("notes", required=False),
-        })
+        records.append(
+            {
+                "ticker": ticker,
+                "counterparty": r.text("counterparty"),
+                "kind": kind,
+                "stake": stake,
+                "from": start,
+                "to": end,
+                "source": r.text("source"),
+                "notes": r.text("notes", required=False),
+            }
+        )
     if not records:
         return _empty_links()
     links = pd.DataFrame.from_records(records)

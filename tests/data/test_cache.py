@@ -53,7 +53,13 @@ def test_round_trip_and_layout(tmp_path: Path) -> None:
     meta = json.loads((tmp_path / "metadata.json").read_text())
     assert meta["format"] == cache_mod.CACHE_FORMAT
     e = meta["entries"]["fx/JPY=X"]
-    assert (e["start"], e["end"], e["first"], e["last"], e["rows"]) == ("2025-09-01", "2025-09-06", "2025-09-01", "2025-09-05", 4)
+    assert (e["start"], e["end"], e["first"], e["last"], e["rows"]) == (
+        "2025-09-01",
+        "2025-09-06",
+        "2025-09-01",
+        "2025-09-05",
+        4,
+    )
     assert len(e["sha256"]) == 64 and e["updated"].endswith("+00:00")
     fresh = YahooCache(tmp_path)  # a new process sees the same
     pd.testing.assert_frame_equal(fresh.read("fx", "JPY=X"), f, check_freq=False, check_index_type=False)
@@ -155,16 +161,20 @@ def test_atomic_write_keeps_the_old_file_when_the_rename_fails(tmp_path: Path, m
     monkeypatch.undo()
     assert c.file_for("prices", "MP").read_bytes() == before
     assert [p.name for p in (tmp_path / "prices").iterdir()] == ["MP.parquet"]  # no temporary left over
-    pd.testing.assert_frame_equal(YahooCache(tmp_path).read("prices", "MP"), old, check_freq=False, check_index_type=False)
+    pd.testing.assert_frame_equal(
+        YahooCache(tmp_path).read("prices", "MP"), old, check_freq=False, check_index_type=False
+    )
 
 
-def test_cache_files_are_written_by_the_atomic_writer_fsync_then_rename(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_files_are_written_by_the_atomic_writer_fsync_then_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     events: list[str] = []
     real_replace, real_fsync = os.replace, os.fsync
     monkeypatch.setattr(atomic_mod.os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
-    monkeypatch.setattr(atomic_mod.os, "replace", lambda a, b: (events.append(f"replace {Path(b).name}"),
-                                                                real_replace(a, b)))
+    monkeypatch.setattr(
+        atomic_mod.os, "replace", lambda a, b: (events.append(f"replace {Path(b).name}"), real_replace(a, b))
+    )
     YahooCache(tmp_path / "sub").write("prices", "MP", _frame(DAYS), start="2025-09-01", end="2025-09-06")
     assert (tmp_path / "sub" / "prices" / "MP.parquet").exists()
     # each file: its bytes flushed, then renamed into place; the parquet file before the index
@@ -182,24 +192,42 @@ def test_two_writers_do_not_lose_each_others_entries(tmp_path: Path) -> None:
 
 def test_drop_removes_file_and_entry(tmp_path: Path) -> None:
     c = YahooCache(tmp_path)
-    c.write("shares", "MP", pd.DataFrame({"shares": [1.0]}, index=pd.DatetimeIndex(["2025-09-01"], name="date")),
-            start="2025-01-01", end="2025-09-02", extra={"method": "history"})
+    c.write(
+        "shares",
+        "MP",
+        pd.DataFrame({"shares": [1.0]}, index=pd.DatetimeIndex(["2025-09-01"], name="date")),
+        start="2025-01-01",
+        end="2025-09-02",
+        extra={"method": "history"},
+    )
     c.drop("shares", "MP")
     assert c.entry("shares", "MP") is None and not c.file_for("shares", "MP").exists()
 
 
 def test_status_reports_missing_ok_corrupt_and_gaps(tmp_path: Path) -> None:
-    uni = SimpleNamespace(frame=pd.DataFrame(
-        {"currency": ["USD", "GBP", "USD"], "exchange": ["XNYS", "XLON", "XNYS"], "price_unit": ["USD", "GBp", "USD"]},
-        index=pd.Index(["MP", "PRE.L", "NEW"], name="ticker"),
-    ))
+    uni = SimpleNamespace(
+        frame=pd.DataFrame(
+            {
+                "currency": ["USD", "GBP", "USD"],
+                "exchange": ["XNYS", "XLON", "XNYS"],
+                "price_unit": ["USD", "GBp", "USD"],
+            },
+            index=pd.Index(["MP", "PRE.L", "NEW"], name="ticker"),
+        )
+    )
     c = YahooCache(tmp_path)
     # MP misses 2025-09-04 (an NYSE session); 2025-09-01 is Labor Day, not a gap
     c.write("prices", "MP", _frame(["2025-09-02", "2025-09-03", "2025-09-05"]), start="2025-09-01", end="2025-09-06")
     c.write("prices", "PRE.L", _frame(DAYS), start="2025-09-01", end="2025-09-06")
     c.write("fx", "GBPUSD=X", _frame(DAYS), start="2025-08-20", end="2025-09-06")
-    c.write("shares", "MP", pd.DataFrame({"shares": [1.0, 2.0]}, index=pd.DatetimeIndex(["2025-06-30", "2025-09-01"], name="date")),
-            start="2024-08-01", end="2025-09-06", extra={"method": "history"})
+    c.write(
+        "shares",
+        "MP",
+        pd.DataFrame({"shares": [1.0, 2.0]}, index=pd.DatetimeIndex(["2025-06-30", "2025-09-01"], name="date")),
+        start="2024-08-01",
+        end="2025-09-06",
+        extra={"method": "history"},
+    )
     c.file_for("prices", "PRE.L").write_bytes(b"junk")
     status = cache_status(uni, tmp_path)
     assert list(status.columns) == list(STATUS_COLUMNS)
@@ -214,7 +242,6 @@ def test_status_reports_missing_ok_corrupt_and_gaps(tmp_path: Path) -> None:
     assert status.loc["GBPUSD=X", "kind"] == "fx" and status.loc["GBPUSD=X", "gap_basis"] == "weekdays"
     # counting weekdays instead gives the same here (the range starts after Labor Day)
     assert cache_status(uni, tmp_path, calendars=False).loc["MP", "gap_basis"] == "weekdays"
-
 
 
 def _read_only(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
@@ -241,15 +268,20 @@ def test_corrupt_file_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, mo
     c.file_for("prices", "MP").write_bytes(b"garbage")
     _read_only(monkeypatch, tmp_path)
     fresh = YahooCache(tmp_path)
-    with pytest.raises(CacheError, match=r"prices/MP\.parquet for prices MP is corrupt \(SHA-256 mismatch.*"
-                                         r"cannot be deleted .*Read-only file system.*delete it by hand"):
+    with pytest.raises(
+        CacheError,
+        match=r"prices/MP\.parquet for prices MP is corrupt \(SHA-256 mismatch.*"
+        r"cannot be deleted .*Read-only file system.*delete it by hand",
+    ):
         fresh.read("prices", "MP")
     assert c.file_for("prices", "MP").read_bytes() == b"garbage"  # nothing was changed
     # data status only reports it (it never deletes)
     assert fresh.read("prices", "MP", delete_corrupt=False) is None
 
 
-def test_unreadable_index_in_a_read_only_cache_is_one_cache_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_index_in_a_read_only_cache_is_one_cache_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "metadata.json").write_text("{ not json", encoding="utf-8")
     _read_only(monkeypatch, tmp_path)
     with pytest.raises(CacheError, match=r"metadata\.json is unreadable .* cannot be moved aside .*--cache-dir"):

@@ -16,11 +16,13 @@ from exchina_index.data.csv_source import load_csv
 from exchina_index.data.demo import generate_market
 from exchina_index.errors import DataError
 
-UNI = make_universe({
-    "MP": {},
-    "LYC.AX": {"exchange": "XASX", "currency": "AUD", "price_unit": "AUD", "domicile": "AU", "hq": "AU"},
-    "PRE.L": {"exchange": "XLON", "currency": "GBP", "price_unit": "GBp", "domicile": "GB", "hq": "GB"},
-})
+UNI = make_universe(
+    {
+        "MP": {},
+        "LYC.AX": {"exchange": "XASX", "currency": "AUD", "price_unit": "AUD", "domicile": "AU", "hq": "AU"},
+        "PRE.L": {"exchange": "XLON", "currency": "GBP", "price_unit": "GBp", "domicile": "GB", "hq": "GB"},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +36,15 @@ def write_folder(m, folder: Path) -> Path:
     for t in m.tickers:
         unit = 100.0 if UNI.at[t, "price_unit"] == "GBp" else 1.0
         rows = m.close[t].notna() | (m.dividends[t] != 0)
-        df = pd.DataFrame({
-            "date": m.close.index[rows].strftime("%Y-%m-%d"),
-            "close": (m.close[t][rows] * unit).map(repr),
-            "volume": m.volume[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
-            "dividend": (m.dividends[t][rows] * unit).map(repr),
-            "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
-        })
+        df = pd.DataFrame(
+            {
+                "date": m.close.index[rows].strftime("%Y-%m-%d"),
+                "close": (m.close[t][rows] * unit).map(repr),
+                "volume": m.volume[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
+                "dividend": (m.dividends[t][rows] * unit).map(repr),
+                "shares": m.shares[t][rows].map(lambda v: "" if np.isnan(v) else f"{v:.0f}"),
+            }
+        )
         df.to_csv(folder / f"{t}.csv", index=False)
     fx = m.fx.drop(columns="USD")
     fx.index = fx.index.strftime("%Y-%m-%d")
@@ -106,6 +110,7 @@ def test_listing_without_prices_in_the_range_is_noted(original, tmp_path: Path) 
 
 # --------------------------------------------------------------------------- bad input
 
+
 def usd_universe() -> pd.DataFrame:
     return make_universe({"MP": {}, "LYC.AX": {"exchange": "XASX", "currency": "AUD", "price_unit": "AUD"}})
 
@@ -122,44 +127,99 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
     return d
 
 
-@pytest.mark.parametrize("files, file, line, column, what", [
-    ({"MP.csv": "date,close\n2024-01-02,10\n"}, "MP.csv", 1, "volume", "missing column"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n02/01/2024,10,1\n"}, "MP.csv", 3, "date", "not a date"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-13-45,10,1\n"}, "MP.csv", 3, "date", "not a date"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,ten,1\n"}, "MP.csv", 2, "close", "not a number"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,10,lots\n"}, "MP.csv", 3, "volume", "not a number"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,11,1\n2024-01-02,12,1\n"},
-     "MP.csv", 4, "date", "twice"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,0,1\n"}, "MP.csv", 3, "close", "must be > 0"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,-1,1\n"}, "MP.csv", 2, "close", "must be > 0"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,-5\n"}, "MP.csv", 2, "volume", "must be >= 0"),
-    ({"MP.csv": "date,close,volume,dividend\n2024-01-02,10,5,-0.1\n"}, "MP.csv", 2, "dividend", "must be >= 0"),
-    ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,0\n"}, "MP.csv", 2, "shares", "must be > 0"),
-    ({"MP.csv": "# exported by hand\n\ndate,close,volume\n2024-01-02,10,5\n\n2024-01-03,x,5\n"}, "MP.csv", 6, "close",
-     "not a number"),  # comment and blank lines still count as physical lines
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,5,7\n"}, "MP.csv", 2, None, "fields"),
-    ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-03,-1\n"},
-     "fx.csv", 3, "AUD", "must be > 0"),
-    ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-02,0.67\n"},
-     "fx.csv", 3, "date", "twice"),
-    ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,CAD\n2024-01-02,0.7\n"},
-     "fx.csv", 1, None, "no column 'AUD' for LYC.AX"),
-    # plausible ranges: typos such as 1e300 would overflow market caps into infinities
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,1e300,1\n"}, "MP.csv", 3, "close", "plausible range"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,1e-300,1\n"}, "MP.csv", 2, "close", "[1e-06, 1e+12]"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1e300\n"}, "MP.csv", 2, "volume", "[0, 1e+15]"),
-    ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,2e15\n"}, "MP.csv", 2, "shares", "[1, 1e+15]"),
-    ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,0.5\n"}, "MP.csv", 2, "shares", "plausible range"),
-    ({"MP.csv": "date,close,volume,dividend\n2024-01-02,10,5,1e300\n"}, "MP.csv", 2, "dividend", "plausible"),
-    ({"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-03,1e300\n"},
-     "fx.csv", 3, "AUD", "[1e-09, 1e+06]"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n9999-01-03,10,1\n"}, "MP.csv", 3, "date", "1900-01-01 to 2200"),
-    ({"MP.csv": "date,close,volume\n0001-01-02,10,1\n"}, "MP.csv", 2, "date", "outside"),
-    ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03," + "9" * 140_000 + ",1\n"}, "MP.csv", 3, None,
-     "longer than 131,072"),
-    ({"MP.csv": 'date,close,volume\n2024-01-02,10,1\n2024-01-03,"10,1\n' + "2024-01-04,10,1\n" * 9000}, "MP.csv", 3,
-     None, "unclosed quote"),
-])
+@pytest.mark.parametrize(
+    "files, file, line, column, what",
+    [
+        ({"MP.csv": "date,close\n2024-01-02,10\n"}, "MP.csv", 1, "volume", "missing column"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n02/01/2024,10,1\n"}, "MP.csv", 3, "date", "not a date"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-13-45,10,1\n"}, "MP.csv", 3, "date", "not a date"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,ten,1\n"}, "MP.csv", 2, "close", "not a number"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,10,lots\n"}, "MP.csv", 3, "volume", "not a number"),
+        (
+            {"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,11,1\n2024-01-02,12,1\n"},
+            "MP.csv",
+            4,
+            "date",
+            "twice",
+        ),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,0,1\n"}, "MP.csv", 3, "close", "must be > 0"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,-1,1\n"}, "MP.csv", 2, "close", "must be > 0"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,-5\n"}, "MP.csv", 2, "volume", "must be >= 0"),
+        ({"MP.csv": "date,close,volume,dividend\n2024-01-02,10,5,-0.1\n"}, "MP.csv", 2, "dividend", "must be >= 0"),
+        ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,0\n"}, "MP.csv", 2, "shares", "must be > 0"),
+        (
+            {"MP.csv": "# exported by hand\n\ndate,close,volume\n2024-01-02,10,5\n\n2024-01-03,x,5\n"},
+            "MP.csv",
+            6,
+            "close",
+            "not a number",
+        ),  # comment and blank lines still count as physical lines
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,5,7\n"}, "MP.csv", 2, None, "fields"),
+        (
+            {"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-03,-1\n"},
+            "fx.csv",
+            3,
+            "AUD",
+            "must be > 0",
+        ),
+        (
+            {"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-02,0.67\n"},
+            "fx.csv",
+            3,
+            "date",
+            "twice",
+        ),
+        (
+            {"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,CAD\n2024-01-02,0.7\n"},
+            "fx.csv",
+            1,
+            None,
+            "no column 'AUD' for LYC.AX",
+        ),
+        # plausible ranges: typos such as 1e300 would overflow market caps into infinities
+        (
+            {"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03,1e300,1\n"},
+            "MP.csv",
+            3,
+            "close",
+            "plausible range",
+        ),
+        ({"MP.csv": "date,close,volume\n2024-01-02,1e-300,1\n"}, "MP.csv", 2, "close", "[1e-06, 1e+12]"),
+        ({"MP.csv": "date,close,volume\n2024-01-02,10,1e300\n"}, "MP.csv", 2, "volume", "[0, 1e+15]"),
+        ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,2e15\n"}, "MP.csv", 2, "shares", "[1, 1e+15]"),
+        ({"MP.csv": "date,close,volume,shares\n2024-01-02,10,5,0.5\n"}, "MP.csv", 2, "shares", "plausible range"),
+        ({"MP.csv": "date,close,volume,dividend\n2024-01-02,10,5,1e300\n"}, "MP.csv", 2, "dividend", "plausible"),
+        (
+            {"MP.csv": GOOD_MP, "LYC.AX.csv": GOOD_MP, "fx.csv": "date,AUD\n2024-01-02,0.68\n2024-01-03,1e300\n"},
+            "fx.csv",
+            3,
+            "AUD",
+            "[1e-09, 1e+06]",
+        ),
+        (
+            {"MP.csv": "date,close,volume\n2024-01-02,10,1\n9999-01-03,10,1\n"},
+            "MP.csv",
+            3,
+            "date",
+            "1900-01-01 to 2200",
+        ),
+        ({"MP.csv": "date,close,volume\n0001-01-02,10,1\n"}, "MP.csv", 2, "date", "outside"),
+        (
+            {"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-01-03," + "9" * 140_000 + ",1\n"},
+            "MP.csv",
+            3,
+            None,
+            "longer than 131,072",
+        ),
+        (
+            {"MP.csv": 'date,close,volume\n2024-01-02,10,1\n2024-01-03,"10,1\n' + "2024-01-04,10,1\n" * 9000},
+            "MP.csv",
+            3,
+            None,
+            "unclosed quote",
+        ),
+    ],
+)
 def test_bad_folder_input_names_file_line_and_column(tmp_path, files, file, line, column, what) -> None:
     folder = folder_with(tmp_path, files)
     with pytest.raises(DataError) as info:
@@ -202,8 +262,10 @@ def test_fx_starting_after_the_first_price(tmp_path) -> None:
 
 
 def test_extra_columns_ignored_and_empty_cells(tmp_path) -> None:
-    text = ("Date,Open,Close,Volume,Dividends\n2024-01-02 00:00:00-05:00,1,10,100,\n2024-01-03,1,,NaN,0\n"
-            "2024-01-04,1,11,,0.5\n")
+    text = (
+        "Date,Open,Close,Volume,Dividends\n2024-01-02 00:00:00-05:00,1,10,100,\n2024-01-03,1,,NaN,0\n"
+        "2024-01-04,1,11,,0.5\n"
+    )
     folder = folder_with(tmp_path, {"MP.csv": text})
     m = load_csv(usd_universe(), folder)
     assert list(m.close.index.strftime("%Y-%m-%d")) == ["2024-01-02", "2024-01-03", "2024-01-04"]

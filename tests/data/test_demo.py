@@ -41,8 +41,10 @@ def test_same_bytes_in_two_fresh_processes(demo) -> None:
         "import sys; print(m.fingerprint, round(time.perf_counter() - t, 2), 'exchange_calendars' in sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "random"}
-    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
-            for _ in range(2)]
+    outs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, check=True)
+        for _ in range(2)
+    ]
     prints = [o.stdout.split() for o in outs]
     print(f"\nfresh-process import + load times: {prints[0][1]} s, {prints[1][1]} s")
     assert prints[0][0] == prints[1][0] == demo.fingerprint

@@ -9,15 +9,17 @@ import exchange_calendars as xc
 import numpy as np
 import pandas as pd
 import pytest
+from _universe_helpers import make_universe
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exchina_index.data.market import MarketData
 from exchina_index.errors import DataError
-from _universe_helpers import make_universe
 
 NaN = float("nan")
-DATES = pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"])
+DATES = pd.to_datetime(
+    ["2025-01-02", "2025-01-03", "2025-01-06", "2025-01-07", "2025-01-08", "2025-01-09", "2025-01-10"]
+)
 
 
 class FakeUniverse:
@@ -25,34 +27,45 @@ class FakeUniverse:
         self.frame = frame
 
 
-UNI = make_universe({
-    "AAA": {},
-    "BBB.L": {"exchange": "XLON", "currency": "GBP", "price_unit": "GBp", "domicile": "GB", "hq": "GB"},
-    "CCC.AX": {"exchange": "XASX", "currency": "AUD", "price_unit": "AUD", "delisted": "2025-01-09"},
-    "DDD": {"listed_since": "2025-01-06"},
-})
+UNI = make_universe(
+    {
+        "AAA": {},
+        "BBB.L": {"exchange": "XLON", "currency": "GBP", "price_unit": "GBp", "domicile": "GB", "hq": "GB"},
+        "CCC.AX": {"exchange": "XASX", "currency": "AUD", "price_unit": "AUD", "delisted": "2025-01-09"},
+        "DDD": {"listed_since": "2025-01-06"},
+    }
+)
 
 
 def raw_frames() -> dict[str, pd.DataFrame]:
-    close = pd.DataFrame({
-        "AAA":    [10.0, 11.0, NaN, 12.0, 12.5, 13.0, 13.0],     # no session on 01-06
-        "BBB.L":  [200.0, 210.0, 220.0, NaN, 230.0, 240.0, 250.0],  # pence; no session on 01-07
-        "CCC.AX": [1.0, NaN, 1.1, 1.2, 1.3, 1.4, 1.5],           # delisted 01-09: last two rows dropped
-        "DDD":    [5.0, 5.0, 6.0, 6.6, NaN, NaN, NaN],            # listed_since 01-06: first two rows dropped
-    }, index=DATES)
-    fx = pd.DataFrame({
-        "GBP": [1.25, 1.26, 1.27, 1.28, 1.29, 1.30, 1.31],
-        "AUD": [0.60, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66],
-    }, index=DATES)
+    close = pd.DataFrame(
+        {
+            "AAA": [10.0, 11.0, NaN, 12.0, 12.5, 13.0, 13.0],  # no session on 01-06
+            "BBB.L": [200.0, 210.0, 220.0, NaN, 230.0, 240.0, 250.0],  # pence; no session on 01-07
+            "CCC.AX": [1.0, NaN, 1.1, 1.2, 1.3, 1.4, 1.5],  # delisted 01-09: last two rows dropped
+            "DDD": [5.0, 5.0, 6.0, 6.6, NaN, NaN, NaN],  # listed_since 01-06: first two rows dropped
+        },
+        index=DATES,
+    )
+    fx = pd.DataFrame(
+        {
+            "GBP": [1.25, 1.26, 1.27, 1.28, 1.29, 1.30, 1.31],
+            "AUD": [0.60, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66],
+        },
+        index=DATES,
+    )
     dividends = pd.DataFrame(0.0, index=DATES, columns=close.columns)
     dividends.loc["2025-01-07", "AAA"] = 0.5
     dividends.loc["2025-01-08", "BBB.L"] = 10.0  # pence
-    volume = pd.DataFrame({
-        "AAA": [100.0, 200.0, NaN, 300.0, 400.0, 500.0, 600.0],
-        "BBB.L": [1000.0, 1000.0, 2000.0, NaN, NaN, 3000.0, 4000.0],
-        "CCC.AX": [10.0, NaN, 10.0, 10.0, 10.0, 10.0, 10.0],
-        "DDD": [1.0, 1.0, 1.0, 1.0, NaN, NaN, NaN],
-    }, index=DATES)
+    volume = pd.DataFrame(
+        {
+            "AAA": [100.0, 200.0, NaN, 300.0, 400.0, 500.0, 600.0],
+            "BBB.L": [1000.0, 1000.0, 2000.0, NaN, NaN, 3000.0, 4000.0],
+            "CCC.AX": [10.0, NaN, 10.0, 10.0, 10.0, 10.0, 10.0],
+            "DDD": [1.0, 1.0, 1.0, 1.0, NaN, NaN, NaN],
+        },
+        index=DATES,
+    )
     shares = pd.DataFrame({"AAA": [NaN, 1e6, NaN, NaN, 2e6, NaN, NaN]}, index=DATES)
     return {"close": close, "fx": fx, "dividends": dividends, "volume": volume, "shares": shares}
 
@@ -328,8 +341,11 @@ VIEWS = {
 
 def _equal(a, b) -> bool:
     if isinstance(a, pd.DataFrame):
-        return a.index.equals(b.index) and a.columns.equals(b.columns) and np.array_equal(
-            a.to_numpy(), b.to_numpy(), equal_nan=a.dtypes.iloc[0] != bool)
+        return (
+            a.index.equals(b.index)
+            and a.columns.equals(b.columns)
+            and np.array_equal(a.to_numpy(), b.to_numpy(), equal_nan=a.dtypes.iloc[0] != np.dtype(bool))
+        )
     return a.index.equals(b.index) and a.equals(b)
 
 
@@ -386,9 +402,13 @@ def shanghai_market(end: str = "2027-01-15") -> MarketData:
     """A Shanghai line (last priced 2026-12-30) and a NYSE line on weekdays across XSHG's bound."""
     days = pd.bdate_range("2026-12-21", end)
     close = pd.DataFrame({"600111.SS": np.where(days <= "2026-12-30", 20.0, NaN), "MP": 30.0}, index=days)
-    return MarketData(close=close, fx=pd.DataFrame({"CNY": 0.14}, index=days),
-                      currency=pd.Series({"600111.SS": "CNY", "MP": "USD"}),
-                      exchange=pd.Series({"600111.SS": "XSHG", "MP": "XNYS"}), notes=("loaded",))
+    return MarketData(
+        close=close,
+        fx=pd.DataFrame({"CNY": 0.14}, index=days),
+        currency=pd.Series({"600111.SS": "CNY", "MP": "USD"}),
+        exchange=pd.Series({"600111.SS": "XSHG", "MP": "XNYS"}),
+        notes=("loaded",),
+    )
 
 
 def test_staleness_past_a_calendars_known_range_counts_weekdays() -> None:
@@ -426,8 +446,14 @@ def test_absurd_values_stay_in_their_own_listing_without_warnings() -> None:
     days = pd.bdate_range("2026-01-05", periods=6)
     close = pd.DataFrame({"BIG": [1e-300, 1e-300, 1e300, 1e300, 1e300, 1e300], "MP": 30.0}, index=days)
     big = pd.DataFrame({"BIG": 1e300, "MP": 1e6}, index=days)
-    m = MarketData(close=close, fx=pd.DataFrame({"USD": 1.0}, index=days), volume=big, shares=big,
-                   currency=pd.Series({"BIG": "USD", "MP": "USD"}), exchange=pd.Series({"BIG": "XNYS", "MP": "XNYS"}))
+    m = MarketData(
+        close=close,
+        fx=pd.DataFrame({"USD": 1.0}, index=days),
+        volume=big,
+        shares=big,
+        currency=pd.Series({"BIG": "USD", "MP": "USD"}),
+        exchange=pd.Series({"BIG": "XNYS", "MP": "XNYS"}),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # an overflow must not warn (nor stop a review under -W error)
         snap = m.snapshot(days[-1], window=3)
@@ -437,4 +463,4 @@ def test_absurd_values_stay_in_their_own_listing_without_warnings() -> None:
     assert snap.loc["BIG", "market_cap_usd"] == np.inf and np.isinf(returns.loc[days[2], "BIG"])
     assert cap.loc[days[-1], "BIG"] == np.inf and tv.loc[days[-1], "BIG"] == np.inf
     assert snap.loc["MP", "market_cap_usd"] == 30.0 * 1e6 and snap.loc["MP", "adtv_usd"] == 30.0 * 1e6
-    assert returns.loc[days[2]:, "MP"].tolist() == [0.0] * 4
+    assert returns.loc[days[2] :, "MP"].tolist() == [0.0] * 4

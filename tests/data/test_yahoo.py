@@ -54,12 +54,18 @@ def _histories(last: str = "2025-10-31") -> dict[str, pd.DataFrame]:
     uk = sessions("2025-08-01", last, holidays=["2025-08-25"])
     fx = sessions("2025-07-01", last)
     return {
-        "MP": make_history(us, NY, 50 + 0.25 * np.arange(len(us)), volume=1_000_000 + np.arange(len(us)),
-                           dividends={"2025-09-15": 0.5}),
+        "MP": make_history(
+            us, NY, 50 + 0.25 * np.arange(len(us)), volume=1_000_000 + np.arange(len(us)), dividends={"2025-09-15": 0.5}
+        ),
         "LYC.AX": make_history(au, SYD, 9 - 0.01 * np.arange(len(au)), volume=np.full(len(au), 3_000_000)),
         # LSE line quoted in pence, dividend in pence too
-        "PRE.L": make_history(uk, LON, 250 + 1.0 * np.arange(len(uk)), volume=np.full(len(uk), 40_000),
-                              dividends={"2025-10-01": 5.0} if last >= "2025-10-01" else None),
+        "PRE.L": make_history(
+            uk,
+            LON,
+            250 + 1.0 * np.arange(len(uk)),
+            volume=np.full(len(uk), 40_000),
+            dividends={"2025-10-01": 5.0} if last >= "2025-10-01" else None,
+        ),
         "AUDUSD=X": make_history(fx, LON, 0.65 + 0.0005 * np.arange(len(fx)), volume=np.zeros(len(fx))),
         "GBPUSD=X": make_history(fx, LON, 1.30 + 0.0005 * np.arange(len(fx)), volume=np.zeros(len(fx))),
     }
@@ -68,8 +74,9 @@ def _histories(last: str = "2025-10-31") -> dict[str, pd.DataFrame]:
 def _shares() -> dict[str, Any]:
     return {
         # two counts on one date (different times): the last one counts
-        "MP": shares_series([("2024-12-01", 160_000_000), ("2025-09-10 09:00", 163_000_000),
-                             ("2025-09-10 17:00", 164_000_000)], NY),
+        "MP": shares_series(
+            [("2024-12-01", 160_000_000), ("2025-09-10 09:00", 163_000_000), ("2025-09-10 17:00", 164_000_000)], NY
+        ),
         "LYC.AX": shares_series({"2025-06-30": 934_000_000}, SYD),
         "PRE.L": shares_series({"2025-03-31": 550_000_000}, LON),
     }
@@ -100,8 +107,9 @@ def _universe(rows: dict[str, dict[str, Any]] | None = None) -> SimpleNamespace:
     return SimpleNamespace(frame=frame.sort_index())
 
 
-def _load(fake: FakeYFinance, cache: Path | None, universe: Any = None, start: Any = START, end: Any = END,
-          **kw: Any) -> Any:
+def _load(
+    fake: FakeYFinance, cache: Path | None, universe: Any = None, start: Any = START, end: Any = END, **kw: Any
+) -> Any:
     kw.setdefault("preflight", False)
     kw.setdefault("sleep", lambda s: None)
     kw.setdefault("today", "2026-01-15")
@@ -146,7 +154,8 @@ def test_end_to_end_two_exchanges_gbp_failed_ticker_then_cache_only(tmp_path: Pa
     assert market.currency["PRE.L"] == "GBP"
     assert market.dividends.loc["2025-09-15", "MP"] == pytest.approx(0.5)
     assert market.volume.loc["2025-09-02", "MP"] == float(
-        hist["MP"]["Volume"][hist["MP"].index.tz_localize(None) == pd.Timestamp("2025-09-02")].iloc[0])
+        hist["MP"]["Volume"][hist["MP"].index.tz_localize(None) == pd.Timestamp("2025-09-02")].iloc[0]
+    )
     assert market.volume.dtypes.eq(np.float64).all()
     # FX: USD per unit
     assert market.fx.loc["2025-09-30", "USD"] == 1.0
@@ -156,7 +165,8 @@ def test_end_to_end_two_exchanges_gbp_failed_ticker_then_cache_only(tmp_path: Pa
     assert market.shares.loc["2025-09-30", "MP"] == 164_000_000
     assert market.shares.loc["2025-09-30", "LYC.AX"] == 934_000_000
     assert market.market_cap_usd().loc["2025-09-30", "MP"] == pytest.approx(
-        _yahoo_close(hist["MP"], "2025-09-30") * 164_000_000)
+        _yahoo_close(hist["MP"], "2025-09-30") * 164_000_000
+    )
 
     # a second run for the same range hits only the cache
     fake.reset_calls()
@@ -197,15 +207,21 @@ def test_works_with_a_real_universe_and_inverted_jpy_pair(tmp_path: Path) -> Non
 
     uni = load_universe(FIXTURES / "mini_universe.csv", FIXTURES / "mini_china_links.csv")
     days = sessions("2025-08-01", "2025-09-30")
-    hist = {t: make_history(days, "UTC", 100 + np.arange(len(days)), volume=np.full(len(days), 500))
-            for t in uni.frame.index}
+    hist = {
+        t: make_history(days, "UTC", 100 + np.arange(len(days)), volume=np.full(len(days), 500))
+        for t in uni.frame.index
+    }
     for pair, rate in (("AUDUSD=X", 0.65), ("GBPUSD=X", 1.3), ("JPY=X", 150.0), ("CNYUSD=X", 0.14), ("CADUSD=X", 0.72)):
-        hist[pair] = make_history(sessions("2025-07-01", "2025-09-30"), LON, np.full(len(sessions("2025-07-01", "2025-09-30")), rate))
+        hist[pair] = make_history(
+            sessions("2025-07-01", "2025-09-30"), LON, np.full(len(sessions("2025-07-01", "2025-09-30")), rate)
+        )
     fake = FakeYFinance(hist, shares={})
     market = _load(fake, tmp_path, uni)
     assert list(market.close.columns) == sorted(uni.frame.index)
     assert market.fx.loc["2025-09-30", "JPY"] == pytest.approx(1 / 150.0)
-    assert market.close_usd().loc["2025-09-30", "CCC.T"] == pytest.approx(market.close.loc["2025-09-30", "CCC.T"] / 150.0)
+    assert market.close_usd().loc["2025-09-30", "CCC.T"] == pytest.approx(
+        market.close.loc["2025-09-30", "CCC.T"] / 150.0
+    )
     # EEE is delisted on 2025-10-01: nothing to cut inside this window; BBB.L is in pence
     assert market.close.loc["2025-09-30", "BBB.L"] == pytest.approx((100 + len(days) - 1) / 100)
     # no share counts anywhere: every listing noted, market cap NaN (the size screen gives NO_DATA)
@@ -217,8 +233,16 @@ def test_load_market_data_dispatches_to_yahoo(tmp_path: Path) -> None:
     from exchina_index.data import load_market_data
 
     fake = _fake()
-    market = load_market_data(_universe(GOOD), source="yahoo", start=START, end=END, cache_dir=tmp_path,
-                              yf=fake, preflight=False, today="2026-01-15")
+    market = load_market_data(
+        _universe(GOOD),
+        source="yahoo",
+        start=START,
+        end=END,
+        cache_dir=tmp_path,
+        yf=fake,
+        preflight=False,
+        today="2026-01-15",
+    )
     assert market.source == "yahoo"
     assert (tmp_path / "metadata.json").exists()
 
@@ -346,8 +370,17 @@ def test_use_cache_false_writes_nothing(tmp_path: Path) -> None:
 def test_fetch_and_status(tmp_path: Path) -> None:
     fake = _fake()
     seen: list[tuple[str, int, int]] = []
-    market = fetch(_universe(), START, END, cache_dir=tmp_path, progress=lambda *a: seen.append(a),
-                   yf=fake, preflight=False, sleep=lambda s: None, today="2026-01-15")
+    market = fetch(
+        _universe(),
+        START,
+        END,
+        cache_dir=tmp_path,
+        progress=lambda *a: seen.append(a),
+        yf=fake,
+        preflight=False,
+        sleep=lambda s: None,
+        today="2026-01-15",
+    )
     assert any("BAD" in n for n in market.notes)  # fetch reports missing listings instead of failing
     assert {s[0] for s in seen} >= {"prices", "FX rates", "share counts"}
     assert ("prices", 4, 4) in seen
@@ -402,7 +435,9 @@ def test_rate_limit_is_retried_with_backoff(tmp_path: Path) -> None:
 def test_retries_exhausted_raise_network_error(tmp_path: Path) -> None:
     sleeps: list[float] = []
     fake = _fake(history_errors={"MP": [OSError("connection reset")] * 3})
-    with pytest.raises(NetworkError, match=r"price download for MP failed after 3 attempt\(s\): OSError: connection reset"):
+    with pytest.raises(
+        NetworkError, match=r"price download for MP failed after 3 attempt\(s\): OSError: connection reset"
+    ):
         _load(fake, tmp_path, retries=2, sleep=sleeps.append)
     assert sleeps == [1.0, 2.0]
     # the listings that answered are cached; MP is not
@@ -566,7 +601,9 @@ def test_preflight_failure_is_fast_and_named(tmp_path: Path, monkeypatch: pytest
     assert fake.calls == []
 
 
-def test_preflight_goes_to_the_proxy_and_is_skipped_when_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_goes_to_the_proxy_and_is_skipped_when_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     asked: list[Any] = []
 
     class Conn:
@@ -664,8 +701,9 @@ def test_benchmark_ticker_returns_through_the_same_cache(tmp_path: Path) -> None
     close = np.linspace(50.0, 60.0, len(days))
     remx = make_history(days, NY, close, dividends={str(days[30].date()): 1.0})
     fake = FakeYFinance({"REMX": remx}, shares={"REMX": None}, fast_info_shares={"REMX": None})
-    got = load_benchmark_returns("REMX", market, cache_dir=tmp_path, yf=fake, preflight=False,
-                                 sleep=lambda s: None, today="2026-01-15")
+    got = load_benchmark_returns(
+        "REMX", market, cache_dir=tmp_path, yf=fake, preflight=False, sleep=lambda s: None, today="2026-01-15"
+    )
     # the ex-date's total return adds the dividend over the previous close; other days are price moves
     i = 30  # 2025-09-12, inside the market's range
     assert got.loc[days[i]] == pytest.approx((close[i] + 1.0) / close[i - 1] - 1, rel=1e-6)
@@ -710,26 +748,40 @@ def test_default_end_is_the_last_complete_day_so_a_rerun_today_needs_no_network(
     assert {c.end for c in fake.calls_of("history")} == {"2025-09-16"}  # Yahoo's end is exclusive
     assert first.close.index[-1] == pd.Timestamp("2025-09-15")
     # 3 price series, 2 FX pairs, 3 share-count series
-    assert first.notes[0] == ("yahoo: 8 of 8 series asked from Yahoo, 0 served from the cache; prices to "
-                              "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)")
+    assert first.notes[0] == (
+        "yahoo: 8 of 8 series asked from Yahoo, 0 served from the cache; prices to "
+        "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)"
+    )
     offline, preflight = _offline(monkeypatch)
     again = _load(offline, tmp_path, end=None, today="2025-09-16", preflight=preflight)
     assert offline.calls == []
-    assert again.notes[0] == ("yahoo: all 8 series served from the cache, no network call; prices to "
-                              "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)")
+    assert again.notes[0] == (
+        "yahoo: all 8 series served from the cache, no network call; prices to "
+        "2025-09-15 (asked up to 2025-09-15, the last complete UTC day)"
+    )
     assert again.fingerprint == first.fingerprint
     assert again.notes[1:] == first.notes[1:]  # the repairs and fallbacks are said again
 
 
 def test_a_fetch_up_to_today_serves_the_default_range_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``data fetch`` asks up to today (explicitly); a later ``weights`` run asks up to yesterday."""
-    fetch(_universe(GOOD), START, "2025-09-16", cache_dir=tmp_path, yf=_fake(), preflight=False,
-          sleep=lambda s: None, today="2025-09-16")
+    fetch(
+        _universe(GOOD),
+        START,
+        "2025-09-16",
+        cache_dir=tmp_path,
+        yf=_fake(),
+        preflight=False,
+        sleep=lambda s: None,
+        today="2025-09-16",
+    )
     offline, preflight = _offline(monkeypatch)
     market = _load(offline, tmp_path, end=None, today="2025-09-16", preflight=preflight)
     assert offline.calls == []
     assert market.close.index[-1] == pd.Timestamp("2025-09-15")  # the provisional row of today is not served
-    assert market.notes[0].startswith("yahoo: all 8 series served from the cache, no network call; prices to 2025-09-15")
+    assert market.notes[0].startswith(
+        "yahoo: all 8 series served from the cache, no network call; prices to 2025-09-15"
+    )
     # the next day the default range has one more complete day: it is asked for
     with pytest.raises(AssertionError, match="pre-flight check ran"):
         _load(offline, tmp_path, end=None, today="2025-09-17", preflight=preflight)
@@ -737,9 +789,12 @@ def test_a_fetch_up_to_today_serves_the_default_range_offline(tmp_path: Path, mo
 
 def test_the_summary_note_without_a_cache_and_for_an_explicit_end(tmp_path: Path) -> None:
     market = _load(_fake(), tmp_path / "c", use_cache=False)
-    assert market.notes[0] == ("yahoo: all 8 series asked from Yahoo (cache not used); prices to 2025-09-30 "
-                               "(asked up to 2025-09-30)")
-    with pytest.raises(ReviewDateError, match=r"the last complete day 2025-09-15 \(end not given\) is before start 2025-09-16"):
+    assert market.notes[0] == (
+        "yahoo: all 8 series asked from Yahoo (cache not used); prices to 2025-09-30 (asked up to 2025-09-30)"
+    )
+    with pytest.raises(
+        ReviewDateError, match=r"the last complete day 2025-09-15 \(end not given\) is before start 2025-09-16"
+    ):
         _load(_fake(), tmp_path, start="2025-09-16", end=None, today="2025-09-16")
 
 
@@ -749,8 +804,10 @@ def test_the_summary_note_without_a_cache_and_for_an_explicit_end(tmp_path: Path
 
 
 def _many(n: int) -> tuple[SimpleNamespace, dict[str, pd.DataFrame]]:
-    rows = {f"T{i:02d}": {"exchange": "XNYS", "currency": "USD", "price_unit": "USD", "listed_since": "2000-01-04"}
-            for i in range(n)}
+    rows = {
+        f"T{i:02d}": {"exchange": "XNYS", "currency": "USD", "price_unit": "USD", "listed_since": "2000-01-04"}
+        for i in range(n)
+    }
     days = sessions("2025-08-01", "2025-10-31", holidays=["2025-09-01"])
     return _universe(rows), {t: make_history(days, NY, np.full(len(days), 10.0)) for t in rows}
 
@@ -761,8 +818,11 @@ def test_no_call_starts_after_the_deadline_and_every_worker_is_a_daemon(tmp_path
     uni, hist = _many(20)
     fake = FakeYFinance(hist, shares={}, hang_s=1.0)
     t0 = time.monotonic()
-    with pytest.raises(NetworkError, match=r"0\.4 s deadline; still pending: price download for "
-                                           r"T00, T01, T02, T03, T04, T05, T06, T07 \.\.\. \(20 in all\)\. .*--deadline"):
+    with pytest.raises(
+        NetworkError,
+        match=r"0\.4 s deadline; still pending: price download for "
+        r"T00, T01, T02, T03, T04, T05, T06, T07 \.\.\. \(20 in all\)\. .*--deadline",
+    ):
         _load(fake, tmp_path, uni, deadline_s=0.4)
     assert time.monotonic() - t0 < 1.0
     workers = [t for t in threading.enumerate() if t.name == "exchina-index-yahoo"]

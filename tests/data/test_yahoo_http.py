@@ -21,12 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.yahoo_server import Bar, BlackHole, Fault, Listing, YahooStandIn
 
 from exchina_index import atomic as atomic_mod
 from exchina_index.data.cache import YahooCache
 from exchina_index.data.yahoo import load_yahoo
 from exchina_index.errors import DataError, NetworkError
-from fixtures.yahoo_server import Bar, BlackHole, Fault, Listing, YahooStandIn
 
 pytest.importorskip("curl_cffi")  # yfinance's HTTP backend (a yfinance dependency)
 pytest.importorskip("trustme")  # the test CA (a test dependency)
@@ -50,24 +50,58 @@ FX_DAYS = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2025-09-19", END)]
 #: does: the ASX opens at 10:00 in Sydney, which is 23:00 UTC the day before once daylight saving
 #: starts (2025-10-05); the FX pairs' bars open at midnight in London (23:00 UTC in summer).
 LISTINGS = [
-    Listing("MP", NY, "USD", "09:30", bars=_bars([60.0, 61.5, 62.25, 63.0, 64.5, 65.0, 66.0]),
-            dividends={"2025-10-01": 0.25},
-            # two counts on 2025-09-30 (the last one counts)
-            shares=[("2025-06-30 20:00", 160_000_000), ("2025-09-30 13:00", 163_000_000),
-                    ("2025-09-30 21:00", 164_000_000)]),
+    Listing(
+        "MP",
+        NY,
+        "USD",
+        "09:30",
+        bars=_bars([60.0, 61.5, 62.25, 63.0, 64.5, 65.0, 66.0]),
+        dividends={"2025-10-01": 0.25},
+        # two counts on 2025-09-30 (the last one counts)
+        shares=[
+            ("2025-06-30 20:00", 160_000_000),
+            ("2025-09-30 13:00", 163_000_000),
+            ("2025-09-30 21:00", 164_000_000),
+        ],
+    ),
     # a 2-for-1 split on 2025-10-06: Yahoo's earlier closes are already halved
-    Listing("LYC.AX", SYD, "AUD", "10:00", exchange="ASX", bars=_bars([4.5, 4.55, 4.6, 4.65, 4.7, 4.75, 4.8]),
-            splits={"2025-10-06": (2, 1)}, shares=[("2025-09-30 20:00", 934_000_000)]),
+    Listing(
+        "LYC.AX",
+        SYD,
+        "AUD",
+        "10:00",
+        exchange="ASX",
+        bars=_bars([4.5, 4.55, 4.6, 4.65, 4.7, 4.75, 4.8]),
+        splits={"2025-10-06": (2, 1)},
+        shares=[("2025-09-30 20:00", 934_000_000)],
+    ),
     Listing("4063.T", TYO, "JPY", "09:00", exchange="JPX", bars=_bars([5000, 5100, 5200, 5300, 5400, 5500, 5600])),
     # pence, dividend in pence too
-    Listing("PRE.L", LON, "GBp", "08:00", exchange="LSE", bars=_bars([250, 252, 254, 256, 258, 260, 262]),
-            dividends={"2025-10-02": 5.0}, shares=[("2025-03-31 00:00", 550_000_000)]),
-    Listing("AUDUSD=X", LON, "USD", "00:00", instrument="CURRENCY", exchange="CCY",
-            bars=[Bar(d, 0.66, 0) for d in FX_DAYS]),
-    Listing("GBPUSD=X", LON, "USD", "00:00", instrument="CURRENCY", exchange="CCY",
-            bars=[Bar(d, {"2025-09-30": 1.35, "2025-10-02": 1.36}.get(d, 1.34), 0) for d in FX_DAYS]),
-    Listing("JPY=X", LON, "JPY", "00:00", instrument="CURRENCY", exchange="CCY",
-            bars=[Bar(d, 150.0, 0) for d in FX_DAYS]),
+    Listing(
+        "PRE.L",
+        LON,
+        "GBp",
+        "08:00",
+        exchange="LSE",
+        bars=_bars([250, 252, 254, 256, 258, 260, 262]),
+        dividends={"2025-10-02": 5.0},
+        shares=[("2025-03-31 00:00", 550_000_000)],
+    ),
+    Listing(
+        "AUDUSD=X", LON, "USD", "00:00", instrument="CURRENCY", exchange="CCY", bars=[Bar(d, 0.66, 0) for d in FX_DAYS]
+    ),
+    Listing(
+        "GBPUSD=X",
+        LON,
+        "USD",
+        "00:00",
+        instrument="CURRENCY",
+        exchange="CCY",
+        bars=[Bar(d, {"2025-09-30": 1.35, "2025-10-02": 1.36}.get(d, 1.34), 0) for d in FX_DAYS],
+    ),
+    Listing(
+        "JPY=X", LON, "JPY", "00:00", instrument="CURRENCY", exchange="CCY", bars=[Bar(d, 150.0, 0) for d in FX_DAYS]
+    ),
 ]
 
 ROWS: dict[str, dict[str, Any]] = {
@@ -101,8 +135,11 @@ def yf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name in ("_TzDBManager", "_CookieDBManager", "_ISINDBManager"):
         monkeypatch.setattr(getattr(yf_cache, name), "_cache_dir", str(tmp_path / "py-yfinance"))
         monkeypatch.setattr(getattr(yf_cache, name), "_db", None)
-    for name, attr in (("_TzCacheManager", "_tz_cache"), ("_CookieCacheManager", "_Cookie_cache"),
-                       ("_ISINCacheManager", "_isin_cache")):
+    for name, attr in (
+        ("_TzCacheManager", "_tz_cache"),
+        ("_CookieCacheManager", "_Cookie_cache"),
+        ("_ISINCacheManager", "_isin_cache"),
+    ):
         monkeypatch.setattr(getattr(yf_cache, name), attr, None)
     monkeypatch.setattr(yf_data.SingletonMeta, "_instances", {})
     monkeypatch.setattr(yf_base, "_tz_info_fetch_ctr", 0)
@@ -118,8 +155,9 @@ def yf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 def no_thread_left() -> Any:
     """After the test, no thread but the main one may keep the interpreter alive."""
     yield
-    lingering = [t.name for t in threading.enumerate() if t.is_alive() and not t.daemon
-                 and t is not threading.main_thread()]
+    lingering = [
+        t.name for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    ]
     assert lingering == []
 
 
@@ -141,7 +179,9 @@ def _load(yf: Any, server: YahooStandIn, cache: Path, rows: dict[str, dict[str, 
 # --------------------------------------------------------------------------------------------
 
 
-def test_real_yfinance_end_to_end(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any) -> None:
+def test_real_yfinance_end_to_end(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     with _serve(tmp_path, monkeypatch) as server:
         market = _load(yf, server, tmp_path / "cache")  # with the pre-flight check, through the proxy
         close, div = market.close, market.dividends
@@ -173,8 +213,10 @@ def test_real_yfinance_end_to_end(yf: Any, tmp_path: Path, monkeypatch: pytest.M
         assert market.shares["4063.T"].isna().all()
         assert market.market_cap_usd().loc["2025-10-02", "PRE.L"] == pytest.approx(2.56 * 550_000_000 * 1.36)
         assert any("4063.T: no share count from Yahoo" in n for n in market.notes)
-        assert market.notes[0] == ("yahoo: 11 of 11 series asked from Yahoo, 0 served from the cache; "
-                                   "prices to 2025-10-07 (asked up to 2025-10-07)")
+        assert market.notes[0] == (
+            "yahoo: 11 of 11 series asked from Yahoo, 0 served from the cache; "
+            "prices to 2025-10-07 (asked up to 2025-10-07)"
+        )
         # yfinance went through the cookie and crumb, then asked the chart endpoint for the window
         hosts = {host for host, _, _ in server.log}
         assert {"fc.yahoo.com", "query1.finance.yahoo.com", "query2.finance.yahoo.com"} <= hosts
@@ -186,10 +228,14 @@ def test_real_yfinance_end_to_end(yf: Any, tmp_path: Path, monkeypatch: pytest.M
         assert again.fingerprint == market.fingerprint
 
 
-def test_an_unknown_symbol_is_named(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any) -> None:
+def test_an_unknown_symbol_is_named(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     rows = {"MP": ROWS["MP"], "GONE": {"exchange": "XNYS", "currency": "USD", "price_unit": "USD"}}
     with _serve(tmp_path, monkeypatch) as server:
-        with pytest.raises(DataError, match=r"no data for 1 of 2 listing\(s\): GONE \[GONE \(2025-09-29\.\.2025-10-07\)\]"):
+        with pytest.raises(
+            DataError, match=r"no data for 1 of 2 listing\(s\): GONE \[GONE \(2025-09-29\.\.2025-10-07\)\]"
+        ):
             _load(yf, server, tmp_path / "a", rows)
         market = _load(yf, server, tmp_path / "b", rows, allow_missing=True)
         assert market.close["GONE"].isna().all()
@@ -213,8 +259,9 @@ def test_a_rate_limit_is_retried(yf: Any, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 @pytest.mark.parametrize("fault", [Fault(status=500), Fault(truncated=True)], ids=["http-500", "truncated-body"])
-def test_a_broken_answer_is_a_named_failure(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            fault: Fault, no_thread_left: Any) -> None:
+def test_a_broken_answer_is_a_named_failure(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Fault, no_thread_left: Any
+) -> None:
     rows = {"MP": ROWS["MP"], "PRE.L": ROWS["PRE.L"]}
     with _serve(tmp_path, monkeypatch, faults={"PRE.L": fault}) as server:
         with pytest.raises(DataError, match=r"no data for 1 of 2 listing\(s\): PRE\.L \["):
@@ -223,23 +270,26 @@ def test_a_broken_answer_is_a_named_failure(yf: Any, tmp_path: Path, monkeypatch
         assert server.requests_for("PRE.L")
 
 
-def test_every_symbol_failing_is_a_network_error(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 no_thread_left: Any) -> None:
+def test_every_symbol_failing_is_a_network_error(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     faults = {s: Fault(status=500) for s in ROWS}
     with _serve(tmp_path, monkeypatch, faults=faults) as server:
         with pytest.raises(NetworkError, match=r"no price data for any of the 4 symbols"):
             _load(yf, server, tmp_path / "cache")
 
 
-def test_a_slow_answer_inside_the_deadline_is_waited_for(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                         no_thread_left: Any) -> None:
+def test_a_slow_answer_inside_the_deadline_is_waited_for(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     with _serve(tmp_path, monkeypatch, faults={"MP": Fault(delay_s=0.7)}) as server:
         market = _load(yf, server, tmp_path / "cache", {"MP": ROWS["MP"]})
         assert market.close.loc["2025-10-07", "MP"] == 66.0
 
 
-def test_a_slow_answer_past_the_deadline(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         no_thread_left: Any) -> None:
+def test_a_slow_answer_past_the_deadline(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     rows = {"MP": ROWS["MP"], "4063.T": ROWS["4063.T"]}
     with _serve(tmp_path, monkeypatch, faults={"4063.T": Fault(delay_s=6.0)}) as server:
         t0 = time.monotonic()
@@ -260,9 +310,12 @@ def test_a_black_hole_fails_within_the_deadline_and_leaves_no_thread(
     with BlackHole(lifetime_s=30) as hole:
         monkeypatch.setenv("HTTPS_PROXY", hole.url)
         t0 = time.monotonic()
-        with pytest.raises(NetworkError, match=r"did not answer within the 3 s deadline; still pending: price download"):
-            load_yahoo(_universe(ROWS), START, END, cache_dir=tmp_path / "cache", yf=yf, deadline_s=3.0,
-                       today=TODAY)  # yfinance's own session, the pre-flight check through the proxy
+        with pytest.raises(
+            NetworkError, match=r"did not answer within the 3 s deadline; still pending: price download"
+        ):
+            load_yahoo(
+                _universe(ROWS), START, END, cache_dir=tmp_path / "cache", yf=yf, deadline_s=3.0, today=TODAY
+            )  # yfinance's own session, the pre-flight check through the proxy
         assert time.monotonic() - t0 < 5.0
         assert hole.accepted >= 2  # the pre-flight check, then yfinance
 
@@ -272,19 +325,24 @@ def test_a_black_hole_fails_within_the_deadline_and_leaves_no_thread(
 # --------------------------------------------------------------------------------------------
 
 
-def test_the_fake_history_is_the_real_history(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                              no_thread_left: Any) -> None:
+def test_the_fake_history_is_the_real_history(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_thread_left: Any
+) -> None:
     """The same bars through the stand-in and the real ``Ticker.history``, and through the fake."""
     from fixtures.fake_yfinance import FakeYFinance, make_history, sessions
 
     frames = {
-        "MP": make_history(sessions("2025-09-22", "2025-10-10"), NY, np.linspace(60, 66, 15), dividends={"2025-10-01": 0.25}),
+        "MP": make_history(
+            sessions("2025-09-22", "2025-10-10"), NY, np.linspace(60, 66, 15), dividends={"2025-10-01": 0.25}
+        ),
         "LYC.AX": make_history(sessions("2025-09-22", "2025-10-10"), SYD, np.linspace(4.5, 4.8, 15)),
     }
     listings = []
     for (sym, frame), tz, opens in zip(frames.items(), (NY, SYD), ("09:30", "10:00"), strict=True):
-        bars = [Bar(d.strftime("%Y-%m-%d"), r.Close, int(r.Volume), r["Adj Close"], r.Open, r.High, r.Low)
-                for d, r in frame.iterrows()]
+        bars = [
+            Bar(d.strftime("%Y-%m-%d"), r.Close, int(r.Volume), r["Adj Close"], r.Open, r.High, r.Low)
+            for d, r in frame.iterrows()
+        ]
         divs = {d.strftime("%Y-%m-%d"): v for d, v in frame["Dividends"].items() if v}
         listings.append(Listing(sym, tz, "USD", opens, bars=bars, dividends=divs))
     fake = FakeYFinance(frames)
@@ -298,8 +356,9 @@ def test_the_fake_history_is_the_real_history(yf: Any, tmp_path: Path, monkeypat
                 pd.testing.assert_frame_equal(real, mine, check_freq=False)
 
 
-def test_quiet_yfinance_logs_keeps_stderr_clean(yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                capfd: pytest.CaptureFixture[str], no_thread_left: Any) -> None:
+def test_quiet_yfinance_logs_keeps_stderr_clean(
+    yf: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], no_thread_left: Any
+) -> None:
     """What the command line does without --debug: yfinance's log lines and warnings stay off stderr."""
     import logging
     import warnings

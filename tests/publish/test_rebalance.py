@@ -102,8 +102,9 @@ def independent_drift(prev: pd.Series, market, start: str, end: str) -> pd.Serie
     return grown / grown.sum()
 
 
-def check_link(prev_folder: Path | None, folder: Path, market, seed: pd.Series | None = None,
-               seed_date: str | None = None) -> None:
+def check_link(
+    prev_folder: Path | None, folder: Path, market, seed: pd.Series | None = None, seed_date: str | None = None
+) -> None:
     """One step of the chain: drifted previous pro-forma + trades = new pro-forma; adds/deletes.
     Without a previous folder the previous portfolio is ``seed`` (set at ``seed_date``) or nothing."""
     man = manifest(folder)
@@ -194,7 +195,9 @@ def test_trades_costs_and_days(chain: list[Path], env: Env) -> None:
         np.testing.assert_array_equal(tr["trade_shares"], tr["target_shares"] - tr["drifted_shares"])
         s = man["summary"]
         assert math.isclose(s["estimated_cost_usd"], tr["estimated_cost_usd"].sum(), abs_tol=0.01 * len(tr))
-        assert math.isclose(s["buy_value_usd"], tr.loc[tr["trade_value_usd"] > 0, "trade_value_usd"].sum(), abs_tol=0.01 * len(tr))
+        assert math.isclose(
+            s["buy_value_usd"], tr.loc[tr["trade_value_usd"] > 0, "trade_value_usd"].sum(), abs_tol=0.01 * len(tr)
+        )
         assert math.isclose(s["max_days_to_trade"], tr["days_to_trade"].max(), abs_tol=1e-4)
 
 
@@ -228,7 +231,9 @@ def test_compliance_agrees_with_independent_computation(chain: list[Path], env: 
         by_issuer = pf.groupby("issuer")["weight"].sum()
         by_country = pf.groupby("country")["weight"].sum()
         checks = {c["name"]: c for c in comp["checks"]}
-        assert {"fully invested", "long only", "single-name cap", "issuer cap", "country cap", "liquidity cap"} <= set(checks)
+        assert {"fully invested", "long only", "single-name cap", "issuer cap", "country cap", "liquidity cap"} <= set(
+            checks
+        )
         assert math.isclose(checks["single-name cap"]["value"], pf["weight"].max(), abs_tol=1e-8)
         assert math.isclose(checks["issuer cap"]["value"], by_issuer.max(), abs_tol=1e-8)
         assert math.isclose(checks["country cap"]["value"], by_country.max(), abs_tol=1e-8)
@@ -296,8 +301,16 @@ def test_report_is_self_contained_and_flags_synthetic_data(chain: list[Path]) ->
     for external in ("http://", "https://", "<script", "<link", "src=", "url(", "@import"):
         assert external not in low, external
     assert "SYNTHETIC DEMO DATA" in text
-    for section in ("Stages", "Countries", "Currencies", "Binding constraints", "Capacity",
-                    "China-nexus flags of held names", "Compliance", "Data source"):
+    for section in (
+        "Stages",
+        "Countries",
+        "Currencies",
+        "Binding constraints",
+        "Capacity",
+        "China-nexus flags of held names",
+        "Compliance",
+        "Data source",
+    ):
         assert section in text, section
     assert "<strong>demo</strong>" in text
 
@@ -353,8 +366,9 @@ def test_existing_folder_needs_force_and_is_kept(chain: list[Path], env: Env, tm
     with pytest.raises(OutputError, match="already exists"):
         env.run(CHAIN[0], out)
     assert tree(out) == before
-    folder = env.run(CHAIN[0], out, force=True, previous=SEED,
-                     command_line="exchina-index rebalance --as-of 2024-09-20 --force")
+    folder = env.run(
+        CHAIN[0], out, force=True, previous=SEED, command_line="exchina-index rebalance --as-of 2024-09-20 --force"
+    )
     assert folder == out / CHAIN[0]
     assert tree(out / f"{CHAIN[0]}.v1") == tree(chain[0])  # the old review, kept byte for byte
     new = tree(folder)
@@ -367,8 +381,9 @@ def test_existing_folder_needs_force_and_is_kept(chain: list[Path], env: Env, tm
 
 
 @pytest.mark.parametrize("force", [False, True])
-def test_interrupt_midway_leaves_previous_state(chain: list[Path], env: Env, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch, force: bool) -> None:
+def test_interrupt_midway_leaves_previous_state(
+    chain: list[Path], env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, force: bool
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     shutil.copytree(chain[0], out / CHAIN[0])
@@ -422,7 +437,10 @@ def test_killed_run_leaves_previous_folder_untouched(chain: list[Path], env: Env
     env_vars = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(
         [sys.executable, "-c", _KILL_SCRIPT, CHAIN[1], str(out), json.dumps(OVERRIDES), str(AUM)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_vars,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_vars,
     )
     watchdog = threading.Timer(120, proc.kill)  # never hang the suite
     watchdog.start()
@@ -459,13 +477,16 @@ def populated(chain: list[Path], tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("as_of, match", [
-    ("2031-01-16", r"after the last market data \(2026-09-30\).*2015-06-19 to 2026-09-18"),
-    ("2015-03-01", r"too little market history.*2015-06-19 to 2026-09-18"),
-    ("2010-06-01", r"valid review dates"),
-    ("not-a-date", r"not a date"),
-    ("2026-02-30", r"not a date"),
-])
+@pytest.mark.parametrize(
+    "as_of, match",
+    [
+        ("2031-01-16", r"after the last market data \(2026-09-30\).*2015-06-19 to 2026-09-18"),
+        ("2015-03-01", r"too little market history.*2015-06-19 to 2026-09-18"),
+        ("2010-06-01", r"valid review dates"),
+        ("not-a-date", r"not a date"),
+        ("2026-02-30", r"not a date"),
+    ],
+)
 def test_bad_dates(env: Env, populated: Path, as_of: str, match: str) -> None:
     before = tree(populated)
     with pytest.raises(ReviewDateError, match=match):
@@ -488,9 +509,18 @@ def test_fund_shares_beyond_int64_are_an_error_not_negative_counts(env: Env, tmp
     from exchina_index.data.market import MarketData
 
     mk, k = env.market, 1e-9
-    tiny = MarketData(close=mk.close * k, fx=mk.fx, currency=mk.currency, dividends=mk.dividends * k,
-                      volume=mk.volume / k, shares=mk.shares / k, exchange=mk.exchange, delisted=mk.delisted,
-                      source="test", synthetic=True)
+    tiny = MarketData(
+        close=mk.close * k,
+        fx=mk.fx,
+        currency=mk.currency,
+        dividends=mk.dividends * k,
+        volume=mk.volume / k,
+        shares=mk.shares / k,
+        exchange=mk.exchange,
+        delisted=mk.delisted,
+        source="test",
+        synthetic=True,
+    )
     out = tmp_path / "out"
     with pytest.raises(xi.DataError, match="do not fit a 64-bit count"):
         rb.rebalance(env.universe, tiny, CHAIN[1], 1e13, out, methodology=env.method, optimizer=env.optimizer)
@@ -508,14 +538,17 @@ def test_unwritable_output_folder(env: Env, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"] and blocker.read_text() == "not a folder"
 
 
-@pytest.mark.parametrize("text, line, column, match", [
-    ("ticker,weight\nMP,0.5\nNOPE.XX,0.5\n", 3, "ticker", "unknown ticker 'NOPE.XX'"),
-    ("ticker,weight\nMP,0.5\nLYC.AX,0.4\n", None, "weight", "sum to 0.9"),
-    ("ticker,w\nMP,1\n", 1, "weight", "missing column 'weight'"),
-    ("# comment\nticker,weight\nMP,1.2\nLYC.AX,-0.2\n", 4, "weight", "finite and >= 0"),
-    ("ticker,weight\nMP,0.5\nMP,0.5\n", 3, "ticker", "duplicate ticker 'MP'"),
-    ("ticker,weight\nMP,half\n", 2, "weight", "not a number"),
-])
+@pytest.mark.parametrize(
+    "text, line, column, match",
+    [
+        ("ticker,weight\nMP,0.5\nNOPE.XX,0.5\n", 3, "ticker", "unknown ticker 'NOPE.XX'"),
+        ("ticker,weight\nMP,0.5\nLYC.AX,0.4\n", None, "weight", "sum to 0.9"),
+        ("ticker,w\nMP,1\n", 1, "weight", "missing column 'weight'"),
+        ("# comment\nticker,weight\nMP,1.2\nLYC.AX,-0.2\n", 4, "weight", "finite and >= 0"),
+        ("ticker,weight\nMP,0.5\nMP,0.5\n", 3, "ticker", "duplicate ticker 'MP'"),
+        ("ticker,weight\nMP,half\n", 2, "weight", "not a number"),
+    ],
+)
 def test_bad_previous_file(env: Env, populated: Path, tmp_path: Path, text: str, line, column, match) -> None:
     prev = tmp_path / "previous.csv"
     prev.write_text(text)
@@ -532,7 +565,8 @@ def test_infeasible_review_writes_nothing(env: Env, tmp_path: Path) -> None:
 
     # 8 % caps and no relaxation ladder: too few eligible demo names in 2019 to reach 100 %
     strict = xi.load_methodology().with_overrides(
-        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "reduce_liquidity_notional": False}})
+        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "reduce_liquidity_notional": False}}
+    )
     out = tmp_path / "fresh" / "out"
     with pytest.raises(InfeasibleError):
         rb.rebalance(env.universe, env.market, "2019-03-15", AUM, out, methodology=strict)
@@ -562,7 +596,12 @@ def test_corrupt_previous_proforma_in_out_folder_is_named(env: Env, populated: P
 def test_calendar_table(env: Env) -> None:
     table = rb.calendar_table(env.method, 2026)
     assert list(table.columns) == list(REVIEW_COLUMNS)
-    assert [d.date().isoformat() for d in table["implement"]] == ["2026-03-20", "2026-06-18", "2026-09-18", "2026-12-18"]
+    assert [d.date().isoformat() for d in table["implement"]] == [
+        "2026-03-20",
+        "2026-06-18",
+        "2026-09-18",
+        "2026-12-18",
+    ]
     assert (table["cutoff"] < table["announce"]).all() and (table["announce"] <= table["proforma"]).all()
     assert (table["proforma"] <= table["implement"]).all() and (table["implement"] < table["effective"]).all()
     with pytest.raises(ReviewDateError):

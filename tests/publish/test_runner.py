@@ -51,7 +51,9 @@ def test_real_run_writes_every_file_and_a_manifest_that_hashes_them(real_run: Pa
     assert not [p for p in real_run.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_cli_prints_the_notes_and_no_progress_when_redirected(real_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_notes_and_no_progress_when_redirected(
+    real_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = real_run.parent.parent / "short.toml"
     assert main(["backtest", str(spec), "--out", str(real_run)]) == 0  # an earlier output is replaced
     captured = capsys.readouterr()
@@ -61,8 +63,9 @@ def test_cli_prints_the_notes_and_no_progress_when_redirected(real_run: Path, ca
     relaxed = [line for line in lines if "relaxation ladder" in line]  # visible, not only in reviews.csv
     with open(real_run / "reviews.csv", encoding="utf-8", newline="") as fh:
         n_relaxed = sum(1 for row in csv.DictReader(fh) if row["relaxations"].strip())
-    assert relaxed == ([f"note: {n_relaxed} of 4 reviews needed the relaxation ladder (see reviews.csv)"]
-                       if n_relaxed else [])
+    assert relaxed == (
+        [f"note: {n_relaxed} of 4 reviews needed the relaxation ladder (see reviews.csv)"] if n_relaxed else []
+    )
     assert captured.err == ""  # stderr is not a terminal here: no progress bar, nothing else
 
 
@@ -86,8 +89,9 @@ def no_backtest(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return reached
 
 
-def test_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path: Path, no_backtest: list[str],
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_on_an_existing_file_is_refused_and_the_file_kept(
+    tmp_path: Path, no_backtest: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     user_file = tmp_path / "outfile"
     user_file.write_text("mine", encoding="utf-8")
     assert main(["backtest", str(_spec(tmp_path / "s")), "--out", str(user_file)]) == 2
@@ -99,9 +103,13 @@ def test_out_on_an_existing_file_is_refused_and_the_file_kept(tmp_path: Path, no
 
 
 @pytest.mark.parametrize("out", ["", ".", "..", "sub/.."])
-def test_the_working_folder_itself_is_never_a_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     no_backtest: list[str], out: str,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_working_folder_itself_is_never_a_target(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    no_backtest: list[str],
+    out: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     (tmp_path / "sub").mkdir()
     monkeypatch.chdir(tmp_path / "sub" if out == ".." else tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -110,8 +118,9 @@ def test_the_working_folder_itself_is_never_a_target(tmp_path: Path, monkeypatch
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, "s"}) and no_backtest == []
 
 
-def test_a_folder_holding_other_files_is_never_replaced(tmp_path: Path, no_backtest: list[str],
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_holding_other_files_is_never_replaced(
+    tmp_path: Path, no_backtest: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "thesis.tex").write_text("x", encoding="utf-8")
@@ -121,8 +130,9 @@ def test_a_folder_holding_other_files_is_never_replaced(tmp_path: Path, no_backt
     assert sorted(p.name for p in docs.iterdir()) == ["levels.csv", "thesis.tex"] and no_backtest == []
 
 
-def test_an_unwritable_target_fails_before_the_data_is_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unwritable_target_fails_before_the_data_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import exchina_index.data as data_module
 
     def never(*args: object, **kwargs: object) -> None:

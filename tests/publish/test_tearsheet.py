@@ -40,14 +40,30 @@ def make_result(*, synthetic: bool = True, n_tickers: int = 10, days: int = 520,
     countries = [COUNTRIES[i % len(COUNTRIES)] for i in range(n_tickers)]
     stage = rng.dirichlet(np.ones(3), size=n_tickers).round(2)
     stage[:, 2] = 1.0 - stage[:, 0] - stage[:, 1]
-    frame = pd.DataFrame({
-        "name": [f"Company {t}" for t in tickers], "issuer": [f"issuer{t[1:]}" for t in tickers], "primary": True,
-        "domicile": countries, "hq": countries, "exchange": "XNYS",
-        "currency": [CURRENCY[c] for c in countries], "price_unit": [CURRENCY[c] for c in countries],
-        "lot_size": 1, "float_factor": 1.0, "mining": stage[:, 0], "refining": stage[:, 1], "manufacturing": stage[:, 2],
-        "purity": 0.8, "listed_since": pd.Timestamp("2000-01-03"), "delisted": pd.NaT, "activities": "mining",
-        "source": "test", "notes": "",
-    }, index=pd.Index(tickers, name="ticker"))
+    frame = pd.DataFrame(
+        {
+            "name": [f"Company {t}" for t in tickers],
+            "issuer": [f"issuer{t[1:]}" for t in tickers],
+            "primary": True,
+            "domicile": countries,
+            "hq": countries,
+            "exchange": "XNYS",
+            "currency": [CURRENCY[c] for c in countries],
+            "price_unit": [CURRENCY[c] for c in countries],
+            "lot_size": 1,
+            "float_factor": 1.0,
+            "mining": stage[:, 0],
+            "refining": stage[:, 1],
+            "manufacturing": stage[:, 2],
+            "purity": 0.8,
+            "listed_since": pd.Timestamp("2000-01-03"),
+            "delisted": pd.NaT,
+            "activities": "mining",
+            "source": "test",
+            "notes": "",
+        },
+        index=pd.Index(tickers, name="ticker"),
+    )
     universe = Universe(frame=frame, links=pd.DataFrame(columns=list(LINK_COLUMNS)))
 
     dates = pd.bdate_range("2021-03-19", periods=days)
@@ -96,33 +112,66 @@ def make_result(*, synthetic: bool = True, n_tickers: int = 10, days: int = 520,
                     reason[tk] = fl.split(";")[0]
         nan = pd.Series(np.nan, index=index)
         names = ReviewNames(
-            eligible=pd.Series(True, index=index), reason=reason, flags=flags,
-            country=pd.Series(countries, index=index), cn_stake=pd.Series(0.0, index=index),
-            detail=pd.Series("", index=index, dtype=object), issuer=frame["issuer"].reindex(index),
-            exposure=frame[list(STAGES)].reindex(index), market_cap_usd=nan, adtv_usd=adtv, anchor=wk,
-            liquidity_cap=nan, cap=nan, cap_kind=pd.Series("single", index=index, dtype=object), weight=wk,
+            eligible=pd.Series(True, index=index),
+            reason=reason,
+            flags=flags,
+            country=pd.Series(countries, index=index),
+            cn_stake=pd.Series(0.0, index=index),
+            detail=pd.Series("", index=index, dtype=object),
+            issuer=frame["issuer"].reindex(index),
+            exposure=frame[list(STAGES)].reindex(index),
+            market_cap_usd=nan,
+            adtv_usd=adtv,
+            anchor=wk,
+            liquidity_cap=nan,
+            cap=nan,
+            cap_kind=pd.Series("single", index=index, dtype=object),
+            weight=wk,
             binding=pd.Series("", index=index, dtype=object),
             days_to_trade=(wk * 250e6 / (0.25 * adtv)).where(wk > 0, 0.0),
         )
         dtt = pd.DataFrame({c: wk[held] * a / (0.25 * adtv[held]) for c, a in AUM_COLUMNS.items()})
         exposure = frame[list(STAGES)]
-        stages = pd.DataFrame({"target": [0.4, 0.3, 0.3], "before": exposure.T @ wk, "after": exposure.T @ wk}).set_axis(list(STAGES))
+        stages = pd.DataFrame(
+            {"target": [0.4, 0.3, 0.3], "before": exposure.T @ wk, "after": exposure.T @ wk}
+        ).set_axis(list(STAGES))
         report = ReviewReport(
-            as_of=t - pd.Timedelta(days=14), aum=250e6, names=names, stages=stages,
-            countries=wk.groupby(pd.Series(countries, index=tickers)).sum(), issuers=wk.groupby(frame["issuer"]).sum(),
-            binding_constraints=(), solver="TEST", status="optimal", solve_seconds=0.0, fallback_used=False,
-            relaxations=(), capacity_aum=1e9, days_to_trade=dtt, methodology_version="1.0.0",
-            data_source="demo" if synthetic else "csv:test", synthetic=synthetic,
+            as_of=t - pd.Timedelta(days=14),
+            aum=250e6,
+            names=names,
+            stages=stages,
+            countries=wk.groupby(pd.Series(countries, index=tickers)).sum(),
+            issuers=wk.groupby(frame["issuer"]).sum(),
+            binding_constraints=(),
+            solver="TEST",
+            status="optimal",
+            solve_seconds=0.0,
+            fallback_used=False,
+            relaxations=(),
+            capacity_aum=1e9,
+            days_to_trade=dtt,
+            methodology_version="1.0.0",
+            data_source="demo" if synthetic else "csv:test",
+            synthetic=synthetic,
         )
         reviews[t] = WeightResult(weights=wk.rename("weight"), report=report)
 
     return BacktestResult(
-        levels=levels, returns=levels.pct_change().iloc[1:], weights=weights,
+        levels=levels,
+        returns=levels.pct_change().iloc[1:],
+        weights=weights,
         drifted=pd.DataFrame(drifted, index=dates, columns=tickers),
-        turnover=pd.Series(turnover, index=impl, name="turnover"), costs=pd.Series(costs, index=impl, name="cost"),
-        reviews=reviews, schedule=pd.DataFrame({"implement": impl}), tracking_difference=-0.0071, aum=250e6,
-        universe=universe, methodology=load_methodology(), data_source="demo" if synthetic else "csv:test",
-        synthetic=synthetic, delistings=(),
+        turnover=pd.Series(turnover, index=impl, name="turnover"),
+        costs=pd.Series(costs, index=impl, name="cost"),
+        reviews=reviews,
+        schedule=pd.DataFrame({"implement": impl}),
+        tracking_difference=-0.0071,
+        aum=250e6,
+        universe=universe,
+        methodology=load_methodology(),
+        data_source="demo" if synthetic else "csv:test",
+        synthetic=synthetic,
+        delistings=(),
     )
 
 
@@ -209,7 +258,13 @@ def test_real_quantstats_writes_both_pages_linked_offline(real_run) -> None:
     result, path, _ = real_run
     out = path.parent
     assert path == out / "tearsheet.html"
-    assert sorted(p.name for p in out.iterdir()) == ["levels.csv", "tearsheet.html", "thematic.html", "turnover.csv", "weights.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "levels.csv",
+        "tearsheet.html",
+        "thematic.html",
+        "turnover.csv",
+        "weights.csv",
+    ]
     tear = path.read_text(encoding="utf-8")
     them = (out / "thematic.html").read_text(encoding="utf-8")
     assert 'href="thematic.html"' in tear
@@ -317,11 +372,14 @@ def test_benchmark_shorter_than_backtest_trims_both(tmp_path: Path, spy: Spy) ->
     assert b.index[0] == bench.index[1] and b.index[-1] == bench.index[-1]
 
 
-@pytest.mark.parametrize("bad, kind, match", [
-    ("REMX", "returns", "string"),
-    (None, "returns", "looks like prices"),
-    (None, "weekly", "benchmark_kind"),
-])
+@pytest.mark.parametrize(
+    "bad, kind, match",
+    [
+        ("REMX", "returns", "string"),
+        (None, "returns", "looks like prices"),
+        (None, "weekly", "benchmark_kind"),
+    ],
+)
 def test_bad_benchmarks_are_refused(tmp_path: Path, spy: Spy, bad, kind, match) -> None:
     result = make_result()
     if bad is None:
@@ -351,7 +409,7 @@ def test_thematic_numbers_match_an_independent_computation(real_run) -> None:
 
     last = max(result.reviews)
     w = result.weights.loc[last]
-    assert cell(text, "effn-last") == f"{1 / (w ** 2).sum():,.2f}"
+    assert cell(text, "effn-last") == f"{1 / (w**2).sum():,.2f}"
 
     flags = result.reviews[last].report.names.flags
     flagged = [t for t in w.index if flags[t] != "" and w[t] > 0]
@@ -403,8 +461,9 @@ def test_csv_contents(tmp_path: Path, spy: Spy) -> None:
     result = make_result()
     write_tearsheet(result, tmp_path)
     levels = pd.read_csv(tmp_path / "levels.csv", index_col="date", parse_dates=True)
-    pd.testing.assert_frame_equal(levels, result.levels.astype("float64"), check_freq=False, check_names=False,
-                                  check_index_type=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(
+        levels, result.levels.astype("float64"), check_freq=False, check_names=False, check_index_type=False, rtol=1e-9
+    )
     weights = pd.read_csv(tmp_path / "weights.csv", index_col="implement", parse_dates=True)
     np.testing.assert_allclose(weights.to_numpy(), result.weights.to_numpy(), rtol=1e-9)
     flows = pd.read_csv(tmp_path / "turnover.csv", index_col="implement", parse_dates=True)

@@ -46,7 +46,9 @@ def nyse() -> pd.DatetimeIndex:
 
 
 def nth_friday(year: int, month: int, n: int) -> datetime.date:
-    fridays = [d for d in pycal.Calendar().itermonthdates(year, month) if d.month == month and d.weekday() == pycal.FRIDAY]
+    fridays = [
+        d for d in pycal.Calendar().itermonthdates(year, month) if d.month == month and d.weekday() == pycal.FRIDAY
+    ]
     return fridays[n - 1]
 
 
@@ -152,13 +154,14 @@ CALENDARS = sorted(set(MIC_CALENDAR.values()))
 TABLE_END = "2035-12-31"  # the bundled table's last date (exchange_sessions.json, write_session_table)
 # XKRX is left out where exchange_calendars must build it (about 2 s; no universe listing uses it)
 BUILT = [c for c in CALENDARS if c != "XKRX"]
-TABLE_VERSION = json.loads((resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(
-    encoding="utf-8"))["generated_with"]
+TABLE_VERSION = json.loads(
+    (resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8")
+)["generated_with"]
 #: Comparisons of the table with the installed library hold for the release that generated it.
 same_release = pytest.mark.skipif(
     TABLE_VERSION != f"exchange_calendars {xc.__version__}",
     reason=f"the session table was generated with {TABLE_VERSION}, exchange_calendars {xc.__version__} is "
-           "installed: regenerate it with `python -m exchina_index.rules.calendar`",
+    "installed: regenerate it with `python -m exchina_index.rules.calendar`",
 )
 
 
@@ -208,10 +211,11 @@ def test_sessions_across_the_shanghai_bound() -> None:
 
 def test_sessions_before_the_lower_bound_are_weekdays() -> None:
     got = sessions("XTKS", "1996-12-20", "1997-01-10")  # exchange_calendars knows XTKS from 1997
-    expected = monday_to_friday("1996-12-20", "1996-12-31") + [d.date() for d in xc.get_calendar(
-        "XTKS", start="1997-01-01", end="1997-01-10").sessions]
+    expected = monday_to_friday("1996-12-20", "1996-12-31") + [
+        d.date() for d in xc.get_calendar("XTKS", start="1997-01-01", end="1997-01-10").sessions
+    ]
     assert [d.date() for d in got] == expected
-    note, = extrapolation_notes(["XTKS"], "1996-12-20", "1997-01-10")
+    (note,) = extrapolation_notes(["XTKS"], "1996-12-20", "1997-01-10")
     assert "from 1996-12-20 to 1996-12-31" in note and "only from 1997-01-01" in note
 
 
@@ -283,7 +287,9 @@ def test_regenerating_the_table_reproduces_the_bundled_one(tmp_path: Path) -> No
     out = tmp_path / "sessions.json"
     assert write_session_table(out, calendars=["XNYS", "XSHG"]) == out
     new = json.loads(out.read_text(encoding="utf-8"))
-    bundled = json.loads((resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8"))
+    bundled = json.loads(
+        (resources.files("exchina_index.rules") / "exchange_sessions.json").read_text(encoding="utf-8")
+    )
     assert new["generated_with"] == bundled["generated_with"]
     for cal in ("XNYS", "XSHG"):
         assert new["calendars"][cal] == bundled["calendars"][cal], "regenerate: python -m exchina_index.rules.calendar"
@@ -292,7 +298,9 @@ def test_regenerating_the_table_reproduces_the_bundled_one(tmp_path: Path) -> No
 
 
 def test_the_regeneration_command_says_what_it_wrote(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(table_module, "MIC_CALENDAR", {"XNYS": "XNYS", "XSHE": "XSHG"})  # two are enough
     out = tmp_path / "t.json"

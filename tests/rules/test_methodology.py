@@ -20,7 +20,11 @@ def test_bundled_rulebook_loads_with_anchored_defaults() -> None:
     assert m.size.market_cap_entry_usd == 150e6 and m.size.market_cap_retention_usd == 75e6
     assert m.liquidity.participation == 0.25  # Solactive
     assert m.regulatory.mode == "none"  # the index; RIC and UCITS are fund variants
-    assert (m.regulatory.ric.issuer_max, m.regulatory.ric.large_threshold, m.regulatory.ric.large_sum) == (0.225, 0.045, 0.45)
+    assert (m.regulatory.ric.issuer_max, m.regulatory.ric.large_threshold, m.regulatory.ric.large_sum) == (
+        0.225,
+        0.045,
+        0.45,
+    )
     assert m.withholding.rate("JP") == 0.15315 and m.withholding.rate("GB") == 0.0
     assert abs(sum(m.stages.targets) - 1) < 1e-12
     five_eyes = {"US", "GB", "CA", "AU", "NZ"}
@@ -38,7 +42,9 @@ def test_rulebook_is_immutable_and_hash_tracks_content() -> None:
 
 
 def test_overrides_merge_nested_tables() -> None:
-    m = load_methodology().with_overrides({"regulatory": {"mode": "ucits"}, "countries": {"eligible_sets": ["five_eyes"]}})
+    m = load_methodology().with_overrides(
+        {"regulatory": {"mode": "ucits"}, "countries": {"eligible_sets": ["five_eyes"]}}
+    )
     assert m.regulatory.active.issuer_max == 0.09
     assert m.countries.eligible == frozenset({"US", "GB", "CA", "AU", "NZ"})
     assert m.caps.single == 0.08  # untouched keys keep their values
@@ -57,17 +63,29 @@ def _write(tmp_path: Path, old: str, new: str) -> Path:
     [
         ("single = 0.08", "singel = 0.08", "caps.singel", "singel"),
         ("single = 0.08", "single = 1.5", "caps.single", "single = 1.5"),
-        ("single = 0.08", "single = \"8%\"", "caps.single", "single ="),
+        ("single = 0.08", 'single = "8%"', "caps.single", "single ="),
         ('mode = "none"', 'mode = "ric50"', "regulatory.mode", "mode ="),
         ("stake_threshold = 0.25", "stake_threshold = -0.1", "china.stake_threshold", "stake_threshold"),
         ("tolerance = 0.02", "tolerance = 0.02\nextra = 1", "stages.extra", "extra = 1"),
-        ("adtv_retention_usd = 250_000", "adtv_retention_usd = 900_000", "size.adtv_retention_usd", "adtv_retention_usd"),
-        ('five_eyes = ["US", "GB", "CA", "AU", "NZ"]', 'five_eyes = ["US", "UK", "CA", "AU", "NZ"]', "countries.sets.five_eyes", "five_eyes"),
+        (
+            "adtv_retention_usd = 250_000",
+            "adtv_retention_usd = 900_000",
+            "size.adtv_retention_usd",
+            "adtv_retention_usd",
+        ),
+        (
+            'five_eyes = ["US", "GB", "CA", "AU", "NZ"]',
+            'five_eyes = ["US", "UK", "CA", "AU", "NZ"]',
+            "countries.sets.five_eyes",
+            "five_eyes",
+        ),
         ("stale_sessions = 10", "stale_sessions = 2.5", "size.stale_sessions", "stale_sessions"),
         ("expense_ratio = 0.0059", "", "fees.expense_ratio", None),
     ],
 )
-def test_bad_rulebook_names_the_key_and_line(tmp_path: Path, old: str, new: str, key: str, section_line: str | None) -> None:
+def test_bad_rulebook_names_the_key_and_line(
+    tmp_path: Path, old: str, new: str, key: str, section_line: str | None
+) -> None:
     p = _write(tmp_path, old, new)
     with pytest.raises(MethodologyError) as err:
         load_methodology(p)
@@ -79,7 +97,9 @@ def test_bad_rulebook_names_the_key_and_line(tmp_path: Path, old: str, new: str,
 
 
 def test_targets_must_sum_to_one(tmp_path: Path) -> None:
-    p = _write(tmp_path, "targets = [0.3333333333333333, 0.3333333333333333, 0.3333333333333334]", "targets = [0.5, 0.5, 0.5]")
+    p = _write(
+        tmp_path, "targets = [0.3333333333333333, 0.3333333333333333, 0.3333333333333334]", "targets = [0.5, 0.5, 0.5]"
+    )
     with pytest.raises(MethodologyError, match="stages.targets"):
         load_methodology(p)
 
@@ -96,14 +116,28 @@ def test_missing_file() -> None:
         load_methodology("/nonexistent/methodology.toml")
 
 
-@pytest.mark.parametrize(("old", "new", "key", "words"), [
-    ('solver = "CLARABEL"', 'solver = "CLARABLE"', "optimizer.solver", "did you mean 'CLARABEL'"),
-    ('solver = "CLARABEL"', 'solver = "clarabel"', "optimizer.solver", "did you mean 'CLARABEL'"),
-    ('fallback_solvers = ["SCS"]', 'fallback_solvers = ["SCSS"]', "optimizer.fallback_solvers[0]", "did you mean 'SCS'"),
-    ('fallback_solvers = ["SCS"]', 'fallback_solvers = ["SCS", "NOPE"]', "optimizer.fallback_solvers[1]",
-     "unknown solver 'NOPE'"),
-])
-def test_misspelt_solver_is_an_error_with_a_suggestion(tmp_path: Path, old: str, new: str, key: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "key", "words"),
+    [
+        ('solver = "CLARABEL"', 'solver = "CLARABLE"', "optimizer.solver", "did you mean 'CLARABEL'"),
+        ('solver = "CLARABEL"', 'solver = "clarabel"', "optimizer.solver", "did you mean 'CLARABEL'"),
+        (
+            'fallback_solvers = ["SCS"]',
+            'fallback_solvers = ["SCSS"]',
+            "optimizer.fallback_solvers[0]",
+            "did you mean 'SCS'",
+        ),
+        (
+            'fallback_solvers = ["SCS"]',
+            'fallback_solvers = ["SCS", "NOPE"]',
+            "optimizer.fallback_solvers[1]",
+            "unknown solver 'NOPE'",
+        ),
+    ],
+)
+def test_misspelt_solver_is_an_error_with_a_suggestion(
+    tmp_path: Path, old: str, new: str, key: str, words: str
+) -> None:
     # before: the misspelt solver failed at every review and SCS silently did the work
     p = _write(tmp_path, old, new)
     with pytest.raises(MethodologyError, match=re.escape(words)) as err:
@@ -120,23 +154,33 @@ def test_solver_that_is_not_installed_is_named(monkeypatch: pytest.MonkeyPatch) 
     assert checks.solver_problem("CLARABEL") is None
 
 
-@pytest.mark.parametrize(("old", "new", "key"), [
-    ("commission_bps = 2.0", "commission_bps = 1e308", "costs.commission_bps"),
-    ("half_spread_bps = [5.0, 15.0, 30.0, 60.0]", "half_spread_bps = [5.0, 15.0, 30.0, 1001]", "costs.half_spread_bps[3]"),
-    ("default_aum_usd = 250_000_000", "default_aum_usd = inf", "liquidity.default_aum_usd"),
-    ("default_aum_usd = 250_000_000", "default_aum_usd = 1e30", "liquidity.default_aum_usd"),
-    ("capacity_aum_levels_usd = [50_000_000, 250_000_000, 1_000_000_000]",
-     "capacity_aum_levels_usd = [50_000_000, 2e13]", "liquidity.capacity_aum_levels_usd[1]"),
-    ("market_cap_entry_usd = 150_000_000", "market_cap_entry_usd = inf", "size.market_cap_entry_usd"),
-    ("stale_sessions = 10", "stale_sessions = 10_001", "size.stale_sessions"),
-    ("days_to_trade = 3", "days_to_trade = 1e308", "liquidity.days_to_trade"),
-    ("turnover_penalty = 0.002", "turnover_penalty = inf", "optimizer.turnover_penalty"),
-    ("months = [3, 6, 9, 12]", "months = [12, 3, 6, 9]", "schedule.months"),
-    ("months = [3, 6, 9, 12]", "months = [3, 3, 9, 12]", "schedule.months"),
-    ('calendar = "XNYS"', 'calendar = "NYSE"', "schedule.calendar"),
-    ('as_of = "2025-01-01"', 'as_of = "20250101"', "withholding.as_of"),
-    ('as_of = "2025-01-01"', 'as_of = "2025-W01-3"', "withholding.as_of"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("commission_bps = 2.0", "commission_bps = 1e308", "costs.commission_bps"),
+        (
+            "half_spread_bps = [5.0, 15.0, 30.0, 60.0]",
+            "half_spread_bps = [5.0, 15.0, 30.0, 1001]",
+            "costs.half_spread_bps[3]",
+        ),
+        ("default_aum_usd = 250_000_000", "default_aum_usd = inf", "liquidity.default_aum_usd"),
+        ("default_aum_usd = 250_000_000", "default_aum_usd = 1e30", "liquidity.default_aum_usd"),
+        (
+            "capacity_aum_levels_usd = [50_000_000, 250_000_000, 1_000_000_000]",
+            "capacity_aum_levels_usd = [50_000_000, 2e13]",
+            "liquidity.capacity_aum_levels_usd[1]",
+        ),
+        ("market_cap_entry_usd = 150_000_000", "market_cap_entry_usd = inf", "size.market_cap_entry_usd"),
+        ("stale_sessions = 10", "stale_sessions = 10_001", "size.stale_sessions"),
+        ("days_to_trade = 3", "days_to_trade = 1e308", "liquidity.days_to_trade"),
+        ("turnover_penalty = 0.002", "turnover_penalty = inf", "optimizer.turnover_penalty"),
+        ("months = [3, 6, 9, 12]", "months = [12, 3, 6, 9]", "schedule.months"),
+        ("months = [3, 6, 9, 12]", "months = [3, 3, 9, 12]", "schedule.months"),
+        ('calendar = "XNYS"', 'calendar = "NYSE"', "schedule.calendar"),
+        ('as_of = "2025-01-01"', 'as_of = "20250101"', "withholding.as_of"),
+        ('as_of = "2025-01-01"', 'as_of = "2025-W01-3"', "withholding.as_of"),
+    ],
+)
 def test_out_of_range_numbers_and_dates(tmp_path: Path, old: str, new: str, key: str) -> None:
     p = _write(tmp_path, old, new)
     with pytest.raises(MethodologyError) as err:
@@ -163,9 +207,19 @@ def test_binary_rulebook_names_the_line_of_the_bad_byte(tmp_path: Path) -> None:
     assert load_methodology(p).hash == load_methodology().hash
 
 
-@pytest.mark.parametrize("overrides", [5, "caps.single = 0.1", ["caps"], {5: 1}, {"caps": {"country": {7: 0.1}}},
-                                       {"caps": {"single": 10**400}}, {"caps": {"single": None}},
-                                       {"regulatory": {"mode": ["ric"]}}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        5,
+        "caps.single = 0.1",
+        ["caps"],
+        {5: 1},
+        {"caps": {"country": {7: 0.1}}},
+        {"caps": {"single": 10**400}},
+        {"caps": {"single": None}},
+        {"regulatory": {"mode": ["ric"]}},
+    ],
+)
 def test_overrides_of_the_wrong_type_are_methodology_errors(overrides: object) -> None:
     with pytest.raises(MethodologyError):
         load_methodology().with_overrides(overrides)  # type: ignore[arg-type]
@@ -174,8 +228,9 @@ def test_overrides_of_the_wrong_type_are_methodology_errors(overrides: object) -
 def test_overrides_accept_tuples_and_numpy_numbers() -> None:
     import numpy as np
 
-    m = load_methodology().with_overrides({"caps": {"single": np.float64(0.07)},
-                                           "optimizer": {"fallback_solvers": ("SCS",)}})
+    m = load_methodology().with_overrides(
+        {"caps": {"single": np.float64(0.07)}, "optimizer": {"fallback_solvers": ("SCS",)}}
+    )
     assert m.caps.single == 0.07 and m.optimizer.fallback_solvers == ("SCS",)
 
 
@@ -192,14 +247,17 @@ def test_resolve_methodology() -> None:
         resolve_methodology({})
 
 
-@pytest.mark.parametrize(("value", "expected"), [(250e6, 250e6), (1, 1.0), ("250_000_000", 250e6),
-                                                 ("1,000,000", 1e6), (" 5e7 ", 5e7), (1e13, 1e13)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(250e6, 250e6), (1, 1.0), ("250_000_000", 250e6), ("1,000,000", 1e6), (" 5e7 ", 5e7), (1e13, 1e13)],
+)
 def test_check_aum_accepts(value: object, expected: float) -> None:
     assert check_aum(value) == expected
 
 
-@pytest.mark.parametrize("value", [0, -1, float("inf"), float("nan"), 1e30, 1e13 * (1 + 1e-12), "big", "", True,
-                                   None, [1e6], "1e30"])
+@pytest.mark.parametrize(
+    "value", [0, -1, float("inf"), float("nan"), 1e30, 1e13 * (1 + 1e-12), "big", "", True, None, [1e6], "1e30"]
+)
 def test_check_aum_refuses(value: object) -> None:
     with pytest.raises(InputError, match="AUM"):
         check_aum(value)

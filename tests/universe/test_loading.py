@@ -70,7 +70,9 @@ BAD_UNIVERSE = [
 
 
 @pytest.mark.parametrize(("line", "old", "new", "column", "words"), BAD_UNIVERSE)
-def test_bad_universe_names_file_line_and_column(tmp_path: Path, line: int, old: str, new: str, column: str, words: str) -> None:
+def test_bad_universe_names_file_line_and_column(
+    tmp_path: Path, line: int, old: str, new: str, column: str, words: str
+) -> None:
     u, lk = _mutate(tmp_path, line, old, new)
     with pytest.raises(UniverseError) as err:
         load_universe(u, lk)
@@ -91,7 +93,9 @@ BAD_LINKS = [
 
 
 @pytest.mark.parametrize(("line", "old", "new", "column", "words"), BAD_LINKS)
-def test_bad_links_name_file_line_and_column(tmp_path: Path, line: int, old: str, new: str, column: str, words: str | None) -> None:
+def test_bad_links_name_file_line_and_column(
+    tmp_path: Path, line: int, old: str, new: str, column: str, words: str | None
+) -> None:
     u, lk = _mutate(tmp_path, line, old, new, links=True)
     if words is None:
         with pytest.raises(UniverseError, match="fields"):  # header lost a column, rows did not
@@ -139,8 +143,9 @@ def test_missing_links_file_is_an_error_naming_the_expected_path(tmp_path: Path)
         load_universe(u, tmp_path / "other.csv", allow_no_links=True)
 
 
-@pytest.mark.parametrize("text", ["", "# links to come\n\n", ",".join(LINK_COLUMNS) + "\n"],
-                         ids=["empty", "comments only", "header only"])
+@pytest.mark.parametrize(
+    "text", ["", "# links to come\n\n", ",".join(LINK_COLUMNS) + "\n"], ids=["empty", "comments only", "header only"]
+)
 def test_empty_links_file_is_an_error(tmp_path: Path, text: str) -> None:
     u = _universe_alone(tmp_path, text)
     with pytest.raises(UniverseError, match="holds no China links"):
@@ -157,7 +162,9 @@ def test_allow_no_links_screens_without_links_and_says_so(tmp_path: Path) -> Non
     assert len(u.notes) == 1 and "without links" in u.notes[0] and "china_links.csv" in u.notes[0]
     assert screen(u, "2025-09-25").loc["PEK.AX", "reason"] == "OK"
     # a links file that is there is read even with the flag
-    with_file = load_universe(_universe_alone(tmp_path, bundled_path("china_links.csv").read_text()), allow_no_links=True)
+    with_file = load_universe(
+        _universe_alone(tmp_path, bundled_path("china_links.csv").read_text()), allow_no_links=True
+    )
     assert len(with_file.links) == len(bundled.links) and with_file.notes == ()
 
 

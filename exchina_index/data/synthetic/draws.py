@@ -21,48 +21,121 @@ __all__ = ["ROUGH_CAP_USD", "CAP_RANGE_USD", "IssuerDraws", "common_factors", "d
 #: Rough market caps (USD) at the end of the demo for well-known issuers' primary lines. Orders of
 #: magnitude only (about 2025-26), used to give the synthetic market a realistic spread of sizes.
 ROUGH_CAP_USD: dict[str, float] = {
-    "4063.T": 6e10, "6762.T": 3e10, "4004.T": 5e9, "5471.T": 2e9, "SOLB.BR": 3.5e9,
-    "MP": 8e9, "LYC.AX": 8e9, "ILU.AX": 1.8e9, "UUUU": 3e9, "TROX": 1e9, "CODI": 5e8,
-    "METC": 1e9, "USAR": 1.5e9, "CRML": 1e9, "NB": 5e8, "AREC": 1.5e8, "ALOY": 3e8,
-    "ARU.AX": 4e8, "NEO.TO": 5e8, "BRE.AX": 3e8, "ASM.AX": 2e8, "MEI.AX": 2e8, "HAS.AX": 8e7,
-    "NTU.AX": 1e8, "ETM.AX": 1e8, "ARR.AX": 1.2e8, "IXR.AX": 8e7, "UCU.V": 2e8, "ARA.TO": 1.5e8,
-    "PRE.L": 1.5e8, "RBW.L": 8e7, "MKA.V": 5e7, "REEMF": 1e8, "TMRC": 5e7, "PEK.AX": 1e8,
-    "600111.SS": 1.5e10, "600392.SS": 4e9, "000831.SZ": 5e9, "600549.SS": 4e9, "300748.SZ": 3e9,
-    "000970.SZ": 2.5e9, "600366.SS": 1e9,
+    "4063.T": 6e10,
+    "6762.T": 3e10,
+    "4004.T": 5e9,
+    "5471.T": 2e9,
+    "SOLB.BR": 3.5e9,
+    "MP": 8e9,
+    "LYC.AX": 8e9,
+    "ILU.AX": 1.8e9,
+    "UUUU": 3e9,
+    "TROX": 1e9,
+    "CODI": 5e8,
+    "METC": 1e9,
+    "USAR": 1.5e9,
+    "CRML": 1e9,
+    "NB": 5e8,
+    "AREC": 1.5e8,
+    "ALOY": 3e8,
+    "ARU.AX": 4e8,
+    "NEO.TO": 5e8,
+    "BRE.AX": 3e8,
+    "ASM.AX": 2e8,
+    "MEI.AX": 2e8,
+    "HAS.AX": 8e7,
+    "NTU.AX": 1e8,
+    "ETM.AX": 1e8,
+    "ARR.AX": 1.2e8,
+    "IXR.AX": 8e7,
+    "UCU.V": 2e8,
+    "ARA.TO": 1.5e8,
+    "PRE.L": 1.5e8,
+    "RBW.L": 8e7,
+    "MKA.V": 5e7,
+    "REEMF": 1e8,
+    "TMRC": 5e7,
+    "PEK.AX": 1e8,
+    "600111.SS": 1.5e10,
+    "600392.SS": 4e9,
+    "000831.SZ": 5e9,
+    "600549.SS": 4e9,
+    "300748.SZ": 3e9,
+    "000970.SZ": 2.5e9,
+    "600366.SS": 1e9,
 }
 
 #: Range (USD) of the end-of-demo market cap drawn for other issuers, by the primary line's exchange.
 CAP_RANGE_USD: dict[str, tuple[float, float]] = {
-    "XTKS": (1e9, 3e10), "XBRU": (1e9, 2e10), "XAMS": (1e9, 2e10), "XPAR": (1e9, 2e10),
-    "XETR": (1e9, 2e10), "XSTO": (5e8, 1e10), "XOSL": (5e8, 1e10), "XHEL": (5e8, 1e10),
-    "XKRX": (5e8, 1e10), "XNYS": (1e8, 5e9), "XNAS": (5e7, 3e9), "XASE": (5e7, 1e9),
-    "OTCM": (1e7, 2e8), "XASX": (1e7, 6e8), "XTSE": (5e7, 2e9), "XTSX": (5e6, 2e8),
-    "XCNQ": (3e6, 5e7), "XLON": (1e7, 3e8), "XSHG": (1e9, 2e10), "XSHE": (1e9, 2e10),
+    "XTKS": (1e9, 3e10),
+    "XBRU": (1e9, 2e10),
+    "XAMS": (1e9, 2e10),
+    "XPAR": (1e9, 2e10),
+    "XETR": (1e9, 2e10),
+    "XSTO": (5e8, 1e10),
+    "XOSL": (5e8, 1e10),
+    "XHEL": (5e8, 1e10),
+    "XKRX": (5e8, 1e10),
+    "XNYS": (1e8, 5e9),
+    "XNAS": (5e7, 3e9),
+    "XASE": (5e7, 1e9),
+    "OTCM": (1e7, 2e8),
+    "XASX": (1e7, 6e8),
+    "XTSE": (5e7, 2e9),
+    "XTSX": (5e6, 2e8),
+    "XCNQ": (3e6, 5e7),
+    "XLON": (1e7, 3e8),
+    "XSHG": (1e9, 2e10),
+    "XSHE": (1e9, 2e10),
     "XHKG": (5e8, 1e10),
 }
 
 # (USD per unit early 2015, USD per unit 2026, annual volatility of the log rate)
 _FX_PATHS: dict[str, tuple[float, float, float]] = {
-    "AUD": (0.82, 0.66, 0.10), "CAD": (0.86, 0.72, 0.07), "GBP": (1.55, 1.32, 0.08),
-    "JPY": (0.0084, 0.0067, 0.09), "EUR": (1.20, 1.15, 0.07), "CNY": (0.161, 0.140, 0.03),
-    "HKD": (0.1290, 0.1282, 0.003), "SEK": (0.128, 0.105, 0.09), "NOK": (0.134, 0.098, 0.10),
-    "KRW": (0.00091, 0.00072, 0.08), "CHF": (1.00, 1.25, 0.07), "ZAR": (0.086, 0.056, 0.14),
-    "NZD": (0.78, 0.60, 0.10), "DKK": (0.161, 0.154, 0.07), "INR": (0.0158, 0.0114, 0.05),
+    "AUD": (0.82, 0.66, 0.10),
+    "CAD": (0.86, 0.72, 0.07),
+    "GBP": (1.55, 1.32, 0.08),
+    "JPY": (0.0084, 0.0067, 0.09),
+    "EUR": (1.20, 1.15, 0.07),
+    "CNY": (0.161, 0.140, 0.03),
+    "HKD": (0.1290, 0.1282, 0.003),
+    "SEK": (0.128, 0.105, 0.09),
+    "NOK": (0.134, 0.098, 0.10),
+    "KRW": (0.00091, 0.00072, 0.08),
+    "CHF": (1.00, 1.25, 0.07),
+    "ZAR": (0.086, 0.056, 0.14),
+    "NZD": (0.78, 0.60, 0.10),
+    "DKK": (0.161, 0.154, 0.07),
+    "INR": (0.0158, 0.0114, 0.05),
     "SGD": (0.75, 0.77, 0.05),
 }
 
 # Illustrative drift of the common rare-earth factor (total log move over each period). A made-up
 # boom/bust shape, not a history.
 _RE_REGIMES: tuple[tuple[str, str, float], ...] = (
-    ("2015-01-01", "2016-01-31", -0.40), ("2016-02-01", "2017-08-31", 0.60),
-    ("2017-09-01", "2019-04-30", -0.45), ("2019-05-01", "2019-06-30", 0.35),
-    ("2019-07-01", "2020-03-20", -0.45), ("2020-03-23", "2022-04-30", 1.20),
-    ("2022-05-01", "2024-06-30", -0.90), ("2024-07-01", "2025-10-15", 1.10),
+    ("2015-01-01", "2016-01-31", -0.40),
+    ("2016-02-01", "2017-08-31", 0.60),
+    ("2017-09-01", "2019-04-30", -0.45),
+    ("2019-05-01", "2019-06-30", 0.35),
+    ("2019-07-01", "2020-03-20", -0.45),
+    ("2020-03-23", "2022-04-30", 1.20),
+    ("2022-05-01", "2024-06-30", -0.90),
+    ("2024-07-01", "2025-10-15", 1.10),
     ("2025-10-16", "2026-09-30", -0.25),
 )
 
-_DIV_FREQ = {"XNYS": 4, "XNAS": 4, "XASE": 4, "OTCM": 4, "XTSE": 4, "XTSX": 4, "XCNQ": 4,
-             "XSHG": 1, "XSHE": 1, "XHKG": 1}
+_DIV_FREQ = {
+    "XNYS": 4,
+    "XNAS": 4,
+    "XASE": 4,
+    "OTCM": 4,
+    "XTSE": 4,
+    "XTSX": 4,
+    "XCNQ": 4,
+    "XSHG": 1,
+    "XSHE": 1,
+    "XHKG": 1,
+}
 _STEPS_PER_YEAR = 261.0
 _T_DF = 4.0
 _IDIO_HALF_LIFE_YEARS = 1.5
@@ -131,11 +204,16 @@ def draw_issuers(listings: Listings, T: int, seed: int) -> IssuerDraws:
         rows, moves = _share_steps(r, cap, T)
         np.add.at(share_log[:, k], rows, moves)
     return IssuerDraws(
-        cap_end=cap_end, idio=idio, idio_sd=idio.std(axis=0) + 1e-12,
+        cap_end=cap_end,
+        idio=idio,
+        idio_sd=idio.std(axis=0) + 1e-12,
         cum_idio=lfilter([1.0], [1.0, -_PHI], idio, axis=0),  # issuer-specific moves mean-revert too
-        drift=drift, turnover=tau,
+        drift=drift,
+        turnover=tau,
         per_payment=np.where(div_yield > 0, div_yield / np.maximum(div_freq, 1), 0.0),
-        div_freq=div_freq, div_month0=div_month0, share_cum=np.cumsum(share_log, axis=0),
+        div_freq=div_freq,
+        div_month0=div_month0,
+        share_cum=np.cumsum(share_log, axis=0),
     )
 
 
@@ -189,15 +267,17 @@ def fx_paths(days: np.ndarray, currencies: list[str], seed: int) -> dict[str, np
     pos = (d - np.datetime64("2015-01-02")).astype(float) / span  # 0 at 2015, 1 at 2026 (extrapolated outside)
     for c in currencies:
         if c not in _FX_PATHS:
-            raise DataError(
-                f"the synthetic market has no FX path for {c}; known: {', '.join(sorted(_FX_PATHS))}"
-            )
+            raise DataError(f"the synthetic market has no FX path for {c}; known: {', '.join(sorted(_FX_PATHS))}")
     if not currencies:
         return {}
-    shocks = np.column_stack([
-        np.random.default_rng(stable_seed(seed, "fx", c)).normal(0.0, _FX_PATHS[c][2] / math.sqrt(_STEPS_PER_YEAR), T)
-        for c in currencies
-    ])
+    shocks = np.column_stack(
+        [
+            np.random.default_rng(stable_seed(seed, "fx", c)).normal(
+                0.0, _FX_PATHS[c][2] / math.sqrt(_STEPS_PER_YEAR), T
+            )
+            for c in currencies
+        ]
+    )
     phi = 1.0 - 1.0 / _STEPS_PER_YEAR  # kappa = 1 per year
     dev = np.empty_like(shocks)
     level = np.zeros(len(currencies))

@@ -44,11 +44,18 @@ class Listings:
         stages = f[["mining", "refining", "manufacturing"]].to_numpy(dtype=float)
         purity = f["purity"].to_numpy(dtype=float)
         return cls(
-            tickers=[str(t) for t in f.index], exchange=f["exchange"].astype(str).to_numpy(),
-            currency=f["currency"].astype(str).to_numpy(), primary=primary, purity=purity, stages=stages,
-            issuer_names=issuer_names, issuer=pd.Index(issuer_names).get_indexer(issuers),
-            home_of_issuer=np.array([home[i] for i in issuer_names]), home=home_idx,
-            beta=0.3 + 0.7 * purity[home_idx], stage_loadings=stages[home_idx],
+            tickers=[str(t) for t in f.index],
+            exchange=f["exchange"].astype(str).to_numpy(),
+            currency=f["currency"].astype(str).to_numpy(),
+            primary=primary,
+            purity=purity,
+            stages=stages,
+            issuer_names=issuer_names,
+            issuer=pd.Index(issuer_names).get_indexer(issuers),
+            home_of_issuer=np.array([home[i] for i in issuer_names]),
+            home=home_idx,
+            beta=0.3 + 0.7 * purity[home_idx],
+            stage_loadings=stages[home_idx],
         )
 
 
@@ -83,8 +90,14 @@ def session_grid(exchange: np.ndarray, lo: pd.Timestamp, hi: pd.Timestamp) -> Se
     days = union.astype("datetime64[D]")
     cal = pd.DatetimeIndex(days)
     month = cal.month.to_numpy()
-    return SessionGrid(sessions=union, days=days, own=own, month=month, day=cal.day.to_numpy(),
-                       month_key=cal.year.to_numpy() * 12 + month)
+    return SessionGrid(
+        sessions=union,
+        days=days,
+        own=own,
+        month=month,
+        day=cal.day.to_numpy(),
+        month_key=cal.year.to_numpy() * 12 + month,
+    )
 
 
 def listing_lives(f: pd.DataFrame, grid: SessionGrid) -> np.ndarray:

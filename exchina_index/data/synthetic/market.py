@@ -52,8 +52,14 @@ def generate_market(
     fx = fx_paths(grid.sessions, sorted(set(listings.currency) - {"USD"}), seed)
     cum_re, cum_stage = common_factors(grid.days, seed)
     inputs = LineInputs(
-        seed=seed, listings=listings, grid=grid, life=life, last=last_sessions(life),
-        issuers=draw_issuers(listings, len(grid.days), seed), cum_re=cum_re, cum_stage=cum_stage,
+        seed=seed,
+        listings=listings,
+        grid=grid,
+        life=life,
+        last=last_sessions(life),
+        issuers=draw_issuers(listings, len(grid.days), seed),
+        cum_re=cum_re,
+        cum_stage=cum_stage,
         logfx={"USD": np.zeros(len(grid.days)), **{c: np.log(v) for c, v in fx.items()}},
     )
     close, volume, shares, dividends = line_series(inputs)

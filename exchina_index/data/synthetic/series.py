@@ -98,8 +98,12 @@ def _log_paths(inputs: LineInputs, cols: np.ndarray) -> np.ndarray:
     ls, iss = inputs.listings, inputs.issuers
     k_iss = ls.issuer[cols]
     steps = np.arange(len(inputs.life), dtype=float)
-    logp = (inputs.cum_re[:, None] * ls.beta[cols] + inputs.cum_stage @ ls.stage_loadings[cols].T
-            + iss.cum_idio[:, k_iss] + steps[:, None] * iss.drift[k_iss])
+    logp = (
+        inputs.cum_re[:, None] * ls.beta[cols]
+        + inputs.cum_stage @ ls.stage_loadings[cols].T
+        + iss.cum_idio[:, k_iss]
+        + steps[:, None] * iss.drift[k_iss]
+    )
     for jj, j in enumerate(cols):
         hc, lc = ls.currency[ls.home[j]], ls.currency[j]
         if hc != lc:
@@ -116,8 +120,9 @@ def _hold_zero_volume_closes(logp: np.ndarray, lf: np.ndarray, zero_vol: np.ndar
         logp[:, zcols] = np.take_along_axis(logp[:, zcols], src, axis=0)
 
 
-def _drop_on_ex_dates(inputs: LineInputs, cols: np.ndarray, logp: np.ndarray,
-                      zero_vol: np.ndarray) -> dict[int, np.ndarray]:
+def _drop_on_ex_dates(
+    inputs: LineInputs, cols: np.ndarray, logp: np.ndarray, zero_vol: np.ndarray
+) -> dict[int, np.ndarray]:
     """Ex-date rows of each paying line of the chunk (position in the chunk -> rows); the price drops
     by the dividend there. Ex-date = first traded session on/after the 10th of each paying month."""
     ls, iss, grid = inputs.listings, inputs.issuers, inputs.grid
@@ -149,8 +154,9 @@ def _anchored_close(inputs: LineInputs, cols: np.ndarray, logp: np.ndarray, pric
 def _share_counts(inputs: LineInputs, cols: np.ndarray, price_end_usd: np.ndarray) -> np.ndarray:
     """The end count from the target cap, earlier counts from the issuance steps; NaN outside the life."""
     k_iss, lst, cum = inputs.listings.issuer[cols], inputs.last[cols], inputs.issuers.share_cum
-    sh = np.round((inputs.issuers.cap_end[k_iss] / price_end_usd)[None, :]
-                  * np.exp(cum[:, k_iss] - cum[lst, k_iss][None, :]))
+    sh = np.round(
+        (inputs.issuers.cap_end[k_iss] / price_end_usd)[None, :] * np.exp(cum[:, k_iss] - cum[lst, k_iss][None, :])
+    )
     sh[~inputs.life[:, cols]] = np.nan
     return sh
 

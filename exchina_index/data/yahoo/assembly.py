@@ -93,7 +93,7 @@ def _prices(run: Run, lst: Listing, frame: pd.DataFrame) -> tuple[pd.Series, pd.
     """Close, dividends and volume of one listing in currency units, inside its life; repairs noted."""
     sym = lst.symbol
     entry = run.cache.entry("prices", sym) if run.cache is not None else None
-    for msg in (entry.extra.get("repairs", []) if entry is not None else []):
+    for msg in entry.extra.get("repairs", []) if entry is not None else []:
         run.note(msg)
     frame = frame.loc[(frame.index >= lst.start) & (frame.index < lst.end)]
     close = frame["close"].astype("float64")
@@ -161,8 +161,9 @@ def _share_counts(run: Run, lst: Listing, sh: Shares | None) -> pd.Series:
     return series.loc[series.index < lst.end]
 
 
-def _fx(run: Run, fx_raw: Mapping[str, pd.DataFrame], pairs: Mapping[str, str], currency: pd.Series,
-        dates: pd.DatetimeIndex) -> pd.DataFrame:
+def _fx(
+    run: Run, fx_raw: Mapping[str, pd.DataFrame], pairs: Mapping[str, str], currency: pd.Series, dates: pd.DatetimeIndex
+) -> pd.DataFrame:
     """USD per unit by currency on the pairs' own dates (MarketData carries them to the market dates)."""
     fx_cols: dict[str, pd.Series] = {}
     for pair, ccy in sorted(pairs.items()):
@@ -190,8 +191,9 @@ def _fx(run: Run, fx_raw: Mapping[str, pd.DataFrame], pairs: Mapping[str, str], 
     return fx
 
 
-def _implausible(run: Run, what: str, values: pd.Series, bounds: tuple[float, float], *,
-                 left: str = "left NaN") -> pd.Series:
+def _implausible(
+    run: Run, what: str, values: pd.Series, bounds: tuple[float, float], *, left: str = "left NaN"
+) -> pd.Series:
     """Mask of ``values`` outside the CSV source's plausible ``bounds`` (or not finite), noted with
     the first dates (``left`` says what replaces them); NaN is never implausible."""
     lo, hi = bounds
@@ -202,8 +204,11 @@ def _implausible(run: Run, what: str, values: pd.Series, bounds: tuple[float, fl
     if bad.any():
         dates = ", ".join(f"{d:%Y-%m-%d} ({x:g})" for d, x in zip(values.index[bad][:3], v[bad][:3]))
         more = " ..." if int(bad.sum()) > 3 else ""
-        run.note(f"{what}: dropped {int(bad.sum())} value(s) outside the plausible range {lo:g} to {hi:g} "
-                 f"({dates}{more}); {left}", logging.WARNING)
+        run.note(
+            f"{what}: dropped {int(bad.sum())} value(s) outside the plausible range {lo:g} to {hi:g} "
+            f"({dates}{more}); {left}",
+            logging.WARNING,
+        )
     return mask
 
 

@@ -158,8 +158,15 @@ class Outcome:
     notes: list[str] = field(default_factory=list)  # the retries, for MarketData.notes
 
 
-def retrying(label: str, call: Callable[[], Any], *, deadline: Deadline, retries: int, backoff_s: float,
-             rate_limits_only: bool = False) -> Outcome:
+def retrying(
+    label: str,
+    call: Callable[[], Any],
+    *,
+    deadline: Deadline,
+    retries: int,
+    backoff_s: float,
+    rate_limits_only: bool = False,
+) -> Outcome:
     """``call()`` retried ``retries`` times with exponential backoff, within ``deadline``.
 
     The wait is ``backoff_s`` x 1, 2, 4 ... (x4 for a rate limit). ``rate_limits_only`` retries
@@ -251,7 +258,5 @@ def preflight_check(timeout: float = PREFLIGHT_TIMEOUT_S) -> None:
             pass
     except OSError as exc:
         raise NetworkError(
-            f"cannot reach Yahoo Finance ({target}: {exc}); check the network, "
-            "or use --source demo or a CSV folder"
+            f"cannot reach Yahoo Finance ({target}: {exc}); check the network, or use --source demo or a CSV folder"
         ) from exc
-

@@ -46,9 +46,11 @@ def _universe_frame(universe: Any) -> pd.DataFrame:
     return frame
 
 
-def _check_options(*, deadline_s: Any, retries: Any, backoff_s: Any, progress: Any, allow_missing: Any,
-                   use_cache: Any) -> None:
+def _check_options(
+    *, deadline_s: Any, retries: Any, backoff_s: Any, progress: Any, allow_missing: Any, use_cache: Any
+) -> None:
     """The numeric and flag options of :func:`load_yahoo` as DataError before any work."""
+
     def real(x: Any) -> bool:
         return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
 
@@ -59,8 +61,9 @@ def _check_options(*, deadline_s: Any, retries: Any, backoff_s: Any, progress: A
     if not real(backoff_s) or not 0 <= float(backoff_s) <= MAX_DEADLINE_S:
         raise DataError(f"backoff_s must be a number of seconds >= 0, got {backoff_s!r}")
     if progress is not None and not callable(progress) and not hasattr(progress, "add_task"):
-        raise DataError(f"progress must be None, a function (stage, done, total) or a rich Progress, got "
-                        f"{type(progress).__name__}")
+        raise DataError(
+            f"progress must be None, a function (stage, done, total) or a rich Progress, got {type(progress).__name__}"
+        )
     for name, flag in (("allow_missing", allow_missing), ("use_cache", use_cache)):
         if not isinstance(flag, bool):
             raise DataError(f"{name} must be True or False, got {flag!r}")
@@ -139,8 +142,14 @@ def load_yahoo(
         The cache folder cannot be written.
     """
     frame = _universe_frame(universe)
-    _check_options(deadline_s=deadline_s, retries=retries, backoff_s=backoff_s, progress=progress,
-                   allow_missing=allow_missing, use_cache=use_cache)
+    _check_options(
+        deadline_s=deadline_s,
+        retries=retries,
+        backoff_s=backoff_s,
+        progress=progress,
+        allow_missing=allow_missing,
+        use_cache=use_cache,
+    )
     today_ts, s, e = _window(start, end, today)
     listings, notes0 = listings_of(frame, s, e)
     if not listings:
@@ -220,8 +229,9 @@ def _yfinance(yf: Any) -> Any:
     return yf
 
 
-def _sync_fx(run: Run, listings: dict[str, Listing], prices: dict[str, pd.DataFrame]
-             ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def _sync_fx(
+    run: Run, listings: dict[str, Listing], prices: dict[str, pd.DataFrame]
+) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """The FX pairs of the listings' currencies (raw quotes, and pair -> currency).
 
     A pair without data is a DataError, or with ``allow_missing`` drops the listings quoted in it (noted).
@@ -273,8 +283,11 @@ def _raise_or_drop_failed(
     dropped = []
     for t in sorted(failed):
         if t in prices and len(prices[t]):
-            run.note(f"{t}: no new data from Yahoo for {failed[t][0].date()}..{(failed[t][1] - ONE_DAY).date()}; "
-                     "kept the cached rows", logging.WARNING)
+            run.note(
+                f"{t}: no new data from Yahoo for {failed[t][0].date()}..{(failed[t][1] - ONE_DAY).date()}; "
+                "kept the cached rows",
+                logging.WARNING,
+            )
         else:
             dropped.append(t)
             prices.pop(t, None)

@@ -29,8 +29,28 @@ __all__ = [
 ]
 
 _DIRECT = (
-    "AUD", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "EUR", "GBP", "HKD", "ILS", "MXN", "MYR", "NOK",
-    "NZD", "PHP", "PLN", "SEK", "SGD", "THB", "TRY", "ZAR",
+    "AUD",
+    "BRL",
+    "CAD",
+    "CHF",
+    "CNY",
+    "CZK",
+    "DKK",
+    "EUR",
+    "GBP",
+    "HKD",
+    "ILS",
+    "MXN",
+    "MYR",
+    "NOK",
+    "NZD",
+    "PHP",
+    "PLN",
+    "SEK",
+    "SGD",
+    "THB",
+    "TRY",
+    "ZAR",
 )
 _INVERTED = ("CLP", "COP", "HUF", "IDR", "INR", "JPY", "KRW", "TWD")
 #: ISO currency -> (Yahoo symbol, inverted?). ``XXXUSD=X`` quotes USD per XXX; ``XXX=X`` quotes
@@ -41,7 +61,12 @@ FX_PAIRS: dict[str, tuple[str, bool]] = {
 }
 #: Quote units in minor currency units -> divisor (``universe.PRICE_UNITS`` adds to it and wins).
 _MINOR_UNITS: dict[str, int] = {
-    "GBp": 100, "GBX": 100, "ZAc": 100, "ZAC": 100, "ILA": 100, **{k: int(v[1]) for k, v in PRICE_UNITS.items()},
+    "GBp": 100,
+    "GBX": 100,
+    "ZAc": 100,
+    "ZAC": 100,
+    "ILA": 100,
+    **{k: int(v[1]) for k, v in PRICE_UNITS.items()},
 }
 #: ``Ticker.history`` columns kept for prices, and their names in the cache.
 PRICE_COLUMNS = {"Close": "close", "Dividends": "dividends", "Volume": "volume", "Stock Splits": "splits"}
@@ -58,8 +83,9 @@ def unit_divisor(ticker: str, unit: Any, currency: str) -> float:
         return 1.0
     if str(unit) in _MINOR_UNITS:
         return float(_MINOR_UNITS[str(unit)])
-    raise DataError(f"{ticker}: unknown price_unit {unit!r} for currency {currency}; use {currency} or a subunit "
-                    "such as GBp")
+    raise DataError(
+        f"{ticker}: unknown price_unit {unit!r} for currency {currency}; use {currency} or a subunit such as GBp"
+    )
 
 
 def history_block(frame: Any, columns: Mapping[str, str]) -> pd.DataFrame:
@@ -142,4 +168,3 @@ def empty_block(columns: Iterable[str]) -> pd.DataFrame:
 def empty_series() -> pd.Series:
     """An empty float64 series on a ``date`` index (no share count)."""
     return pd.Series(dtype="float64", index=pd.DatetimeIndex([], name="date"))
-

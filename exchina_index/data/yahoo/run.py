@@ -115,8 +115,14 @@ class Run:
 
     def retry(self, label: str, call: Callable[[], Any], *, rate_limits_only: bool = False) -> Outcome:
         """:func:`~exchina_index.data.yahoo.client.retrying` with this load's deadline, retries and backoff."""
-        return retrying(label, call, deadline=self.deadline, retries=self.retries, backoff_s=self.backoff_s,
-                        rate_limits_only=rate_limits_only)
+        return retrying(
+            label,
+            call,
+            deadline=self.deadline,
+            retries=self.retries,
+            backoff_s=self.backoff_s,
+            rate_limits_only=rate_limits_only,
+        )
 
     def covered_end(self, end: pd.Timestamp) -> pd.Timestamp:
         """Sessions dated today (UTC) or later are provisional: coverage stops before today."""
@@ -137,8 +143,10 @@ def listings_of(frame: pd.DataFrame, s: pd.Timestamp, e: pd.Timestamp) -> tuple[
         # ``delisted`` is the first date the listing no longer trades (MarketData's convention)
         te = min(e, parse_date(dl, f"{sym} delisted")) if dl is not None and not pd.isna(dl) else e
         if ts >= te:
-            notes.append(f"{sym}: not listed between {s.date()} and {(e - ONE_DAY).date()} (listed_since/delisted); "
-                         "no data requested")
+            notes.append(
+                f"{sym}: not listed between {s.date()} and {(e - ONE_DAY).date()} (listed_since/delisted); "
+                "no data requested"
+            )
             continue
         if sym in out:
             raise DataError(f"ticker {sym} appears twice in the universe")
@@ -148,4 +156,3 @@ def listings_of(frame: pd.DataFrame, s: pd.Timestamp, e: pd.Timestamp) -> tuple[
         mic = "" if mic is None or (isinstance(mic, float) and np.isnan(mic)) else str(mic).strip()
         out[sym] = Listing(str(ticker), sym, currency, divisor, ts, te, shares_from, mic)
     return dict(sorted(out.items())), notes
-

@@ -21,6 +21,7 @@ from exchina_index.data.yahoo.sync import TAIL_OVERLAP_DAYS
 
 __all__ = ["Shares", "sync_shares"]
 
+
 @dataclass
 class Shares:
     """Share-count observations of one listing and how they were obtained."""
@@ -71,8 +72,9 @@ def sync_shares(run: Run, listings: Mapping[str, Listing]) -> dict[str, Shares]:
     return out
 
 
-def _absorb_shares(run: Run, lst: Listing, value: Any, plan: tuple[str, Any, pd.Series | None],
-                   to_write: list[Any]) -> Shares:
+def _absorb_shares(
+    run: Run, lst: Listing, value: Any, plan: tuple[str, Any, pd.Series | None], to_write: list[Any]
+) -> Shares:
     """The counts of one listing from its task's answer; what changed is queued for the cache."""
     sym = lst.symbol
     mode, entry, cached = plan
@@ -90,15 +92,31 @@ def _absorb_shares(run: Run, lst: Listing, value: Any, plan: tuple[str, Any, pd.
         add = series.loc[~series.index.isin(cached.index) & (series.index >= entry.end)]
         merged = pd.concat([cached.loc[cached.index < entry.end], add]).sort_index()
         merged.index.name = "date"
-        to_write.append(("shares", sym, merged.to_frame("shares"), min(entry.start, lst.shares_from),
-                         max(entry.end, hi), {"method": "history"}))
+        to_write.append(
+            (
+                "shares",
+                sym,
+                merged.to_frame("shares"),
+                min(entry.start, lst.shares_from),
+                max(entry.end, hi),
+                {"method": "history"},
+            )
+        )
         return Shares(merged, "history")
     if method == "error":
         method = "none"
     if series is None:
         series = empty_series()
-    to_write.append(("shares", sym, series.to_frame("shares"), lst.shares_from, hi,
-                     {"method": method, "reason": reason} if reason else {"method": method}))
+    to_write.append(
+        (
+            "shares",
+            sym,
+            series.to_frame("shares"),
+            lst.shares_from,
+            hi,
+            {"method": method, "reason": reason} if reason else {"method": method},
+        )
+    )
     return Shares(series, method, reason)
 
 
@@ -120,12 +138,16 @@ def _shares_task(run: Run, sym: str, ws: pd.Timestamp, we: pd.Timestamp, *, fall
         series, bad = shares_block(got.value if err is None else None)
         if bad:
             lo, hi = BOUNDS["shares"]
-            got.notes.append(f"{sym}: dropped {bad} share count(s) from Yahoo that are missing or outside "
-                             f"{lo:g} to {hi:g} shares")
+            got.notes.append(
+                f"{sym}: dropped {bad} share count(s) from Yahoo that are missing or outside {lo:g} to {hi:g} shares"
+            )
         if err is None and len(series):
             return series, "history", "", got.notes
-        why = f"get_shares_full failed ({type(err).__name__}: {err})" if err is not None \
+        why = (
+            f"get_shares_full failed ({type(err).__name__}: {err})"
+            if err is not None
             else "get_shares_full gave no data"
+        )
         if not fallback:
             return (None, "error", why, got.notes) if err is not None else (series, "history", "", got.notes)
         try:
@@ -136,8 +158,11 @@ def _shares_task(run: Run, sym: str, ws: pd.Timestamp, we: pd.Timestamp, *, fall
         if not BOUNDS["shares"][0] <= value <= BOUNDS["shares"][1]:  # NaN, 0, negative or 1e30
             return None, "none", f"{why}; fast_info['shares'] gave {value!r}", got.notes
         when = min(run.today, we - ONE_DAY)
-        return (pd.Series([value], index=pd.DatetimeIndex([when], name="date"), dtype="float64"), "fast_info", why,
-                got.notes)
+        return (
+            pd.Series([value], index=pd.DatetimeIndex([when], name="date"), dtype="float64"),
+            "fast_info",
+            why,
+            got.notes,
+        )
 
     return task
-

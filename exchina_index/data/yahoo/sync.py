@@ -22,7 +22,12 @@ from exchina_index.data.yahoo.run import ONE_DAY, Run
 from exchina_index.errors import NetworkError
 
 __all__ = [
-    "EMPTY_RETRIES", "HOLIDAY_TOLERANCE_BDAYS", "NEGATIVE_TTL", "OVERLAP_RTOL", "TAIL_OVERLAP_DAYS", "sync_series",
+    "EMPTY_RETRIES",
+    "HOLIDAY_TOLERANCE_BDAYS",
+    "NEGATIVE_TTL",
+    "OVERLAP_RTOL",
+    "TAIL_OVERLAP_DAYS",
+    "sync_series",
 ]
 
 log = logging.getLogger(__package__)
@@ -84,8 +89,10 @@ def _plan(
             age = pd.Timestamp.now("UTC") - pd.Timestamp(entry.updated)
             if run.allow_missing and not head and not tail and age < NEGATIVE_TTL:
                 known_failed[sym] = (ts, te)
-                run.note(f"{sym}: Yahoo returned no data at {entry.updated} (remembered for {NEGATIVE_TTL}; "
-                         "asked again after that)")
+                run.note(
+                    f"{sym}: Yahoo returned no data at {entry.updated} (remembered for {NEGATIVE_TTL}; "
+                    "asked again after that)"
+                )
             else:
                 needs.append(_Need(sym, ts, te, lo, hi, "full"))
             continue
@@ -114,8 +121,12 @@ def _download(
     def history(sym: str) -> Callable[[], Any]:
         def call() -> Any:
             return run.ticker(sym).history(
-                start=fs.strftime("%Y-%m-%d"), end=fe.strftime("%Y-%m-%d"), interval="1d",
-                auto_adjust=False, actions=True, timeout=run.request_timeout(),
+                start=fs.strftime("%Y-%m-%d"),
+                end=fe.strftime("%Y-%m-%d"),
+                interval="1d",
+                auto_adjust=False,
+                actions=True,
+                timeout=run.request_timeout(),
             )
 
         label = f"{sym}: {'FX' if kind == 'fx' else 'price'} download"
@@ -182,8 +193,16 @@ def sync_series(
                 if need.cached is not None:
                     ready[need.symbol] = need.cached
                 else:  # remember the failure (used with allow_missing, for NEGATIVE_TTL)
-                    to_write.append((kind, need.symbol, empty_block(columns.values()), need.start,
-                                     run.covered_end(need.end), {"failed": True}))
+                    to_write.append(
+                        (
+                            kind,
+                            need.symbol,
+                            empty_block(columns.values()),
+                            need.start,
+                            run.covered_end(need.end),
+                            {"failed": True},
+                        )
+                    )
             run.progress.advance()
         _flush(run, kind, to_write, results.unanswered)
 
@@ -229,8 +248,15 @@ def _by_window(needs: list[_Need]) -> list[tuple[tuple[pd.Timestamp, pd.Timestam
     return sorted(groups.items())
 
 
-def _fetch_group(run: Run, kind: str, group: list[_Need], fs: pd.Timestamp, fe: pd.Timestamp,
-                 columns: Mapping[str, str], to_write: list[_CacheItem]) -> _Results:
+def _fetch_group(
+    run: Run,
+    kind: str,
+    group: list[_Need],
+    fs: pd.Timestamp,
+    fe: pd.Timestamp,
+    columns: Mapping[str, str],
+    to_write: list[_CacheItem],
+) -> _Results:
     """Download one group and absorb each answer; ``unanswered`` holds the symbols without one."""
     blocks, unanswered = _download_with_empty_retries(run, kind, group, fs, fe, columns)
     results = _Results()
@@ -241,8 +267,14 @@ def _fetch_group(run: Run, kind: str, group: list[_Need], fs: pd.Timestamp, fe: 
     return results
 
 
-def _keep(run: Run, kind: str, need: _Need, result: tuple[pd.DataFrame, Any, Any], ready: dict[str, pd.DataFrame],
-          to_write: list[_CacheItem]) -> None:
+def _keep(
+    run: Run,
+    kind: str,
+    need: _Need,
+    result: tuple[pd.DataFrame, Any, Any],
+    ready: dict[str, pd.DataFrame],
+    to_write: list[_CacheItem],
+) -> None:
     """A merged series: ready for the load, and queued for the cache when its coverage changed."""
     frame, cover, extra = result
     ready[need.symbol] = frame
@@ -269,8 +301,9 @@ def _flush(run: Run, kind: str, to_write: list[_CacheItem], unanswered: Mapping[
         raise _unanswered_error(run, kind, unanswered)
 
 
-def _uncovered(run: Run, kind: str, need: _Need, fs: pd.Timestamp, fe: pd.Timestamp
-               ) -> tuple[pd.Timestamp, pd.Timestamp]:
+def _uncovered(
+    run: Run, kind: str, need: _Need, fs: pd.Timestamp, fe: pd.Timestamp
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The part of the download window that the cache did not cover, up to today (inclusive)."""
     lo, hi = max(need.start, fs), min(need.end, fe)
     entry = run.cache.entry(kind, need.symbol) if (need.mode == "extend" and run.cache is not None) else None
@@ -335,9 +368,7 @@ def _download_with_empty_retries(
     return blocks, unanswered
 
 
-def _absorb(
-    run: Run, kind: str, need: _Need, block: pd.DataFrame, columns: Mapping[str, str]
-) -> Any:
+def _absorb(run: Run, kind: str, need: _Need, block: pd.DataFrame, columns: Mapping[str, str]) -> Any:
     """Merge a downloaded block into the cached rows of ``need``.
 
     Returns ``"failed"``, ``"refetch"`` (history re-adjusted: download the whole window again) or
@@ -391,8 +422,10 @@ def _absorb_empty(run: Run, kind: str, need: _Need, entry: Any, repairs: list[st
     frame = empty_block(columns.values()) if need.cached is None else need.cached
     if why == "no session expected in the window":
         return frame, _new_cover(run, need, entry), _extra(repairs)
-    run.note(f"{need.symbol}: no rows from Yahoo for {fs.date()}..{(fe - ONE_DAY).date()} ({why}); cached rows kept, "
-             "will ask again")
+    run.note(
+        f"{need.symbol}: no rows from Yahoo for {fs.date()}..{(fe - ONE_DAY).date()} ({why}); cached rows kept, "
+        "will ask again"
+    )
     return frame, None, None
 
 
@@ -446,8 +479,10 @@ def _readjusted(run: Run, sym: str, block: pd.DataFrame, immutable: pd.DataFrame
         newer = block.loc[block.index > immutable.index[-1], "splits"].fillna(0.0)
         if (newer != 0).any():
             when = newer.index[(newer != 0).to_numpy()][0]
-            run.note(f"{sym}: stock split on {when.date()} after the cached rows; refetching its whole cached window",
-                     logging.WARNING)
+            run.note(
+                f"{sym}: stock split on {when.date()} after the cached rows; refetching its whole cached window",
+                logging.WARNING,
+            )
             return True
     return False
 
@@ -463,4 +498,3 @@ def _new_cover(run: Run, need: _Need, entry: Any) -> tuple[pd.Timestamp, pd.Time
 
 def _extra(repairs: list[str]) -> dict[str, Any]:
     return {"repairs": list(dict.fromkeys(repairs))} if repairs else {}
-

@@ -13,6 +13,12 @@ from exchina_index.rules.calendar.exchanges import MIC_CALENDAR, calendar_of, ex
 from exchina_index.rules.calendar.reviews import REVIEW_COLUMNS, review_dates, review_for
 
 __all__ = [
-    "MIC_CALENDAR", "sessions", "calendar_of", "known_range", "extrapolation_notes", "review_dates",
-    "review_for", "REVIEW_COLUMNS",
+    "MIC_CALENDAR",
+    "sessions",
+    "calendar_of",
+    "known_range",
+    "extrapolation_notes",
+    "review_dates",
+    "review_for",
+    "REVIEW_COLUMNS",
 ]

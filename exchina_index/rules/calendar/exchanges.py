@@ -54,17 +54,41 @@ from exchina_index.dates import parse_date
 from exchina_index.errors import DataError
 
 __all__ = [
-    "MIC_CALENDAR", "TABLE_FILE", "SESSION_UNIT", "calendar_of", "sessions", "known_range", "extrapolation_notes",
-    "session_days", "calendar_day", "year_of",
+    "MIC_CALENDAR",
+    "TABLE_FILE",
+    "SESSION_UNIT",
+    "calendar_of",
+    "sessions",
+    "known_range",
+    "extrapolation_notes",
+    "session_days",
+    "calendar_day",
+    "year_of",
 ]
 
 #: Exchange MIC -> the exchange_calendars calendar used for its sessions.
 MIC_CALENDAR: dict[str, str] = {
-    "XNYS": "XNYS", "XNAS": "XNYS", "XASE": "XNYS", "OTCM": "XNYS",
-    "XTSE": "XTSE", "XTSX": "XTSE", "XCNQ": "XTSE",
-    "XASX": "XASX", "XLON": "XLON", "XTKS": "XTKS", "XBRU": "XBRU", "XAMS": "XAMS", "XPAR": "XPAR",
-    "XETR": "XETR", "XSTO": "XSTO", "XOSL": "XOSL", "XHEL": "XHEL", "XKRX": "XKRX",
-    "XSHG": "XSHG", "XSHE": "XSHG", "XHKG": "XHKG",
+    "XNYS": "XNYS",
+    "XNAS": "XNYS",
+    "XASE": "XNYS",
+    "OTCM": "XNYS",
+    "XTSE": "XTSE",
+    "XTSX": "XTSE",
+    "XCNQ": "XTSE",
+    "XASX": "XASX",
+    "XLON": "XLON",
+    "XTKS": "XTKS",
+    "XBRU": "XBRU",
+    "XAMS": "XAMS",
+    "XPAR": "XPAR",
+    "XETR": "XETR",
+    "XSTO": "XSTO",
+    "XOSL": "XOSL",
+    "XHEL": "XHEL",
+    "XKRX": "XKRX",
+    "XSHG": "XSHG",
+    "XSHE": "XSHG",
+    "XHKG": "XHKG",
 }
 #: The bundled session table, a data file of the ``exchina_index.rules`` package.
 TABLE_FILE = "exchange_sessions.json"
@@ -139,8 +163,10 @@ def known_range(mic: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     (None, None)
     """
     c = _bundled().calendars[calendar_of(mic)]
-    return (None if c.bound_min is None else pd.Timestamp(c.bound_min),
-            None if c.bound_max is None else pd.Timestamp(c.bound_max))
+    return (
+        None if c.bound_min is None else pd.Timestamp(c.bound_min),
+        None if c.bound_max is None else pd.Timestamp(c.bound_max),
+    )
 
 
 def extrapolation_notes(mics: Iterable[str], start: Any, end: Any) -> list[str]:
@@ -205,17 +231,17 @@ def year_of(day: np.datetime64) -> int:
 class _Calendar:
     """One calendar of the bundled table."""
 
-    start: np.datetime64                # the table covers [start, end]
+    start: np.datetime64  # the table covers [start, end]
     end: np.datetime64
-    bound_min: np.datetime64 | None     # what exchange_calendars knows (None: no limit)
+    bound_min: np.datetime64 | None  # what exchange_calendars knows (None: no limit)
     bound_max: np.datetime64 | None
-    closed: np.ndarray                  # weekdays without a session (datetime64[D])
-    weekend: np.ndarray                 # weekend days with a session
+    closed: np.ndarray  # weekdays without a session (datetime64[D])
+    weekend: np.ndarray  # weekend days with a session
 
 
 @dataclass(frozen=True)
 class _Table:
-    generated_with: str                 # "exchange_calendars 4.13.2"
+    generated_with: str  # "exchange_calendars 4.13.2"
     calendars: dict[str, _Calendar]
 
 
@@ -227,15 +253,20 @@ def _date_or_none(text: str | None) -> np.datetime64 | None:
 def _bundled() -> _Table:
     text = (resources.files("exchina_index.rules") / TABLE_FILE).read_text(encoding="utf-8")
     doc = json.loads(text)
-    return _Table(doc["generated_with"], {
-        name: _Calendar(
-            np.datetime64(c["start"], "D"), np.datetime64(c["end"], "D"),
-            _date_or_none(c["bound_min"]), _date_or_none(c["bound_max"]),
-            np.array(c["closed_weekdays"], dtype="datetime64[D]"),
-            np.array(c["weekend_sessions"], dtype="datetime64[D]"),
-        )
-        for name, c in doc["calendars"].items()
-    })
+    return _Table(
+        doc["generated_with"],
+        {
+            name: _Calendar(
+                np.datetime64(c["start"], "D"),
+                np.datetime64(c["end"], "D"),
+                _date_or_none(c["bound_min"]),
+                _date_or_none(c["bound_max"]),
+                np.array(c["closed_weekdays"], dtype="datetime64[D]"),
+                np.array(c["weekend_sessions"], dtype="datetime64[D]"),
+            )
+            for name, c in doc["calendars"].items()
+        },
+    )
 
 
 _Span = tuple[np.datetime64, np.datetime64, str]  # (first, last, why) of dates filled with weekdays
@@ -282,8 +313,11 @@ def _resolve(cal: str, lo: np.datetime64, hi: np.datetime64) -> tuple[np.ndarray
         last_year = np.datetime64(datetime.date(year_of(b), 12, 31), "D")
         library(a, b, c.end + _DAY, min(_far(c.bound_max, 1), last_year))
     if c.bound_max is not None and hi > c.bound_max:
-        weekdays(max(lo, c.bound_max + _DAY), hi, f"{known} to {c.bound_max}; a newer release and "
-                 "`python -m exchina_index.rules.calendar` may extend it")
+        weekdays(
+            max(lo, c.bound_max + _DAY),
+            hi,
+            f"{known} to {c.bound_max}; a newer release and `python -m exchina_index.rules.calendar` may extend it",
+        )
     out = np.concatenate(parts) if parts else np.array([], dtype="datetime64[D]")
     out.flags.writeable = False
     return out, tuple(spans)

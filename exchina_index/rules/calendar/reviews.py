@@ -136,8 +136,7 @@ def review_for(methodology: Methodology, date: Any) -> pd.Series:
     return row
 
 
-def _review(days: np.ndarray, sch: Schedule, year: int, month: int, implement: np.datetime64,
-            source: str) -> _Review:
+def _review(days: np.ndarray, sch: Schedule, year: int, month: int, implement: np.datetime64, source: str) -> _Review:
     """The dates of the review implemented on ``implement`` (a session of ``days``), in REVIEW_COLUMNS order."""
     announce = _on_or_before(days, _nth_weekday(year, month, sch.weekday, sch.announcement_week))
     if sch.cutoff == "last_session_previous_month":
@@ -151,7 +150,8 @@ def _review(days: np.ndarray, sch: Schedule, year: int, month: int, implement: n
             f"key 'schedule.proforma_sessions': {sch.proforma_sessions} pro-forma sessions up to the "
             f"implementation on {implement} start on {proforma}, not after the announcement on {announce}; "
             "lower schedule.proforma_sessions or announce earlier (schedule.announcement_week)",
-            path=source)
+            path=source,
+        )
     if k + 1 >= len(days):
         raise ReviewDateError(
             f"the session after the implementation date {implement} is beyond the "
