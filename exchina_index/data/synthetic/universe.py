@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.data.synthetic.seeds import stable_seed
+from exchina_index.universe.loading import UNIVERSE_COLUMNS
 
 __all__ = ["synthetic_universe"]
 
@@ -92,29 +93,7 @@ def synthetic_universe(n: int, seed: int = 0) -> pd.DataFrame:
                     "lot_size": 1,
                 }
             )
-    columns = [
-        "ticker",
-        "name",
-        "issuer",
-        "primary",
-        "domicile",
-        "hq",
-        "exchange",
-        "currency",
-        "price_unit",
-        "lot_size",
-        "float_factor",
-        "mining",
-        "refining",
-        "manufacturing",
-        "purity",
-        "listed_since",
-        "delisted",
-        "activities",
-        "source",
-        "notes",
-    ]
-    out = pd.DataFrame.from_records(records, columns=columns).set_index("ticker").sort_index()
+    out = pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).set_index("ticker").sort_index()
     out["listed_since"] = pd.to_datetime(out["listed_since"]).astype("datetime64[s]")
     out["delisted"] = pd.to_datetime(out["delisted"]).astype("datetime64[s]")
     out["lot_size"] = out["lot_size"].astype("int64")
