@@ -20,8 +20,14 @@ from exchina_index.rules.methodology import Liquidity, Methodology
 __all__ = ["anchor_array", "liquidity_cap_array", "liquidity_notional", "days_to_trade_array", "drift_array"]
 
 
-def anchor_array(method: Methodology, market_cap_usd: np.ndarray, adtv_usd: np.ndarray, purity: np.ndarray,
-                 float_factor: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def anchor_array(
+    method: Methodology,
+    market_cap_usd: np.ndarray,
+    adtv_usd: np.ndarray,
+    purity: np.ndarray,
+    float_factor: np.ndarray,
+    eligible: np.ndarray,
+) -> np.ndarray:
     """Anchor weights u over the eligible names (0 elsewhere), summing to 1.
 
     ``market_cap_purity``: market cap (× float factor when ``anchor.use_float_factor``) × purity;

@@ -276,12 +276,22 @@ def check_caps(
     out: list[ComplianceCheck] = []
     total = float(w.sum())
     ok = abs(total - 1.0) <= tol
-    out.append(ComplianceCheck("fully invested", 1.0, total, ok,
-                               f"weights sum to {pct_g(total, _digits(ok))}" + ("" if ok else ", not 100%")))
+    out.append(
+        ComplianceCheck(
+            "fully invested",
+            1.0,
+            total,
+            ok,
+            f"weights sum to {pct_g(total, _digits(ok))}" + ("" if ok else ", not 100%"),
+        )
+    )
     low = float(w.min()) if len(w) else 0.0
     ok = low >= -tol
-    out.append(ComplianceCheck("long only", 0.0, low, ok,
-                               f"smallest weight {pct_g(low, _digits(ok))}" + (" ≥ 0%" if ok else " < 0%")))
+    out.append(
+        ComplianceCheck(
+            "long only", 0.0, low, ok, f"smallest weight {pct_g(low, _digits(ok))}" + (" ≥ 0%" if ok else " < 0%")
+        )
+    )
 
     if caps is not None:
         if isinstance(caps, (int, float)):
@@ -291,18 +301,32 @@ def check_caps(
         worst = _worst(w - cap_s)
         value, limit = float(w[worst]), float(cap_s[worst])
         ok = value <= limit + tol
-        out.append(ComplianceCheck("single-name cap", limit, value, ok,
-                                   f"largest weight against its cap: {worst} {pct_g(value, _digits(ok))} "
-                                   f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}"))
+        out.append(
+            ComplianceCheck(
+                "single-name cap",
+                limit,
+                value,
+                ok,
+                f"largest weight against its cap: {worst} {pct_g(value, _digits(ok))} "
+                f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}",
+            )
+        )
 
     if issuer_cap is not None:
         totals = group_totals(w, _labels(w, issuers, "issuers"))
         worst = _worst(totals)
         value = float(totals[worst])
         ok = value <= issuer_cap + tol
-        out.append(ComplianceCheck("issuer cap", float(issuer_cap), value, ok,
-                                   f"largest issuer {worst} {pct_g(value, _digits(ok))} "
-                                   f"{'≤' if ok else '>'} {pct_g(issuer_cap, _digits(ok))}"))
+        out.append(
+            ComplianceCheck(
+                "issuer cap",
+                float(issuer_cap),
+                value,
+                ok,
+                f"largest issuer {worst} {pct_g(value, _digits(ok))} "
+                f"{'≤' if ok else '>'} {pct_g(issuer_cap, _digits(ok))}",
+            )
+        )
 
     if country_caps is not None:
         lab = _labels(w, countries, "countries")
@@ -317,8 +341,10 @@ def check_caps(
             worst = _worst(excess)
             value, limit = float(totals[worst]), float(cc[worst])
             ok = value <= limit + tol
-            detail = (f"country closest to its cap: {worst} {pct_g(value, _digits(ok))} "
-                      f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}")
+            detail = (
+                f"country closest to its cap: {worst} {pct_g(value, _digits(ok))} "
+                f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}"
+            )
         else:
             value, limit, ok, detail = 0.0, 1.0, True, "no country has a cap"
         out.append(ComplianceCheck("country cap", limit, value, ok, detail))
@@ -328,9 +354,16 @@ def check_caps(
         worst = _worst(mw - w)
         value, limit = float(w[worst]), float(mw[worst])
         ok = value >= limit - tol
-        out.append(ComplianceCheck("minimum weight", limit, value, ok,
-                                   f"weight closest to its floor: {worst} {pct_g(value, _digits(ok))} "
-                                   f"{'≥' if ok else '<'} {pct_g(limit, _digits(ok))}"))
+        out.append(
+            ComplianceCheck(
+                "minimum weight",
+                limit,
+                value,
+                ok,
+                f"weight closest to its floor: {worst} {pct_g(value, _digits(ok))} "
+                f"{'≥' if ok else '<'} {pct_g(limit, _digits(ok))}",
+            )
+        )
     return out
 
 
@@ -373,16 +406,24 @@ def check_regulatory(
     top = float(totals[worst]) if len(totals) else 0.0
     ok1 = top <= limits.issuer_max + tol
     first = ComplianceCheck(
-        f"{limits.name}: largest issuer", limits.issuer_max, top, ok1,
+        f"{limits.name}: largest issuer",
+        limits.issuer_max,
+        top,
+        ok1,
         f"largest issuer {worst} {pct_g(top, _digits(ok1))} {'≤' if ok1 else '>'} "
-        f"{pct_g(limits.issuer_max, _digits(ok1))}")
+        f"{pct_g(limits.issuer_max, _digits(ok1))}",
+    )
     large = totals[totals > limits.large_threshold + tol]
     big = float(large.sum())
     ok2 = big <= limits.large_sum + tol
     names = ", ".join(map(str, large.index))
     count = f" ({len(large)} issuer{'s' if len(large) != 1 else ''}{': ' + names if names else ''})"
     second = ComplianceCheck(
-        f"{limits.name}: issuers above {pct_g(limits.large_threshold)}", limits.large_sum, big, ok2,
+        f"{limits.name}: issuers above {pct_g(limits.large_threshold)}",
+        limits.large_sum,
+        big,
+        ok2,
         f"issuers above {pct_g(limits.large_threshold)}: {pct_g(big, _digits(ok2))} "
-        f"{'≤' if ok2 else '>'} {pct_g(limits.large_sum, _digits(ok2))}{count}")
+        f"{'≤' if ok2 else '>'} {pct_g(limits.large_sum, _digits(ok2))}{count}",
+    )
     return [first, second]

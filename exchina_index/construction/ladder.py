@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional
-from exchina_index.construction.optimizer import OptimizationResult, max_feasible_aum
+from exchina_index.construction.optimizer import OptimizationResult
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Methodology
 
@@ -28,7 +28,7 @@ __all__ = ["LadderProblem", "LadderResult", "relaxation_ladder", "liquidity_leve
 class LadderProblem:
     """The numbers of one review the ladder re-solves (Series and arrays in the universe's order)."""
 
-    optimizer: Any                    # StageBalancedOptimizer
+    optimizer: Any  # StageBalancedOptimizer
     methodology: Methodology
     as_of: pd.Timestamp
     aum: float
@@ -37,8 +37,6 @@ class LadderProblem:
     adtv: np.ndarray
     eligible: np.ndarray
     previous: pd.Series | None
-    issuers: pd.Series
-    countries: pd.Series
     country_caps: dict[str, float]
 
 
@@ -118,18 +116,27 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
                 failures.append(f"{label} at ${aum_used:,.0f}: {exc}")
                 continue
             if aum_used < p.aum:
-                relaxations.append(f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
-                                   + (" (the capacity)" if aum_used >= cap_aum * 0.99 else ""))
-            return LadderResult(res, np.minimum(single, liquidity),
-                                np.where(liquidity < single, "liquidity", "single"), tuple(relaxations), capacity)
+                relaxations.append(
+                    f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
+                    + (" (the capacity)" if aum_used >= cap_aum * 0.99 else "")
+                )
+            return LadderResult(
+                res,
+                np.minimum(single, liquidity),
+                np.where(liquidity < single, "liquidity", "single"),
+                tuple(relaxations),
+                capacity,
+            )
     raise InfeasibleError(
         f"review {p.as_of.date()}: infeasible even after the relaxation ladder; "
-        + "; ".join(failures[-2:]) + ". Widen relaxation steps in the rulebook or check the eligible names"
+        + "; ".join(failures[-2:])
+        + ". Widen relaxation steps in the rulebook or check the eligible names"
     )
 
 
-def _solve(p: LadderProblem, single: float, liquidity: np.ndarray, tolerance: float,
-           issuer_cap: float) -> OptimizationResult:
+def _solve(
+    p: LadderProblem, single: float, liquidity: np.ndarray, tolerance: float, issuer_cap: float
+) -> OptimizationResult:
     """One solve with the per-name caps min(single, liquidity) (0 for names not eligible)."""
     m = p.methodology
     cap = np.where(p.eligible, np.minimum(single, liquidity), 0.0)
@@ -138,22 +145,36 @@ def _solve(p: LadderProblem, single: float, liquidity: np.ndarray, tolerance: fl
         held = (p.previous.to_numpy() > 0) & p.eligible
         lower = pd.Series(np.where(held, np.minimum(cap, m.caps.min_weight_held), 0.0), index=p.anchor.index)
     return p.optimizer.solve(
-        anchor=p.anchor, stage_exposure=p.exposure, targets=m.stages.target_map,
-        caps=pd.Series(cap, index=p.anchor.index), previous=p.previous, stage_tolerance=tolerance,
-        issuer_cap=issuer_cap, country_caps=p.country_caps, min_weight=lower,
+        anchor=p.anchor,
+        stage_exposure=p.exposure,
+        targets=m.stages.target_map,
+        caps=pd.Series(cap, index=p.anchor.index),
+        previous=p.previous,
+        stage_tolerance=tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=p.country_caps,
+        min_weight=lower,
         turnover_penalty=m.optimizer.turnover_penalty if p.previous is not None else 0.0,
     )
 
 
-def _capacity(p: LadderProblem, elig: pd.Series, notional: pd.Series, single: float, tolerance: float,
-              issuer_cap: float) -> float:
+def _capacity(
+    p: LadderProblem, elig: pd.Series, notional: pd.Series, single: float, tolerance: float, issuer_cap: float
+) -> float:
     """Largest AUM at which the caps and stage band are feasible (0 when never, inf when always)."""
     static = pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index)
     try:
-        return float(max_feasible_aum(
-            p.exposure, p.methodology.stages.target_map, static, notional, stage_tolerance=tolerance,
-            issuers=p.issuers, issuer_cap=issuer_cap, countries=p.countries, country_caps=p.country_caps,
-            eligible=elig,
-        ))
+        return float(
+            p.optimizer.max_feasible_aum(
+                p.exposure,
+                p.methodology.stages.target_map,
+                static,
+                notional,
+                stage_tolerance=tolerance,
+                issuer_cap=issuer_cap,
+                country_caps=p.country_caps,
+                eligible=elig,
+            )
+        )
     except InfeasibleError:
         return 0.0

@@ -37,8 +37,14 @@ __all__ = ["size_screen", "size_reasons", "market_screen", "SIZE_REASONS"]
 
 #: Reason codes of the size and liquidity screens.
 SIZE_REASONS: tuple[str, ...] = (
-    "OK", "NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE_BELOW_ENTRY", "SIZE_BELOW_RETENTION",
-    "ADTV_BELOW_ENTRY", "ADTV_BELOW_RETENTION",
+    "OK",
+    "NO_DATA",
+    "SHORT_HISTORY",
+    "STALE_PRICE",
+    "SIZE_BELOW_ENTRY",
+    "SIZE_BELOW_RETENTION",
+    "ADTV_BELOW_ENTRY",
+    "ADTV_BELOW_RETENTION",
 )
 
 
@@ -109,20 +115,24 @@ def size_screen(
     reason, failed_at = size_reasons(cap, adtv, hist, stale, inc, sz)
     detail = np.full(len(index), "", dtype=object)
     for k in np.flatnonzero(failed_at >= 0):
-        detail[k] = _detail(_CHECKS[failed_at[k]], cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz,
-                            bool(inc[k]))
-    return pd.DataFrame({
-        "eligible": reason == "OK",
-        "reason": pd.array(reason, dtype=str),
-        "incumbent": inc,
-        "market_cap_usd": cap,
-        "adtv_usd": adtv,
-        "history_sessions": hist,
-        "stale_sessions": stale,
-        "cap_threshold_usd": cap_thr,
-        "adtv_threshold_usd": adtv_thr,
-        "detail": pd.array(detail, dtype=str),
-    }, index=index)
+        detail[k] = _detail(
+            _CHECKS[failed_at[k]], cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz, bool(inc[k])
+        )
+    return pd.DataFrame(
+        {
+            "eligible": reason == "OK",
+            "reason": pd.array(reason, dtype=str),
+            "incumbent": inc,
+            "market_cap_usd": cap,
+            "adtv_usd": adtv,
+            "history_sessions": hist,
+            "stale_sessions": stale,
+            "cap_threshold_usd": cap_thr,
+            "adtv_threshold_usd": adtv_thr,
+            "detail": pd.array(detail, dtype=str),
+        },
+        index=index,
+    )
 
 
 _CHECKS = ("NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE", "ADTV")
@@ -130,12 +140,15 @@ _CHECKS = ("NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE", "ADTV")
 
 def _thresholds(incumbent: np.ndarray, sz: Size) -> tuple[np.ndarray, np.ndarray]:
     """Market-cap and ADTV thresholds: retention for incumbents, entry for newcomers."""
-    return (np.where(incumbent, sz.market_cap_retention_usd, sz.market_cap_entry_usd).astype(float),
-            np.where(incumbent, sz.adtv_retention_usd, sz.adtv_entry_usd).astype(float))
+    return (
+        np.where(incumbent, sz.market_cap_retention_usd, sz.market_cap_entry_usd).astype(float),
+        np.where(incumbent, sz.adtv_retention_usd, sz.adtv_entry_usd).astype(float),
+    )
 
 
-def size_reasons(cap: np.ndarray, adtv: np.ndarray, hist: np.ndarray, stale: np.ndarray, incumbent: np.ndarray,
-                 size: Size) -> tuple[np.ndarray, np.ndarray]:
+def size_reasons(
+    cap: np.ndarray, adtv: np.ndarray, hist: np.ndarray, stale: np.ndarray, incumbent: np.ndarray, size: Size
+) -> tuple[np.ndarray, np.ndarray]:
     """The size and liquidity screens over arrays: ``(reason codes, index of the failed check or -1)``.
 
     ``incumbent`` (bool) selects the retention thresholds; the checks run in the order of the
@@ -154,21 +167,27 @@ def size_reasons(cap: np.ndarray, adtv: np.ndarray, hist: np.ndarray, stale: np.
     failed_at = np.full(len(cap), -1)
     for j, failed in enumerate(checks):
         failed_at[(failed_at < 0) & failed] = j
-    codes = np.array(["NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE_BELOW_ENTRY", "ADTV_BELOW_ENTRY", "OK"],
-                     dtype=object)
+    codes = np.array(
+        ["NO_DATA", "SHORT_HISTORY", "STALE_PRICE", "SIZE_BELOW_ENTRY", "ADTV_BELOW_ENTRY", "OK"], dtype=object
+    )
     reason = codes[failed_at]  # -1 picks "OK"
     below = failed_at >= 3
-    reason[below & incumbent] = np.where(failed_at[below & incumbent] == 3, "SIZE_BELOW_RETENTION",
-                                         "ADTV_BELOW_RETENTION")
+    reason[below & incumbent] = np.where(
+        failed_at[below & incumbent] == 3, "SIZE_BELOW_RETENTION", "ADTV_BELOW_RETENTION"
+    )
     return reason, failed_at
 
 
-def _detail(code: str, cap: float, adtv: float, hist: float, stale: float, cap_thr: float,
-            adtv_thr: float, sz: Size, inc: bool) -> str:
+def _detail(
+    code: str, cap: float, adtv: float, hist: float, stale: float, cap_thr: float, adtv_thr: float, sz: Size, inc: bool
+) -> str:
     who = "retention" if inc else "entry"
     if code == "NO_DATA":
-        missing = [name for name, v in (("market cap", cap), ("ADTV", adtv), ("history", hist), ("staleness", stale))
-                   if np.isnan(v)]
+        missing = [
+            name
+            for name, v in (("market cap", cap), ("ADTV", adtv), ("history", hist), ("staleness", stale))
+            if np.isnan(v)
+        ]
         if missing:
             return f"no {', '.join(missing)} at the cut-off (not yet trading, delisted, or no share count)"
         return "no valid price up to the cut-off"
@@ -206,6 +225,10 @@ def market_screen(
 
     snap = feature_panel(market, [as_of], window=methodology.size.adtv_window_sessions).snapshot(0)
     return size_screen(
-        snap["market_cap_usd"], snap["adtv_usd"], snap["history_sessions"], snap["stale_sessions"],
-        previous, size=methodology.size,
+        snap["market_cap_usd"],
+        snap["adtv_usd"],
+        snap["history_sessions"],
+        snap["stale_sessions"],
+        previous,
+        size=methodology.size,
     )

@@ -144,14 +144,17 @@ class ReviewReport:
         lines = [
             f"review cut-off {self.as_of.date()}  AUM ${self.aum:,.0f}  data: {self.data_source}"
             + ("  [SYNTHETIC DEMO DATA]" if self.synthetic else ""),
-            "stages: " + ", ".join(f"{s} {st.loc[s, 'after']:.1%} (target {st.loc[s, 'target']:.1%})"
-                                   for s in st.index),
+            "stages: "
+            + ", ".join(f"{s} {st.loc[s, 'after']:.1%} (target {st.loc[s, 'target']:.1%})" for s in st.index),
             f"names: {len(n.held())} held of {int(n.eligible.sum())} eligible",
             "binding: " + (", ".join(self.binding_constraints) or "none"),
             "liquidity caps binding: " + (", ".join(liquidity_bound) or "none"),
             "relaxations: " + (", ".join(self.relaxations) or "none"),
-            (f"capacity without relaxation: ${self.capacity_aum:,.0f}" if np.isfinite(self.capacity_aum)
-             else "capacity: unbounded"),
+            (
+                f"capacity without relaxation: ${self.capacity_aum:,.0f}"
+                if np.isfinite(self.capacity_aum)
+                else "capacity: unbounded"
+            ),
             f"solver: {self.solver} ({self.status}, {self.solve_seconds * 1e3:.1f} ms)"
             + (" [fallback]" if self.fallback_used else ""),
         ]

@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 
+_STAGE_INDEX = pd.Index(STAGES)
+
+
 def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
     """Compile the stage-balanced problem once for a universe and rulebook (re-solved per review)."""
     f = require_universe(universe).frame
@@ -65,14 +68,21 @@ def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalance
 
 def _optimizer(f: pd.DataFrame, country: pd.Series, m: Methodology) -> StageBalancedOptimizer:
     return StageBalancedOptimizer(
-        tickers=list(f.index), stages=list(STAGES), issuers=f["issuer"], countries=country,
-        regulatory=rulebook_limits(m.regulatory), solver=m.optimizer.solver,
+        tickers=f.index,
+        stages=list(STAGES),
+        issuers=f["issuer"],
+        countries=country,
+        regulatory=rulebook_limits(m.regulatory),
+        solver=m.optimizer.solver,
         fallback_solvers=tuple(m.optimizer.fallback_solvers),
     )
 
 
 def anchor_weights(
-    frame: pd.DataFrame, market_cap_usd: pd.Series, adtv_usd: pd.Series, eligible: pd.Series,
+    frame: pd.DataFrame,
+    market_cap_usd: pd.Series,
+    adtv_usd: pd.Series,
+    eligible: pd.Series,
     methodology: Methodology,
 ) -> pd.Series:
     """Uncapped anchor weights u over the eligible names (zero elsewhere), summing to 1, by ticker.
@@ -82,22 +92,32 @@ def anchor_weights(
     idx = frame.index
     ff = frame["float_factor"].to_numpy(dtype=float) if "float_factor" in frame else np.ones(len(idx))
     u = anchor_array(
-        methodology, market_cap_usd.reindex(idx).to_numpy(dtype=float), adtv_usd.reindex(idx).to_numpy(dtype=float),
-        frame["purity"].to_numpy(dtype=float), ff, eligible.reindex(idx).fillna(False).to_numpy(dtype=bool),
+        methodology,
+        market_cap_usd.reindex(idx).to_numpy(dtype=float),
+        adtv_usd.reindex(idx).to_numpy(dtype=float),
+        frame["purity"].to_numpy(dtype=float),
+        ff,
+        eligible.reindex(idx).fillna(False).to_numpy(dtype=bool),
     )
     return pd.Series(u, index=idx, name="u")
 
 
-def name_caps(adtv_usd: pd.Series, aum: float, methodology: Methodology, *,
-              single: float | None = None) -> pd.DataFrame:
+def name_caps(
+    adtv_usd: pd.Series, aum: float, methodology: Methodology, *, single: float | None = None
+) -> pd.DataFrame:
     """Per-name caps: ``single`` (the rulebook's, or ``single``), ``liquidity`` = participation ×
     ADTV × days / AUM, and ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
     single = methodology.caps.single if single is None else single
     liquidity = liquidity_cap_array(adtv_usd.to_numpy(dtype=float), aum, methodology.liquidity)
-    return pd.DataFrame({
-        "single": np.full(len(liquidity), float(single)), "liquidity": liquidity, "cap": np.minimum(single, liquidity),
-        "cap_kind": np.where(liquidity < single, "liquidity", "single"),
-    }, index=adtv_usd.index)
+    return pd.DataFrame(
+        {
+            "single": np.full(len(liquidity), float(single)),
+            "liquidity": liquidity,
+            "cap": np.minimum(single, liquidity),
+            "cap_kind": np.where(liquidity < single, "liquidity", "single"),
+        },
+        index=adtv_usd.index,
+    )
 
 
 def drift_weights(weights: pd.Series, close_usd: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -128,6 +148,12 @@ class ReviewContext:
         screens' window (the same panel when the rulebook's two windows agree).
     columns
         Position of each universe listing in the panels (-1: no market data).
+    exposure, exposure_by_stage
+        The stage exposures (ticker x stage) and their transpose as an array (stage x ticker).
+    purity, float_factor
+        The universe's columns the anchors read.
+    country_caps
+        Cap of each country of classification.
     """
 
     universe: Universe
@@ -139,22 +165,40 @@ class ReviewContext:
     size_panel: FeaturePanel
     columns: np.ndarray
     exposure: pd.DataFrame
+    exposure_by_stage: np.ndarray
+    purity: np.ndarray
+    float_factor: np.ndarray
     country_caps: dict[str, float]
 
 
-def review_context(universe: Universe, market: Any, methodology: Methodology, cutoffs: Any,
-                   optimizer: StageBalancedOptimizer | None = None) -> ReviewContext:
+def review_context(
+    universe: Universe,
+    market: Any,
+    methodology: Methodology,
+    cutoffs: Any,
+    optimizer: StageBalancedOptimizer | None = None,
+) -> ReviewContext:
     """Lay out the reviews at ``cutoffs`` (arguments already checked; see :func:`build_weights`)."""
     m, f = methodology, universe.frame
     static = StaticScreens.build(universe, m)
     window, size_window = m.liquidity.adtv_window_sessions, m.size.adtv_window_sessions
     panel = feature_panel(market, cutoffs, window)
     size_panel = panel if size_window == window else feature_panel(market, cutoffs, size_window)
+    exposure = f[list(STAGES)]
     return ReviewContext(
-        universe=universe, market=market, methodology=m,
+        universe=universe,
+        market=market,
+        methodology=m,
         optimizer=optimizer if optimizer is not None else _optimizer(f, static.country, m),
-        static=static, panel=panel, size_panel=size_panel, columns=panel.tickers.get_indexer(f.index),
-        exposure=f[list(STAGES)], country_caps={c: m.caps.country_cap(c) for c in sorted(static.country.unique())},
+        static=static,
+        panel=panel,
+        size_panel=size_panel,
+        columns=panel.tickers.get_indexer(f.index),
+        exposure=exposure,
+        exposure_by_stage=exposure.T.to_numpy(),
+        purity=f["purity"].to_numpy(dtype=float),
+        float_factor=f["float_factor"].to_numpy(dtype=float),
+        country_caps={c: m.caps.country_cap(c) for c in sorted(static.country.unique())},
     )
 
 
@@ -226,62 +270,98 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     ``previous`` is the previous portfolio drifted to the cut-off, by ticker in the universe's
     order (or None at the first review).
     """
-    m, f = ctx.methodology, ctx.universe.frame
+    m, idx = ctx.methodology, ctx.universe.frame.index
     t = ctx.panel.cutoffs[k]
-    prev = None if previous is None else previous.to_numpy(dtype=float)
     screens = ctx.static.at(t)
-    incumbent = np.zeros(len(f), dtype=bool) if prev is None else prev > 0
+    incumbent = np.zeros(len(idx), dtype=bool) if previous is None else previous.to_numpy(dtype=float) > 0
     reason, eligible = final_reasons(
-        screens.reason, market_reasons(ctx.size_panel, k, ctx.columns, incumbent, m), screens.flags)
+        screens.reason, market_reasons(ctx.size_panel, k, ctx.columns, incumbent, m), screens.flags
+    )
     mcap = ctx.panel.row("market_cap_usd", k, ctx.columns)
     adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
-    purity = f["purity"].to_numpy(dtype=float)
-    u = pd.Series(anchor_array(m, mcap, adtv, purity, f["float_factor"].to_numpy(dtype=float), eligible),
-                  index=f.index, name="u")
-    country = ctx.static.country
-    ladder = solve_with_ladder(LadderProblem(
-        optimizer=ctx.optimizer, methodology=m, as_of=t, aum=aum, anchor=u, exposure=ctx.exposure, adtv=adtv,
-        eligible=eligible, previous=previous, issuers=f["issuer"], countries=country, country_caps=ctx.country_caps,
-    ))
+    u = anchor_array(m, mcap, adtv, ctx.purity, ctx.float_factor, eligible)
+    anchor = pd.Series(u, index=idx, name="u")
+    ladder = solve_with_ladder(
+        LadderProblem(
+            optimizer=ctx.optimizer,
+            methodology=m,
+            as_of=t,
+            aum=aum,
+            anchor=anchor,
+            exposure=ctx.exposure,
+            adtv=adtv,
+            eligible=eligible,
+            previous=previous,
+            country_caps=ctx.country_caps,
+        )
+    )
     res = ladder.result
-    w = res.weights.reindex(f.index).fillna(0.0)
-    wv = w.to_numpy()
-    held = wv > 0
-    at_cap = res.binding["at_cap"].reindex(f.index, fill_value=False).to_numpy(dtype=bool) & held
-    at_min = res.binding["at_min"].reindex(f.index, fill_value=False).to_numpy(dtype=bool) & held
+    w = _on(res.weights, idx, 0.0)
+    held = w > 0
+    at_cap = _on(res.binding["at_cap"], idx, False) & held
+    at_min = _on(res.binding["at_min"], idx, False) & held
     binding = np.where(at_cap, np.char.add("cap:", ladder.cap_kind.astype(str)), np.where(at_min, "min", ""))
 
-    def series(values: Any, name: str | None) -> pd.Series:
-        return pd.Series(values, index=f.index, name=name)
+    def series(values: np.ndarray, name: str | None, dtype: type | None = None) -> pd.Series:
+        return pd.Series(values, index=idx, name=name, dtype=dtype)
 
+    weight = series(w, "weight")
     names = ReviewNames(
-        eligible=series(eligible, "eligible"), reason=series(reason, "reason").astype(str),
-        flags=series(screens.flags, "flags").astype(str), country=country,
-        cn_stake=series(screens.cn_stake, "cn_stake"), detail=series(screens.detail, "detail").astype(str),
-        issuer=f["issuer"], exposure=ctx.exposure, market_cap_usd=series(mcap, "market_cap_usd"),
-        adtv_usd=series(adtv, "adtv_usd"), anchor=u,
+        eligible=series(eligible, "eligible"),
+        reason=series(reason, "reason", str),
+        flags=series(screens.flags, "flags", str),
+        country=ctx.static.country,
+        cn_stake=series(screens.cn_stake, "cn_stake"),
+        detail=series(screens.detail, "detail", str),
+        issuer=ctx.universe.frame["issuer"],
+        exposure=ctx.exposure,
+        market_cap_usd=series(mcap, "market_cap_usd"),
+        adtv_usd=series(adtv, "adtv_usd"),
+        anchor=anchor,
         liquidity_cap=series(liquidity_cap_array(adtv, aum, m.liquidity), "liquidity"),
-        cap=series(ladder.cap, "cap"), cap_kind=series(ladder.cap_kind, "cap_kind"), weight=w,
+        cap=series(ladder.cap, "cap"),
+        cap_kind=series(ladder.cap_kind, "cap_kind"),
+        weight=weight,
         binding=series(binding, None),
-        days_to_trade=series(days_to_trade_array(wv, aum, adtv, m.liquidity.participation), "days_to_trade"),
+        days_to_trade=series(days_to_trade_array(w, aum, adtv, m.liquidity.participation), "days_to_trade"),
     )
-    stages = pd.DataFrame({
-        "target": pd.Series(m.stages.target_map),
-        "before": ctx.exposure.T @ u,
-        "after": ctx.exposure.T @ w,
-    }).loc[list(STAGES)]
+    stages = pd.DataFrame(
+        {
+            "target": [m.stages.target_map[s] for s in STAGES],
+            "before": ctx.exposure_by_stage @ u,
+            "after": ctx.exposure_by_stage @ w,
+        },
+        index=_STAGE_INDEX,
+    )
     report = ReviewReport(
-        as_of=t, aum=aum, names=names, stages=stages,
-        # the optimizer's issuer totals are these bits; its country totals (plain sums) differ in the
-        # last digit from the grouped (compensated) sums the record has always held
-        countries=w.groupby(country).sum().sort_index(), issuers=res.issuer_totals,
-        binding_constraints=tuple(res.binding_constraints), solver=res.solver, status=res.status,
-        solve_seconds=res.solve_seconds, fallback_used=res.fallback_used, relaxations=ladder.relaxations,
-        capacity_aum=ladder.capacity, days_to_trade=_capacity_days(f.index[held], wv[held], adtv[held], m),
-        methodology_version=m.version, data_source=ctx.market.source, synthetic=bool(ctx.market.synthetic),
+        as_of=t,
+        aum=aum,
+        names=names,
+        stages=stages,
+        # the optimizer's totals (one computation), labelled as the record's
+        countries=pd.Series(
+            res.country_totals.to_numpy(), index=res.country_totals.index.rename("country"), name="weight"
+        ),
+        issuers=res.issuer_totals,
+        binding_constraints=tuple(res.binding_constraints),
+        solver=res.solver,
+        status=res.status,
+        solve_seconds=res.solve_seconds,
+        fallback_used=res.fallback_used,
+        relaxations=ladder.relaxations,
+        capacity_aum=ladder.capacity,
+        days_to_trade=_capacity_days(idx[held], w[held], adtv[held], m),
+        methodology_version=m.version,
+        data_source=ctx.market.source,
+        synthetic=bool(ctx.market.synthetic),
         regulatory=ctx.optimizer.regulatory,
     )
-    return WeightResult(weights=w.rename("weight"), report=report)
+    return WeightResult(weights=weight.copy(), report=report)
+
+
+def _on(values: pd.Series, index: pd.Index, fill: object) -> np.ndarray:
+    """``values`` (an optimizer result's column) as an array on ``index``; no reindex when already aligned."""
+    return values.to_numpy() if values.index.is_(index) else values.reindex(index, fill_value=fill).to_numpy()
 
 
 def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
@@ -289,8 +369,9 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
     if previous is None:
         return None
     if not isinstance(previous, pd.Series):
-        raise InputError(f"previous must be a pandas Series of weights by ticker (or None), got "
-                         f"{type(previous).__name__}")
+        raise InputError(
+            f"previous must be a pandas Series of weights by ticker (or None), got {type(previous).__name__}"
+        )
     if previous.dtype == np.float64 and previous.index.equals(universe.frame.index):  # fast path: drift_weights
         v = previous.to_numpy()
         if np.isfinite(v).all() and (v >= 0).all() and (v <= 1 + 1e-6).all():
@@ -304,13 +385,20 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
     v = values.to_numpy(dtype=float)
     bad = values.index[~np.isfinite(v) | (v < 0) | (v > 1 + 1e-6)]
     if len(bad):
-        raise InputError(f"previous: weights must be finite fractions of the portfolio between 0 and 1; bad value "
-                         f"for {', '.join(map(str, bad[:10]))}")
+        raise InputError(
+            f"previous: weights must be finite fractions of the portfolio between 0 and 1; bad value "
+            f"for {', '.join(map(str, bad[:10]))}"
+        )
     return values.astype(float)
 
 
 def _capacity_days(held: pd.Index, weights: np.ndarray, adtv: np.ndarray, m: Methodology) -> pd.DataFrame:
     """Days to trade each held name at the rulebook's capacity AUM levels (one column per level)."""
     p = m.liquidity.participation
-    return pd.DataFrame({f"{lvl / 1e6:,.0f}M": days_to_trade_array(weights, lvl, adtv, p)
-                         for lvl in m.liquidity.capacity_aum_levels_usd}, index=held)
+    return pd.DataFrame(
+        {
+            f"{lvl / 1e6:,.0f}M": days_to_trade_array(weights, lvl, adtv, p)
+            for lvl in m.liquidity.capacity_aum_levels_usd
+        },
+        index=held,
+    )

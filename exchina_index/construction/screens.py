@@ -106,8 +106,10 @@ def screen(
 
         require_market(market)
     if previous is not None and not isinstance(previous, (pd.Index, list, tuple, set, frozenset)):
-        raise InputError(f"previous must be the tickers held before the review (a list or pandas Index), got "
-                         f"{type(previous).__name__}")
+        raise InputError(
+            f"previous must be the tickers held before the review (a list or pandas Index), got "
+            f"{type(previous).__name__}"
+        )
     static = StaticScreens.build(universe, m)
     st = static.at(t)
     market_reason = None
@@ -116,29 +118,40 @@ def screen(
         incumbent = np.zeros(len(f), dtype=bool) if previous is None else f.index.isin(list(previous))
         market_reason = market_reasons(panel, 0, panel.tickers.get_indexer(f.index), incumbent, m)
     reason, eligible = final_reasons(st.reason, market_reason, st.flags)
-    return pd.DataFrame({
-        "eligible": eligible,
-        "reason": pd.Series(reason, index=f.index).astype(str),
-        "flags": pd.Series(st.flags, index=f.index).astype(str),
-        "country": static.country,
-        "cn_stake": st.cn_stake,
-        "detail": pd.Series(st.detail, index=f.index).astype(str),
-    }, index=f.index)
+    return pd.DataFrame(
+        {
+            "eligible": eligible,
+            "reason": pd.Series(reason, index=f.index).astype(str),
+            "flags": pd.Series(st.flags, index=f.index).astype(str),
+            "country": static.country,
+            "cn_stake": st.cn_stake,
+            "detail": pd.Series(st.detail, index=f.index).astype(str),
+        },
+        index=f.index,
+    )
 
 
-def market_reasons(panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray,
-                   methodology: Methodology) -> np.ndarray:
+def market_reasons(
+    panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
+) -> np.ndarray:
     """The size and liquidity screens' code of each listing at cut-off ``k`` of ``panel`` (the
     listings at positions ``columns``; one without market data gets ``NO_DATA``)."""
     reason, _ = size_reasons(
-        panel.row("market_cap_usd", k, columns), panel.row("adtv_usd", k, columns),
-        panel.row("history_sessions", k, columns), panel.row("stale_sessions", k, columns), incumbent,
-        methodology.size)
+        panel.row("market_cap_usd", k, columns),
+        panel.row("adtv_usd", k, columns),
+        panel.row("history_sessions", k, columns),
+        panel.row("stale_sessions", k, columns),
+        incumbent,
+        methodology.size,
+    )
     return reason
 
 
-def final_reasons(static_reason: np.ndarray, market_reason: np.ndarray | None, flags: np.ndarray,
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def final_reasons(
+    static_reason: np.ndarray,
+    market_reason: np.ndarray | None,
+    flags: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Reason codes and eligibility: the static screens' code, else the market screens' (when given),
     else for an eligible name its first reported flag or ``OK``."""
     reason = static_reason.copy()
@@ -151,8 +164,11 @@ def final_reasons(static_reason: np.ndarray, market_reason: np.ndarray | None, f
     return reason, eligible
 
 
-def last_screenable_date(universe: Universe, market: object, methodology: Methodology | None = None,
-                         ) -> tuple[pd.Timestamp, tuple[str, ...]]:
+def last_screenable_date(
+    universe: Universe,
+    market: object,
+    methodology: Methodology | None = None,
+) -> tuple[pd.Timestamp, tuple[str, ...]]:
     """The last market date with a price for a listing the screens without market data admit.
 
     A listing screened out on its last price date (Chinese, a secondary line, controlled by a

@@ -25,7 +25,6 @@ from exchina_index.rules.calendar import MIC_CALENDAR, sessions
 __all__ = ["FeaturePanel", "feature_panel"]
 
 
-
 @dataclass(frozen=True, eq=False)
 class FeaturePanel:
     """Per-cut-off market facts of every listing; arrays are ``(K cut-offs, N listings)``.
@@ -71,15 +70,18 @@ class FeaturePanel:
 
     def snapshot(self, k: int) -> pd.DataFrame:
         """Row ``k`` in the layout of :meth:`MarketData.snapshot <exchina_index.data.market.MarketData.snapshot>`."""
-        return pd.DataFrame({
-            "alive": self.alive[k],
-            "close_usd": self.close_usd[k],
-            "market_cap_usd": self.market_cap_usd[k],
-            "adtv_usd": self.adtv_usd[k],
-            "history_sessions": self.history_sessions[k],
-            "stale_sessions": self.stale_sessions[k],
-            "last_price_date": self.last_price_date[k],
-        }, index=self.tickers)
+        return pd.DataFrame(
+            {
+                "alive": self.alive[k],
+                "close_usd": self.close_usd[k],
+                "market_cap_usd": self.market_cap_usd[k],
+                "adtv_usd": self.adtv_usd[k],
+                "history_sessions": self.history_sessions[k],
+                "stale_sessions": self.stale_sessions[k],
+                "last_price_date": self.last_price_date[k],
+            },
+            index=self.tickers,
+        )
 
 
 def feature_panel(market: Any, cutoffs: Any, window: int = 63) -> FeaturePanel:
@@ -121,7 +123,7 @@ def feature_panel(market: Any, cutoffs: Any, window: int = 63) -> FeaturePanel:
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         usd = np.where(alive, _carried(close, last_pos) * fx[at], np.nan)
         cap = usd * _carried(shares, _last_valid(~np.isnan(shares))[at])
-    n_valid = np.cumsum(valid, axis=0)
+    n_valid = _running_count(valid)
     history = np.where(before[:, None], 0, n_valid[at]).astype("int64")
     adtv = _adtv(close, valid, market.volume.to_numpy(), fx, n_valid, at, int(window))
     adtv = np.where(before[:, None], np.nan, adtv)
@@ -129,15 +131,31 @@ def feature_panel(market: Any, cutoffs: Any, window: int = 63) -> FeaturePanel:
     date_values = dates.to_numpy()
     last = np.where(has, date_values[np.maximum(last_pos, 0)], np.datetime64("NaT")).astype(date_values.dtype)
     stale = _stale(market, cut, last, has)
-    return FeaturePanel(cutoffs=cut, tickers=market.close.columns, window=int(window), alive=alive, close_usd=usd,
-                        market_cap_usd=cap, adtv_usd=adtv, history_sessions=history, stale_sessions=stale,
-                        last_price_date=last)
+    return FeaturePanel(
+        cutoffs=cut,
+        tickers=market.close.columns,
+        window=int(window),
+        alive=alive,
+        close_usd=usd,
+        market_cap_usd=cap,
+        adtv_usd=adtv,
+        history_sessions=history,
+        stale_sessions=stale,
+        last_price_date=last,
+    )
 
 
 def _last_valid(valid: np.ndarray) -> np.ndarray:
-    """(T, N) row of the last valid value on or before each row (-1 when none)."""
-    pos = np.where(valid, np.arange(valid.shape[0])[:, None], -1)
+    """(T, N) row of the last valid value on or before each row (-1 when none); int32, for speed, as in
+    :func:`_running_count`."""
+    pos = np.where(valid, np.arange(valid.shape[0], dtype=np.int32)[:, None], np.int32(-1))
     return np.maximum.accumulate(pos, axis=0)
+
+
+def _running_count(flags: np.ndarray) -> np.ndarray:
+    """(T, N) number of True flags on or before each row, as int32 (a count of sessions fits): numpy
+    accumulates it about twice as fast as the default int64."""
+    return np.cumsum(flags, axis=0, dtype=np.int32)
 
 
 def _carried(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -159,18 +177,29 @@ def _alive(market: Any, valid: np.ndarray, at: np.ndarray, cut: pd.DatetimeIndex
     return (r >= first[None, :]) & ((r <= last[None, :]) | open_ended)
 
 
-def _adtv(close: np.ndarray, valid: np.ndarray, volume: np.ndarray, fx: np.ndarray, n_valid: np.ndarray,
-          at: np.ndarray, window: int) -> np.ndarray:
+def _adtv(
+    close: np.ndarray,
+    valid: np.ndarray,
+    volume: np.ndarray,
+    fx: np.ndarray,
+    n_valid: np.ndarray,
+    at: np.ndarray,
+    window: int,
+) -> np.ndarray:
     """Mean known USD traded value over each listing's last ``window`` priced sessions at the rows ``at``.
 
     Running sums over all rows (unpriced rows and unknown volumes add an exact 0.0) read at the
     cut-off row and at the row of the first priced session left out of the window.
     """
+    # in place: each (T, N) temporary costs a full pass over memory
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        tv = close * volume * fx
-    known = valid & ~np.isnan(tv)
-    total_sum = np.cumsum(np.where(known, tv, 0.0), axis=0)
-    known_count = np.cumsum(known, axis=0)
+        tv = close * volume
+        tv *= fx
+    known = ~np.isnan(tv)
+    known &= valid
+    tv[~known] = 0.0
+    total_sum = np.cumsum(tv, axis=0, out=tv)
+    known_count = _running_count(known)
     T, N = valid.shape
     n = n_valid[at]
     k0 = np.maximum(n - window, 0)

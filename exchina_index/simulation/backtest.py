@@ -141,9 +141,11 @@ def backtest(
     t1 = min(hi, data_end) if hi is not None else data_end
     notes = tuple(market.notes)
     if beyond and t1 == data_end:
-        notes += (f"the backtest ends on {data_end.date()}, the last price of a listing the screens admit; "
-                  f"later prices (to {dates[-1].date()}) are only for screened-out listings: "
-                  f"{', '.join(beyond[:10])}{' ...' if len(beyond) > 10 else ''}",)
+        notes += (
+            f"the backtest ends on {data_end.date()}, the last price of a listing the screens admit; "
+            f"later prices (to {dates[-1].date()}) are only for screened-out listings: "
+            f"{', '.join(beyond[:10])}{' ...' if len(beyond) > 10 else ''}",
+        )
     schedule = review_dates(m, t0, t1)
     schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
     if schedule.empty:
@@ -156,13 +158,14 @@ def backtest(
     alive = market.alive().reindex(columns=f.index, fill_value=False)
     reviews, targets, rates = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy(), progress)
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
-    price_ret = market.returns("price").reindex(index=window, columns=f.index)
-    total_ret = market.returns("total").reindex(index=window, columns=f.index)
-    dividend_yield = (total_ret - price_ret).fillna(0.0)
+    price_ret = market.returns("price").reindex(index=window, columns=f.index).to_numpy()
+    total_ret = market.returns("total").reindex(index=window, columns=f.index).to_numpy()
+    dividend_yield = total_ret - price_ret
+    dividend_yield[np.isnan(dividend_yield)] = 0.0
     day_count = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
     run = run_index(
-        price_return=price_ret.to_numpy(),
-        dividend_yield=dividend_yield.to_numpy(),
+        price_return=price_ret,
+        dividend_yield=dividend_yield,
         withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
         alive=alive.reindex(window).to_numpy(dtype=bool),
         rebalance_index=window.get_indexer(schedule["implement"]),
@@ -177,10 +180,20 @@ def backtest(
     returns = levels.pct_change().iloc[1:]
     td = cagr(levels["nav"]) - cagr(levels["net_total_return"]) if years_between(window) > 0 else 0.0
     return BacktestResult(
-        levels=levels, returns=returns, weights=frames["post_trade"], drifted=frames["drifted"],
-        turnover=frames["turnover"], costs=frames["cost"], reviews=reviews, schedule=schedule,
-        tracking_difference=float(td), aum=aum, universe=universe, methodology=m,
-        data_source=market.source, synthetic=bool(market.synthetic),
+        levels=levels,
+        returns=returns,
+        weights=frames["post_trade"],
+        drifted=frames["drifted"],
+        turnover=frames["turnover"],
+        costs=frames["cost"],
+        reviews=reviews,
+        schedule=schedule,
+        tracking_difference=float(td),
+        aum=aum,
+        universe=universe,
+        methodology=m,
+        data_source=market.source,
+        synthetic=bool(market.synthetic),
         delistings=tuple((window[t], f.index[i]) for t, i in run.delisting_events),
         data_notes=notes,
     )
@@ -192,9 +205,15 @@ def _tradeable(weights: np.ndarray, alive_at_implementation: np.ndarray) -> np.n
     return w / w.sum()
 
 
-def _run_reviews(universe: Universe, market, m: Methodology, schedule: pd.DataFrame, aum: float, alive: np.ndarray,
-                 progress: Callable[[int, int, pd.Timestamp], None] | None,
-                 ) -> tuple[dict[pd.Timestamp, WeightResult], np.ndarray, np.ndarray]:
+def _run_reviews(
+    universe: Universe,
+    market,
+    m: Methodology,
+    schedule: pd.DataFrame,
+    aum: float,
+    alive: np.ndarray,
+    progress: Callable[[int, int, pd.Timestamp], None] | None,
+) -> tuple[dict[pd.Timestamp, WeightResult], np.ndarray, np.ndarray]:
     """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
     the results by implementation date, the tradeable target weights and the one-way cost rates
     (review x listing)."""

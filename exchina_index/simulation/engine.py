@@ -278,8 +278,15 @@ def run_index(
         target name is not alive at its review, or a held name has a non-finite return.
     """
     r, d, wht, al, reb, tw, cr, er, dc = validate_inputs(
-        price_return, dividend_yield, withholding, alive, rebalance_index, target_weights, cost_rate,
-        expense_ratio, day_count,
+        price_return,
+        dividend_yield,
+        withholding,
+        alive,
+        rebalance_index,
+        target_weights,
+        cost_rate,
+        expense_ratio,
+        day_count,
     )
     T, N = r.shape
     K = reb.size
@@ -353,8 +360,15 @@ def _post_trade(tw: np.ndarray, al: np.ndarray, reb: np.ndarray, events: list[tu
     return q
 
 
-def _context(r: np.ndarray, d: np.ndarray | None, wht: np.ndarray, q: np.ndarray, t0: int,
-             cost_by_day: np.ndarray, events: list[tuple[int, int]]) -> tuple[Context, bool]:
+def _context(
+    r: np.ndarray,
+    d: np.ndarray | None,
+    wht: np.ndarray,
+    q: np.ndarray,
+    t0: int,
+    cost_by_day: np.ndarray,
+    events: list[tuple[int, int]],
+) -> tuple[Context, bool]:
     """The working columns and the kernels' shared arrays; whether they are all N columns.
 
     All N when most are held at some review, else compact copies of the columns ever held (U);
@@ -381,15 +395,26 @@ def _context(r: np.ndarray, d: np.ndarray | None, wht: np.ndarray, q: np.ndarray
         flat_d = Dv.reshape(-1)
         has_div = bool(flat_d[:: max(1, flat_d.size // 4096)].any()) or bool(flat_d.any())
     ctx = Context(
-        R=R, Dv=Dv, row0=row0, W=W, U=U, cols=cols, omw=1.0 - wht[cols], has_div=has_div,
-        pr=np.zeros(T), div_tr=np.zeros(T), div_ntr=np.zeros(T),
-        cost_by_day=cost_by_day, events=events,
+        R=R,
+        Dv=Dv,
+        row0=row0,
+        W=W,
+        U=U,
+        cols=cols,
+        omw=1.0 - wht[cols],
+        has_div=has_div,
+        pr=np.zeros(T),
+        div_tr=np.zeros(T),
+        div_ntr=np.zeros(T),
+        cost_by_day=cost_by_day,
+        events=events,
     )
     return ctx, full
 
 
-def _drift_periods(ctx: Context, al: np.ndarray, reb: np.ndarray, ends: np.ndarray, q: np.ndarray,
-                   cr: np.ndarray, t0: int, full: bool) -> None:
+def _drift_periods(
+    ctx: Context, al: np.ndarray, reb: np.ndarray, ends: np.ndarray, q: np.ndarray, cr: np.ndarray, t0: int, full: bool
+) -> None:
     """Drift every period, longest first, in batches small enough to stay in cache."""
     T, N = al.shape
     K, U, cols = reb.size, ctx.U, ctx.cols
@@ -418,14 +443,28 @@ def _drift_periods(ctx: Context, al: np.ndarray, reb: np.ndarray, ends: np.ndarr
             ks = order[b0 : b0 + batch]
             sel = d_batch == b0 // batch
             run_periods(
-                ctx, reb[ks], ends[ks], q[ks][:, cols], cr[ks][:, cols], gappy[ks],
-                d_row[sel], d_pos[sel], d_col[sel], d_rank[sel],
+                ctx,
+                reb[ks],
+                ends[ks],
+                q[ks][:, cols],
+                cr[ks][:, cols],
+                gappy[ks],
+                d_row[sel],
+                d_pos[sel],
+                d_col[sel],
+                d_rank[sel],
             )
 
 
-def _levels_and_nav(ctx: Context, t0: int, start: np.float64, er: float, dc: np.ndarray,
-                    cost_by_day: np.ndarray, charge_initial_cost: bool,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _levels_and_nav(
+    ctx: Context,
+    t0: int,
+    start: np.float64,
+    er: float,
+    dc: np.ndarray,
+    cost_by_day: np.ndarray,
+    charge_initial_cost: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Daily returns (PR, TR, NTR), the three levels and the NAV from the kernels' daily sums."""
     T = dc.shape[0]
     pr, div_tr, div_ntr = ctx.pr, ctx.div_tr, ctx.div_ntr

@@ -37,8 +37,7 @@ def validate_inputs(
     if r.ndim != 2:
         raise EngineInputError(f"price_return must be a T x N matrix, got shape {r.shape}")
     T, N = r.shape
-    d = None if dividend_yield is None else np.ascontiguousarray(
-        _as_float("dividend_yield", dividend_yield, (T, N)))
+    d = None if dividend_yield is None else np.ascontiguousarray(_as_float("dividend_yield", dividend_yield, (T, N)))
     wht = _as_float("withholding", withholding, (N,))
     if not np.all((wht >= 0.0) & (wht <= 1.0)):
         j = int(np.flatnonzero(~((wht >= 0.0) & (wht <= 1.0)))[0])
@@ -61,8 +60,7 @@ def validate_inputs(
     if K > 1 and not np.all(np.diff(reb) > 0):
         j = int(np.flatnonzero(np.diff(reb) <= 0)[0])
         raise EngineInputError(
-            f"rebalance_index must be strictly increasing: position {j + 1} "
-            f"({reb[j + 1]}) follows {reb[j]}"
+            f"rebalance_index must be strictly increasing: position {j + 1} ({reb[j + 1]}) follows {reb[j]}"
         )
     tw = _as_float("target_weights", target_weights, (K, N))
     bad = ~(np.isfinite(tw) & (tw >= 0.0))

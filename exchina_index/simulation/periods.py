@@ -102,8 +102,14 @@ def run_periods(
             for i in range(n):
                 mine = d_rank[lo:] == i
                 _run_tail(
-                    ctx, int(starts[i]) + 1 + step, int(ends[i]), Wp[i], rates[i],
-                    d_row[lo:][mine], d_pos[lo:][mine], d_col[lo:][mine],
+                    ctx,
+                    int(starts[i]) + 1 + step,
+                    int(ends[i]),
+                    Wp[i],
+                    rates[i],
+                    d_row[lo:][mine],
+                    d_pos[lo:][mine],
+                    d_col[lo:][mine],
                 )
             return
         rel = first_rel[:n] + step
@@ -117,8 +123,7 @@ def run_periods(
         # dividends, reinvested across the index on the ex-date
         if has_div:
             assert Dv is not None  # has_div implies dividends were given
-            div_tr[rows] = _weighted_rows(Dv, rel, D, wp, unheld[:n], garbage, sold, rows, U,
-                                          "dividend_yield")
+            div_tr[rows] = _weighted_rows(Dv, rel, D, wp, unheld[:n], garbage, sold, rows, U, "dividend_yield")
             D *= omw
             div_ntr[rows] = add_reduce(D, 1)
         # drift: holdings w_i (1 + r_i) per unit of index value at the previous close, divided by
@@ -130,8 +135,9 @@ def run_periods(
         # delistings at this close: sell at the close, reinvest pro rata (divisor-style)
         lo, hi = d_lo[step], d_lo[step + 1]
         if hi > lo:
-            any_cash = _sell_at_step(ctx, F, S, rates, unheld, sold, slice(lo, hi),
-                                     (d_rank, d_pos, d_row, d_col)) or any_cash
+            any_cash = (
+                _sell_at_step(ctx, F, S, rates, unheld, sold, slice(lo, hi), (d_rank, d_pos, d_row, d_col)) or any_cash
+            )
         if any_cash:
             F *= np.where(S > 0.0, 1.0 / S, 0.0)[:, None]
         else:
@@ -140,8 +146,16 @@ def run_periods(
         Wp = F
 
 
-def _sell_at_step(ctx: Context, F: np.ndarray, S: np.ndarray, rates: np.ndarray, unheld: np.ndarray,
-                  sold: list[int], span: slice, deaths: tuple[np.ndarray, ...]) -> bool:
+def _sell_at_step(
+    ctx: Context,
+    F: np.ndarray,
+    S: np.ndarray,
+    rates: np.ndarray,
+    unheld: np.ndarray,
+    sold: list[int],
+    span: slice,
+    deaths: tuple[np.ndarray, ...],
+) -> bool:
     """Sell the names of the delistings ``span`` (of ``deaths`` = rank, working column, row, column)
     at this close, in the holdings ``F`` (totals ``S``); whether a period was left in cash."""
     d_rank, d_pos, d_row, d_col = (a[span] for a in deaths)
@@ -370,6 +384,4 @@ def _raise_wiped_out(S: np.ndarray, rows: np.ndarray) -> None:
 def _raise_not_finite(block: np.ndarray, rows: np.ndarray, U: np.ndarray, name: str) -> None:
     """Name the first held listing whose value is not finite."""
     i, jj = (int(x) for x in np.argwhere(~np.isfinite(block))[0])
-    raise EngineInputError(
-        f"{name}[{rows[i]}, {U[jj]}] is not finite (or overflows) for a held, alive listing"
-    )
+    raise EngineInputError(f"{name}[{rows[i]}, {U[jj]}] is not finite (or overflows) for a held, alive listing")

@@ -68,12 +68,12 @@ class StaticScreens:
     delisted: np.ndarray
     fixed: tuple[tuple[str, np.ndarray], ...]  # (code, failed) of the date-free screens after CN_STAKE
     cn_domicile: np.ndarray
-    link_pos: np.ndarray          # listing of each link (its position in ``tickers``)
+    link_pos: np.ndarray  # listing of each link (its position in ``tickers``)
     link_from: np.ndarray
     link_to: np.ndarray
-    link_stake: np.ndarray        # stake counted towards the threshold (NaN: none)
+    link_stake: np.ndarray  # stake counted towards the threshold (NaN: none)
     link_excludes: np.ndarray
-    link_flag: np.ndarray         # flag of a flagged kind, "" otherwise
+    link_flag: np.ndarray  # flag of a flagged kind, "" otherwise
     link_text: np.ndarray
     stake_threshold: float
 
@@ -95,14 +95,21 @@ class StaticScreens:
         stake_kind = np.isin(kind, list(m.china.stake_kinds))
         flagged = np.isin(kind, list(m.china.flagged_kinds))
         return cls(
-            tickers=f.index, country=country, listed_since=f["listed_since"].to_numpy(),
-            delisted=f["delisted"].to_numpy(), fixed=fixed, cn_domicile=cn_domicile,
-            link_pos=pos, link_from=lk["from"].to_numpy(), link_to=lk["to"].to_numpy(),
+            tickers=f.index,
+            country=country,
+            listed_since=f["listed_since"].to_numpy(),
+            delisted=f["delisted"].to_numpy(),
+            fixed=fixed,
+            cn_domicile=cn_domicile,
+            link_pos=pos,
+            link_from=lk["from"].to_numpy(),
+            link_to=lk["to"].to_numpy(),
             link_stake=np.where(stake_kind, lk["stake"].to_numpy(dtype=float), np.nan),
             link_excludes=np.isin(kind, list(m.china.excluding_kinds)),
             link_flag=np.array([FLAG_OF_KIND.get(k, "") if fl else "" for k, fl in zip(kind, flagged)], dtype=object),
-            link_text=np.array([_describe_link(*r) for r in zip(kind, lk["counterparty"], lk["stake"], lk["from"])],
-                               dtype=object),
+            link_text=np.array(
+                [_describe_link(*r) for r in zip(kind, lk["counterparty"], lk["stake"], lk["from"])], dtype=object
+            ),
             stake_threshold=m.china.stake_threshold,
         )
 
@@ -110,8 +117,9 @@ class StaticScreens:
         """The static screens at the cut-off ``t`` (only listings and links in force then count)."""
         n = len(self.tickers)
         a = np.datetime64(t)
-        in_force = np.flatnonzero((self.link_from <= a) & (np.isnat(self.link_to) | (self.link_to > a))
-                                  & (self.link_pos >= 0))
+        in_force = np.flatnonzero(
+            (self.link_from <= a) & (np.isnat(self.link_to) | (self.link_to > a)) & (self.link_pos >= 0)
+        )
         cn_stake = np.zeros(n)
         controlled = np.zeros(n, dtype=bool)
         flags = np.full(n, "", dtype=object)
@@ -132,8 +140,14 @@ class StaticScreens:
         return StaticResult(reason=reason, flags=flags, cn_stake=cn_stake, detail=detail)
 
 
-def _links_per_name(s: StaticScreens, in_force: np.ndarray, cn_stake: np.ndarray, controlled: np.ndarray,
-                    flags: np.ndarray, detail: np.ndarray) -> None:
+def _links_per_name(
+    s: StaticScreens,
+    in_force: np.ndarray,
+    cn_stake: np.ndarray,
+    controlled: np.ndarray,
+    flags: np.ndarray,
+    detail: np.ndarray,
+) -> None:
     """Fold the links in force into per-name stakes, control, flags and detail (in link order).
 
     Stakes are added with compensated (Kahan) summation, as pandas' grouped sum does.

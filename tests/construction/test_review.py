@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exchina_index.rules.methodology import load_methodology
 from exchina_index.construction.review import anchor_weights, drift_weights, name_caps
+from exchina_index.rules.methodology import load_methodology
 
 M = load_methodology()
 
@@ -29,11 +29,17 @@ def test_anchor_market_cap_times_float_times_purity() -> None:
 
 def test_anchor_alternatives() -> None:
     eligible = pd.Series({"A": True, "B": False, "C": True, "D": True})
-    eq = anchor_weights(_frame(), pd.Series(dtype=float), pd.Series(dtype=float), eligible,
-                        M.with_overrides({"anchor": {"method": "equal"}}))
+    eq = anchor_weights(
+        _frame(),
+        pd.Series(dtype=float),
+        pd.Series(dtype=float),
+        eligible,
+        M.with_overrides({"anchor": {"method": "equal"}}),
+    )
     assert eq.to_dict() == pytest.approx({"A": 1 / 3, "B": 0, "C": 1 / 3, "D": 1 / 3})
     adtv = pd.Series({"A": 2.0, "B": 9.0, "C": 10.0, "D": 1.0})
-    liq = anchor_weights(_frame(), pd.Series(dtype=float), adtv, eligible, M.with_overrides({"anchor": {"method": "liquidity"}}))
+    liquidity = M.with_overrides({"anchor": {"method": "liquidity"}})
+    liq = anchor_weights(_frame(), pd.Series(dtype=float), adtv, eligible, liquidity)
     assert liq.to_dict() == pytest.approx({"A": 2 / 4, "B": 0, "C": 1 / 4, "D": 1 / 4})  # ADTV x purity: 2, -, 1, 1
 
 
@@ -83,7 +89,9 @@ def test_every_review_2019_to_2026_is_stage_balanced(demo, aum: float) -> None:
         assert (w[~rep.names.eligible] == 0).all()
         assert (abs(rep.stages["after"] - 1 / 3) <= widest + 1e-8).all(), cutoff
         np.testing.assert_allclose(rep.stages["after"], universe.frame[["mining", "refining", "manufacturing"]].T @ w)
-        liquidity_bound = (rep.names.binding == "cap:liquidity").any() or any("liquidity caps" in s for s in rep.relaxations)
+        liquidity_bound = (rep.names.binding == "cap:liquidity").any() or any(
+            "liquidity caps" in s for s in rep.relaxations
+        )
         if aum == 1e9:  # far beyond the demo market's capacity: liquidity always decides
             assert rep.capacity_aum < aum and liquidity_bound, cutoff
 
@@ -110,14 +118,17 @@ def test_reused_optimizer_gives_bit_identical_weights(demo) -> None:
     pd.testing.assert_series_equal(a, c, check_exact=True)
 
 
-@pytest.mark.parametrize(("as_of", "why"), [
-    ("28/11/2025", "read day-first before: 2025-11-28"),
-    ("11/28/2025", "read month-first before"),
-    (20251128, "read as nanoseconds since 1970 before: 1970-01-01"),
-    ("20251128", "compact form"),
-    ("2025-W48-5", "ISO week date (2025-11-28)"),
-    (None, "missing"),
-])
+@pytest.mark.parametrize(
+    ("as_of", "why"),
+    [
+        ("28/11/2025", "read day-first before: 2025-11-28"),
+        ("11/28/2025", "read month-first before"),
+        (20251128, "read as nanoseconds since 1970 before: 1970-01-01"),
+        ("20251128", "compact form"),
+        ("2025-W48-5", "ISO week date (2025-11-28)"),
+        (None, "missing"),
+    ],
+)
 def test_as_of_must_be_an_iso_date_or_a_date_object(demo, as_of: object, why: str) -> None:
     universe, market, opt = demo
     with pytest.raises(xi.ReviewDateError, match="YYYY-MM-DD") as err:
@@ -130,24 +141,32 @@ def test_date_objects_give_the_review_of_their_day(demo) -> None:
 
     universe, market, opt = demo
     ref = xi.build_weights(universe, market, "2025-11-28", M, optimizer=opt).weights
-    for as_of in (datetime.date(2025, 11, 28), datetime.datetime(2025, 11, 28, 17, 30), pd.Timestamp("2025-11-28"),
-                  pd.Timestamp("2025-11-28 23:00", tz="Asia/Tokyo"), np.datetime64("2025-11-28")):
+    for as_of in (
+        datetime.date(2025, 11, 28),
+        datetime.datetime(2025, 11, 28, 17, 30),
+        pd.Timestamp("2025-11-28"),
+        pd.Timestamp("2025-11-28 23:00", tz="Asia/Tokyo"),
+        np.datetime64("2025-11-28"),
+    ):
         r = xi.build_weights(universe, market, as_of, M, optimizer=opt)
         assert r.report.as_of == pd.Timestamp("2025-11-28")
         pd.testing.assert_series_equal(r.weights, ref, check_exact=False, atol=1e-12)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"universe": 5}, xi.UniverseError, "must be a Universe"),
-    ({"market": "x"}, xi.DataError, "must be a MarketData"),
-    ({"methodology": {}}, xi.MethodologyError, "must be a Methodology"),
-    ({"aum": "big"}, xi.InputError, "AUM"),
-    ({"aum": float("inf")}, xi.InputError, "AUM"),
-    ({"aum": 1e30}, xi.InputError, r"up to 1e\+13"),
-    ({"previous": 42}, xi.InputError, "previous must be a pandas Series"),
-    ({"previous": pd.Series({"NOPE": 1.0})}, xi.InputError, "not in the universe: NOPE"),
-    ({"previous": pd.Series({"MP": -0.5})}, xi.InputError, "bad value for MP"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"universe": 5}, xi.UniverseError, "must be a Universe"),
+        ({"market": "x"}, xi.DataError, "must be a MarketData"),
+        ({"methodology": {}}, xi.MethodologyError, "must be a Methodology"),
+        ({"aum": "big"}, xi.InputError, "AUM"),
+        ({"aum": float("inf")}, xi.InputError, "AUM"),
+        ({"aum": 1e30}, xi.InputError, r"up to 1e\+13"),
+        ({"previous": 42}, xi.InputError, "previous must be a pandas Series"),
+        ({"previous": pd.Series({"NOPE": 1.0})}, xi.InputError, "not in the universe: NOPE"),
+        ({"previous": pd.Series({"MP": -0.5})}, xi.InputError, "bad value for MP"),
+    ],
+)
 def test_wrong_types_are_typed_errors(demo, kwargs: dict, error: type, words: str) -> None:
     universe, market, _ = demo
     args = {"universe": universe, "market": market, "as_of": "2025-11-28", "methodology": M, **kwargs}

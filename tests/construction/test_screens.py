@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from exchina_index.rules.methodology import load_methodology
 from exchina_index.construction.screens import REASONS, screen
+from exchina_index.rules.methodology import load_methodology
 from exchina_index.universe.loading import load_universe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -21,18 +21,18 @@ def mini():
     ("as_of", "ticker", "reason"),
     [
         ("2023-06-01", "DDD.SS", "CN_DOMICILE"),
-        ("2023-06-01", "FFF", "CN_DOMICILE"),          # BVI shell classified by its HQ in China
-        ("2023-06-01", "GGG.V", "COUNTRY"),            # South Africa is in no eligible alliance set
-        ("2021-06-01", "AAA", "FLAG_CN_STAKE"),        # 10 % state-linked: reported, not excluded
-        ("2023-06-01", "AAA", "CN_STAKE"),             # 10 % + 16 % = 26 % >= 25 %
-        ("2024-07-01", "AAA", "OK"),                   # both stakes ended on 2024-06-30
+        ("2023-06-01", "FFF", "CN_DOMICILE"),  # BVI shell classified by its HQ in China
+        ("2023-06-01", "GGG.V", "COUNTRY"),  # South Africa is in no eligible alliance set
+        ("2021-06-01", "AAA", "FLAG_CN_STAKE"),  # 10 % state-linked: reported, not excluded
+        ("2023-06-01", "AAA", "CN_STAKE"),  # 10 % + 16 % = 26 % >= 25 %
+        ("2024-07-01", "AAA", "OK"),  # both stakes ended on 2024-06-30
         ("2023-06-01", "AAA.AX", "SECONDARY_LINE"),
         ("2023-06-01", "BBB.L", "FLAG_CN_OPERATIONS"),
         ("2020-06-01", "CCC.T", "FLAG_CN_OFFTAKE"),
-        ("2023-06-01", "CCC.T", "OK"),                 # offtake ended 2023-01-01
+        ("2023-06-01", "CCC.T", "OK"),  # offtake ended 2023-01-01
         ("2019-06-01", "EEE", "NOT_YET_LISTED"),
         ("2025-09-15", "EEE", "CN_CONTROL"),
-        ("2025-10-01", "EEE", "DELISTED"),             # delisting is reported before control
+        ("2025-10-01", "EEE", "DELISTED"),  # delisting is reported before control
     ],
 )
 def test_reason_codes_point_in_time(mini, as_of: str, ticker: str, reason: str) -> None:
@@ -61,7 +61,9 @@ def test_rulebook_changes_move_the_screen(mini) -> None:
 
 
 def test_screen_does_not_depend_on_row_order(mini) -> None:
-    shuffled = type(mini)(frame=mini.frame.sample(frac=1, random_state=3), links=mini.links.sample(frac=1, random_state=4))
+    shuffled = type(mini)(
+        frame=mini.frame.sample(frac=1, random_state=3), links=mini.links.sample(frac=1, random_state=4)
+    )
     a = screen(mini, "2023-06-01")
     b = screen(shuffled, "2023-06-01").loc[a.index]
     pd.testing.assert_frame_equal(a, b)
@@ -69,8 +71,17 @@ def test_screen_does_not_depend_on_row_order(mini) -> None:
 
 # --- the bundled universe ------------------------------------------------------------------------
 
-CHINA_CONTROLLED = {"600111.SS", "600392.SS", "000831.SZ", "600549.SS", "300748.SZ", "6680.HK", "000970.SZ",
-                    "600366.SS", "PEK.AX"}  # from universe_candidates.csv rows flagged EXCL
+CHINA_CONTROLLED = {
+    "600111.SS",
+    "600392.SS",
+    "000831.SZ",
+    "600549.SS",
+    "300748.SZ",
+    "6680.HK",
+    "000970.SZ",
+    "600366.SS",
+    "PEK.AX",
+}  # from universe_candidates.csv rows flagged EXCL
 
 
 def test_bundled_screen_today_removes_exactly_the_china_controlled_rows() -> None:
@@ -104,12 +115,15 @@ def test_as_of_that_is_not_an_iso_date_is_refused(mini, as_of: object) -> None:
         screen(mini, as_of)
 
 
-@pytest.mark.parametrize(("kwargs", "words"), [
-    ({"universe": 5}, "must be a Universe"),
-    ({"methodology": {"caps": {}}}, "must be a Methodology"),
-    ({"market": "demo"}, "must be a MarketData"),
-    ({"previous": "AAA"}, "previous must be the tickers"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"universe": 5}, "must be a Universe"),
+        ({"methodology": {"caps": {}}}, "must be a Methodology"),
+        ({"market": "demo"}, "must be a MarketData"),
+        ({"previous": "AAA"}, "previous must be the tickers"),
+    ],
+)
 def test_wrong_types_are_typed_errors(mini, kwargs: dict, words: str) -> None:
     from exchina_index.errors import ExchinaIndexError
 

@@ -44,9 +44,14 @@ def test_rows_equal_the_snapshot_bit_for_bit(demo: MarketData, window: int) -> N
 def test_delisted_listing_is_alive_until_its_delisting_date() -> None:
     idx = pd.bdate_range("2024-01-01", periods=10)
     close = pd.DataFrame({"A": [1.0] * 4 + [np.nan] * 6, "B": [2.0] * 10}, index=idx)
-    m = MarketData(close=close, fx=pd.DataFrame({"USD": 1.0}, index=idx), currency=pd.Series({"A": "USD", "B": "USD"}),
-                   volume=close * 0 + 100.0, shares=close * 0 + 10.0,
-                   delisted=pd.Series({"A": idx[7], "B": pd.NaT}))
+    m = MarketData(
+        close=close,
+        fx=pd.DataFrame({"USD": 1.0}, index=idx),
+        currency=pd.Series({"A": "USD", "B": "USD"}),
+        volume=close * 0 + 100.0,
+        shares=close * 0 + 10.0,
+        delisted=pd.Series({"A": idx[7], "B": pd.NaT}),
+    )
     p = feature_panel(m, idx, 3)
     # A has no price after row 3 but is delisted only at row 7: alive (price carried) until then
     assert p.alive[:, 0].tolist() == [True] * 7 + [False] * 3
@@ -63,10 +68,16 @@ def test_data_after_a_cutoff_does_not_change_its_row(demo: MarketData) -> None:
     rng = np.random.default_rng(3)
     factor = pd.DataFrame(rng.uniform(0.5, 2.0, demo.close.shape), index=dates, columns=demo.close.columns)
     altered = MarketData(
-        close=demo.close.where(~late, demo.close * factor), fx=demo.fx, currency=demo.currency,
-        dividends=demo.dividends, volume=demo.volume.where(~late, demo.volume * 3.0),
-        shares=demo.shares.where(~late, demo.shares * 2.0), exchange=demo.exchange, delisted=demo.delisted,
-        source=demo.source, synthetic=demo.synthetic,
+        close=demo.close.where(~late, demo.close * factor),
+        fx=demo.fx,
+        currency=demo.currency,
+        dividends=demo.dividends,
+        volume=demo.volume.where(~late, demo.volume * 3.0),
+        shares=demo.shares.where(~late, demo.shares * 2.0),
+        exchange=demo.exchange,
+        delisted=demo.delisted,
+        source=demo.source,
+        synthetic=demo.synthetic,
     )
     _same_bits(feature_panel(demo, [cut], 63).snapshot(0), feature_panel(altered, [cut], 63).snapshot(0))
 

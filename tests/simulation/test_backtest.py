@@ -33,8 +33,9 @@ def _perturbed(market: MarketData, after: pd.Timestamp) -> MarketData:
     """The same market with every price and volume after `after` changed."""
     late = np.broadcast_to((market.close.index > after)[:, None], market.close.shape)
     rng = np.random.default_rng(7)
-    factor = pd.DataFrame(rng.uniform(0.5, 2.0, market.close.shape), index=market.close.index,
-                          columns=market.close.columns)
+    factor = pd.DataFrame(
+        rng.uniform(0.5, 2.0, market.close.shape), index=market.close.index, columns=market.close.columns
+    )
     close = market.close.where(~late, market.close * factor)
     volume = market.volume.where(~late, market.volume * 3.0)
     fields = {f.name: getattr(market, f.name) for f in dataclasses.fields(market) if f.init}
@@ -103,25 +104,35 @@ def test_universe_benchmark_by_hand(setup) -> None:
         assert bench.loc[day] == pytest.approx(num / den, rel=1e-12)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"start": "2024-W01-1"}, xi.ReviewDateError, "start"),  # Python 3.11's fromisoformat reads it as 2024-01-01
-    ({"start": "20240101"}, xi.ReviewDateError, "start"),
-    ({"start": 20240101}, xi.ReviewDateError, "start"),  # pandas reads it as nanoseconds since 1970
-    ({"end": "30/09/2026"}, xi.ReviewDateError, "end"),
-    ({"start": "2026-01-01", "end": "2025-01-01"}, xi.ReviewDateError, "must be after start"),
-    ({"aum": float("inf")}, xi.InputError, "AUM"),
-    ({"aum": 1e30}, xi.InputError, "AUM"),
-    ({"aum": "big"}, xi.InputError, "AUM"),
-    ({"methodology": {}}, xi.MethodologyError, "must be a Methodology"),  # used to mean the bundled rulebook
-    ({"universe": "universe.csv"}, xi.UniverseError, "must be a Universe"),
-    ({"market": "demo"}, xi.DataError, "must be a MarketData"),
-    ({"progress": "bar"}, xi.InputError, "progress"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"start": "2024-W01-1"}, xi.ReviewDateError, "start"),  # Python 3.11's fromisoformat reads it as 2024-01-01
+        ({"start": "20240101"}, xi.ReviewDateError, "start"),
+        ({"start": 20240101}, xi.ReviewDateError, "start"),  # pandas reads it as nanoseconds since 1970
+        ({"end": "30/09/2026"}, xi.ReviewDateError, "end"),
+        ({"start": "2026-01-01", "end": "2025-01-01"}, xi.ReviewDateError, "must be after start"),
+        ({"aum": float("inf")}, xi.InputError, "AUM"),
+        ({"aum": 1e30}, xi.InputError, "AUM"),
+        ({"aum": "big"}, xi.InputError, "AUM"),
+        ({"methodology": {}}, xi.MethodologyError, "must be a Methodology"),  # used to mean the bundled rulebook
+        ({"universe": "universe.csv"}, xi.UniverseError, "must be a Universe"),
+        ({"market": "demo"}, xi.DataError, "must be a MarketData"),
+        ({"progress": "bar"}, xi.InputError, "progress"),
+    ],
+)
 def test_bad_arguments_are_typed_errors_before_any_review(setup, kwargs: dict, error: type, words: str) -> None:
     universe, method, market = setup
     calls = []
-    args = {"universe": universe, "market": market, "methodology": method, "start": START, "end": END,
-            "progress": lambda *a: calls.append(a), **kwargs}
+    args = {
+        "universe": universe,
+        "market": market,
+        "methodology": method,
+        "start": START,
+        "end": END,
+        "progress": lambda *a: calls.append(a),
+        **kwargs,
+    }
     with pytest.raises(error, match=words):
         xi.backtest(**args)
     assert calls == []

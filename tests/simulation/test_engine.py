@@ -64,9 +64,7 @@ def run_index_reference(
                 if w[i] > 0.0:  # only held names are read
                     pr += w[i] * price_return[t, i]
                     tr += w[i] * (price_return[t, i] + dividend_yield[t, i])
-                    ntr += w[i] * (
-                        price_return[t, i] + dividend_yield[t, i] * (1.0 - withholding[i])
-                    )
+                    ntr += w[i] * (price_return[t, i] + dividend_yield[t, i] * (1.0 - withholding[i]))
             pr_level *= 1.0 + pr
             tr_level *= 1.0 + tr
             ntr_level *= 1.0 + ntr
@@ -286,9 +284,7 @@ def test_hand_computed_two_listings_one_dividend_one_rebalance():
     np.testing.assert_allclose(run.turnover, [0.5, 0.1119 / 1.0302], rtol=RTOL)
     np.testing.assert_allclose(run.cost, [0.0018, 0.1119 / 1.0302 * 0.003], rtol=RTOL)
     assert run.initial_cost == pytest.approx(0.0018, rel=RTOL)
-    np.testing.assert_allclose(
-        run.pre_trade_weights, [[0.0, 0.0], [0.627 / 1.0302, 0.4032 / 1.0302]], rtol=RTOL
-    )
+    np.testing.assert_allclose(run.pre_trade_weights, [[0.0, 0.0], [0.627 / 1.0302, 0.4032 / 1.0302]], rtol=RTOL)
     np.testing.assert_allclose(
         run.drifted_weights[1:],
         [[0.6, 0.4], [0.66 / 1.0632, 0.4032 / 1.0632], [0.5, 0.5], [0.51 / 1.02, 0.51 / 1.02]],
@@ -299,11 +295,16 @@ def test_hand_computed_two_listings_one_dividend_one_rebalance():
     nav = [
         1000 * (1 - 0.0018),
         1000 * (1 - 0.0018) * 1.0716 * (1 - 0.0001),
-        1000 * (1 - 0.0018) * 1.0716 * (1 - 0.0001)
-        * (1.0302 / 1.0632) * (1 - 0.0001) * (1 - 0.1119 / 1.0302 * 0.003),
-        1000 * (1 - 0.0018) * 1.0716 * (1 - 0.0001)
-        * (1.0302 / 1.0632) * (1 - 0.0001) * (1 - 0.1119 / 1.0302 * 0.003)
-        * 1.02 * (1 - 0.0003),
+        1000 * (1 - 0.0018) * 1.0716 * (1 - 0.0001) * (1.0302 / 1.0632) * (1 - 0.0001) * (1 - 0.1119 / 1.0302 * 0.003),
+        1000
+        * (1 - 0.0018)
+        * 1.0716
+        * (1 - 0.0001)
+        * (1.0302 / 1.0632)
+        * (1 - 0.0001)
+        * (1 - 0.1119 / 1.0302 * 0.003)
+        * 1.02
+        * (1 - 0.0003),
     ]
     np.testing.assert_allclose(run.nav[1:], nav, rtol=RTOL)
     assert np.isnan(run.nav[0])
@@ -330,9 +331,7 @@ def test_zero_cost_levels_are_products_of_weighted_returns(seed):
     tw = rng.uniform(0.0, 1.0, (3, N)) * (rng.random((3, N)) < 0.8)
     tw[:, 0] += 0.1
     tw /= tw.sum(axis=1, keepdims=True)
-    run = run_index(
-        r, d, wht, np.ones((T, N), bool), reb, tw, np.zeros((3, N)), 0.0, np.ones(T, int)
-    )
+    run = run_index(r, d, wht, np.ones((T, N), bool), reb, tw, np.zeros((3, N)), 0.0, np.ones(T, int))
 
     # drifted weights, computed here with holdings: h = w_review * prod(1 + r) since the review
     w_prev = np.zeros((T, N))
@@ -469,9 +468,7 @@ def test_delisted_name_has_zero_weight_and_its_garbage_is_never_read():
     after = np.array([h[0], 0.0, h[2]]) / (h[0] + h[2])
     np.testing.assert_allclose(w[6], after, rtol=1e-14)
     # cost: sell name 1 at its rate, buy the others pro rata at theirs
-    expected_cost = (
-        before[1] * 0.004 + (after[0] - before[0]) * 0.001 + (after[2] - before[2]) * 0.002
-    )
+    expected_cost = before[1] * 0.004 + (after[0] - before[0]) * 0.001 + (after[2] - before[2]) * 0.002
     assert clean.cost_by_day[6] == pytest.approx(expected_cost, rel=1e-13)
     # the level on row 7 only uses names 0 and 2
     assert clean.daily_returns[7, 0] == pytest.approx(after[0] * r[7, 0] + after[2] * r[7, 2])
@@ -542,13 +539,27 @@ def test_target_name_not_alive_at_review_is_an_error():
     alive[:3, 1] = False
     with pytest.raises(ValueError, match=r"column 1.*rebalance_index\[0\] = row 2"):
         run_index(
-            np.zeros((T, N)), np.zeros((T, N)), np.zeros(N), alive, np.array([2]),
-            np.array([[0.5, 0.5]]), np.zeros((1, N)), 0.0, np.ones(T, int),
+            np.zeros((T, N)),
+            np.zeros((T, N)),
+            np.zeros(N),
+            alive,
+            np.array([2]),
+            np.array([[0.5, 0.5]]),
+            np.zeros((1, N)),
+            0.0,
+            np.ones(T, int),
         )
     with pytest.raises(DataError):  # also a DataError for the command line
         run_index(
-            np.zeros((T, N)), np.zeros((T, N)), np.zeros(N), alive, np.array([2]),
-            np.array([[0.5, 0.5]]), np.zeros((1, N)), 0.0, np.ones(T, int),
+            np.zeros((T, N)),
+            np.zeros((T, N)),
+            np.zeros(N),
+            alive,
+            np.array([2]),
+            np.array([[0.5, 0.5]]),
+            np.zeros((1, N)),
+            0.0,
+            np.ones(T, int),
         )
 
 
@@ -558,8 +569,15 @@ def test_nan_return_of_a_held_name_is_an_error():
     r[4, 0] = np.nan
     with pytest.raises(EngineInputError, match=r"price_return\[4, 0\]"):
         run_index(
-            r, np.zeros((T, N)), np.zeros(N), np.ones((T, N), bool), np.array([1]),
-            np.array([[0.5, 0.5]]), np.zeros((1, N)), 0.0, np.ones(T, int),
+            r,
+            np.zeros((T, N)),
+            np.zeros(N),
+            np.ones((T, N), bool),
+            np.array([1]),
+            np.array([[0.5, 0.5]]),
+            np.zeros((1, N)),
+            0.0,
+            np.ones(T, int),
         )
 
 
@@ -567,10 +585,18 @@ def test_nan_return_of_a_held_name_is_an_error():
 def test_index_wiped_out_is_an_error_naming_the_row(knobs):
     T, N = 30, 2
     r = np.zeros((T, N))
-    r[20] = -1.0                       # every listing held loses 100 % on row 20
-    inputs = dict(r=r, d=np.zeros((T, N)), wht=np.zeros(N), alive=np.ones((T, N), bool),
-                  reb=np.array([1]), tw=np.array([[0.5, 0.5]]), cr=np.zeros((1, N)), er=0.0,
-                  dc=np.ones(T, int))
+    r[20] = -1.0  # every listing held loses 100 % on row 20
+    inputs = dict(
+        r=r,
+        d=np.zeros((T, N)),
+        wht=np.zeros(N),
+        alive=np.ones((T, N), bool),
+        reb=np.array([1]),
+        tw=np.array([[0.5, 0.5]]),
+        cr=np.zeros((1, N)),
+        er=0.0,
+        dc=np.ones(T, int),
+    )
     with pytest.raises(EngineInputError, match="fell to zero or below .* at row 20"):
         _run_with_knobs(knobs, inputs)
 
@@ -590,8 +616,14 @@ def test_index_wiped_out_is_an_error_naming_the_row(knobs):
 def test_bad_inputs_are_rejected(change, message):
     T, N = 6, 2
     args = dict(
-        r=np.zeros((T, N)), d=np.zeros((T, N)), wht=np.zeros(N), alive=np.ones((T, N), bool),
-        reb=np.array([1]), tw=np.array([[0.5, 0.5]]), cr=np.zeros((1, N)), er=0.0,
+        r=np.zeros((T, N)),
+        d=np.zeros((T, N)),
+        wht=np.zeros(N),
+        alive=np.ones((T, N), bool),
+        reb=np.array([1]),
+        tw=np.array([[0.5, 0.5]]),
+        cr=np.zeros((1, N)),
+        er=0.0,
         dc=np.ones(T, int),
     )
     args.update(change)
@@ -618,8 +650,15 @@ def test_expense_ratio_accrues_by_calendar_days():
     assert dc[start + 1 :].sum() == 365
     er = 0.0075
     run = run_index(
-        np.zeros((T, N)), np.zeros((T, N)), np.zeros(N), np.ones((T, N), bool),
-        np.array([start]), np.array([[0.5, 0.5]]), np.zeros((1, N)), er, dc,
+        np.zeros((T, N)),
+        np.zeros((T, N)),
+        np.zeros(N),
+        np.ones((T, N), bool),
+        np.array([start]),
+        np.array([[0.5, 0.5]]),
+        np.zeros((1, N)),
+        er,
+        dc,
     )
     expected = 1000.0 * math.prod(1.0 - er * c / 365.0 for c in dc[start + 1 :])
     assert run.nav[-1] == pytest.approx(expected, rel=1e-13)
@@ -655,9 +694,7 @@ def test_to_frames_labels_the_arrays():
     run = _call(run_index, inputs)
     dates = pd.bdate_range("2024-01-01", periods=30)
     frames = run.to_frames(dates, ["A", "B", "C", "D"])
-    assert list(frames["levels"].columns) == [
-        "price_return", "total_return", "net_total_return", "nav"
-    ]
+    assert list(frames["levels"].columns) == ["price_return", "total_return", "net_total_return", "nav"]
     assert frames["turnover"].index.equals(dates[inputs["reb"]])
     assert frames["drifted"].shape == (30, 4)
 

@@ -36,8 +36,13 @@ def _reference(universe, t: pd.Timestamp) -> pd.DataFrame:
     for code, failed in checks:
         reason = reason.where((reason != "") | ~failed.to_numpy(), code)
     flagged = links[links["kind"].isin(m.china.flagged_kinds)]
-    flags = (flagged.assign(flag=flagged["kind"].map(FLAG_OF_KIND)).groupby("ticker")["flag"]
-             .agg(lambda s: ";".join(sorted(set(s)))).reindex(f.index).fillna(""))
+    flags = (
+        flagged.assign(flag=flagged["kind"].map(FLAG_OF_KIND))
+        .groupby("ticker")["flag"]
+        .agg(lambda s: ";".join(sorted(set(s))))
+        .reindex(f.index)
+        .fillna("")
+    )
     return pd.DataFrame({"reason": reason, "flags": flags, "cn_stake": cn_stake})
 
 
@@ -60,20 +65,31 @@ def test_links_by_hand() -> None:
     passing = StaticScreens.build(no_links, M).at(pd.Timestamp("2022-06-30")).reason == ""
     frame = full[passing].iloc[:3]
     a, b, c = frame.index
-    links = pd.DataFrame({
-        "ticker": [a, a, a, b, c], "counterparty": ["X", "Y", "Z", "W", "V"],
-        "kind": ["state_linked_shareholder", "chinese_shareholder", "state_linked_shareholder", "control", "offtake"],
-        "stake": [0.1, 0.12, 0.3, np.nan, np.nan],
-        "from": pd.to_datetime(["2020-01-01", "2020-01-01", "2024-01-01", "2021-06-01", "2019-01-01"]),
-        "to": pd.to_datetime([None, "2023-01-01", None, None, None]),
-        "source": "s", "notes": "",
-    })
+    links = pd.DataFrame(
+        {
+            "ticker": [a, a, a, b, c],
+            "counterparty": ["X", "Y", "Z", "W", "V"],
+            "kind": [
+                "state_linked_shareholder",
+                "chinese_shareholder",
+                "state_linked_shareholder",
+                "control",
+                "offtake",
+            ],
+            "stake": [0.1, 0.12, 0.3, np.nan, np.nan],
+            "from": pd.to_datetime(["2020-01-01", "2020-01-01", "2024-01-01", "2021-06-01", "2019-01-01"]),
+            "to": pd.to_datetime([None, "2023-01-01", None, None, None]),
+            "source": "s",
+            "notes": "",
+        }
+    )
     u = xi.Universe(frame=frame, links=links)
     r = StaticScreens.build(u, M).at(pd.Timestamp("2022-06-30"))
     assert r.cn_stake.tolist() == pytest.approx([0.1 + 0.12, 0.0, 0.0])
     assert r.reason.tolist() == ["", "CN_CONTROL", ""]
     assert r.flags.tolist()[0] == "FLAG_CN_STAKE" and r.flags[2] == "FLAG_CN_OFFTAKE" and r.flags[1] == ""
-    assert r.detail[0] == ("state_linked_shareholder: X 10.0% since 2020-01-01; "
-                           "chinese_shareholder: Y 12.0% since 2020-01-01")
+    assert r.detail[0] == (
+        "state_linked_shareholder: X 10.0% since 2020-01-01; chinese_shareholder: Y 12.0% since 2020-01-01"
+    )
     later = StaticScreens.build(u, M).at(pd.Timestamp("2024-06-30"))  # Y ended, Z started: 0.1 + 0.3
     assert later.cn_stake[0] == pytest.approx(0.4) and later.reason[0] == "CN_STAKE"

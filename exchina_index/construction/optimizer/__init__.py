@@ -11,7 +11,7 @@
 ``result``             :class:`OptimizationResult` and the report
 ``stage_balanced``     :class:`StageBalancedOptimizer`: set up once per universe, solved per review
 ``functional``         :func:`stage_balanced_weights`: the one-off call
-``capacity``           :func:`max_feasible_aum` and :func:`days_to_trade`
+``capacity``           :func:`max_feasible_aum` (the LP; also a method of the set-up optimizer), :func:`days_to_trade`
 =====================  ==========================================================================
 """
 

@@ -78,10 +78,12 @@ class _Search:
         """The QP of ``status`` (per issuer: free, small or large), with or without the hull cut on
         its free issuers."""
         thr = self.reg.large_threshold
-        return Node(issuer_lower=np.where(status == _LARGE, thr, 0.0),
-                    issuer_upper=np.where(status == _SMALL, np.minimum(self.issuer_upper, thr), self.issuer_upper),
-                    large=status == _LARGE,
-                    hull=np.where(status == _FREE, self.hull, 0.0) if hull else np.zeros(len(status)))
+        return Node(
+            issuer_lower=np.where(status == _LARGE, thr, 0.0),
+            issuer_upper=np.where(status == _SMALL, np.minimum(self.issuer_upper, thr), self.issuer_upper),
+            large=status == _LARGE,
+            hull=np.where(status == _FREE, self.hull, 0.0) if hull else np.zeros(len(status)),
+        )
 
     def solve(self, status: np.ndarray, hull: bool = True) -> Solution | None:
         """The node's verified optimum, or None when it is infeasible."""
@@ -142,14 +144,15 @@ def _fix(status: np.ndarray, j: int, fix: int, chains: _Chains) -> np.ndarray:
     if j in chains:
         chain, pos = chains[j]
         if fix == _SMALL:
-            child[chain[pos + 1:]] = _SMALL  # issuers with smaller anchors stay small too
+            child[chain[pos + 1 :]] = _SMALL  # issuers with smaller anchors stay small too
         else:
             child[chain[:pos]] = _LARGE  # issuers with larger anchors are large too
     return child
 
 
-def solve_regulatory(chain: SolverChain, st: Structure, inp: ReviewInputs, reg: RegulatoryLimits,
-                     max_nodes: int) -> tuple[Solution, int]:
+def solve_regulatory(
+    chain: SolverChain, st: Structure, inp: ReviewInputs, reg: RegulatoryLimits, max_nodes: int
+) -> tuple[Solution, int]:
     """The optimum of the review's QP under the regulatory rule, and the number of QPs solved.
 
     Raises
@@ -188,12 +191,16 @@ def solve_regulatory(chain: SolverChain, st: Structure, inp: ReviewInputs, reg: 
             child = _fix(status, j, fix, chains)
             nodes += 1
             if nodes > max_nodes:
-                gap = "none found yet" if best is None else \
-                    f"best found {best.value - 1:.6g}, lower bound {bound - 1:.6g}"
+                gap = (
+                    "none found yet"
+                    if best is None
+                    else f"best found {best.value - 1:.6g}, lower bound {bound - 1:.6g}"
+                )
                 raise SolverError(
                     f"the {reg.name} rule: the exact search for which issuers may exceed {pct(thr, 1)} needed more "
                     f"than max_nodes={max_nodes} QPs ({gap}); many near-identical issuers make this choice "
-                    "combinatorial. Raise max_nodes, or differentiate the anchors (e.g. cap-weighted)")
+                    "combinatorial. Raise max_nodes, or differentiate the anchors (e.g. cap-weighted)"
+                )
             res = search.solve(child)
             if res is None or (best is not None and res.value >= best.value - BNB_GAP):
                 continue

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from exchina_index.construction.caps import days_to_trade_array
 from exchina_index.construction.optimizer.cvxpy_model import (
     DIRECT_STATUS,
     INFEASIBLE,
@@ -32,7 +33,10 @@ from exchina_index.construction.optimizer.problem import (
 from exchina_index.errors import InfeasibleError, InputError, SolverError
 from exchina_index.rules.methodology import check_aum
 
-__all__ = ["max_feasible_aum", "days_to_trade"]
+__all__ = ["max_feasible_aum", "structure_capacity", "days_to_trade"]
+
+#: Clarabel's default settings, quiet (the capacity LP needs no tightened tolerances).
+_LP_SETTINGS = clarabel_settings({})
 
 
 def max_feasible_aum(
@@ -84,16 +88,49 @@ def max_feasible_aum(
     InfeasibleError
         The static constraints are infeasible at any AUM.
     """
-    tickers = list(stage_exposure.index)
-    if eligible is None:
-        anchor = pd.Series(1.0, index=stage_exposure.index)
-    else:
-        el = pd.Series(eligible).reindex(stage_exposure.index).fillna(False).astype(bool)
-        anchor = el.astype(float)
-    st = make_structure(tickers, stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(st, anchor, stage_exposure, targets, static_caps, None,
-                         stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                         country_caps=country_caps, min_weight=None, turnover_penalty=0.0)
+    st = make_structure(list(stage_exposure.index), stages_of(stage_exposure), issuers, countries)
+    return structure_capacity(
+        st,
+        stage_exposure,
+        targets,
+        static_caps,
+        liquidity_notional,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        eligible=eligible,
+        solver=solver,
+    )
+
+
+def structure_capacity(
+    st: Structure,
+    stage_exposure: pd.DataFrame,
+    targets: Mapping[str, float] | pd.Series,
+    static_caps: pd.Series | float,
+    liquidity_notional: pd.Series,
+    *,
+    stage_tolerance: float,
+    issuer_cap: float | None,
+    country_caps: Mapping[str, float] | float | None,
+    eligible: pd.Series | None,
+    solver: str,
+) -> float:
+    """:func:`max_feasible_aum` on a universe already laid out (``st``: its issuers and countries)."""
+    anchor = _eligible_anchor(eligible, stage_exposure.index)
+    inp = prepare_inputs(
+        st,
+        anchor,
+        stage_exposure,
+        targets,
+        static_caps,
+        None,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=None,
+        turnover_penalty=0.0,
+    )
     precheck(st, inp, None)
     liq = aligned(as_series(liquidity_notional, "liquidity_notional"), st, "liquidity_notional", np.nan)
     if np.isnan(liq).any() or (liq < 0).any():
@@ -103,10 +140,22 @@ def max_feasible_aum(
     attempts = []
     if solver == "CLARABEL":
         m = len(st.issuer_names)
-        qp = ReviewQP(inp.u, inp.upper, inp.lower, inp.E, inp.target, inp.tol, inp.prev, 0.0,
-                      st.issuer_idx, np.zeros(m), inp.issuer_upper(st, None), st.country_idx,
-                      inp.country_cap)
-        t, status = min_inverse_aum(qp, liq / scale, clarabel_settings({}))
+        qp = ReviewQP(
+            inp.u,
+            inp.upper,
+            inp.lower,
+            inp.E,
+            inp.target,
+            inp.tol,
+            inp.prev,
+            0.0,
+            st.issuer_idx,
+            np.zeros(m),
+            inp.issuer_upper(st, None),
+            st.country_idx,
+            inp.country_cap,
+        )
+        t, status = min_inverse_aum(qp, liq / scale, _LP_SETTINGS)
         status = DIRECT_STATUS.get(status, status)
         if status == INFEASIBLE:
             raise _capacity_infeasible(status)
@@ -116,14 +165,25 @@ def max_feasible_aum(
     return _capacity_cvxpy(st, inp, liq / scale, scale, solver, attempts)
 
 
+def _eligible_anchor(eligible: pd.Series | None, index: pd.Index) -> pd.Series:
+    """1.0 for the eligible names (every name when None), 0.0 elsewhere, on ``index``."""
+    if eligible is None:
+        return pd.Series(1.0, index=index)
+    if isinstance(eligible, pd.Series) and eligible.dtype == bool and eligible.index.is_(index):
+        return pd.Series(eligible.to_numpy(dtype=float), index=index)  # already aligned (the review's case)
+    return pd.Series(eligible).reindex(index).fillna(False).astype(bool).astype(float)
+
+
 def _capacity_infeasible(status: str) -> InfeasibleError:
     return InfeasibleError(
         f"no portfolio meets the static constraints at any fund size (solver status '{status}'); "
-        "relax the caps, stage_tolerance or the country/issuer caps")
+        "relax the caps, stage_tolerance or the country/issuer caps"
+    )
 
 
-def _capacity_cvxpy(st: Structure, inp: ReviewInputs, liq: np.ndarray, scale: float, solver: str,
-                    attempts: list[str]) -> float:
+def _capacity_cvxpy(
+    st: Structure, inp: ReviewInputs, liq: np.ndarray, scale: float, solver: str, attempts: list[str]
+) -> float:
     """The capacity LP through cvxpy (a solver other than CLARABEL, or HiGHS when Clarabel failed)."""
     import cvxpy as cp
 
@@ -132,8 +192,13 @@ def _capacity_cvxpy(st: Structure, inp: ReviewInputs, liq: np.ndarray, scale: fl
     w = cp.Variable(n)
     t = cp.Variable(nonneg=True)
     upper = inp.upper if inp.issuer_cap is None else fold_single_issuers(inp.upper, st, inp.issuer_cap)
-    cons = [cp.sum(w) == 1, w >= 0, w <= upper,
-            inp.E.T @ w <= inp.target + inp.tol, inp.E.T @ w >= inp.target - inp.tol]
+    cons = [
+        cp.sum(w) == 1,
+        w >= 0,
+        w <= upper,
+        inp.E.T @ w <= inp.target + inp.tol,
+        inp.E.T @ w >= inp.target - inp.tol,
+    ]
     if finite.any():
         idx = np.flatnonzero(finite)
         cons.append(w[idx] <= liq[idx] * t)
@@ -146,7 +211,7 @@ def _capacity_cvxpy(st: Structure, inp: ReviewInputs, liq: np.ndarray, scale: fl
     prob = cp.Problem(cp.Minimize(t), cons)
     for name in dict.fromkeys((solver, "HIGHS")):
         if name == "CLARABEL" and attempts:
-            continue        # the direct path already failed with it
+            continue  # the direct path already failed with it
         try:
             cvxpy_solve(prob, name)
         except (SolverFailure, ValueError, ArithmeticError, RuntimeError) as exc:
@@ -161,9 +226,7 @@ def _capacity_cvxpy(st: Structure, inp: ReviewInputs, liq: np.ndarray, scale: fl
     raise SolverError(f"capacity LP failed: {'; '.join(attempts)}")
 
 
-def days_to_trade(
-    weights: pd.Series, aum: float, adtv: pd.Series, participation: float
-) -> pd.Series:
+def days_to_trade(weights: pd.Series, aum: float, adtv: pd.Series, participation: float) -> pd.Series:
     """Days needed to trade each position: weight · AUM / (participation · ADTV).
 
     Parameters
@@ -197,7 +260,4 @@ def days_to_trade(
     wv = w.to_numpy()
     if not (np.isfinite(wv).all() and (wv >= 0).all() and (wv <= 1 + 1e-6).all()):
         raise InputError("weights must be finite fractions between 0 and 1")
-    with np.errstate(divide="ignore", invalid="ignore"):  # zero or missing ADTV: inf, set below
-        days = (w * aum) / (participation * a)
-    days = days.where(a > 0, np.inf).where(w != 0, 0.0)
-    return days.rename("days_to_trade")
+    return pd.Series(days_to_trade_array(wv, aum, a.to_numpy(), participation), index=w.index, name="days_to_trade")

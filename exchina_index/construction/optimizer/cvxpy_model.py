@@ -43,8 +43,12 @@ __all__ = [
 # Solve statuses, spelt as cvxpy spells them; Clarabel's own names map onto them.
 OPTIMAL, OPTIMAL_INACCURATE = "optimal", "optimal_inaccurate"
 INFEASIBLE, INFEASIBLE_INACCURATE = "infeasible", "infeasible_inaccurate"
-DIRECT_STATUS = {"Solved": OPTIMAL, "AlmostSolved": OPTIMAL_INACCURATE,
-                 "PrimalInfeasible": INFEASIBLE, "AlmostPrimalInfeasible": INFEASIBLE_INACCURATE}
+DIRECT_STATUS = {
+    "Solved": OPTIMAL,
+    "AlmostSolved": OPTIMAL_INACCURATE,
+    "PrimalInfeasible": INFEASIBLE,
+    "AlmostPrimalInfeasible": INFEASIBLE_INACCURATE,
+}
 
 #: Tolerances of each solver (read at every solve).
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {

@@ -137,8 +137,7 @@ def _membership(group: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos[group[member]], member
 
 
-def _group_caps(group: np.ndarray, cap: np.ndarray, ub: np.ndarray, members: np.ndarray
-                ) -> np.ndarray:
+def _group_caps(group: np.ndarray, cap: np.ndarray, ub: np.ndarray, members: np.ndarray) -> np.ndarray:
     """Groups with at least two members whose cap is below the sum of their members' caps."""
     reach = np.bincount(group, weights=ub, minlength=len(cap))
     return np.flatnonzero((members > 1) & (cap < np.minimum(reach, 1.0)))
@@ -182,12 +181,17 @@ def _portfolio_rows(qp: ReviewQP, el: np.ndarray) -> tuple[_Rows, _Rows]:
     return eq, ineq
 
 
-def _clarabel_solve(P: sp.csc_matrix, q: np.ndarray, eq: _Rows, ineq: _Rows,
-                    settings: clarabel.DefaultSettings) -> clarabel.DefaultSolution:
+def _clarabel_solve(
+    P: sp.csc_matrix, q: np.ndarray, eq: _Rows, ineq: _Rows, settings: clarabel.DefaultSettings
+) -> clarabel.DefaultSolution:
     n_eq, nx = eq.count, len(q)
-    r = np.concatenate(eq.r + [x + n_eq for x in ineq.r])
-    A = sp.csc_matrix((np.concatenate(eq.v + ineq.v), (r, np.concatenate(eq.c + ineq.c))),
-                      shape=(n_eq + ineq.count, nx))
+    rows = np.concatenate(eq.r + [x + n_eq for x in ineq.r])
+    cols = np.concatenate(eq.c + ineq.c)
+    # CSC straight from the triplets (each (row, col) occurs once), row indices sorted within each
+    # column: the matrix scipy's COO conversion gives, without its checks and duplicate summing
+    order = np.lexsort((rows, cols))
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=nx))))
+    A = sp.csc_matrix((np.concatenate(eq.v + ineq.v)[order], rows[order], indptr), shape=(n_eq + ineq.count, nx))
     b = np.concatenate(eq.b + ineq.b)
     cones = [clarabel.ZeroConeT(n_eq), clarabel.NonnegativeConeT(ineq.count)]
     return clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
@@ -197,8 +201,7 @@ def _solved(solution: clarabel.DefaultSolution) -> bool:
     return str(solution.status) in ("Solved", "AlmostSolved")
 
 
-def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings
-                 ) -> tuple[np.ndarray | None, str]:
+def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings) -> tuple[np.ndarray | None, str]:
     """Assemble the QP over the eligible names (see the module docstring) and solve it.
 
     Returns
@@ -223,23 +226,31 @@ def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings
         # W_j − s_j <= θ and s_j >= 0 for each hull issuer; Σ_large W + Σ hull_j s_j <= L
         slack_cols = s0 + np.arange(nh)
         row, member = _membership(iss, slack_of)
-        ineq.add(np.concatenate([row, np.arange(nh)]), np.concatenate([member, slack_cols]),
-                 np.concatenate([np.ones(len(member)), np.full(nh, -1.0)]),
-                 np.full(nh, qp.threshold))
+        ineq.add(
+            np.concatenate([row, np.arange(nh)]),
+            np.concatenate([member, slack_cols]),
+            np.concatenate([np.ones(len(member)), np.full(nh, -1.0)]),
+            np.full(nh, qp.threshold),
+        )
         ineq.diagonal(slack_cols, -1.0, np.zeros(nh))
         in_large = np.flatnonzero(qp.large[iss])
-        ineq.add(np.zeros(len(in_large) + nh, dtype=np.intp),
-                 np.concatenate([in_large, slack_cols]),
-                 np.concatenate([np.ones(len(in_large)), hull[slack_of]]),
-                 np.array([qp.large_sum]))
+        ineq.add(
+            np.zeros(len(in_large) + nh, dtype=np.intp),
+            np.concatenate([in_large, slack_cols]),
+            np.concatenate([np.ones(len(in_large)), hull[slack_of]]),
+            np.array([qp.large_sum]),
+        )
     if nd:
         # d_i >= w_i − p_i and d_i >= p_i − w_i
         d_cols = d0 + np.arange(nd)
         for sign in (1.0, -1.0):
-            ineq.add(np.tile(np.arange(nd), 2), np.concatenate([held, d_cols]),
-                     np.concatenate([np.full(nd, sign), np.full(nd, -1.0)]), sign * prev[held])
-    P = sp.csc_matrix((2.0 / qp.u[el], names, np.concatenate([names, np.full(nx - ne + 1, ne)])),
-                      shape=(nx, nx))
+            ineq.add(
+                np.tile(np.arange(nd), 2),
+                np.concatenate([held, d_cols]),
+                np.concatenate([np.full(nd, sign), np.full(nd, -1.0)]),
+                sign * prev[held],
+            )
+    P = sp.csc_matrix((2.0 / qp.u[el], names, np.concatenate([names, np.full(nx - ne + 1, ne)])), shape=(nx, nx))
     q = np.zeros(nx)
     if qp.lam > 0:
         q[names] = np.where(prev > 0, 0.0, qp.lam)
@@ -252,8 +263,9 @@ def solve_direct(qp: ReviewQP, settings: clarabel.DefaultSettings
     return w, str(solution.status)
 
 
-def min_inverse_aum(qp: ReviewQP, liquidity: np.ndarray, settings: clarabel.DefaultSettings
-                    ) -> tuple[float | None, str]:
+def min_inverse_aum(
+    qp: ReviewQP, liquidity: np.ndarray, settings: clarabel.DefaultSettings
+) -> tuple[float | None, str]:
     """The capacity LP: least ``t`` with ``w_i <= liquidity_i · t`` and the portfolio rows of ``qp``.
 
     ``t`` is 1/AUM in the units of ``liquidity`` (``inf``: no liquidity limit); the fund size at
@@ -266,8 +278,12 @@ def min_inverse_aum(qp: ReviewQP, liquidity: np.ndarray, settings: clarabel.Defa
     liq = liquidity[el]
     limited = np.flatnonzero(np.isfinite(liq))
     # w_i − liquidity_i · t <= 0 and t >= 0
-    ineq.add(np.tile(np.arange(len(limited)), 2), np.concatenate([limited, np.full(len(limited), ne)]),
-             np.concatenate([np.ones(len(limited)), -liq[limited]]), np.zeros(len(limited)))
+    ineq.add(
+        np.tile(np.arange(len(limited)), 2),
+        np.concatenate([limited, np.full(len(limited), ne)]),
+        np.concatenate([np.ones(len(limited)), -liq[limited]]),
+        np.zeros(len(limited)),
+    )
     ineq.diagonal(np.array([ne]), -1.0, np.zeros(1))
     P = sp.csc_matrix((ne + 1, ne + 1))
     q = np.zeros(ne + 1)

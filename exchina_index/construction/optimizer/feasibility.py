@@ -26,8 +26,14 @@ from exchina_index.errors import InfeasibleError
 
 __all__ = ["precheck", "check_feasibility", "infeasible_error"]
 
-_STAGE_NOUNS = {"mining": "miners", "refining": "refiners", "manufacturing": "manufacturers",
-                "recycling": "recyclers", "magnets": "magnet makers", "metals": "metal makers"}
+_STAGE_NOUNS = {
+    "mining": "miners",
+    "refining": "refiners",
+    "manufacturing": "manufacturers",
+    "recycling": "recyclers",
+    "magnets": "magnet makers",
+    "metals": "metal makers",
+}
 
 
 def _pp(x: float) -> str:
@@ -77,19 +83,23 @@ def _check_names(st: Structure, inp: ReviewInputs) -> None:
         if not elig[i]:
             raise InfeasibleError(
                 f"'{names[i]}' has a minimum weight of {pct(inp.lower[i], 1)} but is not eligible "
-                "(anchor weight 0), so its weight must be 0: drop its minimum weight")
+                "(anchor weight 0), so its weight must be 0: drop its minimum weight"
+            )
         raise InfeasibleError(
             f"'{names[i]}' has a minimum weight of {pct(inp.lower[i], 1)} above its cap of "
-            f"{pct(inp.upper[i], 1)}: lower the minimum weight or raise the cap")
+            f"{pct(inp.upper[i], 1)}: lower the minimum weight or raise the cap"
+        )
     if inp.lower.sum() > 1 + ATOL:
         raise InfeasibleError(
             f"the minimum weights add up to {pct(inp.lower.sum(), 1)}, more than 100%: "
-            f"shortfall {_pp(inp.lower.sum() - 1)}; lower the minimum weights")
+            f"shortfall {_pp(inp.lower.sum() - 1)}; lower the minimum weights"
+        )
     total = float(inp.upper.sum())
     if total < 1 - ATOL:
         raise InfeasibleError(
             f"the single-name caps of the {int(elig.sum())} eligible names add up to only "
-            f"{pct(total, 1)}: shortfall {_pp(1 - total)}; raise the caps or add eligible names")
+            f"{pct(total, 1)}: shortfall {_pp(1 - total)}; raise the caps or add eligible names"
+        )
 
 
 def _check_issuers(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> np.ndarray:
@@ -103,13 +113,15 @@ def _check_issuers(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | Non
         j = int(np.argmax(iss_low - iss_up))
         raise InfeasibleError(
             f"issuer '{st.issuer_names[j]}': minimum weights add up to {pct(iss_low[j], 1)}, above "
-            f"the {what} of {pct(iss_up[j], 1)}; lower the minimum weights or raise the {what}")
+            f"the {what} of {pct(iss_up[j], 1)}; lower the minimum weights or raise the {what}"
+        )
     if iss_cap.sum() < 1 - ATOL:
         limited = [st.issuer_names[j] for j in np.flatnonzero(iss_sum > iss_up + ATOL)]
         raise InfeasibleError(
             f"the {what} of {pct(float(iss_up.min()), 1)} limits the total to "
             f"{pct(iss_cap.sum(), 1)}: shortfall {_pp(1 - iss_cap.sum())} (issuers held back: "
-            f"{', '.join(limited[:10])}); raise the {what} or add eligible issuers")
+            f"{', '.join(limited[:10])}); raise the {what} or add eligible issuers"
+        )
     return iss_cap
 
 
@@ -123,15 +135,19 @@ def _check_countries(st: Structure, inp: ReviewInputs, name_cap: np.ndarray) -> 
         raise InfeasibleError(
             f"country '{st.country_names[j]}': minimum weights add up to {pct(ctry_low[j], 1)}, "
             f"above its cap of {pct(inp.country_cap[j], 1)}; lower the minimum weights or raise "
-            "the country cap")
+            "the country cap"
+        )
     reach = np.minimum(ctry_sum, inp.country_cap)
     if reach.sum() < 1 - ATOL:
-        capped = [f"{st.country_names[j]} {pct(inp.country_cap[j], 1)}"
-                  for j in np.flatnonzero(ctry_sum > inp.country_cap + ATOL)]
+        capped = [
+            f"{st.country_names[j]} {pct(inp.country_cap[j], 1)}"
+            for j in np.flatnonzero(ctry_sum > inp.country_cap + ATOL)
+        ]
         raise InfeasibleError(
             f"the country caps ({', '.join(capped)}) limit the total to {pct(reach.sum(), 1)}: "
             f"shortfall {_pp(1 - reach.sum())}; raise those country caps or add eligible "
-            "names from other countries")
+            "names from other countries"
+        )
 
 
 def _check_regulatory(issuer_capacity: np.ndarray, reg: RegulatoryLimits) -> None:
@@ -141,7 +157,8 @@ def _check_regulatory(issuer_capacity: np.ndarray, reg: RegulatoryLimits) -> Non
             f"the {reg.name} rule (issuers above {pct(reg.large_threshold, 1)} together at most "
             f"{pct(reg.large_sum, 1)}, none above {pct(reg.issuer_max, 1)}) limits the total to "
             f"{pct(reach, 1)} with these issuers and caps: shortfall {_pp(1 - reach)}; "
-            "add eligible issuers or raise their caps")
+            "add eligible issuers or raise their caps"
+        )
 
 
 def _check_stages(st: Structure, inp: ReviewInputs, name_cap: np.ndarray) -> None:
@@ -157,12 +174,14 @@ def _check_stages(st: Structure, inp: ReviewInputs, name_cap: np.ndarray) -> Non
             raise InfeasibleError(
                 f"stage '{stage}' can reach at most {pct(hi, 1)} with the current caps, {band}: "
                 f"shortfall {_pp(want_lo - hi)}; raise caps, widen stage_tolerance or add "
-                f"eligible {_noun(stage)}")
+                f"eligible {_noun(stage)}"
+            )
         if lo > want_hi + ATOL:
             raise InfeasibleError(
                 f"stage '{stage}' is at least {pct(lo, 1)} with the current caps, {band}: excess "
                 f"{_pp(lo - want_hi)}; raise the caps of names outside '{stage}', widen "
-                "stage_tolerance or add eligible names in the other stages")
+                "stage_tolerance or add eligible names in the other stages"
+            )
 
 
 def precheck(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> None:
@@ -192,15 +211,17 @@ def _active_groups(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | Non
     return groups
 
 
-def infeasible_error(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None,
-                     attempts: list[tuple[str, str]], extra: str = "") -> InfeasibleError:
+def infeasible_error(
+    st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None, attempts: list[tuple[str, str]], extra: str = ""
+) -> InfeasibleError:
     """The error when the solvers (``attempts``: solver, status) find the constraints infeasible."""
     statuses = ", ".join(f"{n} '{s}'" for n, s in attempts)
     groups = "; ".join(_active_groups(st, inp, reg))
     return InfeasibleError(
         f"the constraints cannot all hold together{extra} (solver status: {statuses}); "
         f"active constraint groups: {groups}. Relax one of them: raise caps, widen "
-        "stage_tolerance, lower minimum weights or add eligible names")
+        "stage_tolerance, lower minimum weights or add eligible names"
+    )
 
 
 def check_feasibility(
@@ -238,7 +259,17 @@ def check_feasibility(
     exchina_index.errors.InfeasibleError: the single-name caps of the 2 eligible names add up to only 80.0%: ...
     """
     st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(st, anchor, stage_exposure, targets, caps, None,
-                         stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                         country_caps=country_caps, min_weight=min_weight, turnover_penalty=0.0)
+    inp = prepare_inputs(
+        st,
+        anchor,
+        stage_exposure,
+        targets,
+        caps,
+        None,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=min_weight,
+        turnover_penalty=0.0,
+    )
     precheck(st, inp, reg=regulatory)

@@ -100,10 +100,24 @@ def stage_balanced_weights(
     if not isinstance(anchor, pd.Series):
         raise InputError("anchor must be a pandas Series of weights by ticker")
     opt = StageBalancedOptimizer(
-        list(anchor.index), stages_of(stage_exposure), issuers=issuers, countries=countries,
-        regulatory=regulatory, turnover=previous is not None and turnover_penalty > 0, solver=solver,
-        fallback_solvers=fallback_solvers)
-    return opt.solve(anchor, stage_exposure, targets, caps, previous,
-                     stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                     country_caps=country_caps, min_weight=min_weight,
-                     turnover_penalty=turnover_penalty).weights
+        list(anchor.index),
+        stages_of(stage_exposure),
+        issuers=issuers,
+        countries=countries,
+        regulatory=regulatory,
+        turnover=previous is not None and turnover_penalty > 0,
+        solver=solver,
+        fallback_solvers=fallback_solvers,
+    )
+    return opt.solve(
+        anchor,
+        stage_exposure,
+        targets,
+        caps,
+        previous,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=min_weight,
+        turnover_penalty=turnover_penalty,
+    ).weights

@@ -164,13 +164,21 @@ def make_structure(
     country_names, country_idx = ((), None) if ctry is None else _index_labels(ctry)
     order_arr = np.array(order, dtype=np.intp)
     return Structure(
-        tickers=tuple(canon), user_tickers=tuple(user), stages=tuple(stage_list),
-        user_stages=pd.Index([str(s) for s in stages]), issuer_names=issuer_names, issuer_idx=issuer_idx,
-        country_names=country_names, country_idx=country_idx,
+        tickers=tuple(canon),
+        user_tickers=tuple(user),
+        stages=tuple(stage_list),
+        user_stages=pd.Index([str(s) for s in stages]),
+        issuer_names=issuer_names,
+        issuer_idx=issuer_idx,
+        country_names=country_names,
+        country_idx=country_idx,
         keys=pd.Index([str(t) for t in canon], dtype=object),
         user_index=tickers if isinstance(tickers, pd.Index) else pd.Index(user),
-        order=order_arr, inverse=np.argsort(order_arr), issuer_index=pd.Index(issuer_names),
-        country_index=pd.Index(country_names, dtype=object if not country_names else None))
+        order=order_arr,
+        inverse=np.argsort(order_arr),
+        issuer_index=pd.Index(issuer_names),
+        country_index=pd.Index(country_names, dtype=object if not country_names else None),
+    )
 
 
 def stages_of(stage_exposure: pd.DataFrame) -> list[str]:
@@ -267,8 +275,10 @@ def _exposures(st: Structure, stage_exposure: pd.DataFrame, elig: np.ndarray) ->
     sums = E_el.sum(axis=1)
     if (np.abs(sums - 1.0) > 1e-6).any():
         i = np.flatnonzero(elig)[int(np.argmax(np.abs(sums - 1.0)))]
-        raise InputError(f"stage_exposure: the row of {st.tickers[i]} sums to {E[i].sum():.6f}, "
-                         "not 1; the stages of a name must add up to 100%")
+        raise InputError(
+            f"stage_exposure: the row of {st.tickers[i]} sums to {E[i].sum():.6f}, "
+            "not 1; the stages of a name must add up to 100%"
+        )
     E = np.where(elig[:, None], np.clip(np.nan_to_num(E), 0.0, 1.0), 0.0)
     E[elig] /= E[elig].sum(axis=1, keepdims=True)
     return E
@@ -319,8 +329,7 @@ def _country_caps(st: Structure, country_caps: Mapping[str, float] | float | Non
     return ccap
 
 
-def _fractions(st: Structure, values: pd.Series | None, what: str, label: str, limit: float, noun: str
-               ) -> np.ndarray:
+def _fractions(st: Structure, values: pd.Series | None, what: str, label: str, limit: float, noun: str) -> np.ndarray:
     """Per-name fractions of the portfolio (``min_weight``, ``previous``), 0 where not given."""
     if values is None:
         return np.zeros(st.n)
@@ -367,5 +376,16 @@ def prepare_inputs(
     prev = _fractions(st, previous, "previous", "previous weights", 1 + 1e-6, "previous weights are fractions")
     if not (math.isfinite(turnover_penalty) and 0 <= turnover_penalty <= MAX_TURNOVER_PENALTY):
         raise InputError(f"turnover_penalty must be between 0 and {MAX_TURNOVER_PENALTY:g}, got {turnover_penalty}")
-    return ReviewInputs(u, cap, np.where(elig, cap, 0.0), lower, E, target, float(stage_tolerance), issuer_cap,
-                        ccap, prev, float(turnover_penalty))
+    return ReviewInputs(
+        u,
+        cap,
+        np.where(elig, cap, 0.0),
+        lower,
+        E,
+        target,
+        float(stage_tolerance),
+        issuer_cap,
+        ccap,
+        prev,
+        float(turnover_penalty),
+    )

@@ -64,26 +64,46 @@ class OptimizationResult:
     nodes: int = 1
 
 
-def build_result(w: np.ndarray, sol: Solution, st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None,
-                 elapsed: float, nodes: int) -> OptimizationResult:
+def build_result(
+    w: np.ndarray,
+    sol: Solution,
+    st: Structure,
+    inp: ReviewInputs,
+    reg: RegulatoryLimits | None,
+    elapsed: float,
+    nodes: int,
+) -> OptimizationResult:
     """The result of the final weights ``w`` (canonical order) found by ``sol``, in the caller's order."""
     el = inp.u > 0
     back = st.inverse
-    frame = pd.DataFrame({
-        "u": inp.u[back], "weight": w[back], "cap": inp.cap[back],
-        "min_weight": inp.lower[back],
-        "at_cap": (el & (w >= inp.cap - BINDING_TOL))[back],
-        "at_min": (el & (w <= inp.lower + BINDING_TOL))[back],
-    }, index=st.user_index)
+    frame = pd.DataFrame(
+        {
+            "u": inp.u[back],
+            "weight": w[back],
+            "cap": inp.cap[back],
+            "min_weight": inp.lower[back],
+            "at_cap": (el & (w >= inp.cap - BINDING_TOL))[back],
+            "at_min": (el & (w <= inp.lower + BINDING_TOL))[back],
+        },
+        index=st.user_index,
+    )
     col = [st.stages.index(stage) for stage in st.user_stages]
     before = pd.Series((inp.E.T @ inp.u)[col], index=st.user_stages, name="exposure")
     after = pd.Series((inp.E.T @ w)[col], index=st.user_stages, name="exposure")
     country = st.country_sum(w) if st.country_idx is not None else np.zeros(0)
     objective = float(np.sum((w[el] - inp.u[el]) ** 2 / inp.u[el]) + inp.lam * np.abs(w - inp.prev).sum())
     return OptimizationResult(
-        weights=pd.Series(w[back], index=st.user_index, name="weight"), status=sol.status, solver=sol.solver,
-        fallback_used=sol.fallback_used, solve_seconds=elapsed, objective=objective, binding=frame,
-        stage_exposure_before=before, stage_exposure_after=after,
+        weights=pd.Series(w[back], index=st.user_index, name="weight"),
+        status=sol.status,
+        solver=sol.solver,
+        fallback_used=sol.fallback_used,
+        solve_seconds=elapsed,
+        objective=objective,
+        binding=frame,
+        stage_exposure_before=before,
+        stage_exposure_after=after,
         issuer_totals=pd.Series(st.issuer_sum(w), index=st.issuer_index, name="issuer_total"),
         country_totals=pd.Series(country, index=st.country_index, name="country_total", dtype=float),
-        binding_constraints=binding_constraints(w, st, inp, reg), nodes=nodes)
+        binding_constraints=binding_constraints(w, st, inp, reg),
+        nodes=nodes,
+    )

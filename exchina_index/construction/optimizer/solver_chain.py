@@ -78,14 +78,22 @@ class SolverChain:
         Hand CLARABEL's QPs to Clarabel directly rather than through the cvxpy model.
     """
 
-    def __init__(self, st: Structure, regulatory: RegulatoryLimits | None, turnover: bool,
-                 solvers: tuple[str, ...], direct_clarabel: bool) -> None:
+    def __init__(
+        self,
+        st: Structure,
+        regulatory: RegulatoryLimits | None,
+        turnover: bool,
+        solvers: tuple[str, ...],
+        direct_clarabel: bool,
+    ) -> None:
         self._st, self.regulatory, self.turnover = st, regulatory, turnover
         self.solvers, self.direct_clarabel = solvers, direct_clarabel
         careful = SOLVER_OPTIONS["CLARABEL"]
         #: Direct Clarabel settings: without iterative refinement first, then with it.
-        self.direct_settings = (clarabel_settings({**careful, "iterative_refinement_enable": False}),
-                                clarabel_settings(careful))
+        self.direct_settings = (
+            clarabel_settings({**careful, "iterative_refinement_enable": False}),
+            clarabel_settings(careful),
+        )
         self._model: CvxpyModel | None = None
 
     @property
@@ -107,13 +115,29 @@ class SolverChain:
     def _direct_qp(self, inp: ReviewInputs, node: Node) -> ReviewQP:
         """The QP as plain arrays for :func:`~exchina_index.construction.optimizer.direct_qp.solve_direct`."""
         st, reg = self._st, self.regulatory
-        return ReviewQP(inp.u, inp.upper, inp.lower, inp.E, inp.target, inp.tol, inp.prev, inp.lam,
-                        st.issuer_idx, node.issuer_lower, node.issuer_upper, st.country_idx, inp.country_cap,
-                        large=node.large, hull=node.hull, large_sum=1.0 if reg is None else reg.large_sum,
-                        threshold=1.0 if reg is None else reg.large_threshold)
+        return ReviewQP(
+            inp.u,
+            inp.upper,
+            inp.lower,
+            inp.E,
+            inp.target,
+            inp.tol,
+            inp.prev,
+            inp.lam,
+            st.issuer_idx,
+            node.issuer_lower,
+            node.issuer_upper,
+            st.country_idx,
+            inp.country_cap,
+            large=node.large,
+            hull=node.hull,
+            large_sum=1.0 if reg is None else reg.large_sum,
+            threshold=1.0 if reg is None else reg.large_threshold,
+        )
 
-    def _attempt(self, name: str, settings: clarabel.DefaultSettings | None, inp: ReviewInputs, node: Node
-                 ) -> tuple[np.ndarray | None, str]:
+    def _attempt(
+        self, name: str, settings: clarabel.DefaultSettings | None, inp: ReviewInputs, node: Node
+    ) -> tuple[np.ndarray | None, str]:
         """Solve once: (weights or None, cvxpy-style status)."""
         if settings is None:
             return self.model.solve(name, inp, node)
@@ -153,5 +177,6 @@ class SolverChain:
         if attempts and all(s.startswith("infeasible") for _, s in attempts):
             raise NodeInfeasible(attempts)
         tried = "; ".join(f"{n}: {s}" for n, s in attempts)
-        raise SolverError(f"every solver failed ({tried}); try other fallback_solvers or relax "
-                          "the constraints slightly")
+        raise SolverError(
+            f"every solver failed ({tried}); try other fallback_solvers or relax the constraints slightly"
+        )

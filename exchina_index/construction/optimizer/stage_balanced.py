@@ -42,6 +42,7 @@ import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
 from exchina_index.construction.optimizer.branch_and_bound import solve_regulatory
+from exchina_index.construction.optimizer.capacity import structure_capacity
 from exchina_index.construction.optimizer.feasibility import infeasible_error, precheck
 from exchina_index.construction.optimizer.problem import (
     Node,
@@ -77,8 +78,9 @@ def _clean_up(sol: Solution, st: Structure, inp: ReviewInputs, reg: RegulatoryLi
         w = w / w.sum()
     viol = violations(w, st, inp, reg)
     if viol:
-        raise SolverError(f"{sol.solver} returned weights that break a constraint after clean-up: "
-                          f"{'; '.join(viol[:3])}")
+        raise SolverError(
+            f"{sol.solver} returned weights that break a constraint after clean-up: {'; '.join(viol[:3])}"
+        )
     return w
 
 
@@ -158,8 +160,9 @@ class StageBalancedOptimizer:
         if isinstance(max_nodes, bool) or not isinstance(max_nodes, (int, np.integer)) or max_nodes < 1:
             raise InputError(f"max_nodes must be a whole number >= 1, got {max_nodes!r}")
         self._st = make_structure(tickers, stages, issuers, countries)
-        self._chain = SolverChain(self._st, regulatory, bool(turnover), (str(solver), *map(str, fallback_solvers)),
-                                  bool(direct_clarabel))
+        self._chain = SolverChain(
+            self._st, regulatory, bool(turnover), (str(solver), *map(str, fallback_solvers)), bool(direct_clarabel)
+        )
         self.max_nodes = int(max_nodes)
 
     @property
@@ -234,10 +237,19 @@ class StageBalancedOptimizer:
         if turnover_penalty > 0 and not self.turnover:
             raise InputError("turnover_penalty > 0 but the optimizer was built with turnover=False")
         st, reg = self._st, self.regulatory
-        inp = prepare_inputs(st, anchor, stage_exposure, targets, caps, previous,
-                             stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                             country_caps=country_caps, min_weight=min_weight,
-                             turnover_penalty=turnover_penalty)
+        inp = prepare_inputs(
+            st,
+            anchor,
+            stage_exposure,
+            targets,
+            caps,
+            previous,
+            stage_tolerance=stage_tolerance,
+            issuer_cap=issuer_cap,
+            country_caps=country_caps,
+            min_weight=min_weight,
+            turnover_penalty=turnover_penalty,
+        )
         precheck(st, inp, reg)
         start = time.perf_counter()
         if reg is None:
@@ -246,6 +258,37 @@ class StageBalancedOptimizer:
             sol, nodes = solve_regulatory(self._chain, st, inp, reg, self.max_nodes)
         elapsed = time.perf_counter() - start
         return build_result(_clean_up(sol, st, inp, reg), sol, st, inp, reg, elapsed, nodes)
+
+    def max_feasible_aum(
+        self,
+        stage_exposure: pd.DataFrame,
+        targets: Mapping[str, float] | pd.Series,
+        static_caps: pd.Series | float,
+        liquidity_notional: pd.Series,
+        *,
+        stage_tolerance: float = 0.0,
+        issuer_cap: float | None = None,
+        country_caps: Mapping[str, float] | float | None = None,
+        eligible: pd.Series | None = None,
+        solver: str = "CLARABEL",
+    ) -> float:
+        """:func:`~.capacity.max_feasible_aum` on this optimizer's universe, issuers and countries.
+
+        The same LP and answer, without laying the universe out again (the review ladder calls it
+        at every review).
+        """
+        return structure_capacity(
+            self._st,
+            stage_exposure,
+            targets,
+            static_caps,
+            liquidity_notional,
+            stage_tolerance=stage_tolerance,
+            issuer_cap=issuer_cap,
+            country_caps=country_caps,
+            eligible=eligible,
+            solver=solver,
+        )
 
     def _solve_convex(self, inp: ReviewInputs) -> Solution:
         """The review's QP without a regulatory rule: one solve with the issuer caps as bounds."""

@@ -109,10 +109,12 @@ def binding_constraints(w: np.ndarray, st: Structure, inp: ReviewInputs, reg: Re
         binding += [f"country:{st.country_names[c]}" for c in np.flatnonzero(C >= inp.country_cap - BINDING_TOL)]
     if reg is not None:
         thr = reg.large_threshold
-        binding += [f"regulatory:issuer_max:{st.issuer_names[j]}"
-                    for j in np.flatnonzero(W >= reg.issuer_max - BINDING_TOL)]
-        binding += [f"regulatory:threshold:{st.issuer_names[j]}"
-                    for j in np.flatnonzero(np.abs(W - thr) <= BINDING_TOL)]
+        binding += [
+            f"regulatory:issuer_max:{st.issuer_names[j]}" for j in np.flatnonzero(W >= reg.issuer_max - BINDING_TOL)
+        ]
+        binding += [
+            f"regulatory:threshold:{st.issuer_names[j]}" for j in np.flatnonzero(np.abs(W - thr) <= BINDING_TOL)
+        ]
         if W[W > thr + ATOL].sum() >= reg.large_sum - BINDING_TOL:
             binding.append("regulatory:large_sum")
     return sorted(binding)
@@ -152,7 +154,17 @@ def verify_constraints(
     ["'A' weight 0.7000000000 above its cap 0.6000000000"]
     """
     st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(st, anchor, stage_exposure, targets, caps, None,
-                         stage_tolerance=stage_tolerance, issuer_cap=issuer_cap,
-                         country_caps=country_caps, min_weight=min_weight, turnover_penalty=0.0)
+    inp = prepare_inputs(
+        st,
+        anchor,
+        stage_exposure,
+        targets,
+        caps,
+        None,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=min_weight,
+        turnover_penalty=0.0,
+    )
     return violations(aligned(weights, st, "weights", 0.0), st, inp, regulatory, atol)

@@ -24,21 +24,27 @@ from exchina_index.errors import InfeasibleError
 SETTINGS = clarabel_settings({"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10})
 
 
-def _qp(u, upper, *, prev=None, lam=0.0, lower=None, issuers=None, issuer_upper=None,
-        tol=1.0) -> ReviewQP:
+def _qp(u, upper, *, prev=None, lam=0.0, lower=None, issuers=None, issuer_upper=None, tol=1.0) -> ReviewQP:
     """One-stage problem (the stage row never binds with tol=1) over len(u) names."""
     u = np.asarray(u, dtype=float)
     n = len(u)
     iss = np.arange(n) if issuers is None else np.asarray(issuers)
     m = int(iss.max()) + 1
     return ReviewQP(
-        u=u / u.sum(), upper=np.asarray(upper, dtype=float),
+        u=u / u.sum(),
+        upper=np.asarray(upper, dtype=float),
         lower=np.zeros(n) if lower is None else np.asarray(lower, dtype=float),
-        exposure=np.ones((n, 1)), target=np.ones(1), tol=tol,
-        prev=np.zeros(n) if prev is None else np.asarray(prev, dtype=float), lam=lam,
-        issuer_idx=iss, issuer_lower=np.zeros(m),
+        exposure=np.ones((n, 1)),
+        target=np.ones(1),
+        tol=tol,
+        prev=np.zeros(n) if prev is None else np.asarray(prev, dtype=float),
+        lam=lam,
+        issuer_idx=iss,
+        issuer_lower=np.zeros(m),
         issuer_upper=np.full(m, np.inf) if issuer_upper is None else np.asarray(issuer_upper),
-        country_idx=None, country_cap=np.zeros(0))
+        country_idx=None,
+        country_cap=np.zeros(0),
+    )
 
 
 def test_single_cap_by_hand_and_ineligible_name_stays_at_zero() -> None:
@@ -51,8 +57,7 @@ def test_single_cap_by_hand_and_ineligible_name_stays_at_zero() -> None:
 
 def test_issuer_cap_of_two_listings_by_hand() -> None:
     # A and B are one issuer capped at 50%: they keep their 5:3 split, C takes the rest
-    w, _ = solve_direct(_qp([0.5, 0.3, 0.2], [1.0, 1.0, 1.0], issuers=[0, 0, 1],
-                           issuer_upper=[0.5, np.inf]), SETTINGS)
+    w, _ = solve_direct(_qp([0.5, 0.3, 0.2], [1.0, 1.0, 1.0], issuers=[0, 0, 1], issuer_upper=[0.5, np.inf]), SETTINGS)
     np.testing.assert_allclose(w, [0.3125, 0.1875, 0.5], atol=1e-9)
 
 
@@ -77,16 +82,27 @@ def test_turnover_penalty_by_hand() -> None:
 def test_zero_tolerance_stage_band_is_met_exactly() -> None:
     u = np.array([0.5, 0.3, 0.2])
     E = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])
-    qp = ReviewQP(u=u, upper=np.ones(3), lower=np.zeros(3), exposure=E,
-                  target=np.array([0.4, 0.6]), tol=0.0, prev=np.zeros(3), lam=0.0,
-                  issuer_idx=np.arange(3), issuer_lower=np.zeros(3),
-                  issuer_upper=np.full(3, np.inf), country_idx=None, country_cap=np.zeros(0))
+    qp = ReviewQP(
+        u=u,
+        upper=np.ones(3),
+        lower=np.zeros(3),
+        exposure=E,
+        target=np.array([0.4, 0.6]),
+        tol=0.0,
+        prev=np.zeros(3),
+        lam=0.0,
+        issuer_idx=np.arange(3),
+        issuer_lower=np.zeros(3),
+        issuer_upper=np.full(3, np.inf),
+        country_idx=None,
+        country_cap=np.zeros(0),
+    )
     w, _ = solve_direct(qp, SETTINGS)
     np.testing.assert_allclose(E.T @ w, [0.4, 0.6], atol=1e-9)
 
 
 def test_infeasible_problem_reports_primal_infeasible() -> None:
-    w, status = solve_direct(_qp([0.5, 0.5], [0.4, 0.4]), SETTINGS)   # caps add up to 80%
+    w, status = solve_direct(_qp([0.5, 0.5], [0.4, 0.4]), SETTINGS)  # caps add up to 80%
     assert w is None and status == "PrimalInfeasible"
 
 
@@ -114,25 +130,28 @@ def _limits(seed: int, inst) -> RegulatoryLimits:
 def _solve_both(inst, regulatory):
     out = []
     for direct in (True, False):
-        opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers,
-                                     countries=inst.countries, regulatory=regulatory,
-                                     direct_clarabel=direct)
+        opt = StageBalancedOptimizer(
+            list(inst.anchor.index),
+            STAGES,
+            issuers=inst.issuers,
+            countries=inst.countries,
+            regulatory=regulatory,
+            direct_clarabel=direct,
+        )
         kw = inst.kwargs()
         kw.pop("issuers"), kw.pop("countries")
         try:
-            out.append(opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                                 inst.previous, **kw))
+            out.append(opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous, **kw))
         except InfeasibleError:
             out.append(None)
     return out
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(5, 22), rule=st.booleans())
 def test_direct_path_and_cvxpy_model_agree(seed: int, n: int, rule: bool) -> None:
     inst = random_instance(seed, n)
-    if inst.previous is not None:        # some names new to the index (previous weight 0)
+    if inst.previous is not None:  # some names new to the index (previous weight 0)
         new = np.random.default_rng(seed).random(n) < 0.3
         inst.previous = inst.previous.where(~new, 0.0)
     regulatory = _limits(seed, inst) if rule else None
@@ -142,8 +161,7 @@ def test_direct_path_and_cvxpy_model_agree(seed: int, n: int, rule: bool) -> Non
         return
     assert direct.solver == model.solver == "CLARABEL"
     assert independent_violations(direct.weights, inst, regulatory=regulatory) == []
-    assert capped_objective(direct.weights, inst) == pytest.approx(
-        capped_objective(model.weights, inst), abs=1e-7)
+    assert capped_objective(direct.weights, inst) == pytest.approx(capped_objective(model.weights, inst), abs=1e-7)
     assert np.abs(direct.weights - model.weights).max() <= 1e-5
 
 
@@ -153,7 +171,7 @@ def test_unrefined_failure_is_retried_with_refinement_not_a_fallback_solver() ->
     opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, fallback_solvers=("SCS",))
     expected = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.2)
     fast, careful = opt._chain.direct_settings
-    fast.max_iter = 1                       # the first, unrefined attempt cannot finish
+    fast.max_iter = 1  # the first, unrefined attempt cannot finish
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.2)
     assert res.solver == "CLARABEL" and not res.fallback_used
     assert np.abs(res.weights - expected.weights).max() <= 1e-9
@@ -168,14 +186,18 @@ def test_capacity_direct_matches_highs(seed: int) -> None:
     inst.targets = {s: float(inst.exposure[s].mean()) for s in STAGES}
     notional = pd.Series(rng.lognormal(15, 1.5, 12), index=inst.anchor.index)
     notional.iloc[0] = np.inf
-    kw = dict(stage_tolerance=inst.tolerance, issuers=inst.issuers, issuer_cap=inst.issuer_cap,
-              countries=inst.countries, country_caps=inst.country_caps,
-              eligible=inst.anchor > 0)
+    kw = dict(
+        stage_tolerance=inst.tolerance,
+        issuers=inst.issuers,
+        issuer_cap=inst.issuer_cap,
+        countries=inst.countries,
+        country_caps=inst.country_caps,
+        eligible=inst.anchor > 0,
+    )
     got = []
     for solver in ("CLARABEL", "HIGHS"):
         try:
-            got.append(max_feasible_aum(inst.exposure, inst.targets, 0.3, notional,
-                                        solver=solver, **kw))
+            got.append(max_feasible_aum(inst.exposure, inst.targets, 0.3, notional, solver=solver, **kw))
         except InfeasibleError:
             got.append(None)
     if got[0] is None or got[1] is None:

@@ -40,13 +40,13 @@ from exchina_index.construction.optimizer import (
 from exchina_index.construction.optimizer.cvxpy_model import SOLVER_OPTIONS
 from exchina_index.errors import InfeasibleError, InputError, SolverError
 
-FAST = settings(max_examples=50, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=50, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def solve(inst: Instance, **extra) -> pd.Series:
-    return stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                                  inst.previous, **inst.kwargs(), **extra)
+    return stage_balanced_weights(
+        inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous, **inst.kwargs(), **extra
+    )
 
 
 def _pp(text: str) -> float:
@@ -90,10 +90,8 @@ def test_solution_is_optimal_against_reference_model(seed: int, n: int) -> None:
 
 
 @FAST
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(5, 25), uniform=st.booleans(),
-       one_stage=st.booleans())
-def test_single_cap_equals_iterative_capping(seed: int, n: int, uniform: bool,
-                                             one_stage: bool) -> None:
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(5, 25), uniform=st.booleans(), one_stage=st.booleans())
+def test_single_cap_equals_iterative_capping(seed: int, n: int, uniform: bool, one_stage: bool) -> None:
     rng = np.random.default_rng(seed)
     tickers = [f"T{i}" for i in range(n)]
     u = pd.Series(rng.lognormal(0, 1.5, n), index=tickers)
@@ -131,8 +129,11 @@ def test_same_inputs_in_any_order_give_identical_weights(seed: int, n: int) -> N
         issuers=None if inst.issuers is None else inst.issuers.iloc[perm[::-1]],
         issuer_cap=inst.issuer_cap,
         countries=None if inst.countries is None else inst.countries.sample(frac=1, random_state=3),
-        country_caps=(dict(reversed(list(inst.country_caps.items())))
-                      if isinstance(inst.country_caps, dict) else inst.country_caps),
+        country_caps=(
+            dict(reversed(list(inst.country_caps.items())))
+            if isinstance(inst.country_caps, dict)
+            else inst.country_caps
+        ),
         min_weight=None if inst.min_weight is None else inst.min_weight.iloc[perm[::-1]],
         previous=None if inst.previous is None else inst.previous.iloc[perm[::-1]],
         turnover_penalty=inst.turnover_penalty,
@@ -161,25 +162,20 @@ def _reviews(seed: int, n: int, k: int) -> list[Instance]:
 def test_compiled_problem_is_dpp_and_resolve_matches_fresh_build() -> None:
     reviews = _reviews(7, 18, 6)
     base = reviews[0]
-    compiled = StageBalancedOptimizer(list(base.anchor.index), STAGES, issuers=base.issuers,
-                                      countries=base.countries)
+    compiled = StageBalancedOptimizer(list(base.anchor.index), STAGES, issuers=base.issuers, countries=base.countries)
     assert compiled.problem.is_dpp()
     solved = 0
     for inst in reviews:
         kw = inst.kwargs()
         kw.pop("issuers"), kw.pop("countries")
-        fresh = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers,
-                                       countries=inst.countries)
+        fresh = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers, countries=inst.countries)
         try:
-            expected = fresh.solve(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                                   inst.previous, **kw)
+            expected = fresh.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous, **kw)
         except InfeasibleError:
             with pytest.raises(InfeasibleError):
-                compiled.solve(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                               inst.previous, **kw)
+                compiled.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous, **kw)
             continue
-        got = compiled.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous,
-                             **kw)
+        got = compiled.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, inst.previous, **kw)
         assert np.abs(got.weights - expected.weights).max() <= 1e-9
         assert independent_violations(got.weights, inst) == []
         solved += 1
@@ -217,7 +213,8 @@ def test_stage_exposure_after_is_within_tolerance_of_target() -> None:
         u = inst.anchor / inst.anchor.sum()
         for s in STAGES:
             assert res.stage_exposure_before[s] == pytest.approx(
-                sum(u[t] * inst.exposure.loc[t, s] for t in u.index), abs=1e-12)
+                sum(u[t] * inst.exposure.loc[t, s] for t in u.index), abs=1e-12
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,15 +225,19 @@ def test_stage_exposure_after_is_within_tolerance_of_target() -> None:
 def test_report_names_binding_constraints() -> None:
     tickers = ["US1", "US2", "US3", "AU1", "AU2", "CA1", "CA2"]
     u = pd.Series([30, 20, 15, 10, 10, 8, 7], index=tickers, dtype=float)
-    expo = pd.DataFrame({"mining": [0.2, 0.0, 0.0, 1, 1, 0.5, 0.0],
-                         "refining": [0.8, 1, 0.0, 0, 0, 0.5, 0.0],
-                         "manufacturing": [0.0, 0.0, 1, 0, 0, 0.0, 1.0]}, index=tickers)
+    expo = pd.DataFrame(
+        {
+            "mining": [0.2, 0.0, 0.0, 1, 1, 0.5, 0.0],
+            "refining": [0.8, 1, 0.0, 0, 0, 0.5, 0.0],
+            "manufacturing": [0.0, 0.0, 1, 0, 0, 0.0, 1.0],
+        },
+        index=tickers,
+    )
     countries = pd.Series([t[:2] for t in tickers], index=tickers)
     issuers = pd.Series(["big", "big", "c", "d", "e", "f", "g"], index=tickers)
     targets = {"mining": 0.3, "refining": 0.4, "manufacturing": 0.3}
     opt = StageBalancedOptimizer(tickers, STAGES, issuers=issuers, countries=countries)
-    res = opt.solve(u, expo, targets, 0.25, stage_tolerance=0.05, issuer_cap=0.3,
-                    country_caps={"US": 0.5})
+    res = opt.solve(u, expo, targets, 0.25, stage_tolerance=0.05, issuer_cap=0.3, country_caps={"US": 0.5})
     w = res.weights
     assert w[["US1", "US2", "US3"]].sum() == pytest.approx(0.5, abs=1e-7)
     assert "country:US" in res.binding_constraints
@@ -250,10 +251,8 @@ def test_report_names_binding_constraints() -> None:
     assert list(res.binding.columns[:5]) == ["u", "weight", "cap", "min_weight", "at_cap"]
     for s in STAGES:
         after = sum(w[t] * expo.loc[t, s] for t in tickers)
-        assert (f"stage:{s} upper" in res.binding_constraints) == (
-            after >= targets[s] + 0.05 - 1e-7)
-        assert (f"stage:{s} lower" in res.binding_constraints) == (
-            after <= targets[s] - 0.05 + 1e-7)
+        assert (f"stage:{s} upper" in res.binding_constraints) == (after >= targets[s] + 0.05 - 1e-7)
+        assert (f"stage:{s} lower" in res.binding_constraints) == (after <= targets[s] - 0.05 + 1e-7)
     assert res.solver == "CLARABEL" and not res.fallback_used
     assert res.status in ("optimal", "optimal_inaccurate")
     assert res.solve_seconds > 0
@@ -265,11 +264,9 @@ def test_large_turnover_penalty_keeps_a_feasible_previous_portfolio() -> None:
     inst = random_instance(5, 10, groups=False, floors=False, turnover=False, ineligible=False)
     prev = pd.Series(np.full(10, 0.1), index=inst.anchor.index)
     expo_prev = {s: float((prev * inst.exposure[s]).sum()) for s in STAGES}
-    w = stage_balanced_weights(inst.anchor, inst.exposure, expo_prev, 0.2, prev,
-                               turnover_penalty=100.0)
+    w = stage_balanced_weights(inst.anchor, inst.exposure, expo_prev, 0.2, prev, turnover_penalty=100.0)
     assert np.abs(w - prev).max() <= 1e-7
-    w0 = stage_balanced_weights(inst.anchor, inst.exposure, expo_prev, 0.2, prev,
-                                turnover_penalty=0.0)
+    w0 = stage_balanced_weights(inst.anchor, inst.exposure, expo_prev, 0.2, prev, turnover_penalty=0.0)
     assert np.abs(w0 - prev).max() > 1e-3
 
 
@@ -278,8 +275,7 @@ def test_min_weight_is_respected() -> None:
     smallest = inst.anchor.idxmin()
     floor = pd.Series(0.0, index=inst.anchor.index)
     floor[smallest] = 0.09
-    w = stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.4,
-                               stage_tolerance=0.3, min_weight=floor)
+    w = stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.4, stage_tolerance=0.3, min_weight=floor)
     assert w[smallest] >= 0.09 - 1e-9
 
 
@@ -315,13 +311,16 @@ def test_inaccurate_answer_is_never_returned(monkeypatch: pytest.MonkeyPatch) ->
     inst = _simple()
     # SCS at a loose tolerance returns an answer that breaks constraints by far more than 1e-8
     monkeypatch.setitem(SOLVER_OPTIONS, "SCS", {"eps_abs": 1e-2, "eps_rel": 1e-2})
-    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="SCS",
-                                 fallback_solvers=("CLARABEL",))
+    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="SCS", fallback_solvers=("CLARABEL",))
     res = opt.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.0)
     assert res.solver == "CLARABEL" and res.fallback_used
-    assert independent_violations(res.weights, Instance(inst.anchor, inst.exposure, inst.targets,
-                                                        pd.Series(0.3, index=inst.anchor.index),
-                                                        0.0)) == []
+    assert (
+        independent_violations(
+            res.weights,
+            Instance(inst.anchor, inst.exposure, inst.targets, pd.Series(0.3, index=inst.anchor.index), 0.0),
+        )
+        == []
+    )
     only_scs = StageBalancedOptimizer(list(inst.anchor.index), STAGES, solver="SCS")
     with pytest.raises(SolverError, match="SCS"):
         only_scs.solve(inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.0)
@@ -332,8 +331,9 @@ def test_every_solver_failing_raises_solver_error_naming_them(monkeypatch: pytes
     monkeypatch.setitem(SOLVER_OPTIONS, "OSQP", {"max_iter": 1})
     monkeypatch.setitem(SOLVER_OPTIONS, "SCS", {"max_iters": 1})
     with pytest.raises(SolverError) as err:
-        stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, 0.3,
-                               stage_tolerance=0.1, solver="OSQP", fallback_solvers=("SCS",))
+        stage_balanced_weights(
+            inst.anchor, inst.exposure, inst.targets, 0.3, stage_tolerance=0.1, solver="OSQP", fallback_solvers=("SCS",)
+        )
     assert "OSQP" in str(err.value) and "SCS" in str(err.value)
 
 
@@ -342,8 +342,9 @@ def test_verify_constraints_reports_violations() -> None:
     inst.issuer_cap, inst.country_caps = 0.3, None
     bad = pd.Series(0.0, index=inst.anchor.index)
     bad.iloc[0] = 1.0
-    found = verify_constraints(bad, inst.anchor, inst.exposure, inst.targets, 0.5,
-                               stage_tolerance=0.0, issuers=inst.issuers, issuer_cap=0.3)
+    found = verify_constraints(
+        bad, inst.anchor, inst.exposure, inst.targets, 0.5, stage_tolerance=0.0, issuers=inst.issuers, issuer_cap=0.3
+    )
     assert any("cap" in v for v in found) and any("stage" in v for v in found)
     assert any("issuer" in v for v in found)
 
@@ -363,8 +364,7 @@ def _regulatory_instance(seed: int, twins: bool = False) -> tuple[Instance, Regu
     n = int(rng.integers(5, 11))
     inst = random_instance(seed, n, floors=False, ineligible=False)
     n_iss = int(rng.integers(4, 8))
-    inst.issuers = pd.Series([f"iss{int(rng.integers(0, n_iss))}" for _ in range(n)],
-                             index=inst.anchor.index)
+    inst.issuers = pd.Series([f"iss{int(rng.integers(0, n_iss))}" for _ in range(n)], index=inst.anchor.index)
     m = inst.issuers.nunique()
     inst.tolerance = float(rng.uniform(0.05, 0.3))
     inst.targets = {s: float(inst.exposure[s].mean()) for s in STAGES}
@@ -375,7 +375,7 @@ def _regulatory_instance(seed: int, twins: bool = False) -> tuple[Instance, Regu
         # the optimizer uses for symmetry breaking), or near-twins that differ in exposures
         t = int(rng.integers(2, min(5, n) + 1))
         idx = inst.anchor.index[:t]
-        if rng.random() < 0.6:        # otherwise near-twins: same caps, different exposures
+        if rng.random() < 0.6:  # otherwise near-twins: same caps, different exposures
             inst.exposure.loc[idx] = inst.exposure.loc[idx[0]].to_numpy()
         inst.caps[idx] = inst.caps[idx[0]]
         inst.countries[idx] = inst.countries[idx[0]]
@@ -411,31 +411,29 @@ def _cap_weighted(seed: int, n: int, n_issuers: int) -> Instance:
     rng = np.random.default_rng(seed)
     inst = random_instance(seed, n, floors=False, turnover=False, ineligible=False)
     inst.anchor = pd.Series(rng.pareto(1.2, n) + 0.05, index=inst.anchor.index)
-    inst.issuers = pd.Series([f"I{min(i, n_issuers - 1 - i % 3)}" for i in range(n)],
-                             index=inst.anchor.index)
+    inst.issuers = pd.Series([f"I{min(i, n_issuers - 1 - i % 3)}" for i in range(n)], index=inst.anchor.index)
     inst.caps = pd.Series(0.2, index=inst.anchor.index)
     inst.issuer_cap, inst.country_caps = None, None
     inst.tolerance = 0.05
     u = inst.anchor / inst.anchor.sum()
-    inst.targets = {s: float((u * inst.exposure[s]).sum() + inst.exposure[s].mean()) / 2
-                    for s in STAGES}
+    inst.targets = {s: float((u * inst.exposure[s]).sum() + inst.exposure[s].mean()) / 2 for s in STAGES}
     return inst
 
 
-@pytest.mark.parametrize("limits", [RIC_25_50, UCITS_5_10_40, RIC_25_50.buffered(0.9),
-                                    UCITS_5_10_40.buffered(0.9)], ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "limits", [RIC_25_50, UCITS_5_10_40, RIC_25_50.buffered(0.9), UCITS_5_10_40.buffered(0.9)], ids=lambda r: r.name
+)
 def test_ric_and_ucits_results_pass_the_independent_checker(limits: RegulatoryLimits) -> None:
     for seed in (1, 2, 3):
         inst = _cap_weighted(seed, 30, 26)
-        opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers,
-                                     regulatory=limits)
-        res = opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                        stage_tolerance=inst.tolerance)
+        opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers, regulatory=limits)
+        res = opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, stage_tolerance=inst.tolerance)
         assert independent_violations(res.weights, inst, regulatory=limits) == []
         assert all(c.passed for c in check_regulatory(res.weights, inst.issuers, limits))
         # the rule bites in these universes and the report says so
-        free = stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                                      stage_tolerance=inst.tolerance, issuers=inst.issuers)
+        free = stage_balanced_weights(
+            inst.anchor, inst.exposure, inst.targets, inst.caps, stage_tolerance=inst.tolerance, issuers=inst.issuers
+        )
         if independent_violations(free, inst, regulatory=limits):
             assert any(b.startswith("regulatory:") for b in res.binding_constraints)
             assert res.objective >= capped_objective(free, inst) - 1e-9
@@ -444,19 +442,17 @@ def test_ric_and_ucits_results_pass_the_independent_checker(limits: RegulatoryLi
 def test_compliant_convex_solution_is_returned_without_branching() -> None:
     inst = _cap_weighted(4, 40, 40)
     inst.caps = pd.Series(0.045, index=inst.anchor.index)
-    free = stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                                  stage_tolerance=inst.tolerance, issuers=inst.issuers)
+    free = stage_balanced_weights(
+        inst.anchor, inst.exposure, inst.targets, inst.caps, stage_tolerance=inst.tolerance, issuers=inst.issuers
+    )
     assert independent_violations(free, inst, regulatory=RIC_25_50) == []
-    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers,
-                                 regulatory=RIC_25_50)
-    res = opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps,
-                    stage_tolerance=inst.tolerance)
+    opt = StageBalancedOptimizer(list(inst.anchor.index), STAGES, issuers=inst.issuers, regulatory=RIC_25_50)
+    res = opt.solve(inst.anchor, inst.exposure, inst.targets, inst.caps, stage_tolerance=inst.tolerance)
     assert res.nodes == 1
     assert np.abs(res.weights - free).max() <= 1e-7
 
 
-@pytest.mark.parametrize("n,limits", [(14, RIC_25_50), (16, RIC_25_50),
-                                      (20, UCITS_5_10_40.buffered(0.9))])
+@pytest.mark.parametrize("n,limits", [(14, RIC_25_50), (16, RIC_25_50), (20, UCITS_5_10_40.buffered(0.9))])
 def test_identical_issuers_do_not_blow_up_the_search(n: int, limits: RegulatoryLimits) -> None:
     # equal anchors, identical data: every choice of large issuers is equivalent
     u = pd.Series(1.0, index=[f"T{i:02d}" for i in range(n)])
@@ -467,12 +463,12 @@ def test_identical_issuers_do_not_blow_up_the_search(n: int, limits: RegulatoryL
     assert independent_violations(res.weights, inst, regulatory=limits) == []
     # optimum by hand: k issuers share the large budget, the others sit at the threshold
     best = min(
-        k * (big ** 2) + (n - k) * limits.large_threshold ** 2
+        k * (big**2) + (n - k) * limits.large_threshold**2
         for k in range(1, n)
         for big in [(1 - (n - k) * limits.large_threshold) / k]
-        if limits.large_threshold <= big <= min(limits.issuer_max, 0.3)
-        and k * big <= limits.large_sum + 1e-12)
-    assert n * float((res.weights ** 2).sum()) - 1 == pytest.approx(n * best - 1, abs=1e-7)
+        if limits.large_threshold <= big <= min(limits.issuer_max, 0.3) and k * big <= limits.large_sum + 1e-12
+    )
+    assert n * float((res.weights**2).sum()) - 1 == pytest.approx(n * best - 1, abs=1e-7)
 
 
 def test_names_alike_except_exposures_are_not_treated_as_interchangeable() -> None:
@@ -480,16 +476,15 @@ def test_names_alike_except_exposures_are_not_treated_as_interchangeable() -> No
     # refining target forces B above the threshold and the large budget then keeps A small.
     t = ["A", "B", "C", "D", "E", "F"]
     u = pd.Series([3.0, 1, 1, 1, 1, 1], index=t)
-    expo = pd.DataFrame({"mining": [1.0, 0, 1, 1, 1, 1], "refining": [0.0, 1, 0, 0, 0, 0]},
-                        index=t)
+    expo = pd.DataFrame({"mining": [1.0, 0, 1, 1, 1, 1], "refining": [0.0, 1, 0, 0, 0, 0]}, index=t)
     reg = RegulatoryLimits("t", issuer_max=0.5, large_threshold=0.15, large_sum=0.5)
-    inst = Instance(u, expo, {"mining": 0.6, "refining": 0.4}, pd.Series(0.45, index=t), 0.0,
-                    countries=pd.Series("US", index=t))
+    inst = Instance(
+        u, expo, {"mining": 0.6, "refining": 0.4}, pd.Series(0.45, index=t), 0.0, countries=pd.Series("US", index=t)
+    )
     w = solve(inst, regulatory=reg)
     assert independent_violations(w, inst, regulatory=reg) == []
     assert w["B"] == pytest.approx(0.4, abs=1e-8) and w["A"] <= 0.15 + 1e-8
-    assert capped_objective(w, inst) == pytest.approx(ReferenceModel(inst, reg).brute_force(),
-                                                      abs=1e-6)
+    assert capped_objective(w, inst) == pytest.approx(ReferenceModel(inst, reg).brute_force(), abs=1e-6)
 
 
 def test_regulatory_rule_that_cannot_hold_raises_infeasible() -> None:
@@ -509,8 +504,7 @@ def _three_stage(n: int = 9) -> tuple[pd.Series, pd.DataFrame]:
     tickers = [f"T{i}" for i in range(n)]
     u = pd.Series(np.arange(1, n + 1, dtype=float), index=tickers)
     stage = [STAGES[i % 3] for i in range(n)]
-    expo = pd.DataFrame({s: [1.0 if x == s else 0.0 for x in stage] for s in STAGES},
-                        index=tickers)
+    expo = pd.DataFrame({s: [1.0 if x == s else 0.0 for x in stage] for s in STAGES}, index=tickers)
     return u, expo
 
 
@@ -518,7 +512,7 @@ def test_stage_shortfall_is_named_with_its_size() -> None:
     u, expo = _three_stage(9)
     caps = pd.Series(0.2, index=u.index)
     refiners = expo.index[expo["refining"] == 1]
-    caps[refiners] = 0.06                          # refiners can reach 3 × 6% = 18%
+    caps[refiners] = 0.06  # refiners can reach 3 × 6% = 18%
     targets = {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3}
     with pytest.raises(InfeasibleError) as err:
         stage_balanced_weights(u, expo, targets, caps, stage_tolerance=0.02)
@@ -533,9 +527,15 @@ def test_country_cap_shortfall_is_named() -> None:
     u, expo = _three_stage(6)
     countries = pd.Series(["US", "US", "US", "US", "AU", "AU"], index=u.index)
     with pytest.raises(InfeasibleError) as err:
-        stage_balanced_weights(u, expo, {"mining": 1 / 3, "refining": 1 / 3,
-                                         "manufacturing": 1 / 3}, 0.5, stage_tolerance=0.3,
-                               countries=countries, country_caps={"US": 0.4, "AU": 0.5})
+        stage_balanced_weights(
+            u,
+            expo,
+            {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3},
+            0.5,
+            stage_tolerance=0.3,
+            countries=countries,
+            country_caps={"US": 0.4, "AU": 0.5},
+        )
     msg = str(err.value)
     assert "US 40.0%" in msg and "AU 50.0%" in msg
     assert _pp(msg) == pytest.approx(10.0, abs=0.051)
@@ -544,8 +544,9 @@ def test_country_cap_shortfall_is_named() -> None:
 def test_caps_adding_below_one_are_named() -> None:
     u, expo = _three_stage(9)
     with pytest.raises(InfeasibleError) as err:
-        stage_balanced_weights(u, expo, {"mining": 1 / 3, "refining": 1 / 3,
-                                         "manufacturing": 1 / 3}, 0.1, stage_tolerance=0.1)
+        stage_balanced_weights(
+            u, expo, {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3}, 0.1, stage_tolerance=0.1
+        )
     assert "caps" in str(err.value)
     assert _pp(str(err.value)) == pytest.approx(10.0, abs=0.051)
 
@@ -554,22 +555,26 @@ def test_issuer_cap_shortfall_is_named() -> None:
     u, expo = _three_stage(6)
     issuers = pd.Series(["a", "a", "a", "b", "b", "b"], index=u.index)
     with pytest.raises(InfeasibleError, match=r"issuer cap.*shortfall 20.0 pp"):
-        stage_balanced_weights(u, expo, {"mining": 1 / 3, "refining": 1 / 3,
-                                         "manufacturing": 1 / 3}, 0.5, stage_tolerance=0.5,
-                               issuers=issuers, issuer_cap=0.4)
+        stage_balanced_weights(
+            u,
+            expo,
+            {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3},
+            0.5,
+            stage_tolerance=0.5,
+            issuers=issuers,
+            issuer_cap=0.4,
+        )
 
 
 def test_min_weights_above_one_or_on_ineligible_names_are_rejected() -> None:
     u, expo = _three_stage(6)
     targets = {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3}
     with pytest.raises(InfeasibleError, match="minimum weights add up to 120.0%"):
-        stage_balanced_weights(u, expo, targets, 0.5, stage_tolerance=1,
-                               min_weight=pd.Series(0.2, index=u.index))
+        stage_balanced_weights(u, expo, targets, 0.5, stage_tolerance=1, min_weight=pd.Series(0.2, index=u.index))
     u0 = u.copy()
     u0["T0"] = 0.0
     with pytest.raises(InfeasibleError, match="'T0'.*not eligible"):
-        stage_balanced_weights(u0, expo, targets, 0.5, stage_tolerance=1,
-                               min_weight=pd.Series({"T0": 0.01}))
+        stage_balanced_weights(u0, expo, targets, 0.5, stage_tolerance=1, min_weight=pd.Series({"T0": 0.01}))
 
 
 def test_solver_detected_infeasibility_lists_active_groups() -> None:
@@ -577,13 +582,15 @@ def test_solver_detected_infeasibility_lists_active_groups() -> None:
     # carry all of 'refining' share one issuer capped below the refining target.
     tickers = ["A", "B", "C", "D", "E"]
     u = pd.Series(1.0, index=tickers)
-    expo = pd.DataFrame({"mining": [0, 0, 1, 1, 0.5], "refining": [1, 1, 0, 0, 0],
-                         "manufacturing": [0, 0, 0, 0, 0.5]}, index=tickers, dtype=float)
+    expo = pd.DataFrame(
+        {"mining": [0, 0, 1, 1, 0.5], "refining": [1, 1, 0, 0, 0], "manufacturing": [0, 0, 0, 0, 0.5]},
+        index=tickers,
+        dtype=float,
+    )
     issuers = pd.Series(["X", "X", "C", "D", "E"], index=tickers)
     targets = {"mining": 0.5, "refining": 0.4, "manufacturing": 0.1}
     with pytest.raises(InfeasibleError) as err:
-        stage_balanced_weights(u, expo, targets, 0.5, stage_tolerance=0.01, issuers=issuers,
-                               issuer_cap=0.3)
+        stage_balanced_weights(u, expo, targets, 0.5, stage_tolerance=0.01, issuers=issuers, issuer_cap=0.3)
     msg = str(err.value)
     assert "infeasible" in msg and "issuer cap 30.0%" in msg and "stage targets" in msg
 
@@ -593,8 +600,9 @@ def _boundary_case(kind: str, slack: float) -> tuple[Instance, RegulatoryLimits 
     one = {"all": 1.0}
     if kind == "caps":
         t = [f"T{i}" for i in range(10)]
-        return Instance(pd.Series(1.0, index=t), pd.DataFrame({"all": 1.0}, index=t), one,
-                        pd.Series(0.1 + slack / 10, index=t), 0.0), None
+        return Instance(
+            pd.Series(1.0, index=t), pd.DataFrame({"all": 1.0}, index=t), one, pd.Series(0.1 + slack / 10, index=t), 0.0
+        ), None
     if kind == "stage":
         u, expo = _three_stage(9)
         caps = pd.Series(0.2, index=u.index)
@@ -602,28 +610,52 @@ def _boundary_case(kind: str, slack: float) -> tuple[Instance, RegulatoryLimits 
         return Instance(u, expo, {s: 1 / 3 for s in STAGES}, caps, 0.02), None
     if kind == "country":
         t = [f"T{i}" for i in range(6)]
-        return Instance(pd.Series(1.0, index=t), pd.DataFrame({"all": 1.0}, index=t), one,
-                        pd.Series(0.5, index=t), 0.0,
-                        countries=pd.Series(["US"] * 4 + ["AU"] * 2, index=t),
-                        country_caps={"US": 0.4, "AU": 0.6 + slack}), None
+        return Instance(
+            pd.Series(1.0, index=t),
+            pd.DataFrame({"all": 1.0}, index=t),
+            one,
+            pd.Series(0.5, index=t),
+            0.0,
+            countries=pd.Series(["US"] * 4 + ["AU"] * 2, index=t),
+            country_caps={"US": 0.4, "AU": 0.6 + slack},
+        ), None
     if kind == "issuer":
         t = [f"T{i}" for i in range(6)]
-        return Instance(pd.Series(1.0, index=t), pd.DataFrame({"all": 1.0}, index=t), one,
-                        pd.Series(0.5, index=t), 0.0,
-                        issuers=pd.Series(["a"] * 3 + ["b"] * 3, index=t),
-                        issuer_cap=0.5 + slack / 2), None
+        return Instance(
+            pd.Series(1.0, index=t),
+            pd.DataFrame({"all": 1.0}, index=t),
+            one,
+            pd.Series(0.5, index=t),
+            0.0,
+            issuers=pd.Series(["a"] * 3 + ["b"] * 3, index=t),
+            issuer_cap=0.5 + slack / 2,
+        ), None
     assert kind == "regulatory"
     # 13 names, cap 25%: two large issuers (sum ≤ L) + 11 at 5% reach 0.55 + L, so L = 0.45 is
     # the edge
     t = [f"T{i:02d}" for i in range(13)]
-    return (Instance(pd.Series(np.linspace(1, 2, 13), index=t),
-                     pd.DataFrame({"all": 1.0}, index=t), one, pd.Series(0.25, index=t), 0.0),
-            RegulatoryLimits("edge rule", 0.25, 0.05, 0.45 + slack))
+    return (
+        Instance(
+            pd.Series(np.linspace(1, 2, 13), index=t),
+            pd.DataFrame({"all": 1.0}, index=t),
+            one,
+            pd.Series(0.25, index=t),
+            0.0,
+        ),
+        RegulatoryLimits("edge rule", 0.25, 0.05, 0.45 + slack),
+    )
 
 
-@pytest.mark.parametrize("kind,word", [("caps", "caps"), ("stage", "stage 'refining'"),
-                                       ("country", "country caps"), ("issuer", "issuer cap"),
-                                       ("regulatory", "edge rule")])
+@pytest.mark.parametrize(
+    "kind,word",
+    [
+        ("caps", "caps"),
+        ("stage", "stage 'refining'"),
+        ("country", "country caps"),
+        ("issuer", "issuer cap"),
+        ("regulatory", "edge rule"),
+    ],
+)
 def test_precheck_is_exact_at_the_edge_of_feasibility(kind: str, word: str) -> None:
     inside, reg = _boundary_case(kind, +1e-3)
     w = solve(inside, regulatory=reg)
@@ -639,8 +671,7 @@ def test_bad_inputs_raise_input_error() -> None:
     u, expo = _three_stage(6)
     targets = {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3}
     with pytest.raises(InputError, match="sum to 1"):
-        stage_balanced_weights(u, expo, {"mining": 0.5, "refining": 0.5, "manufacturing": 0.5},
-                               0.5)
+        stage_balanced_weights(u, expo, {"mining": 0.5, "refining": 0.5, "manufacturing": 0.5}, 0.5)
     with pytest.raises(InputError, match="stages"):
         stage_balanced_weights(u, expo, {"mining": 1.0}, 0.5)
     bad = expo.copy()
@@ -665,8 +696,13 @@ def test_max_feasible_aum_is_the_feasibility_threshold(seed: int) -> None:
     inst.targets = {s: float(inst.exposure[s].mean()) for s in STAGES}
     static = pd.Series(0.3, index=inst.anchor.index)
     notional = pd.Series(rng.lognormal(15, 1.5, 12), index=inst.anchor.index)
-    kw = dict(stage_tolerance=inst.tolerance, issuers=inst.issuers, issuer_cap=inst.issuer_cap,
-              countries=inst.countries, country_caps=inst.country_caps)
+    kw = dict(
+        stage_tolerance=inst.tolerance,
+        issuers=inst.issuers,
+        issuer_cap=inst.issuer_cap,
+        countries=inst.countries,
+        country_caps=inst.country_caps,
+    )
     try:
         aum = max_feasible_aum(inst.exposure, inst.targets, static, notional, **kw)
     except InfeasibleError:
@@ -684,6 +720,37 @@ def test_max_feasible_aum_is_the_feasibility_threshold(seed: int) -> None:
                 stage_balanced_weights(inst.anchor, inst.exposure, inst.targets, caps, **kw)
 
 
+@pytest.mark.parametrize("seed", [0, 3, 11])
+def test_compiled_capacity_is_the_functions_answer(seed: int) -> None:
+    """The optimizer's capacity method reuses its set-up and gives the function's float, bit for bit."""
+    rng = np.random.default_rng(seed)
+    inst = random_instance(seed, 14, floors=False, turnover=False, ineligible=False)
+    inst.tolerance = 0.1
+    inst.targets = {s: float(inst.exposure[s].mean()) for s in STAGES}
+    static = pd.Series(0.3, index=inst.anchor.index)
+    notional = pd.Series(rng.lognormal(15, 1.5, 14), index=inst.anchor.index)
+    eligible = pd.Series(rng.random(14) > 0.2, index=inst.anchor.index)
+    opt = StageBalancedOptimizer(inst.anchor.index, STAGES, issuers=inst.issuers, countries=inst.countries)
+    kw = dict(stage_tolerance=inst.tolerance, issuer_cap=inst.issuer_cap, country_caps=inst.country_caps)
+    for el in (None, eligible, eligible.iloc[::-1]):
+        try:
+            want = max_feasible_aum(
+                inst.exposure,
+                inst.targets,
+                static,
+                notional,
+                issuers=inst.issuers,
+                countries=inst.countries,
+                eligible=el,
+                **kw,
+            )
+        except InfeasibleError:
+            with pytest.raises(InfeasibleError):
+                opt.max_feasible_aum(inst.exposure, inst.targets, static, notional, eligible=el, **kw)
+            continue
+        assert opt.max_feasible_aum(inst.exposure, inst.targets, static, notional, eligible=el, **kw) == want
+
+
 def test_max_feasible_aum_is_infinite_without_binding_liquidity_and_respects_eligibility() -> None:
     u, expo = _three_stage(6)
     targets = {"mining": 1 / 3, "refining": 1 / 3, "manufacturing": 1 / 3}
@@ -693,9 +760,8 @@ def test_max_feasible_aum_is_infinite_without_binding_liquidity_and_respects_eli
     # six names, $1m each: at most $6m with equal weights
     assert max_feasible_aum(expo, targets, 0.5, notional) == pytest.approx(6e6, rel=1e-7)
     eligible = pd.Series(True, index=u.index)
-    eligible["T0"] = False                         # one miner left: it must hold 1/3
-    assert max_feasible_aum(expo, targets, 0.5, notional, eligible=eligible) == \
-        pytest.approx(3e6, rel=1e-7)
+    eligible["T0"] = False  # one miner left: it must hold 1/3
+    assert max_feasible_aum(expo, targets, 0.5, notional, eligible=eligible) == pytest.approx(3e6, rel=1e-7)
 
 
 def test_days_to_trade() -> None:
