@@ -273,98 +273,86 @@ def check_caps(
         "country cap", "minimum weight" for those requested. Each carries the worst figure.
     """
     w = _as_weights(weights)
-    out: list[ComplianceCheck] = []
-    total = float(w.sum())
-    ok = abs(total - 1.0) <= tol
-    out.append(
-        ComplianceCheck(
-            "fully invested",
-            1.0,
-            total,
-            ok,
-            f"weights sum to {pct_g(total, _digits(ok))}" + ("" if ok else ", not 100%"),
-        )
-    )
-    low = float(w.min()) if len(w) else 0.0
-    ok = low >= -tol
-    out.append(
-        ComplianceCheck(
-            "long only", 0.0, low, ok, f"smallest weight {pct_g(low, _digits(ok))}" + (" ≥ 0%" if ok else " < 0%")
-        )
-    )
-
+    out = _investment_checks(w, tol)
     if caps is not None:
-        if isinstance(caps, (int, float)):
-            cap_s = pd.Series(float(caps), index=w.index)
-        else:
-            cap_s = pd.Series(caps, dtype=float).reindex(w.index).fillna(math.inf)
-        worst = _worst(w - cap_s)
-        value, limit = float(w[worst]), float(cap_s[worst])
-        ok = value <= limit + tol
-        out.append(
-            ComplianceCheck(
-                "single-name cap",
-                limit,
-                value,
-                ok,
-                f"largest weight against its cap: {worst} {pct_g(value, _digits(ok))} "
-                f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}",
-            )
-        )
-
+        out.append(_name_cap_check(w, caps, tol))
     if issuer_cap is not None:
         totals = group_totals(w, _labels(w, issuers, "issuers"))
         worst = _worst(totals)
         value = float(totals[worst])
-        ok = value <= issuer_cap + tol
-        out.append(
-            ComplianceCheck(
-                "issuer cap",
-                float(issuer_cap),
-                value,
-                ok,
-                f"largest issuer {worst} {pct_g(value, _digits(ok))} "
-                f"{'≤' if ok else '>'} {pct_g(issuer_cap, _digits(ok))}",
-            )
-        )
-
+        limit = float(issuer_cap)
+        out.append(_bound_check("issuer cap", f"largest issuer {worst}", value, limit, value <= limit + tol))
     if country_caps is not None:
-        lab = _labels(w, countries, "countries")
-        totals = group_totals(w, lab)
-        if isinstance(country_caps, (int, float)):
-            cc = pd.Series(float(country_caps), index=totals.index)
-        else:
-            cc = pd.Series({str(k): float(v) for k, v in country_caps.items()}, dtype=float)
-            cc = cc.reindex(totals.index).dropna()
-        if len(cc):
-            excess = totals.reindex(cc.index) - cc
-            worst = _worst(excess)
-            value, limit = float(totals[worst]), float(cc[worst])
-            ok = value <= limit + tol
-            detail = (
-                f"country closest to its cap: {worst} {pct_g(value, _digits(ok))} "
-                f"{'≤' if ok else '>'} {pct_g(limit, _digits(ok))}"
-            )
-        else:
-            value, limit, ok, detail = 0.0, 1.0, True, "no country has a cap"
-        out.append(ComplianceCheck("country cap", limit, value, ok, detail))
-
+        out.append(_country_cap_check(w, _labels(w, countries, "countries"), country_caps, tol))
     if min_weight is not None:
         mw = pd.Series(min_weight, dtype=float).reindex(w.index).fillna(0.0)
         worst = _worst(mw - w)
         value, limit = float(w[worst]), float(mw[worst])
-        ok = value >= limit - tol
-        out.append(
-            ComplianceCheck(
-                "minimum weight",
-                limit,
-                value,
-                ok,
-                f"weight closest to its floor: {worst} {pct_g(value, _digits(ok))} "
-                f"{'≥' if ok else '<'} {pct_g(limit, _digits(ok))}",
-            )
-        )
+        label = f"weight closest to its floor: {worst}"
+        out.append(_bound_check("minimum weight", label, value, limit, value >= limit - tol, upper=False))
     return out
+
+
+def _bound_check(name: str, label: str, value: float, limit: float, ok: bool, upper: bool = True) -> ComplianceCheck:
+    """The check of ``value`` against ``limit`` (an upper bound, or a floor when ``upper`` is False);
+    the detail reads "<label> <value> ≤ <limit>"."""
+    sign = ("≤" if ok else ">") if upper else ("≥" if ok else "<")
+    digits = _digits(ok)
+    return ComplianceCheck(name, limit, value, ok, f"{label} {pct_g(value, digits)} {sign} {pct_g(limit, digits)}")
+
+
+def _investment_checks(w: pd.Series, tol: float) -> list[ComplianceCheck]:
+    """The "fully invested" and "long only" checks."""
+    total = float(w.sum())
+    ok_total = abs(total - 1.0) <= tol
+    low = float(w.min()) if len(w) else 0.0
+    ok_low = low >= -tol
+    return [
+        ComplianceCheck(
+            "fully invested",
+            1.0,
+            total,
+            ok_total,
+            f"weights sum to {pct_g(total, _digits(ok_total))}" + ("" if ok_total else ", not 100%"),
+        ),
+        ComplianceCheck(
+            "long only",
+            0.0,
+            low,
+            ok_low,
+            f"smallest weight {pct_g(low, _digits(ok_low))}" + (" ≥ 0%" if ok_low else " < 0%"),
+        ),
+    ]
+
+
+def _name_cap_check(w: pd.Series, caps: pd.Series | float, tol: float) -> ComplianceCheck:
+    """The "single-name cap" check: the name furthest over (or closest to) its cap."""
+    if isinstance(caps, (int, float)):
+        cap_s = pd.Series(float(caps), index=w.index)
+    else:
+        cap_s = pd.Series(caps, dtype=float).reindex(w.index).fillna(math.inf)
+    worst = _worst(w - cap_s)
+    value, limit = float(w[worst]), float(cap_s[worst])
+    label = f"largest weight against its cap: {worst}"
+    return _bound_check("single-name cap", label, value, limit, value <= limit + tol)
+
+
+def _country_cap_check(
+    w: pd.Series, countries: pd.Series, country_caps: Mapping[str, float] | float, tol: float
+) -> ComplianceCheck:
+    """The "country cap" check: the country furthest over (or closest to) its cap."""
+    totals = group_totals(w, countries)
+    if isinstance(country_caps, (int, float)):
+        cc = pd.Series(float(country_caps), index=totals.index)
+    else:
+        cc = pd.Series({str(k): float(v) for k, v in country_caps.items()}, dtype=float)
+        cc = cc.reindex(totals.index).dropna()
+    if not len(cc):
+        return ComplianceCheck("country cap", 1.0, 0.0, True, "no country has a cap")
+    worst = _worst(totals.reindex(cc.index) - cc)
+    value, limit = float(totals[worst]), float(cc[worst])
+    label = f"country closest to its cap: {worst}"
+    return _bound_check("country cap", label, value, limit, value <= limit + tol)
 
 
 def check_regulatory(
@@ -404,14 +392,12 @@ def check_regulatory(
     totals = group_totals(w, _labels(w, issuers, "issuers"))
     worst = _worst(totals) if len(totals) else "-"
     top = float(totals[worst]) if len(totals) else 0.0
-    ok1 = top <= limits.issuer_max + tol
-    first = ComplianceCheck(
+    first = _bound_check(
         f"{limits.name}: largest issuer",
-        limits.issuer_max,
+        f"largest issuer {worst}",
         top,
-        ok1,
-        f"largest issuer {worst} {pct_g(top, _digits(ok1))} {'≤' if ok1 else '>'} "
-        f"{pct_g(limits.issuer_max, _digits(ok1))}",
+        limits.issuer_max,
+        top <= limits.issuer_max + tol,
     )
     large = totals[totals > limits.large_threshold + tol]
     big = float(large.sum())

@@ -30,7 +30,7 @@ import pandas as pd
 
 from exchina_index.construction.caps import anchor_array, days_to_trade_array, drift_array, liquidity_cap_array
 from exchina_index.construction.compliance import rulebook_limits
-from exchina_index.construction.ladder import LadderProblem, relaxation_ladder, solve_with_ladder
+from exchina_index.construction.ladder import LadderProblem, LadderResult, relaxation_ladder, solve_with_ladder
 from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
 from exchina_index.construction.screens import final_reasons, market_reasons
@@ -298,9 +298,6 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     res = ladder.result
     w = _on(res.weights, idx, 0.0)
     held = w > 0
-    at_cap = _on(res.binding["at_cap"], idx, False) & held
-    at_min = _on(res.binding["at_min"], idx, False) & held
-    binding = np.where(at_cap, np.char.add("cap:", ladder.cap_kind.astype(str)), np.where(at_min, "min", ""))
 
     def series(values: np.ndarray, name: str | None, dtype: type | None = None) -> pd.Series:
         return pd.Series(values, index=idx, name=name, dtype=dtype)
@@ -322,22 +319,14 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         cap=series(ladder.cap, "cap"),
         cap_kind=series(ladder.cap_kind, "cap_kind"),
         weight=weight,
-        binding=series(binding, None),
+        binding=series(_binding(ladder, idx, held), None),
         days_to_trade=series(days_to_trade_array(w, aum, adtv, m.liquidity.participation), "days_to_trade"),
-    )
-    stages = pd.DataFrame(
-        {
-            "target": [m.stages.target_map[s] for s in STAGES],
-            "before": ctx.exposure_by_stage @ u,
-            "after": ctx.exposure_by_stage @ w,
-        },
-        index=_STAGE_INDEX,
     )
     report = ReviewReport(
         as_of=t,
         aum=aum,
         names=names,
-        stages=stages,
+        stages=_stage_table(ctx, u, w),
         # the optimizer's totals (one computation), labelled as the record's
         countries=pd.Series(
             res.country_totals.to_numpy(), index=res.country_totals.index.rename("country"), name="weight"
@@ -357,6 +346,25 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         regulatory=ctx.optimizer.regulatory,
     )
     return WeightResult(weights=weight.copy(), report=report)
+
+
+def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarray:
+    """The limit each held name sits at: ``"cap:<kind>"``, ``"min"`` or ``""``."""
+    at_cap = _on(ladder.result.binding["at_cap"], idx, False) & held
+    at_min = _on(ladder.result.binding["at_min"], idx, False) & held
+    return np.where(at_cap, np.char.add("cap:", ladder.cap_kind.astype(str)), np.where(at_min, "min", ""))
+
+
+def _stage_table(ctx: ReviewContext, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
+    """Stage exposure of the anchor (``before``) and of the weights (``after``) against the targets."""
+    return pd.DataFrame(
+        {
+            "target": [ctx.methodology.stages.target_map[s] for s in STAGES],
+            "before": ctx.exposure_by_stage @ before,
+            "after": ctx.exposure_by_stage @ after,
+        },
+        index=_STAGE_INDEX,
+    )
 
 
 def _on(values: pd.Series, index: pd.Index, fill: object) -> np.ndarray:

@@ -75,7 +75,7 @@ class MarketViews:
     def _frame(self, values: np.ndarray, columns: pd.Index | None = None) -> pd.DataFrame:
         n = values.shape[0]
         cols = self.close.columns if columns is None else columns
-        return pd.DataFrame(values, index=self.close.index[:n], columns=cols)
+        return pd.DataFrame(values, index=self.close.index[:n], columns=cols, copy=False)  # values are fresh
 
     # ------------------------------------------------------------------ cached full-range arrays
 

@@ -131,35 +131,14 @@ def backtest(
         raise ReviewDateError(f"end {hi.date()} must be after start {lo.date()}")
     if progress is not None and not callable(progress):
         raise InputError(f"progress must be a function progress(done, total, date), got {type(progress).__name__}")
+    schedule, t1, notes = _schedule(universe, market, m, lo, hi)
     dates = market.close.index
-    if len(dates) == 0:
-        raise ReviewDateError("the market data holds no dates; load data covering the period")
-    t0 = max(lo, dates[0]) if lo is not None else dates[0]
-    # the data ends where the last listing the screens can admit ends: prices running further only
-    # for screened-out (e.g. Chinese) listings would put reviews where every candidate is stale
-    data_end, beyond = last_screenable_date(universe, market, m)
-    t1 = min(hi, data_end) if hi is not None else data_end
-    notes = tuple(market.notes)
-    if beyond and t1 == data_end:
-        notes += (
-            f"the backtest ends on {data_end.date()}, the last price of a listing the screens admit; "
-            f"later prices (to {dates[-1].date()}) are only for screened-out listings: "
-            f"{', '.join(beyond[:10])}{' ...' if len(beyond) > 10 else ''}",
-        )
-    schedule = review_dates(m, t0, t1)
-    schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
-    if schedule.empty:
-        raise ReviewDateError(
-            f"no review is implemented between {t0.date()} and {t1.date()} inside the market data "
-            f"({dates[0].date()} to {dates[-1].date()}); widen the period"
-        )
-
     f = universe.frame
     alive = market.alive().reindex(columns=f.index, fill_value=False)
     reviews, targets, rates = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy(), progress)
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
-    price_ret = market.returns("price").reindex(index=window, columns=f.index).to_numpy()
-    total_ret = market.returns("total").reindex(index=window, columns=f.index).to_numpy()
+    price_ret = _in_window(market.returns("price"), window, f.index)
+    total_ret = _in_window(market.returns("total"), window, f.index)
     dividend_yield = total_ret - price_ret
     dividend_yield[np.isnan(dividend_yield)] = 0.0
     day_count = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
@@ -199,10 +178,60 @@ def backtest(
     )
 
 
+def _in_window(frame: pd.DataFrame, window: pd.DatetimeIndex, columns: pd.Index) -> np.ndarray:
+    """``frame`` (all market dates) on the contiguous dates ``window`` and on ``columns``, as an
+    array: a slice when the columns already match (the usual case), a reindex otherwise."""
+    if not frame.columns.equals(columns):
+        return frame.reindex(index=window, columns=columns).to_numpy()
+    start = frame.index.get_loc(window[0])
+    return frame.to_numpy()[start : start + len(window)]
+
+
 def _tradeable(weights: np.ndarray, alive_at_implementation: np.ndarray) -> np.ndarray:
     """Drop names that have no price at the implementation date (delisted after the cut-off)."""
     w = np.where(alive_at_implementation, weights, 0.0)
     return w / w.sum()
+
+
+def _schedule(
+    universe: Universe,
+    market,  # MarketData
+    m: Methodology,
+    lo: pd.Timestamp | None,
+    hi: pd.Timestamp | None,
+) -> tuple[pd.DataFrame, pd.Timestamp, tuple[str, ...]]:
+    """The reviews implemented between ``lo`` and ``hi`` (None: no bound) inside the data, the
+    period's last date, and the data notes (the market's, and one when the data ends before the
+    last prices).
+
+    Raises
+    ------
+    ReviewDateError
+        As :func:`backtest` describes.
+    """
+    dates = market.close.index
+    if len(dates) == 0:
+        raise ReviewDateError("the market data holds no dates; load data covering the period")
+    t0 = max(lo, dates[0]) if lo is not None else dates[0]
+    # the data ends where the last listing the screens can admit ends: prices running further only
+    # for screened-out (e.g. Chinese) listings would put reviews where every candidate is stale
+    data_end, beyond = last_screenable_date(universe, market, m)
+    t1 = min(hi, data_end) if hi is not None else data_end
+    notes = tuple(market.notes)
+    if beyond and t1 == data_end:
+        notes += (
+            f"the backtest ends on {data_end.date()}, the last price of a listing the screens admit; "
+            f"later prices (to {dates[-1].date()}) are only for screened-out listings: "
+            f"{', '.join(beyond[:10])}{' ...' if len(beyond) > 10 else ''}",
+        )
+    schedule = review_dates(m, t0, t1)
+    schedule = schedule[(schedule["cutoff"] >= dates[0]) & (schedule["implement"] <= t1)].reset_index(drop=True)
+    if schedule.empty:
+        raise ReviewDateError(
+            f"no review is implemented between {t0.date()} and {t1.date()} inside the market data "
+            f"({dates[0].date()} to {dates[-1].date()}); widen the period"
+        )
+    return schedule, t1, notes
 
 
 def _run_reviews(

@@ -210,7 +210,8 @@ class IndexRun:
                 index=dates,
                 columns=["price_return", "total_return", "net_total_return"],
             ),
-            "drifted": pd.DataFrame(self.drifted_weights, index=dates, columns=columns),
+            # the (T, N) weights are labelled, not copied: a full pass over memory for nothing
+            "drifted": pd.DataFrame(self.drifted_weights, index=dates, columns=columns, copy=False),
             "pre_trade": pd.DataFrame(self.pre_trade_weights, index=reviews, columns=columns),
             "post_trade": pd.DataFrame(self.post_trade_weights, index=reviews, columns=columns),
             "turnover": pd.Series(self.turnover, index=reviews, name="turnover"),
