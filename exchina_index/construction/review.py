@@ -57,6 +57,7 @@ __all__ = [
 
 
 _STAGE_INDEX = pd.Index(STAGES)
+_STAGE_COLUMNS = pd.Index(["target", "before", "after"])
 
 
 def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
@@ -352,19 +353,15 @@ def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarra
     """The limit each held name sits at: ``"cap:<kind>"``, ``"min"`` or ``""``."""
     at_cap = _on(ladder.result.binding["at_cap"], idx, False) & held
     at_min = _on(ladder.result.binding["at_min"], idx, False) & held
-    return np.where(at_cap, np.char.add("cap:", ladder.cap_kind.astype(str)), np.where(at_min, "min", ""))
+    at_kind = np.where(ladder.cap_kind == "liquidity", "cap:liquidity", "cap:single")  # the only two kinds
+    return np.where(at_cap, at_kind, np.where(at_min, "min", ""))
 
 
 def _stage_table(ctx: ReviewContext, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
     """Stage exposure of the anchor (``before``) and of the weights (``after``) against the targets."""
-    return pd.DataFrame(
-        {
-            "target": [ctx.methodology.stages.target_map[s] for s in STAGES],
-            "before": ctx.exposure_by_stage @ before,
-            "after": ctx.exposure_by_stage @ after,
-        },
-        index=_STAGE_INDEX,
-    )
+    targets = [ctx.methodology.stages.target_map[s] for s in STAGES]
+    table = np.column_stack([targets, ctx.exposure_by_stage @ before, ctx.exposure_by_stage @ after])
+    return pd.DataFrame(table, index=_STAGE_INDEX, columns=_STAGE_COLUMNS)
 
 
 def _on(values: pd.Series, index: pd.Index, fill: object) -> np.ndarray:
@@ -402,11 +399,8 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
 
 def _capacity_days(held: pd.Index, weights: np.ndarray, adtv: np.ndarray, m: Methodology) -> pd.DataFrame:
     """Days to trade each held name at the rulebook's capacity AUM levels (one column per level)."""
-    p = m.liquidity.participation
-    return pd.DataFrame(
-        {
-            f"{lvl / 1e6:,.0f}M": days_to_trade_array(weights, lvl, adtv, p)
-            for lvl in m.liquidity.capacity_aum_levels_usd
-        },
-        index=held,
-    )
+    levels = m.liquidity.capacity_aum_levels_usd
+    if not levels:
+        return pd.DataFrame(index=held)
+    days = [days_to_trade_array(weights, lvl, adtv, m.liquidity.participation) for lvl in levels]
+    return pd.DataFrame(np.column_stack(days), index=held, columns=[f"{lvl / 1e6:,.0f}M" for lvl in levels])
