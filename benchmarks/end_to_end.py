@@ -11,11 +11,12 @@ calls) with the output in a temporary folder; the stages are timed by wrapping t
                    among them: the optimizer imports it only for a fallback solver)
 ``data_load``      ``data.load_market_data`` (the demo generator and ``MarketData`` validation),
                    plus reading the spec, universe and rulebook
-``reviews``        ``review.make_optimizer`` + every ``review.build_weights`` (screens, anchors,
-                   caps, optimizer, capacity LP) + ``review.drift_weights``; ``solver`` is the part
-                   spent in the optimizer's solve (``report.solve_seconds``)
-``engine``         ``engine.run_index``
-``backtest_other`` the rest of ``backtester.backtest`` (schedule, return frames, labelling)
+``reviews``        ``construction.review.review_context`` (static screens, feature panels, the
+                   compiled optimizer) + every ``run_review`` (screens, anchors, caps, optimizer,
+                   capacity LP) + ``caps.drift_array``; ``solver`` is the part spent in the
+                   optimizer's solve (``report.solve_seconds``)
+``engine``         ``simulation.engine.run_index``
+``backtest_other`` the rest of ``simulation.backtest.backtest`` (schedule, return frames, labelling)
 ``benchmark``      the comparison basket (``benchmark.universe_cap_weighted_returns``)
 ``tearsheet``      ``tearsheet.write_tearsheet`` (quantstats report, thematic page, charts)
 ``outputs_other``  the rest of ``run_spec`` (CSV files, swap into place)
@@ -85,9 +86,9 @@ def _child(spec: Path) -> dict[str, Any]:
         solver["reviews"] += 1
 
     _wrap(data_mod, "load_market_data", acc, "data_load")
-    _wrap(bt_mod, "build_weights", acc, "reviews", on_review)
-    _wrap(bt_mod, "make_optimizer", acc, "reviews")
-    _wrap(bt_mod, "drift_weights", acc, "reviews")
+    _wrap(bt_mod, "review_context", acc, "reviews")
+    _wrap(bt_mod, "run_review", acc, "reviews", on_review)
+    _wrap(bt_mod, "drift_array", acc, "reviews")
     _wrap(bt_mod, "run_index", acc, "engine")
     _wrap(bt_mod, "backtest", acc, "backtest_total")
     _wrap(bench_mod, "universe_cap_weighted_returns", acc, "benchmark")

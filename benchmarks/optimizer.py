@@ -1,9 +1,9 @@
 """Case 1: the optimizer, compiled once and re-solved per review vs built from scratch per review.
 
-The per-review problems are the real ones: the review pipeline (``review.build_weights``: screens,
+The per-review problems are the real ones: the review pipeline (``construction.review.build_weights``: screens,
 anchors, single and liquidity caps, issuer and country caps, RIC 25/50 rule, turnover penalty
 against the drifted previous portfolio) runs over the scaled case's schedule exactly as
-``backtester.backtest`` runs it, with a recording stand-in for the compiled optimizer that captures
+``simulation.backtest.backtest`` runs it, with a recorder on the compiled optimizer that captures
 the arguments of every ``solve`` call. The successful call of each review is then replayed:
 
 * **compiled** (ours): ``StageBalancedOptimizer.solve(**call)`` on one optimizer built for the
@@ -32,21 +32,28 @@ __all__ = ["collect_review_problems", "optimizer_case"]
 
 
 class _Recorder:
-    """Stands in for the compiled optimizer inside ``build_weights``: forwards and records."""
+    """Records every ``solve`` a review makes on the compiled optimizer: the optimizer's own
+    ``solve`` is shadowed on the instance while recording (``build_weights`` only takes real
+    optimizers) and restored by :meth:`stop`."""
 
     def __init__(self, optimizer: Any) -> None:
         self.optimizer = optimizer
         self.calls: list[tuple[dict[str, Any], Any, float]] = []  # kwargs, result or error, s
+        self._solve = optimizer.solve
+        optimizer.solve = self.solve
 
     def solve(self, **kwargs: Any) -> Any:
         t = time.perf_counter()
         try:
-            res = self.optimizer.solve(**kwargs)
+            res = self._solve(**kwargs)
         except Exception as exc:  # the relaxation ladder catches InfeasibleError
             self.calls.append((kwargs, exc, time.perf_counter() - t))
             raise
         self.calls.append((kwargs, res, time.perf_counter() - t))
         return res
+
+    def stop(self) -> None:
+        del self.optimizer.solve  # the class's method again
 
 
 def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dict[str, Any]:
@@ -74,7 +81,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
         previous = None if prev_w is None else drift_weights(prev_w, close_usd, prev_impl, row.cutoff)
         n_before = len(rec.calls)
         try:
-            result = build_weights(u, market, row.cutoff, m, AUM, previous=previous, optimizer=rec)
+            result = build_weights(u, market, row.cutoff, m, AUM, previous=previous, optimizer=optimizer)
         except InfeasibleError:
             infeasible.append(row.cutoff)
             continue
@@ -97,6 +104,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
         ok = alive.loc[row.implement].reindex(result.weights.index, fill_value=False).astype(bool)
         w = result.weights.where(ok, 0.0)
         prev_w, prev_impl = w / w.sum(), row.implement
+    rec.stop()
     return {
         "optimizer": optimizer,
         "compile_s": compile_s,
