@@ -17,9 +17,7 @@ from exchina_index.construction.compliance import RegulatoryLimits
 from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
-    make_structure,
-    prepare_inputs,
-    stages_of,
+    one_problem,
 )
 from exchina_index.construction.optimizer.verify import ATOL
 from exchina_index.errors import InfeasibleError
@@ -258,18 +256,16 @@ def check_feasibility(
     Traceback (most recent call last):
     exchina_index.errors.InfeasibleError: the single-name caps of the 2 eligible names add up to only 80.0%: ...
     """
-    st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(
-        st,
+    st, inp = one_problem(
         anchor,
         stage_exposure,
         targets,
         caps,
-        None,
         stage_tolerance=stage_tolerance,
+        issuers=issuers,
         issuer_cap=issuer_cap,
+        countries=countries,
         country_caps=country_caps,
         min_weight=min_weight,
-        turnover_penalty=0.0,
     )
     precheck(st, inp, reg=regulatory)

@@ -26,6 +26,7 @@ __all__ = [
     "Node",
     "make_structure",
     "prepare_inputs",
+    "one_problem",
     "stages_of",
     "aligned",
     "as_series",
@@ -389,3 +390,35 @@ def prepare_inputs(
         prev,
         float(turnover_penalty),
     )
+
+
+def one_problem(
+    anchor: pd.Series,
+    stage_exposure: pd.DataFrame,
+    targets: Mapping[str, float] | pd.Series,
+    caps: pd.Series | float,
+    *,
+    stage_tolerance: float,
+    issuers: pd.Series | None,
+    issuer_cap: float | None,
+    countries: pd.Series | None,
+    country_caps: Mapping[str, float] | float | None,
+    min_weight: pd.Series | None,
+) -> tuple[Structure, ReviewInputs]:
+    """Structure and inputs of one problem without a previous portfolio, for the stand-alone
+    :func:`check_feasibility` and :func:`verify_constraints`."""
+    st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
+    inp = prepare_inputs(
+        st,
+        anchor,
+        stage_exposure,
+        targets,
+        caps,
+        None,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=min_weight,
+        turnover_penalty=0.0,
+    )
+    return st, inp

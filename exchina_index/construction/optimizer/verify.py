@@ -16,9 +16,7 @@ from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
     aligned,
-    make_structure,
-    prepare_inputs,
-    stages_of,
+    one_problem,
 )
 
 __all__ = ["ATOL", "BINDING_TOL", "regulatory_violations", "violations", "binding_constraints", "verify_constraints"]
@@ -153,18 +151,16 @@ def verify_constraints(
     >>> verify_constraints(u, u, E, {"all": 1.0}, caps=0.6)
     ["'A' weight 0.7000000000 above its cap 0.6000000000"]
     """
-    st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(
-        st,
+    st, inp = one_problem(
         anchor,
         stage_exposure,
         targets,
         caps,
-        None,
         stage_tolerance=stage_tolerance,
+        issuers=issuers,
         issuer_cap=issuer_cap,
+        countries=countries,
         country_caps=country_caps,
         min_weight=min_weight,
-        turnover_penalty=0.0,
     )
     return violations(aligned(weights, st, "weights", 0.0), st, inp, regulatory, atol)
