@@ -17,7 +17,14 @@ import numpy as np
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Liquidity, Methodology
 
-__all__ = ["anchor_array", "liquidity_cap_array", "liquidity_notional", "days_to_trade_array", "drift_array"]
+__all__ = [
+    "anchor_array",
+    "liquidity_cap_array",
+    "name_cap_array",
+    "liquidity_notional",
+    "days_to_trade_array",
+    "drift_array",
+]
 
 
 def anchor_array(
@@ -57,6 +64,12 @@ def anchor_array(
 def liquidity_cap_array(adtv_usd: np.ndarray, aum: float, liquidity: Liquidity) -> np.ndarray:
     """Liquidity cap of each name at ``aum``: participation × ADTV × days / AUM, at most 1 (no ADTV: 0)."""
     return np.minimum(liquidity_notional(adtv_usd, liquidity) / aum, 1.0)
+
+
+def name_cap_array(single: float, liquidity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-name cap, the smaller of the single-name cap and the liquidity cap, and which one it is
+    (``"single"`` or ``"liquidity"``; ``single`` on a tie)."""
+    return np.minimum(single, liquidity), np.where(liquidity < single, "liquidity", "single")
 
 
 def liquidity_notional(adtv_usd: np.ndarray, liquidity: Liquidity) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional
+from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional, name_cap_array
 from exchina_index.construction.optimizer import OptimizationResult
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Methodology
@@ -120,13 +120,7 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
                     f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
                     + (" (the capacity)" if aum_used >= cap_aum * 0.99 else "")
                 )
-            return LadderResult(
-                res,
-                np.minimum(single, liquidity),
-                np.where(liquidity < single, "liquidity", "single"),
-                tuple(relaxations),
-                capacity,
-            )
+            return LadderResult(res, *name_cap_array(single, liquidity), tuple(relaxations), capacity)
     raise InfeasibleError(
         f"review {p.as_of.date()}: infeasible even after the relaxation ladder; "
         + "; ".join(failures[-2:])

@@ -28,7 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exchina_index.construction.caps import anchor_array, days_to_trade_array, drift_array, liquidity_cap_array
+from exchina_index.construction.caps import (
+    anchor_array,
+    days_to_trade_array,
+    drift_array,
+    liquidity_cap_array,
+    name_cap_array,
+)
 from exchina_index.construction.compliance import rulebook_limits
 from exchina_index.construction.ladder import LadderProblem, LadderResult, relaxation_ladder, solve_with_ladder
 from exchina_index.construction.optimizer import StageBalancedOptimizer
@@ -110,13 +116,9 @@ def name_caps(
     ADTV × days / AUM, and ``cap`` = the smaller, with ``cap_kind`` naming which one it is."""
     single = methodology.caps.single if single is None else single
     liquidity = liquidity_cap_array(adtv_usd.to_numpy(dtype=float), aum, methodology.liquidity)
+    cap, kind = name_cap_array(single, liquidity)
     return pd.DataFrame(
-        {
-            "single": np.full(len(liquidity), float(single)),
-            "liquidity": liquidity,
-            "cap": np.minimum(single, liquidity),
-            "cap_kind": np.where(liquidity < single, "liquidity", "single"),
-        },
+        {"single": np.full(len(liquidity), float(single)), "liquidity": liquidity, "cap": cap, "cap_kind": kind},
         index=adtv_usd.index,
     )
 
@@ -353,8 +355,7 @@ def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarra
     """The limit each held name sits at: ``"cap:<kind>"``, ``"min"`` or ``""``."""
     at_cap = _on(ladder.result.binding["at_cap"], idx, False) & held
     at_min = _on(ladder.result.binding["at_min"], idx, False) & held
-    at_kind = np.where(ladder.cap_kind == "liquidity", "cap:liquidity", "cap:single")  # the only two kinds
-    return np.where(at_cap, at_kind, np.where(at_min, "min", ""))
+    return np.where(at_cap, np.char.add("cap:", ladder.cap_kind), np.where(at_min, "min", ""))
 
 
 def _stage_table(ctx: ReviewContext, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:

@@ -59,9 +59,8 @@ def violations(
         out.append(f"weights sum to {w.sum():.12f}, not 1")
     for i in np.flatnonzero(w < -atol):
         out.append(f"'{names[i]}' has negative weight {w[i]:.3e}")
-    upper = np.where(inp.u > 0, inp.cap, 0.0)
-    for i in np.flatnonzero(w > upper + atol):
-        out.append(f"'{names[i]}' weight {w[i]:.10f} above its cap {upper[i]:.10f}")
+    for i in np.flatnonzero(w > inp.upper + atol):
+        out.append(f"'{names[i]}' weight {w[i]:.10f} above its cap {inp.upper[i]:.10f}")
     for i in np.flatnonzero(w < inp.lower - atol):
         out.append(f"'{names[i]}' weight {w[i]:.10f} below its minimum {inp.lower[i]:.10f}")
     expo = inp.E.T @ w
