@@ -29,7 +29,7 @@ _EXPORTS: dict[str, str] = {
     "review_dates": "rules.calendar",
     "build_weights": "construction.review",
     "WeightResult": "construction.record",
-    "stage_balanced_weights": "weights",
+    "stage_balanced_weights": "construction.optimizer",
     "backtest": "simulation.backtest",
     "BacktestResult": "simulation.backtest",
     "write_tearsheet": "publish.tearsheet",
@@ -64,6 +64,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only (``X as X``: a re-export)
+    from exchina_index.construction.optimizer import stage_balanced_weights as stage_balanced_weights
     from exchina_index.construction.record import WeightResult as WeightResult
     from exchina_index.construction.review import build_weights as build_weights
     from exchina_index.construction.screens import screen as screen
@@ -89,4 +90,3 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only (``X as 
     from exchina_index.simulation.backtest import backtest as backtest
     from exchina_index.universe.loading import Universe as Universe
     from exchina_index.universe.loading import load_universe as load_universe
-    from exchina_index.weights import stage_balanced_weights as stage_balanced_weights

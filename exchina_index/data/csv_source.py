@@ -75,7 +75,8 @@ import pandas as pd
 
 from exchina_index._files import csv_problem, path_problem, read_utf8
 from exchina_index.data import _universe_frame
-from exchina_index.data.market import MarketData, identical_close_notes
+from exchina_index.data.frames import identical_close_notes
+from exchina_index.data.market import MarketData
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import DataError
 

@@ -55,7 +55,6 @@ from exchina_index.data.frames import (
     delisted_dates,
     dividend_values,
     drop_from_delisting,
-    identical_close_notes,
     life_bounds,
     readonly_frame,
     share_values,
@@ -67,7 +66,7 @@ from exchina_index.data.views import MarketViews, as_of_date
 from exchina_index.errors import DataError
 from exchina_index.universe.loading import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
-__all__ = ["MarketData", "PRICE_UNITS", "identical_close_notes"]
+__all__ = ["MarketData", "PRICE_UNITS"]
 
 #: Quote units that are a fraction of the ISO currency: unit -> (currency, divisor) (from the universe module).
 PRICE_UNITS: dict[str, tuple[str, int]] = _UNIVERSE_PRICE_UNITS

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.data.csv_source import BOUNDS, FX_BOUNDS
-from exchina_index.data.market import MarketData, identical_close_notes
+from exchina_index.data.frames import identical_close_notes
+from exchina_index.data.market import MarketData
 from exchina_index.data.yahoo.parse import empty_series, fx_pair
 from exchina_index.data.yahoo.run import ONE_DAY, Listing, Run
 from exchina_index.data.yahoo.shares import Shares

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exchina_index.atomic import write_text
 from exchina_index.rules.calendar.exchanges import MIC_CALENDAR, TABLE_FILE
 
 __all__ = ["TABLE_START", "TABLE_END", "write_session_table", "main"]
@@ -71,9 +72,7 @@ def write_session_table(
         "generated_with": f"exchange_calendars {xc.__version__}",
         "calendars": out,
     }
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=0, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    write_text(target, json.dumps(doc, indent=0, sort_keys=True) + "\n")
     return target
 
 
