@@ -92,7 +92,6 @@ def run_spec(
     """
     from exchina_index.data import load_market_data
     from exchina_index.publish.tearsheet import write_tearsheet
-    from exchina_index.rules.methodology import load_methodology
     from exchina_index.simulation.backtest import backtest
     from exchina_index.universe.loading import load_universe
 
@@ -102,9 +101,7 @@ def run_spec(
     atomic.clean_stale(target.parent)
     with atomic.staged_folder(target, replace=True) as staging:
         universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
-        method = load_methodology()
-        if spec.methodology_overrides:
-            method = method.with_overrides(spec.methodology_overrides)
+        method = spec.methodology
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 

@@ -36,7 +36,7 @@ from exchina_index._files import read_utf8
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import ExchinaIndexError, InputError, MethodologyError, short_repr
 from exchina_index.rules.checks import check_aum
-from exchina_index.rules.methodology import load_methodology
+from exchina_index.rules.methodology import Methodology, load_methodology
 
 __all__ = ["BacktestSpec", "load_spec"]
 
@@ -77,6 +77,8 @@ class BacktestSpec:
     methodology_overrides: Mapping[str, Any] = field(default_factory=dict)
     links: str | None = None
     allow_no_links: bool = False
+    #: The bundled rulebook with the overrides applied (validated once, when the spec is read).
+    methodology: Methodology = field(default_factory=load_methodology, compare=False, repr=False)
 
 
 def load_spec(path: str | Path) -> BacktestSpec:
@@ -117,7 +119,7 @@ def load_spec(path: str | Path) -> BacktestSpec:
     except InputError as exc:
         raise _fail(p, "aum", str(exc).removeprefix("aum ")) from None
     kind, ticker, bench_name = _benchmark(p, data)
-    overrides = _overrides(p, data)
+    overrides, method = _overrides(p, data)
     allow_no_links = data.get("allow_no_links", False)
     if not isinstance(allow_no_links, bool):
         raise _fail(p, "allow_no_links", f"must be true or false, got {short_repr(allow_no_links)}")
@@ -141,6 +143,7 @@ def load_spec(path: str | Path) -> BacktestSpec:
         description=description,
         universe=beside(_text(p, data, "universe")),
         methodology_overrides=overrides,
+        methodology=method,
         links=beside(_text(p, data, "links")),
         allow_no_links=allow_no_links,
     )
@@ -229,14 +232,15 @@ def _benchmark(p: Path, data: Mapping[str, Any]) -> tuple[str, str | None, str |
     return kind, ticker, _text(p, bench, "name", prefix="benchmark.")
 
 
-def _overrides(p: Path, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``[methodology]`` overrides, checked against the bundled rulebook."""
+def _overrides(p: Path, data: Mapping[str, Any]) -> tuple[dict[str, Any], Methodology]:
+    """The ``[methodology]`` overrides and the bundled rulebook with them applied."""
     overrides = data.get("methodology", {})
     if not isinstance(overrides, dict):
         raise _fail(p, "methodology", f"must be a table of rulebook overrides, got {short_repr(overrides)}")
+    method = load_methodology()
     if overrides:
         try:
-            load_methodology().with_overrides(overrides)
+            method = method.with_overrides(overrides)
         except MethodologyError as exc:
             raise InputError(f"[methodology] overrides: {exc.detail}", path=p) from None
-    return overrides
+    return overrides, method
