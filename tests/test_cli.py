@@ -272,3 +272,23 @@ def test_screens_without_links_are_said_in_the_report_and_manifest(
     assert any("without links" in n for n in json.loads((folder / "manifest.json").read_text())["universe"]["notes"])
     report = (folder / "report.html").read_text(encoding="utf-8")
     assert "without links" in report.split('id="data-notes"')[1]
+
+
+def test_logging_follows_the_debug_flag_of_each_call() -> None:
+    """main() runs many times in one process (tests, notebooks): a plain call must not leave
+    --debug of a later call silenced, nor pile up handlers."""
+    import logging
+
+    package, root = logging.getLogger("exchina_index"), logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
+    try:
+        for _ in range(2):
+            assert main(["calendar", "--year", "2026"]) == 0
+        assert package.propagate is False
+        assert main(["--debug", "calendar", "--year", "2026"]) == 0
+        assert package.propagate is True
+        assert sum(type(h) is logging.NullHandler for h in package.handlers) == 1
+        assert main(["calendar", "--year", "2026"]) == 0
+        assert package.propagate is False
+    finally:  # --debug configured the root logger: leave it as it was for the other tests
+        root.handlers[:], root.level = root_handlers, root_level

@@ -53,12 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _configure_logging(debug: bool) -> None:
     """Log records to stderr only with ``--debug``: otherwise what matters is the one-line error
     or a ``note:`` line on stdout, which the package's log records (and yfinance's) would repeat."""
+    package = logging.getLogger("exchina_index")
+    package.propagate = debug  # set on every call: main() may run several times in one process
+    if not any(type(h) is logging.NullHandler for h in package.handlers):
+        package.addHandler(logging.NullHandler())  # keeps logging's last-resort handler off stderr
     if debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-        return
-    package = logging.getLogger("exchina_index")
-    package.addHandler(logging.NullHandler())
-    package.propagate = False
 
 
 def run() -> None:
