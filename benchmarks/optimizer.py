@@ -1,6 +1,6 @@
 """Case 1: the optimizer, compiled once and re-solved per review vs built from scratch per review.
 
-The per-review problems are the real ones: the review pipeline (``construction.review.build_weights``: screens,
+The per-review problems are the real ones: the review pipeline (``construction.review.run_review``: screens,
 anchors, single and liquidity caps, issuer and country caps, RIC 25/50 rule, turnover penalty
 against the drifted previous portfolio) runs over the scaled case's schedule exactly as
 ``simulation.backtest.backtest`` runs it, with a recorder on the compiled optimizer that captures
@@ -58,9 +58,10 @@ class _Recorder:
 
 def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dict[str, Any]:
     """Run the review pipeline over the schedule (all reviews, or ``reviews`` evenly spaced ones;
-    the previous portfolio is then the one of the previous sampled review, drifted to the cut-off);
-    return the successful solve call of each feasible review and pipeline statistics."""
-    from exchina_index.construction.review import build_weights, drift_weights, make_optimizer
+    the previous portfolio is then the one of the previous sampled review, drifted to the cut-off)
+    the way the backtest runs it: one review context for the schedule, then ``run_review`` per
+    review; return the successful solve call of each feasible review and pipeline statistics."""
+    from exchina_index.construction.review import drift_weights, make_optimizer, review_context, run_review
     from exchina_index.errors import InfeasibleError
 
     u, m, market = case.universe, case.methodology, case.market
@@ -71,17 +72,20 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
     t = time.perf_counter()
     optimizer = make_optimizer(u, m)
     compile_s = time.perf_counter() - t
+    t = time.perf_counter()
+    ctx = review_context(u, market, m, schedule["cutoff"], optimizer)  # screens laid out, feature panels
+    context_s = time.perf_counter() - t
     rec = _Recorder(optimizer)
     close_usd = market.close_usd()
     alive = market.alive().reindex(columns=u.frame.index, fill_value=False)
     problems, pipeline_s, relaxed, infeasible = [], [], 0, []
     prev_w = prev_impl = None
-    for row in schedule.itertuples(index=False):
+    for k, row in enumerate(schedule.itertuples(index=False)):
         t = time.perf_counter()
         previous = None if prev_w is None else drift_weights(prev_w, close_usd, prev_impl, row.cutoff)
         n_before = len(rec.calls)
         try:
-            result = build_weights(u, market, row.cutoff, m, AUM, previous=previous, optimizer=optimizer)
+            result = run_review(ctx, k, AUM, previous)
         except InfeasibleError:
             infeasible.append(row.cutoff)
             continue
@@ -108,6 +112,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
     return {
         "optimizer": optimizer,
         "compile_s": compile_s,
+        "context_s": context_s,
         "problems": problems,
         "pipeline_s": pipeline_s,
         "relaxed_reviews": relaxed,
