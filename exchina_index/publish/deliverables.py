@@ -19,6 +19,7 @@ import pandas as pd
 
 from exchina_index._text import usd
 from exchina_index.construction.compliance import (
+    DEFAULT_TOL,
     ComplianceCheck,
     RegulatoryLimits,
     check_caps,
@@ -432,7 +433,7 @@ def _compliance(
         "cutoff": review["cutoff"].date().isoformat(),
         "aum_usd": json_float(aum, 2),
         "regulatory_mode": mode,
-        "tolerance": 1e-8,
+        "tolerance": DEFAULT_TOL,
         "checks": checks,
         "all_in_force_passed": all(c["passed"] for c in checks if c["in_force"]),
         "relaxations": list(rep.relaxations),

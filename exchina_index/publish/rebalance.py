@@ -64,7 +64,7 @@ import pandas as pd
 from exchina_index import atomic
 from exchina_index._text import SYNTHETIC_TAG
 from exchina_index.construction.screens import last_screenable_date
-from exchina_index.dates import parse_date
+from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import InputError, OutputError, ReviewDateError
 from exchina_index.publish.deliverables import assemble
 from exchina_index.publish.files import FILES, call_record, render_files
@@ -195,8 +195,8 @@ def calendar_table(methodology: Methodology | None = None, year: int | None = No
 
     m = methodology if methodology is not None else load_methodology()
     y = datetime.date.today().year if year is None else year
-    if isinstance(y, bool) or not isinstance(y, numbers.Integral) or not 1900 <= int(y) <= 2200:
-        raise ReviewDateError(f"year must be a whole number between 1900 and 2200, got {year!r}")
+    if isinstance(y, bool) or not isinstance(y, numbers.Integral) or not MIN_DATE.year <= int(y) <= MAX_DATE.year:
+        raise ReviewDateError(f"year must be a whole number between {MIN_DATE.year} and {MAX_DATE.year}, got {year!r}")
     return review_dates(m, f"{int(y)}-01-01", f"{int(y)}-12-31")
 
 
