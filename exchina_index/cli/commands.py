@@ -33,8 +33,8 @@ def cmd_universe_validate(args: argparse.Namespace) -> int:
     s = screen(universe, datetime.date.today().isoformat(), method)
     f = universe.frame
     print(
-        f"universe OK: {len(f)} listings, {f['issuer'].nunique()} issuers, {len(universe.links)} China links "
-        f"({universe.path})"
+        f"universe OK: {len(f)} listings, {f['issuer'].nunique()} issuers, {len(universe.links)} China links, "
+        f"{len(universe.history)} dated reference entries ({universe.path})"
     )
     print(f"rulebook OK: version {method.version} ({method.source})")
     print(f"eligible today (screens without market data): {int(s['eligible'].sum())} listings")
@@ -60,26 +60,27 @@ def cmd_universe_show(args: argparse.Namespace) -> int:
     as_of = args.as_of or datetime.date.today().isoformat()
     s = screen(universe, as_of, method)
     f = universe.frame
+    facts = universe.facts_at(as_of)  # the stage split and purity in force at the date
     table = pd.DataFrame(
         {
             "name": f["name"].str.slice(0, 28),
             "country": s["country"],
             "exch": f["exchange"],
-            "mining": f["mining"],
-            "refining": f["refining"],
-            "manuf": f["manufacturing"],
-            "purity": f["purity"],
+            "mining": facts["mining"],
+            "refining": facts["refining"],
+            "manuf": facts["manufacturing"],
+            "purity": facts["purity"],
             "eligible": s["eligible"].map({True: "yes", False: "no"}),
             "reason": s["reason"],
         }
     )
     if args.stage:
-        table = table[f[args.stage] > 0]
+        table = table[facts[args.stage] > 0]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 40):
         print(table.to_string(float_format=lambda x: f"{x:.2f}"))
     eligible = s.loc[table.index, "eligible"]
     stage_line = ", ".join(
-        f"{st} {f.loc[eligible[eligible].index, st].sum():.1f}" for st in ("mining", "refining", "manufacturing")
+        f"{st} {facts.loc[eligible[eligible].index, st].sum():.1f}" for st in ("mining", "refining", "manufacturing")
     )
     print(
         f"\n{int(eligible.sum())} of {len(table)} listings eligible at {as_of} (without size/liquidity screens); "

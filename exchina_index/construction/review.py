@@ -151,10 +151,6 @@ class ReviewContext:
         screens' window (the same panel when the rulebook's two windows agree).
     columns
         Position of each universe listing in the panels (-1: no market data).
-    exposure, exposure_by_stage
-        The stage exposures (ticker x stage) and their transpose as an array (stage x ticker).
-    purity, float_factor
-        The universe's columns the anchors read.
     country_caps
         Cap of each country of classification.
     """
@@ -167,10 +163,6 @@ class ReviewContext:
     panel: FeaturePanel
     size_panel: FeaturePanel
     columns: np.ndarray
-    exposure: pd.DataFrame
-    exposure_by_stage: np.ndarray
-    purity: np.ndarray
-    float_factor: np.ndarray
     country_caps: dict[str, float]
 
 
@@ -187,7 +179,6 @@ def review_context(
     window, size_window = m.liquidity.adtv_window_sessions, m.size.adtv_window_sessions
     panel = feature_panel(market, cutoffs, window)
     size_panel = panel if size_window == window else feature_panel(market, cutoffs, size_window)
-    exposure = f[list(STAGES)]
     return ReviewContext(
         universe=universe,
         market=market,
@@ -197,10 +188,6 @@ def review_context(
         panel=panel,
         size_panel=size_panel,
         columns=panel.tickers.get_indexer(f.index),
-        exposure=exposure,
-        exposure_by_stage=exposure.T.to_numpy(),
-        purity=f["purity"].to_numpy(dtype=float),
-        float_factor=f["float_factor"].to_numpy(dtype=float),
         country_caps={c: m.caps.country_cap(c) for c in sorted(static.country.unique())},
     )
 
@@ -282,8 +269,11 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     )
     mcap = ctx.panel.row("market_cap_usd", k, ctx.columns)
     adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
-    u = anchor_array(m, mcap, adtv, ctx.purity, ctx.float_factor, eligible)
+    facts = screens.facts  # float factor, purity and stage split in force at the cut-off
+    u = anchor_array(m, mcap, adtv, facts["purity"], facts["float_factor"], eligible)
     anchor = pd.Series(u, index=idx, name="u")
+    by_stage = np.vstack([facts[s] for s in STAGES])
+    exposure = pd.DataFrame(by_stage.T, index=idx, columns=_STAGE_INDEX)
     ladder = solve_with_ladder(
         LadderProblem(
             optimizer=ctx.optimizer,
@@ -291,7 +281,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
             as_of=t,
             aum=aum,
             anchor=anchor,
-            exposure=ctx.exposure,
+            exposure=exposure,
             adtv=adtv,
             eligible=eligible,
             previous=previous,
@@ -314,7 +304,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         cn_stake=series(screens.cn_stake, "cn_stake"),
         detail=series(screens.detail, "detail", str),
         issuer=ctx.universe.frame["issuer"],
-        exposure=ctx.exposure,
+        exposure=exposure,
         market_cap_usd=series(mcap, "market_cap_usd"),
         adtv_usd=series(adtv, "adtv_usd"),
         anchor=anchor,
@@ -329,7 +319,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         as_of=t,
         aum=aum,
         names=names,
-        stages=_stage_table(ctx, u, w),
+        stages=_stage_table(m, by_stage, u, w),
         # the optimizer's totals (one computation), labelled as the record's
         countries=pd.Series(
             res.country_totals.to_numpy(), index=res.country_totals.index.rename("country"), name="weight"
@@ -358,10 +348,11 @@ def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarra
     return np.where(at_cap, np.char.add("cap:", ladder.cap_kind), np.where(at_min, "min", ""))
 
 
-def _stage_table(ctx: ReviewContext, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
-    """Stage exposure of the anchor (``before``) and of the weights (``after``) against the targets."""
-    targets = [ctx.methodology.stages.target_map[s] for s in STAGES]
-    table = np.column_stack([targets, ctx.exposure_by_stage @ before, ctx.exposure_by_stage @ after])
+def _stage_table(m: Methodology, by_stage: np.ndarray, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
+    """Stage exposure (``by_stage``: stage x ticker) of the anchor (``before``) and of the weights
+    (``after``) against the targets."""
+    targets = [m.stages.target_map[s] for s in STAGES]
+    table = np.column_stack([targets, by_stage @ before, by_stage @ after])
     return pd.DataFrame(table, index=_STAGE_INDEX, columns=_STAGE_COLUMNS)
 
 

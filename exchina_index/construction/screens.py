@@ -21,7 +21,12 @@ size/liquidity codes   from :mod:`exchina_index.construction.market_screens` (``
 ``FLAG_CN_STAKE``      eligible; a Chinese stake below the threshold is reported
 ``FLAG_CN_OPERATIONS`` eligible; operations or JVs inside China are reported
 ``FLAG_CN_OFFTAKE``    eligible; an offtake or supply agreement with a Chinese party is reported
+``FLAG_CN_REGULATORY`` eligible; a government order, referral or inquiry about China-linked holders
 =====================  ===========================================================================
+
+China links are facts of the issuer (a link on one line applies to all its lines), and a reported
+shareholding stays in force until its end is shown (``ended_by`` in the link table; see
+:mod:`exchina_index.universe.loading`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ REASONS: dict[str, str] = {
     "FLAG_CN_STAKE": "eligible; Chinese stake below the threshold reported",
     "FLAG_CN_OPERATIONS": "eligible; operations in China reported",
     "FLAG_CN_OFFTAKE": "eligible; offtake with a Chinese party reported",
+    "FLAG_CN_REGULATORY": "eligible; government action about China-linked holders reported",
 }
 
 

@@ -54,6 +54,7 @@ ZERO_TRADE = 1e-12
 
 ANNOUNCEMENT_COLUMNS: tuple[str, ...] = (
     "ticker",
+    "isin",
     "name",
     "issuer",
     "country",
@@ -70,6 +71,8 @@ ANNOUNCEMENT_COLUMNS: tuple[str, ...] = (
 )
 PROFORMA_COLUMNS: tuple[str, ...] = (
     "ticker",
+    "isin",
+    "figi",
     "name",
     "issuer",
     "country",
@@ -88,6 +91,7 @@ PROFORMA_COLUMNS: tuple[str, ...] = (
 )
 TRADES_COLUMNS: tuple[str, ...] = (
     "ticker",
+    "isin",
     "name",
     "side",
     "drifted_weight",
@@ -259,13 +263,15 @@ def _proforma(
     return pd.DataFrame(
         {
             "ticker": held,
+            "isin": _identifier(f, "isin", held),
+            "figi": _identifier(f, "figi", held),
             "name": f.loc[held, "name"],
             "issuer": f.loc[held, "issuer"],
             "country": names.country.reindex(f.index)[held],
             "exchange": f.loc[held, "exchange"],
             "currency": f.loc[held, "currency"],
             "price_unit": f.loc[held, "price_unit"],
-            **{s: f.loc[held, s] for s in STAGES},
+            **{s: names.exposure.loc[held, s] for s in STAGES},  # the split in force at the review
             "weight": w[held],
             "binding": names.binding.reindex(held).fillna("").astype(str),
             "reference_date": cutoff.date().isoformat(),
@@ -276,6 +282,11 @@ def _proforma(
             "fund_shares": lots(w[held] * aum / px_usd[held]),
         }
     ).reset_index(drop=True)
+
+
+def _identifier(f: pd.DataFrame, column: str, tickers: pd.Index) -> pd.Series:
+    """The ``isin`` or ``figi`` of ``tickers`` ("" when the universe has none), so vendor files can be matched."""
+    return f[column].reindex(tickers).fillna("") if column in f else pd.Series("", index=tickers)
 
 
 def _trades(
@@ -304,6 +315,7 @@ def _trades(
     return pd.DataFrame(
         {
             "ticker": touched,
+            "isin": _identifier(f, "isin", touched),
             "name": f.loc[touched, "name"],
             "side": np.where(trade > 0, "BUY", np.where(trade < 0, "SELL", "NONE")),
             "drifted_weight": drift[touched],
@@ -342,6 +354,7 @@ def _announcement(
     binding, reason_of = names.binding.to_dict(), names.reason.to_dict()
     eligible, flags = names.eligible.to_dict(), names.flags.to_dict()
     name_of, issuer_of, country_of = f["name"].to_dict(), f["issuer"].to_dict(), names.country.to_dict()
+    isin_of = _identifier(f, "isin", f.index).to_dict()
     pw_of, nw_of, dw_of = prev_w.to_dict(), w.to_dict(), drift.to_dict()
     rows = []
     for t in union:
@@ -361,6 +374,7 @@ def _announcement(
         rows.append(
             {
                 "ticker": t,
+                "isin": isin_of[t],
                 "name": name_of[t],
                 "issuer": issuer_of[t],
                 "country": country_of[t],

@@ -12,12 +12,9 @@ the loaded :class:`Universe` then carries a note saying the screens ran without 
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,12 +22,14 @@ from typing import Any
 import pandas as pd
 import pycountry
 
-from exchina_index._files import csv_problem, read_utf8
 from exchina_index._resources import bundled_path
-from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
-from exchina_index.errors import ReviewDateError, UniverseError, short_repr
+from exchina_index.dates import parse_date
+from exchina_index.errors import UniverseError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.rules.sections import LINK_KINDS, STAGES
+from exchina_index.universe.csv_table import Row, read_rows, read_text
+from exchina_index.universe.history import HISTORY_FILE, DatedFacts, empty_history, parse_history
+from exchina_index.universe.identifiers import figi_problem, isin_problem
 
 __all__ = [
     "Universe",
@@ -57,16 +56,24 @@ UNIVERSE_COLUMNS: tuple[str, ...] = (
     "currency",
     "price_unit",
     "lot_size",
+    "isin",
+    "figi",
     "float_factor",
     *STAGES,
     "purity",
     "listed_since",
     "delisted",
     "activities",
+    "verified",
+    "unconfirmed",
     "source",
     "notes",
 )
-LINK_COLUMNS: tuple[str, ...] = ("ticker", "counterparty", "kind", "stake", "from", "to", "source", "notes")
+LINK_COLUMNS: tuple[str, ...] = ("ticker", "counterparty", "kind", "stake", "from", "to", "ended_by", "source", "notes")
+#: What ended a link (the evidence behind its ``to``).
+LINK_ENDINGS: frozenset[str] = frozenset({"sold", "diluted", "transferred", "superseded", "lapsed", "delisted"})
+#: Shareholdings: under the ownership rule a reported stake stays in force until its end is shown.
+SHAREHOLDING_KINDS: frozenset[str] = frozenset({"state_linked_shareholder", "chinese_shareholder"})
 #: Exchanges (ISO 10383 MIC) the package knows a trading calendar for.
 MICS: frozenset[str] = frozenset(MIC_CALENDAR)
 ACTIVITIES: frozenset[str] = frozenset(
@@ -74,7 +81,8 @@ ACTIVITIES: frozenset[str] = frozenset(
 )
 #: Quote units that differ from the ISO currency: unit -> (currency, divisor).
 PRICE_UNITS: dict[str, tuple[str, int]] = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100)}
-_OPTIONAL = {"delisted", "notes"}
+_OPTIONAL = frozenset({"delisted", "notes", "isin", "figi", "verified", "unconfirmed"})
+_LINK_OPTIONAL = frozenset({"notes", "ended_by"})
 
 
 @dataclass(frozen=True)
@@ -87,10 +95,14 @@ class Universe:
         DataFrame indexed by ``ticker`` (sorted) with the columns of :data:`UNIVERSE_COLUMNS`;
         ``listed_since``/``delisted`` are Timestamps (``NaT`` when not delisted).
     links
-        China links: ``ticker, counterparty, kind, stake, from, to, source, notes`` (``to`` is
-        ``NaT`` while a link is in force).
-    path, links_path
-        Where the files came from (``links_path`` is None when no link file was read).
+        China links: the columns of :data:`LINK_COLUMNS` (``to`` is ``NaT`` while a link is in
+        force) and ``until``, the end the screens use: ``to``, except for a shareholding whose end is
+        not shown (no ``ended_by``), which the ownership rule keeps in force (``NaT``).
+    history
+        Dated float factors, purities, stage splits and share counts
+        (:mod:`exchina_index.universe.history`); empty when there is no history table.
+    path, links_path, history_path
+        Where the files came from (None when that file was not read).
     notes
         What a report should say about how the universe was loaded (e.g. that it has no China
         links because ``allow_no_links`` was given).
@@ -100,6 +112,8 @@ class Universe:
     links: pd.DataFrame
     path: Path | None = None
     links_path: Path | None = None
+    history: pd.DataFrame = field(default_factory=empty_history, compare=False)
+    history_path: Path | None = None
     fingerprint: str = field(default="", compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -118,11 +132,30 @@ class Universe:
         )
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
-        """The China links in force at ``as_of`` (``from <= as_of`` and ``to`` empty or after it)."""
+        """The China links in force at ``as_of`` (``from <= as_of`` and ``until`` empty or after it)."""
         t = parse_date(as_of, "as_of")
         lk = self.links
-        mask = (lk["from"] <= t) & (lk["to"].isna() | (lk["to"] > t))
+        end = link_ends(lk)
+        mask = (lk["from"] <= t) & (end.isna() | (end > t))
         return lk[mask]
+
+    def facts_at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
+        """Float factor, purity, stage split and shares outstanding of every listing in force at
+        ``as_of`` (see :mod:`exchina_index.universe.history`), indexed by ticker.
+
+        Examples
+        --------
+        >>> import exchina_index as xi
+        >>> u = xi.load_universe()
+        >>> float(u.facts_at("2026-11-27").loc["LYC.AX", "purity"]) == float(u.frame.loc["LYC.AX", "purity"])
+        True
+        """
+        return DatedFacts.build(self.frame, self.history).frame_at(parse_date(as_of, "as_of"))
+
+
+def link_ends(links: pd.DataFrame) -> pd.Series:
+    """The end of each link the screens use (``until``; ``to`` for a table built by hand without it)."""
+    return links["until"] if "until" in links else links["to"]
 
 
 def load_universe(
@@ -130,6 +163,7 @@ def load_universe(
     links: str | os.PathLike[str] | None = None,
     *,
     allow_no_links: bool = False,
+    history: str | os.PathLike[str] | None = None,
 ) -> Universe:
     """Load and validate the universe file and its China-link table.
 
@@ -144,6 +178,10 @@ def load_universe(
         nobody; the result's ``notes`` say so). Without it that is an error, so that a forgotten
         file cannot silently switch the China screen off. A link file that is there is always
         read and validated.
+    history
+        The dated reference table; by default ``reference_history.csv`` beside ``path``. Without
+        one, the universe file's float factors, purities and stage splits hold for every date (the
+        result's ``notes`` say so).
 
     Raises
     ------
@@ -158,17 +196,17 @@ def load_universe(
     >>> u.frame.loc["LYC.AX", "issuer"]
     'lynas'
     """
-    for name, value in (("path", path), ("links", links)):
+    for name, value in (("path", path), ("links", links), ("history", history)):
         if value is not None and (not isinstance(value, (str, os.PathLike)) or not str(os.fspath(value)).strip()):
             raise UniverseError(f"{name} must be a file path (str or Path) or None, got {short_repr(value)}")
     if not isinstance(allow_no_links, bool):
         raise UniverseError(f"allow_no_links must be True or False, got {allow_no_links!r}")
     upath = bundled_path("allied_supply_chain.csv") if path is None else Path(path)
     lpath = upath.with_name(LINKS_FILE) if links is None else Path(links)
-    utext = _read(upath)
+    utext = read_text(upath)
     frame = _parse_universe(upath, utext)
     found = links is not None or os.path.lexists(lpath)  # an explicit path that does not exist is an error
-    ltext = _read(lpath) if found else ""
+    ltext = read_text(lpath) if found else ""
     has_rows = any(ln.strip() and not ln.lstrip().startswith("#") for ln in ltext.splitlines())
     link_frame = _parse_links(lpath, ltext, frame) if has_rows else _empty_links()
     notes: tuple[str, ...] = ()
@@ -181,9 +219,36 @@ def load_universe(
                 "really has no China links, say so with allow_no_links=True (--no-china-links)"
             )
         notes = (f"{what}: the China control and stake screens ran without links (allow_no_links)",)
-    digest = hashlib.sha256(utext.encode() + b"\0" + ltext.encode()).hexdigest()
+    notes += _carried_stake_notes(lpath, link_frame)
+    hpath = upath.with_name(HISTORY_FILE) if history is None else Path(history)
+    has_history = history is not None or os.path.lexists(hpath)
+    htext = read_text(hpath) if has_history else ""
+    hist = parse_history(hpath, htext, frame, upath) if has_history else empty_history()
+    if hist.empty:
+        notes += (
+            f"no dated reference history ({hpath.name}): the universe file's float factors, purities and "
+            "stage splits apply to every date",
+        )
+    digest = hashlib.sha256(b"\0".join(t.encode() for t in (utext, ltext, htext))).hexdigest()
     return Universe(
-        frame=frame, links=link_frame, path=upath, links_path=lpath if found else None, fingerprint=digest, notes=notes
+        frame=frame,
+        links=link_frame,
+        path=upath,
+        links_path=lpath if found else None,
+        history=hist,
+        history_path=hpath if has_history else None,
+        fingerprint=digest,
+        notes=notes,
+    )
+
+
+def _carried_stake_notes(path: Path, links: pd.DataFrame) -> tuple[str, ...]:
+    """One note per shareholding kept in force past its ``to`` by the ownership rule."""
+    carried = links[links["to"].notna() & links["until"].isna()] if "until" in links else links.iloc[:0]
+    return tuple(
+        f"{path.name}: the {r.stake:.1%} stake of {r.counterparty} in {r.ticker} has to {r.to.date()} but no "
+        "ended_by (sale, dilution, transfer): kept in force (ownership rule)"
+        for r in carried.itertuples()
     )
 
 
@@ -195,108 +260,6 @@ def require_universe(universe: Any) -> Universe:
 
 
 # --- parsing --------------------------------------------------------------------------------------
-
-
-def _read(path: Path) -> str:
-    return read_utf8(path, lambda message, line: UniverseError(message, path=path, line=line))
-
-
-def _rows(path: Path, text: str, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
-    """CSV rows as (physical line, {column: text}); ``#`` lines before the header are comments."""
-    lines = text.splitlines(keepends=True)
-    skip = 0
-    while skip < len(lines) and (lines[skip].lstrip().startswith("#") or not lines[skip].strip()):
-        skip += 1
-    reader = csv.reader(io.StringIO("".join(lines[skip:])))
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise UniverseError("the file is empty: it needs a header row", path=path) from None
-    except csv.Error as exc:
-        raise UniverseError(csv_problem(exc), path=path, line=skip + 1) from None
-    header_line = skip + 1
-    missing = [c for c in columns if c not in header and c not in _OPTIONAL]
-    if missing:
-        raise UniverseError(
-            f"missing column(s) {', '.join(missing)}; the header must hold {', '.join(columns)}",
-            path=path,
-            line=header_line,
-            column=missing[0],
-        )
-    unknown = [c for c in header if c not in columns]
-    if unknown:
-        raise UniverseError(
-            f"unknown column; allowed: {', '.join(columns)}", path=path, line=header_line, column=unknown[0]
-        )
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise UniverseError("column appears twice", path=path, line=header_line, column=dup[0])
-    out = []
-    start = reader.line_num
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # the row starting on the line after the last one read
-            raise UniverseError(csv_problem(exc), path=path, line=skip + start + 1) from None
-        if not values or all(not v.strip() for v in values) or values[0].lstrip().startswith("#"):
-            start = reader.line_num
-            continue
-        if len(values) != len(header):
-            raise UniverseError(
-                f"has {len(values)} fields, the header has {len(header)}; check commas and quotes",
-                path=path,
-                line=skip + start + 1,
-            )
-        out.append((skip + start + 1, {h: v.strip() for h, v in zip(header, values)}))
-        start = reader.line_num
-    return out
-
-
-class _Row:
-    """Typed access to one CSV row, raising errors that point at the cell."""
-
-    def __init__(self, path: Path, line: int, values: dict[str, str]) -> None:
-        self.path, self.line, self.values = path, line, values
-
-    def fail(self, column: str, message: str) -> UniverseError:
-        return UniverseError(message, path=self.path, line=self.line, column=column)
-
-    def text(self, col: str, *, required: bool = True) -> str:
-        v = self.values.get(col, "")
-        if required and not v:
-            raise self.fail(col, "is empty; fill it in")
-        return v
-
-    def number(self, col: str, lo: float, hi: float, *, default: float | None = None) -> float:
-        raw = self.values.get(col, "")
-        if not raw and default is not None:
-            return default
-        try:
-            v = float(raw)
-        except ValueError:
-            raise self.fail(col, f"'{raw}' is not a number") from None
-        if not math.isfinite(v) or not lo <= v <= hi:
-            raise self.fail(col, f"{raw} is outside [{lo:g}, {hi:g}]")
-        return v
-
-    def date(self, col: str, *, required: bool = True) -> pd.Timestamp:
-        raw = self.values.get(col, "")
-        if not raw:
-            if required:
-                raise self.fail(col, "is empty; give an ISO date YYYY-MM-DD")
-            return pd.NaT
-        try:
-            return parse_date(raw, col)
-        except ReviewDateError:
-            raise self.fail(col, f"'{raw}' is not an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE}") from None
-
-    def code(self, col: str, valid: Callable[[str], bool], what: str) -> str:
-        v = self.text(col)
-        if not valid(v):
-            raise self.fail(col, f"'{v}' is not {what}")
-        return v
 
 
 def _is_country(code: str) -> bool:
@@ -311,8 +274,8 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
     records: list[dict] = []
     seen: dict[str, int] = {}
     lines: dict[str, int] = {}
-    for line, values in _rows(path, text, UNIVERSE_COLUMNS):
-        r = _Row(path, line, values)
+    for line, values in read_rows(path, text, UNIVERSE_COLUMNS, _OPTIONAL):
+        r = Row(path, line, values)
         ticker = r.text("ticker")
         if any(ch.isspace() or ch in ",;/" for ch in ticker):
             raise r.fail("ticker", f"'{ticker}' must be exactly one Yahoo symbol (no spaces, commas or slashes)")
@@ -342,6 +305,11 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         delisted = r.date("delisted", required=False)
         if delisted is not pd.NaT and delisted <= listed:
             raise r.fail("delisted", f"{delisted.date()} is not after listed_since {listed.date()}")
+        isin, figi = r.text("isin", required=False), r.text("figi", required=False)
+        for col, code, problem in (("isin", isin, isin_problem), ("figi", figi, figi_problem)):
+            why = problem(code) if code else None
+            if why:
+                raise r.fail(col, f"'{code}' is not a valid {col.upper()}: {why}")
         lot = r.number("lot_size", 1, 1e6, default=1.0)
         if not float(lot).is_integer():
             raise r.fail("lot_size", f"{lot} is not a whole number of shares")
@@ -357,12 +325,16 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
                 "currency": currency,
                 "price_unit": unit,
                 "lot_size": int(lot),
+                "isin": isin,
+                "figi": figi,
                 "float_factor": r.number("float_factor", 1e-6, 1.0, default=1.0),
                 **exposures,
                 "purity": r.number("purity", 0.0, 1.0),
                 "listed_since": listed,
                 "delisted": delisted,
                 "activities": activities,
+                "verified": r.date("verified", required=False),
+                "unconfirmed": r.text("unconfirmed", required=False),
                 "source": r.text("source"),
                 "notes": r.text("notes", required=False),
             }
@@ -381,9 +353,23 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
                 line=lines[first],
                 column="primary",
             )
-    frame["listed_since"] = pd.to_datetime(frame["listed_since"])
-    frame["delisted"] = pd.to_datetime(frame["delisted"])
+    _check_isin_per_issuer(path, frame, lines)
+    for col in ("listed_since", "delisted", "verified"):
+        frame[col] = pd.to_datetime(frame[col])
     return frame
+
+
+def _check_isin_per_issuer(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
+    """One ISIN belongs to one issuer (an OTC line of ordinary shares may share its home line's ISIN)."""
+    given = frame[frame["isin"] != ""]
+    for isin, g in given.groupby("isin", sort=True):
+        if g["issuer"].nunique() > 1:
+            raise UniverseError(
+                f"ISIN {isin} is given to listings of different issuers ({', '.join(g.index)}); fix the identifier",
+                path=path,
+                line=lines[g.index[-1]],
+                column="isin",
+            )
 
 
 def _empty_links() -> pd.DataFrame:
@@ -395,16 +381,18 @@ def _empty_links() -> pd.DataFrame:
             "stake": pd.Series(dtype=float),
             "from": pd.Series(dtype="datetime64[ns]"),
             "to": pd.Series(dtype="datetime64[ns]"),
+            "ended_by": pd.Series(dtype=str),
             "source": pd.Series(dtype=str),
             "notes": pd.Series(dtype=str),
+            "until": pd.Series(dtype="datetime64[ns]"),
         }
     )
 
 
 def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
     records = []
-    for line, values in _rows(path, text, LINK_COLUMNS):
-        r = _Row(path, line, values)
+    for line, values in read_rows(path, text, LINK_COLUMNS, _LINK_OPTIONAL):
+        r = Row(path, line, values)
         ticker = r.text("ticker")
         if ticker not in universe.index:
             raise r.fail("ticker", f"'{ticker}' is not in the universe file; add the listing or fix the symbol")
@@ -416,6 +404,11 @@ def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
         end = r.date("to", required=False)
         if end is not pd.NaT and end <= start:
             raise r.fail("to", f"{end.date()} is not after from {start.date()}")
+        ended_by = r.text("ended_by", required=False)
+        if ended_by and end is pd.NaT:
+            raise r.fail("ended_by", f"'{ended_by}' but the link has no end date: fill in to, or clear ended_by")
+        if ended_by and ended_by not in LINK_ENDINGS:
+            raise r.fail("ended_by", f"unknown ending '{ended_by}' (known: {', '.join(sorted(LINK_ENDINGS))})")
         records.append(
             {
                 "ticker": ticker,
@@ -424,13 +417,33 @@ def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
                 "stake": stake,
                 "from": start,
                 "to": end,
+                "ended_by": ended_by,
                 "source": r.text("source"),
                 "notes": r.text("notes", required=False),
+                # the ownership rule: a shareholding stays in force until its end is shown
+                "until": pd.NaT if kind in SHAREHOLDING_KINDS and not ended_by else end,
+                "line": line,
             }
         )
     if not records:
         return _empty_links()
     links = pd.DataFrame.from_records(records)
-    links["from"] = pd.to_datetime(links["from"])
-    links["to"] = pd.to_datetime(links["to"])
-    return links.sort_values(["ticker", "from", "kind", "counterparty"], kind="stable").reset_index(drop=True)
+    for col in ("from", "to", "until"):
+        links[col] = pd.to_datetime(links[col])
+    _check_superseded(path, links)
+    links = links.sort_values(["ticker", "from", "kind", "counterparty"], kind="stable").reset_index(drop=True)
+    return links.drop(columns="line")
+
+
+def _check_superseded(path: Path, links: pd.DataFrame) -> None:
+    """A link ended as ``superseded`` is followed by a row of the same ticker, counterparty and kind."""
+    starts = set(zip(links["ticker"], links["counterparty"], links["kind"], links["from"]))
+    for r in links[links["ended_by"] == "superseded"].itertuples():
+        if (r.ticker, r.counterparty, r.kind, r.to) not in starts:
+            raise UniverseError(
+                f"ended_by superseded, but no row for {r.ticker}, {r.counterparty}, {r.kind} starts on "
+                f"{r.to.date()}: add the new stake's row or give the real ending",
+                path=path,
+                line=int(r.line),
+                column="ended_by",
+            )

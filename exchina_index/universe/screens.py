@@ -1,8 +1,11 @@
 """Static eligibility screens: the ones that need no market data, as array operations.
 
 Listing dates, the country of classification, the ex-China test (domicile/HQ, control, Chinese
-stakes, from the dated link table), purity and one line per issuer. :class:`StaticScreens` lays out
-once per universe and rulebook everything that does not depend on the date (country of
+stakes, from the dated link table), purity (as of the cut-off, from the dated reference history) and
+one line per issuer. A link recorded on any line of an issuer applies to all its lines, and the
+stakes of all China/HK-linked holders of an issuer in force at a date add up towards the threshold.
+
+:class:`StaticScreens` lays out once per universe and rulebook everything that does not depend on the date (country of
 classification, the fixed masks, the link table as arrays with each link's text); :meth:`~StaticScreens.at`
 then screens one cut-off with a few numpy operations and a loop over the links in force.
 
@@ -18,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.rules.methodology import Methodology
-from exchina_index.universe.loading import Universe
+from exchina_index.universe.history import DatedFacts
+from exchina_index.universe.loading import Universe, link_ends
 
 __all__ = ["country_of_classification", "StaticScreens", "StaticResult", "FLAG_OF_KIND"]
 
@@ -28,6 +32,7 @@ FLAG_OF_KIND = {
     "chinese_shareholder": "FLAG_CN_STAKE",
     "operations_in_china": "FLAG_CN_OPERATIONS",
     "offtake": "FLAG_CN_OFFTAKE",
+    "regulatory_action": "FLAG_CN_REGULATORY",
 }
 
 
@@ -46,13 +51,15 @@ class StaticResult:
 
     ``reason`` is the first failing screen's code (``""`` when all pass), ``flags`` the reported
     China-link flags (``;``-separated, sorted), ``cn_stake`` the in-force Chinese stakes counted
-    towards the threshold and ``detail`` a readable description of the links in force.
+    towards the threshold, ``detail`` a readable description of the links in force and ``facts`` the
+    dated reference facts in force (``float_factor``, ``purity``, the stages, ``shares_outstanding``).
     """
 
     reason: np.ndarray
     flags: np.ndarray
     cn_stake: np.ndarray
     detail: np.ndarray
+    facts: dict[str, np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +73,12 @@ class StaticScreens:
     country: pd.Series
     listed_since: np.ndarray
     delisted: np.ndarray
-    fixed: tuple[tuple[str, np.ndarray], ...]  # (code, failed) of the date-free screens after CN_STAKE
+    not_allied: np.ndarray
+    secondary: np.ndarray
+    min_purity: float
+    facts: DatedFacts
     cn_domicile: np.ndarray
-    link_pos: np.ndarray  # listing of each link (its position in ``tickers``)
+    link_pos: np.ndarray  # listing of each link (its position in ``tickers``; one entry per line of the issuer)
     link_from: np.ndarray
     link_to: np.ndarray
     link_stake: np.ndarray  # stake counted towards the threshold (NaN: none)
@@ -84,31 +94,36 @@ class StaticScreens:
         country = country_of_classification(f, m)
         concern = set(m.countries.countries_of_concern)
         cn_domicile = (f["domicile"].isin(concern) | f["hq"].isin(concern) | country.isin(concern)).to_numpy()
-        fixed = (
-            ("COUNTRY", ~country.isin(m.countries.eligible).to_numpy()),
-            ("LOW_PURITY", (f["purity"] < m.eligibility.min_purity).to_numpy()),
-            ("SECONDARY_LINE", (~f["primary"] & m.eligibility.one_line_per_issuer).to_numpy()),
-        )
         lk = universe.links
-        pos = f.index.get_indexer(lk["ticker"])
+        # each link once per line of its issuer (a link recorded on one line applies to the issuer)
+        lines_of = {iss: f.index.get_indexer(g.index) for iss, g in f.groupby("issuer", sort=False)}
+        line_pos = [lines_of.get(f["issuer"].get(t), np.array([], dtype=int)) for t in lk["ticker"]]
+        pos = np.concatenate([np.asarray(p, dtype=int) for p in line_pos]) if line_pos else np.zeros(0, dtype=int)
+        rep = np.repeat(np.arange(len(lk)), [len(p) for p in line_pos])
+        lk = lk.iloc[rep]
         kind = lk["kind"].astype(str).to_numpy()
         stake_kind = np.isin(kind, list(m.china.stake_kinds))
         flagged = np.isin(kind, list(m.china.flagged_kinds))
+        carried = (lk["to"].notna() & link_ends(lk).isna()).to_numpy()
         return cls(
             tickers=f.index,
             country=country,
             listed_since=f["listed_since"].to_numpy(),
             delisted=f["delisted"].to_numpy(),
-            fixed=fixed,
+            not_allied=~country.isin(m.countries.eligible).to_numpy(),
+            secondary=(~f["primary"] & m.eligibility.one_line_per_issuer).to_numpy(),
+            min_purity=m.eligibility.min_purity,
+            facts=DatedFacts.build(f, universe.history),
             cn_domicile=cn_domicile,
             link_pos=pos,
             link_from=lk["from"].to_numpy(),
-            link_to=lk["to"].to_numpy(),
+            link_to=link_ends(lk).to_numpy(),
             link_stake=np.where(stake_kind, lk["stake"].to_numpy(dtype=float), np.nan),
             link_excludes=np.isin(kind, list(m.china.excluding_kinds)),
             link_flag=np.array([FLAG_OF_KIND.get(k, "") if fl else "" for k, fl in zip(kind, flagged)], dtype=object),
             link_text=np.array(
-                [_describe_link(*r) for r in zip(kind, lk["counterparty"], lk["stake"], lk["from"])], dtype=object
+                [_describe_link(*r) for r in zip(kind, lk["counterparty"], lk["stake"], lk["from"], carried)],
+                dtype=object,
             ),
             stake_threshold=m.china.stake_threshold,
         )
@@ -117,27 +132,28 @@ class StaticScreens:
         """The static screens at the cut-off ``t`` (only listings and links in force then count)."""
         n = len(self.tickers)
         a = np.datetime64(t)
-        in_force = np.flatnonzero(
-            (self.link_from <= a) & (np.isnat(self.link_to) | (self.link_to > a)) & (self.link_pos >= 0)
-        )
+        in_force = np.flatnonzero((self.link_from <= a) & (np.isnat(self.link_to) | (self.link_to > a)))
         cn_stake = np.zeros(n)
         controlled = np.zeros(n, dtype=bool)
         flags = np.full(n, "", dtype=object)
         detail = np.full(n, "", dtype=object)
         if in_force.size:
             _links_per_name(self, in_force, cn_stake, controlled, flags, detail)
+        facts = self.facts.at(t)
         checks = (
             ("NOT_YET_LISTED", self.listed_since > a),
             ("DELISTED", ~np.isnat(self.delisted) & (self.delisted <= a)),
             ("CN_DOMICILE", self.cn_domicile),
             ("CN_CONTROL", controlled),
             ("CN_STAKE", cn_stake >= self.stake_threshold),
-            *self.fixed,
+            ("COUNTRY", self.not_allied),
+            ("LOW_PURITY", facts["purity"] < self.min_purity),
+            ("SECONDARY_LINE", self.secondary),
         )
         reason = np.full(n, "", dtype=object)
         for code, failed in checks:
             reason[(reason == "") & failed] = code
-        return StaticResult(reason=reason, flags=flags, cn_stake=cn_stake, detail=detail)
+        return StaticResult(reason=reason, flags=flags, cn_stake=cn_stake, detail=detail, facts=facts)
 
 
 def _links_per_name(
@@ -174,6 +190,7 @@ def _links_per_name(
         detail[i] = "; ".join(tx)
 
 
-def _describe_link(kind: str, counterparty: str, stake: float, since: pd.Timestamp) -> str:
+def _describe_link(kind: str, counterparty: str, stake: float, since: pd.Timestamp, carried: bool) -> str:
     share = "" if pd.isna(stake) else f" {stake:.1%}"
-    return f"{kind}: {counterparty}{share} since {since.date().isoformat()}"
+    kept = " (end reported, no sale shown: kept by the ownership rule)" if carried else ""
+    return f"{kind}: {counterparty}{share} since {since.date().isoformat()}{kept}"

@@ -26,7 +26,8 @@ def mini():
         ("2021-06-01", "AAA", "FLAG_CN_STAKE"),  # 10 % state-linked: reported, not excluded
         ("2023-06-01", "AAA", "CN_STAKE"),  # 10 % + 16 % = 26 % >= 25 %
         ("2024-07-01", "AAA", "OK"),  # both stakes ended on 2024-06-30
-        ("2023-06-01", "AAA.AX", "SECONDARY_LINE"),
+        ("2023-06-01", "AAA.AX", "CN_STAKE"),  # AAA's links apply to every line of the issuer
+        ("2024-07-01", "AAA.AX", "SECONDARY_LINE"),
         ("2023-06-01", "BBB.L", "FLAG_CN_OPERATIONS"),
         ("2020-06-01", "CCC.T", "FLAG_CN_OFFTAKE"),
         ("2023-06-01", "CCC.T", "OK"),  # offtake ended 2023-01-01
