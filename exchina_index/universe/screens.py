@@ -24,7 +24,7 @@ from exchina_index.rules.methodology import Methodology
 from exchina_index.universe.history import DatedFacts
 from exchina_index.universe.loading import Universe, link_ends
 
-__all__ = ["country_of_classification", "StaticScreens", "StaticResult", "FLAG_OF_KIND"]
+__all__ = ["country_of_classification", "StaticScreens", "StaticResult", "FLAG_OF_KIND", "FLAG_ORDER"]
 
 #: Flag reported on an eligible name for each flagged link kind.
 FLAG_OF_KIND = {
@@ -34,6 +34,8 @@ FLAG_OF_KIND = {
     "offtake": "FLAG_CN_OFFTAKE",
     "regulatory_action": "FLAG_CN_REGULATORY",
 }
+#: Flags from the most to the least material: a name's reason code is its first flag.
+FLAG_ORDER = ("FLAG_CN_STAKE", "FLAG_CN_REGULATORY", "FLAG_CN_OPERATIONS", "FLAG_CN_OFFTAKE")
 
 
 def country_of_classification(frame: pd.DataFrame, methodology: Methodology) -> pd.Series:
@@ -50,7 +52,7 @@ class StaticResult:
     """The static screens at one cut-off; arrays over the universe's listings.
 
     ``reason`` is the first failing screen's code (``""`` when all pass), ``flags`` the reported
-    China-link flags (``;``-separated, sorted), ``cn_stake`` the in-force Chinese stakes counted
+    China-link flags (``;``-separated, most material first: :data:`FLAG_ORDER`), ``cn_stake`` the in-force Chinese stakes counted
     towards the threshold, ``detail`` a readable description of the links in force and ``facts`` the
     dated reference facts in force (``float_factor``, ``purity``, the stages, ``shares_outstanding``).
     """
@@ -185,7 +187,7 @@ def _links_per_name(
             seen.setdefault(i, set()).add(s.link_flag[j])
         texts.setdefault(i, []).append(s.link_text[j])
     for i, fl in seen.items():
-        flags[i] = ";".join(sorted(fl))
+        flags[i] = ";".join(sorted(fl, key=FLAG_ORDER.index))
     for i, tx in texts.items():
         detail[i] = "; ".join(tx)
 

@@ -89,9 +89,9 @@ def test_bundled_screen_today_removes_exactly_the_china_controlled_rows() -> Non
     u = load_universe()
     s = screen(u, "2026-11-27")
     cn = s.index[s["reason"].str.startswith("CN_")]
-    assert set(cn) == CHINA_CONTROLLED - {"PEK.AX"}  # Peak is reported as delisted first (2025-10-01)
+    assert set(cn) == CHINA_CONTROLLED - {"PEK.AX"}  # Peak is reported as delisted first (2025-09-20)
     assert s.loc["PEK.AX", "reason"] == "DELISTED"
-    assert screen(u, "2025-09-25").loc["PEK.AX", "reason"] == "CN_CONTROL"  # taken over, still listed
+    assert screen(u, "2025-09-19").loc["PEK.AX", "reason"] == "CN_CONTROL"  # taken over, last session
     allied = s.index.difference(list(CHINA_CONTROLLED))
     assert not s.loc[allied, "reason"].str.startswith("CN_").any()
     by_country = s["country"].isin(load_methodology().countries.eligible) & ~s.index.isin(list(CHINA_CONTROLLED))
@@ -102,10 +102,29 @@ def test_bundled_screen_today_removes_exactly_the_china_controlled_rows() -> Non
 
 
 def test_northern_minerals_reason_in_force_at_each_date() -> None:
+    # The audit's facts (businessnews.com.au, The West, filingreader 2025-11-21): Yuxiao 9.8 % + its
+    # associates 6.23 % + Indian Ocean 2.79 % in 2024; Yuxiao's shares went to Qogir Trading (HK, 8.45 %)
+    # and Hong Kong Ying Tak held 8.37 % from Sep 2024; the last order shares were sold 2025-03-28;
+    # Vastness (Beijing) 7.7 % from 2026-02-10; referral to Treasury's Foreign Investment Division 2025-11-21.
     u = load_universe()
-    # Yuxiao Fund and associates held ~10 % (below the 25 % threshold) until the ordered divestment
-    assert screen(u, "2024-01-01").loc["NTU.AX", "reason"] == "FLAG_CN_STAKE"
-    assert screen(u, "2026-11-27").loc["NTU.AX", "reason"] == "OK"
+    expected = {
+        "2024-01-01": 0.098 + 0.0623 + 0.0279,
+        "2024-09-30": 0.0845 + 0.0837 + 0.0279,
+        "2025-06-30": 0.0845 + 0.0837,
+        "2026-11-27": 0.0845 + 0.0837 + 0.077,
+    }
+    for day, stake in expected.items():
+        s = screen(u, day).loc["NTU.AX"]
+        assert s["cn_stake"] == pytest.approx(stake, abs=1e-12), day
+        assert s["reason"] == "FLAG_CN_STAKE" and s["eligible"], day  # combined, still below 25 %
+    assert screen(u, "2026-11-27").loc["NTU.AX", "flags"] == "FLAG_CN_STAKE;FLAG_CN_REGULATORY"
+
+
+def test_energy_transition_minerals_keeps_shenghe_stake_after_the_top_up_right_lapsed() -> None:
+    # middle.news 2026-01-29: only Shenghe's top-up right lapsed; it still held ~6.5 %, so the stake stays.
+    s = screen(load_universe(), "2026-11-27").loc["ETM.AX"]
+    assert s["reason"] == "FLAG_CN_STAKE" and s["cn_stake"] == pytest.approx(0.065, abs=1e-12)
+    assert "Shenghe" in s["detail"]
 
 
 @pytest.mark.parametrize("as_of", ["01/06/2023", 20230601, "2023-W22-4", None, "June 2023"])
