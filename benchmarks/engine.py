@@ -98,7 +98,7 @@ def engine_inputs(case: ScaledCase) -> EngineInputs:
     full = dict(
         price_return=price.to_numpy(),
         dividend_yield=(total - price).fillna(0.0).to_numpy(),
-        withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
+        withholding=_withholding_rates(m.withholding, f["domicile"], window),
         alive=alive,
         rebalance_index=reb,
         target_weights=targets,

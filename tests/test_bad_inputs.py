@@ -392,7 +392,7 @@ RULEBOOK_EDITS = [
     ("fallback typo", 'fallback_solvers = ["SCS"]', 'fallback_solvers = ["SCSS"]', "did you mean 'SCS'"),
     ("months unordered", "months = [3, 6, 9, 12]", "months = [12, 3]", "schedule.months"),
     ("unknown calendar", 'calendar = "XNYS"', 'calendar = "NYSE"', "schedule.calendar"),
-    ("withholding date", 'as_of = "2025-01-01"', 'as_of = "20250101"', "withholding.as_of"),
+    ("withholding date", 'as_of = "2026-12-02"', 'as_of = "20261202"', "withholding.as_of"),
     ("single cap text", "single = 0.08", 'single = "8%"', "caps.single"),
 ]
 

@@ -8,6 +8,9 @@ here.
 
 from __future__ import annotations
 
+import bisect
+import datetime
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,6 +18,9 @@ from typing import Any, Literal
 __all__ = [
     "STAGES",
     "LINK_KINDS",
+    "LINK_ENDINGS",
+    "STAKE_ENDINGS",
+    "SHAREHOLDING_KINDS",
     "MAX_AUM_USD",
     "MAX_COST_BPS",
     "MAX_SESSIONS",
@@ -34,15 +40,39 @@ __all__ = [
     "Schedule",
     "Costs",
     "Fees",
+    "RateChange",
     "Withholding",
 ]
 
 #: The supply-chain stages every universe row is tagged with, in their canonical order.
 STAGES: tuple[str, ...] = ("mining", "refining", "manufacturing")
 #: The kinds of China link (the ``kind`` column of ``china_links.csv``, named by ``[china]``).
+#: ``regulatory_action`` is a government order, referral or investigation about China-linked
+#: holders: flagged, never excluding, with no stake. ``domicile_of_concern`` dates a past
+#: incorporation or headquarters in a country of concern of a listing domiciled elsewhere now (a
+#: redomicile): screened as the domicile, ``CN_DOMICILE``, while in force.
 LINK_KINDS: frozenset[str] = frozenset(
-    {"state_linked_shareholder", "chinese_shareholder", "control", "operations_in_china", "offtake"}
+    {
+        "state_linked_shareholder",
+        "chinese_shareholder",
+        "control",
+        "operations_in_china",
+        "offtake",
+        "regulatory_action",
+        "domicile_of_concern",
+    }
 )
+#: The kinds that are shareholdings: under the ownership rule they stay in force until a sale or
+#: dilution is shown (``ended_by`` in :data:`STAKE_ENDINGS`).
+SHAREHOLDING_KINDS: frozenset[str] = frozenset({"state_linked_shareholder", "chinese_shareholder"})
+#: The evidence that ends a China link (the ``ended_by`` column of ``china_links.csv``, given
+#: exactly when ``to`` is): see the ownership rule in the ``[china]`` comments of the rulebook.
+LINK_ENDINGS: frozenset[str] = frozenset(
+    {"sold", "diluted", "transferred", "superseded", "lapsed", "delisted", "redomiciled"}
+)
+#: The evidence that can end a stake (a row of a kind in ``china.stake_kinds``): a sale or a
+#: dilution must be shown; a lapsed right ends no stake.
+STAKE_ENDINGS: frozenset[str] = LINK_ENDINGS - {"lapsed", "redomiciled"}
 #: Largest fund size (USD) accepted anywhere an AUM enters (rulebook, specs, API, command line):
 #: USD 10 trillion, above any fund in existence. Larger values are typos (``1e30``) that would
 #: overflow the 64-bit share counts of the pro-forma and trade files.
@@ -235,13 +265,70 @@ class Fees:
 
 
 @dataclass(frozen=True)
+class RateChange:
+    """One dated change of one domicile's withholding rate (an entry of ``withholding.changes``)."""
+
+    since: str
+    domicile: str
+    rate: float = field(metadata=_FRACTION)
+
+
+@dataclass(frozen=True)
 class Withholding:
-    """Dividend withholding rates by domicile for the net total return index."""
+    """Dividend withholding rates by domicile for the net total return index, dated.
+
+    ``rates`` are the rates in force at the start of the recorded history (they also stand for any
+    earlier date); each of ``changes`` (in date order) sets one domicile's rate from its ``since``
+    date on. A domicile in neither pays ``default``.
+
+    Examples
+    --------
+    >>> w = Withholding(
+    ...     as_of="2026-12-02", default=0.30, rates={"BE": 0.25},
+    ...     changes=(RateChange("2016-01-01", "BE", 0.27), RateChange("2017-01-01", "BE", 0.30)))
+    >>> w.rate("BE", "2016-12-31"), w.rate("BE", "2017-01-01"), w.rate("GG", "2020-06-30")
+    (0.27, 0.3, 0.3)
+    """
 
     as_of: str
     default: float = field(metadata=_FRACTION)
     rates: Mapping[str, float] = field(metadata=_FRACTION)
+    changes: tuple[RateChange, ...]
 
-    def rate(self, domicile: str) -> float:
-        """The withholding rate on dividends of a company domiciled in ``domicile``."""
-        return self.rates.get(domicile, self.default)
+    def history(self, domicile: str) -> tuple[tuple[datetime.date | None, float], ...]:
+        """The rates of ``domicile`` as ``(since, rate)`` pairs in date order; the first has
+        ``since = None`` (the rate before the first change, or always when none)."""
+        return self._histories.get(domicile, ((None, self.default),))
+
+    def rate(self, domicile: str, date: Any) -> float:
+        """The withholding rate in force on ``date`` on dividends of a company domiciled in ``domicile``.
+
+        Parameters
+        ----------
+        domicile
+            ISO 3166-1 alpha-2 code (exact, capitals).
+        date
+            ``"YYYY-MM-DD"``, a ``datetime.date``/``datetime``, a ``pandas.Timestamp`` or a
+            ``numpy.datetime64`` (see :func:`~exchina_index.dates.parse_date`).
+
+        Raises
+        ------
+        ReviewDateError
+            ``date`` is not a date.
+        """
+        from exchina_index.dates import parse_date  # lazy: pandas is not needed to read a rulebook
+
+        day = parse_date(date, "date").date()
+        steps = self.history(domicile)
+        starts = [since for since, _ in steps[1:] if since is not None]
+        return steps[bisect.bisect_right(starts, day)][1]
+
+    @functools.cached_property
+    def _histories(self) -> dict[str, tuple[tuple[datetime.date | None, float], ...]]:
+        out: dict[str, list[tuple[datetime.date | None, float]]] = {
+            code: [(None, rate)] for code, rate in self.rates.items()
+        }
+        for change in sorted(self.changes, key=lambda c: c.since):  # ISO dates sort as text
+            steps = out.setdefault(change.domicile, [(None, self.default)])
+            steps.append((datetime.date.fromisoformat(change.since), change.rate))
+        return {code: tuple(steps) for code, steps in out.items()}

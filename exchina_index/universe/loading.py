@@ -26,7 +26,7 @@ from exchina_index._resources import bundled_path
 from exchina_index.dates import parse_date
 from exchina_index.errors import UniverseError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR
-from exchina_index.rules.sections import LINK_KINDS, STAGES
+from exchina_index.rules.sections import LINK_ENDINGS, LINK_KINDS, SHAREHOLDING_KINDS, STAGES, STAKE_ENDINGS
 from exchina_index.universe.csv_table import Row, read_rows, read_text
 from exchina_index.universe.history import HISTORY_FILE, DatedFacts, empty_history, parse_history
 from exchina_index.universe.identifiers import figi_problem, isin_problem
@@ -70,10 +70,6 @@ UNIVERSE_COLUMNS: tuple[str, ...] = (
     "notes",
 )
 LINK_COLUMNS: tuple[str, ...] = ("ticker", "counterparty", "kind", "stake", "from", "to", "ended_by", "source", "notes")
-#: What ended a link (the evidence behind its ``to``).
-LINK_ENDINGS: frozenset[str] = frozenset({"sold", "diluted", "transferred", "superseded", "lapsed", "delisted"})
-#: Shareholdings: under the ownership rule a reported stake stays in force until its end is shown.
-SHAREHOLDING_KINDS: frozenset[str] = frozenset({"state_linked_shareholder", "chinese_shareholder"})
 #: Exchanges (ISO 10383 MIC) the package knows a trading calendar for.
 MICS: frozenset[str] = frozenset(MIC_CALENDAR)
 ACTIVITIES: frozenset[str] = frozenset(
@@ -97,7 +93,8 @@ class Universe:
     links
         China links: the columns of :data:`LINK_COLUMNS` (``to`` is ``NaT`` while a link is in
         force) and ``until``, the end the screens use: ``to``, except for a shareholding whose end is
-        not shown (no ``ended_by``), which the ownership rule keeps in force (``NaT``).
+        not shown (no ``ended_by`` of :data:`~exchina_index.rules.sections.STAKE_ENDINGS`), which
+        the ownership rule keeps in force (``NaT``).
     history
         Dated float factors, purities, stage splits and share counts
         (:mod:`exchina_index.universe.history`); empty when there is no history table.
@@ -291,10 +288,7 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
             raise r.fail(
                 "price_unit", f"'{unit}' does not match currency {currency} (use {currency} or a subunit such as GBp)"
             )
-        exposures = {s: r.number(s, 0.0, 1.0) for s in STAGES}
-        total = math.fsum(exposures.values())
-        if abs(total - 1.0) > 1e-9:
-            raise r.fail(STAGES[0], f"stage exposures {'+'.join(STAGES)} sum to {total:.12g}, not 1; fix the split")
+        exposures = _exposures(r)
         activities = r.text("activities")
         for act in activities.split(";"):
             if act.strip() not in ACTIVITIES:
@@ -305,11 +299,7 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         delisted = r.date("delisted", required=False)
         if delisted is not pd.NaT and delisted <= listed:
             raise r.fail("delisted", f"{delisted.date()} is not after listed_since {listed.date()}")
-        isin, figi = r.text("isin", required=False), r.text("figi", required=False)
-        for col, code, problem in (("isin", isin, isin_problem), ("figi", figi, figi_problem)):
-            why = problem(code) if code else None
-            if why:
-                raise r.fail(col, f"'{code}' is not a valid {col.upper()}: {why}")
+        isin, figi = _identifiers(r)
         lot = r.number("lot_size", 1, 1e6, default=1.0)
         if not float(lot).is_integer():
             raise r.fail("lot_size", f"{lot} is not a whole number of shares")
@@ -357,6 +347,25 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
     for col in ("listed_since", "delisted", "verified"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
+
+
+def _exposures(r: Row) -> dict[str, float]:
+    """The row's stage exposures, each in [0, 1], summing to 1."""
+    exposures = {s: r.number(s, 0.0, 1.0) for s in STAGES}
+    total = math.fsum(exposures.values())
+    if abs(total - 1.0) > 1e-9:
+        raise r.fail(STAGES[0], f"stage exposures {'+'.join(STAGES)} sum to {total:.12g}, not 1; fix the split")
+    return exposures
+
+
+def _identifiers(r: Row) -> tuple[str, str]:
+    """The row's ISIN and FIGI ("" when not given), each checked with its check digit."""
+    isin, figi = r.text("isin", required=False), r.text("figi", required=False)
+    for col, code, problem in (("isin", isin, isin_problem), ("figi", figi, figi_problem)):
+        why = problem(code) if code else None
+        if why:
+            raise r.fail(col, f"'{code}' is not a valid {col.upper()}: {why}")
+    return isin, figi
 
 
 def _check_isin_per_issuer(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
@@ -421,7 +430,7 @@ def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
                 "source": r.text("source"),
                 "notes": r.text("notes", required=False),
                 # the ownership rule: a shareholding stays in force until its end is shown
-                "until": pd.NaT if kind in SHAREHOLDING_KINDS and not ended_by else end,
+                "until": pd.NaT if kind in SHAREHOLDING_KINDS and ended_by not in STAKE_ENDINGS else end,
                 "line": line,
             }
         )

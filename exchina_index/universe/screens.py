@@ -5,9 +5,10 @@ stakes, from the dated link table), purity (as of the cut-off, from the dated re
 one line per issuer. A link recorded on any line of an issuer applies to all its lines, and the
 stakes of all China/HK-linked holders of an issuer in force at a date add up towards the threshold.
 
-:class:`StaticScreens` lays out once per universe and rulebook everything that does not depend on the date (country of
-classification, the fixed masks, the link table as arrays with each link's text); :meth:`~StaticScreens.at`
-then screens one cut-off with a few numpy operations and a loop over the links in force.
+:class:`StaticScreens` lays out once per universe and rulebook everything that does not depend on
+the date (country of classification, the fixed masks, the link table as arrays with each link's
+text, the dated reference facts); :meth:`~StaticScreens.at` then screens one cut-off with a few numpy
+operations and a loop over the links in force.
 
 Reason codes and their order are those of :data:`exchina_index.construction.screens.REASONS`
 (the first failing screen wins).
@@ -52,9 +53,10 @@ class StaticResult:
     """The static screens at one cut-off; arrays over the universe's listings.
 
     ``reason`` is the first failing screen's code (``""`` when all pass), ``flags`` the reported
-    China-link flags (``;``-separated, most material first: :data:`FLAG_ORDER`), ``cn_stake`` the in-force Chinese stakes counted
-    towards the threshold, ``detail`` a readable description of the links in force and ``facts`` the
-    dated reference facts in force (``float_factor``, ``purity``, the stages, ``shares_outstanding``).
+    China-link flags (``;``-separated, most material first: :data:`FLAG_ORDER`), ``cn_stake`` the
+    in-force Chinese stakes counted towards the threshold, ``detail`` a readable description of the
+    links in force and ``facts`` the dated reference facts in force (``float_factor``, ``purity``,
+    the stages, ``shares_outstanding``).
     """
 
     reason: np.ndarray
@@ -85,6 +87,7 @@ class StaticScreens:
     link_to: np.ndarray
     link_stake: np.ndarray  # stake counted towards the threshold (NaN: none)
     link_excludes: np.ndarray
+    link_domicile: np.ndarray  # a dated domicile of concern (a listing redomiciled since)
     link_flag: np.ndarray  # flag of a flagged kind, "" otherwise
     link_text: np.ndarray
     stake_threshold: float
@@ -122,6 +125,7 @@ class StaticScreens:
             link_to=link_ends(lk).to_numpy(),
             link_stake=np.where(stake_kind, lk["stake"].to_numpy(dtype=float), np.nan),
             link_excludes=np.isin(kind, list(m.china.excluding_kinds)),
+            link_domicile=kind == "domicile_of_concern",
             link_flag=np.array([FLAG_OF_KIND.get(k, "") if fl else "" for k, fl in zip(kind, flagged)], dtype=object),
             link_text=np.array(
                 [_describe_link(*r) for r in zip(kind, lk["counterparty"], lk["stake"], lk["from"], carried)],
@@ -139,13 +143,15 @@ class StaticScreens:
         controlled = np.zeros(n, dtype=bool)
         flags = np.full(n, "", dtype=object)
         detail = np.full(n, "", dtype=object)
+        domiciled = self.cn_domicile.copy()
         if in_force.size:
+            domiciled[self.link_pos[in_force[self.link_domicile[in_force]]]] = True
             _links_per_name(self, in_force, cn_stake, controlled, flags, detail)
         facts = self.facts.at(t)
         checks = (
             ("NOT_YET_LISTED", self.listed_since > a),
             ("DELISTED", ~np.isnat(self.delisted) & (self.delisted <= a)),
-            ("CN_DOMICILE", self.cn_domicile),
+            ("CN_DOMICILE", domiciled),
             ("CN_CONTROL", controlled),
             ("CN_STAKE", cn_stake >= self.stake_threshold),
             ("COUNTRY", self.not_allied),

@@ -93,3 +93,11 @@ def test_superseded_with_its_successor_loads(tmp_path: Path) -> None:
     u = _universe(tmp_path, rows)
     assert screen(u, "2021-01-01").at["AAA", "reason"] == "CN_STAKE"
     assert screen(u, "2023-01-01").at["AAA", "cn_stake"] == 0.05
+
+
+def test_a_dated_domicile_of_concern_excludes_while_in_force(tmp_path: Path) -> None:
+    # AAA (US now) was a Hong Kong company until a redomicile on 2021-07-01 (as Astron was until 2025)
+    rows = "AAA,Hong Kong incorporation,domicile_of_concern,,2010-01-04,2021-07-01,redomiciled,test,\n"
+    u = _universe(tmp_path, rows)
+    assert screen(u, "2021-06-30").at["AAA", "reason"] == "CN_DOMICILE"
+    assert screen(u, "2021-07-01").at["AAA", "reason"] == "OK"

@@ -28,7 +28,13 @@ def _reference(universe, t: pd.Timestamp) -> pd.DataFrame:
     checks = [
         ("NOT_YET_LISTED", f["listed_since"] > t),
         ("DELISTED", f["delisted"].notna() & (f["delisted"] <= t)),
-        ("CN_DOMICILE", f["domicile"].isin(concern) | f["hq"].isin(concern) | country.isin(concern)),
+        (
+            "CN_DOMICILE",
+            f["domicile"].isin(concern)
+            | f["hq"].isin(concern)
+            | country.isin(concern)
+            | f["issuer"].isin(set(links.loc[links["kind"] == "domicile_of_concern", "issuer"])),
+        ),
         ("CN_CONTROL", f["issuer"].isin(controlled)),
         ("CN_STAKE", cn_stake >= m.china.stake_threshold),
         ("COUNTRY", ~country.isin(m.countries.eligible)),
