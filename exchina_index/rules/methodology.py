@@ -5,7 +5,8 @@ every key is typed and range-checked (:mod:`~exchina_index.rules.typed_tables`),
 across keys below run. Unknown keys, missing keys and out-of-range values raise
 :class:`MethodologyError` naming the file, the line (where it can be found) and the dotted key.
 
-The section classes, the vocabularies and limits (``STAGES``, ``LINK_KINDS``, ``MAX_*``) and the
+The section classes, the vocabularies and limits (``STAGES``, ``LINK_KINDS``, ``LINK_ENDINGS``,
+``STAKE_ENDINGS``, ``MAX_*``) and the
 value checks (:func:`check_aum`, :func:`solver_problem`) are importable from here too.
 """
 
@@ -19,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pycountry
 
@@ -28,12 +29,14 @@ from exchina_index._resources import bundled_path
 from exchina_index.errors import ExchinaIndexError, MethodologyError
 from exchina_index.rules.checks import SOLVER_MODULES, check_aum, solver_problem
 from exchina_index.rules.sections import (
+    LINK_ENDINGS,
     LINK_KINDS,
     MAX_AUM_USD,
     MAX_COST_BPS,
     MAX_SESSIONS,
     MAX_TURNOVER_PENALTY,
     STAGES,
+    STAKE_ENDINGS,
     Anchor,
     Caps,
     China,
@@ -43,6 +46,7 @@ from exchina_index.rules.sections import (
     Fees,
     Liquidity,
     Optimizer,
+    RateChange,
     Regulatory,
     RegulatoryRule,
     Relaxation,
@@ -61,6 +65,8 @@ __all__ = [
     "solver_problem",
     "STAGES",
     "LINK_KINDS",
+    "LINK_ENDINGS",
+    "STAKE_ENDINGS",
     "MAX_AUM_USD",
     "MAX_COST_BPS",
     "MAX_SESSIONS",
@@ -81,6 +87,7 @@ __all__ = [
     "Schedule",
     "Costs",
     "Fees",
+    "RateChange",
     "Withholding",
 ]
 
@@ -218,6 +225,7 @@ def _build(data: Mapping[str, Any], *, source: str, text: str | None = None) -> 
         _check_costs_and_caps,
         _check_optimizer,
         _check_schedule,
+        _check_withholding,
     ):
         check(m, reader)
     return m
@@ -248,6 +256,7 @@ def _check_countries(m: Methodology, reader: TableReader) -> None:
         *[(f"countries.sets.{k}", v) for k, v in c.sets.items()],
         ("caps.country", tuple(m.caps.country)),
         ("withholding.rates", tuple(m.withholding.rates)),
+        *[(f"withholding.changes[{i}].domicile", (c.domicile,)) for i, c in enumerate(m.withholding.changes)],
     ]:
         for code in codes:
             _check_country(reader, key, code)
@@ -312,7 +321,6 @@ def _check_optimizer(m: Methodology, reader: TableReader) -> None:
 
 
 def _check_schedule(m: Methodology, reader: TableReader) -> None:
-    from exchina_index.dates import parse_date
     from exchina_index.rules.calendar import MIC_CALENDAR  # lazy: pandas is not needed to read a rulebook otherwise
 
     sch = m.schedule
@@ -330,7 +338,79 @@ def _check_schedule(m: Methodology, reader: TableReader) -> None:
             "schedule.calendar",
             f"'{sch.calendar}' is not an exchange with a calendar; use one of {', '.join(sorted(MIC_CALENDAR))}",
         )
+
+
+def _check_withholding(m: Methodology, reader: TableReader) -> None:
+    """``as_of`` and every change's date are ISO dates; changes are in date order, each domicile's
+    strictly increasing, and each one changes the rate in force."""
+    from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date  # lazy, as in _check_schedule
+
+    w = m.withholding
     try:
-        parse_date(m.withholding.as_of, "withholding.as_of")
+        parse_date(w.as_of, "withholding.as_of")
     except ExchinaIndexError:
-        reader.fail("withholding.as_of", f"'{m.withholding.as_of}' is not an ISO date (YYYY-MM-DD)")
+        reader.fail("withholding.as_of", f"'{w.as_of}' is not an ISO date (YYYY-MM-DD)")
+    in_force = dict(w.rates)
+    last: dict[str, str] = {}
+    for i, change in enumerate(w.changes):
+        key = f"withholding.changes[{i}]"
+        try:
+            parse_date(change.since, f"{key}.since")  # text: only YYYY-MM-DD is accepted
+        except ExchinaIndexError:
+            _fail_change(
+                reader,
+                i,
+                f"{key}.since",
+                f"'{change.since}' is not an ISO date YYYY-MM-DD between {MIN_DATE} and {MAX_DATE}",
+            )
+        if i and change.since < w.changes[i - 1].since:
+            _fail_change(
+                reader,
+                i,
+                f"{key}.since",
+                f"{change.since} comes before the change above it ({w.changes[i - 1].since}); "
+                "list the changes in date order",
+            )
+        if last.get(change.domicile) == change.since:
+            _fail_change(
+                reader,
+                i,
+                f"{key}.since",
+                f"{change.domicile} already changes on {change.since}; keep one line per date",
+            )
+        before = in_force.get(change.domicile, w.default)
+        if change.rate == before:
+            _fail_change(
+                reader,
+                i,
+                f"{key}.rate",
+                f"{change.rate:g} is the rate {change.domicile} already has before {change.since}; "
+                "a change must change the rate (remove the line)",
+            )
+        in_force[change.domicile] = change.rate
+        last[change.domicile] = change.since
+
+
+def _fail_change(reader: TableReader, i: int, key: str, message: str) -> NoReturn:
+    """Raise for entry ``i`` of ``withholding.changes``, naming the line of that entry when found."""
+    raise MethodologyError(f"key '{key}': {message}", path=reader.source, line=_change_line(reader.text, i))
+
+
+def _change_line(text: str | None, i: int) -> int | None:
+    """The line of entry ``i`` of ``withholding.changes`` (one inline table a line), if found."""
+    if not text:
+        return None
+    section, inside, seen = "", False, -1
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and not inside:
+            section = line.strip("[]").strip()
+        elif section == "withholding" and line.startswith("changes"):
+            inside = True
+        if inside and "{" in line:
+            seen += 1
+            if seen == i:
+                return number
+        if inside and line.endswith("]"):
+            return None
+    return None

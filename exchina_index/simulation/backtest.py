@@ -24,7 +24,7 @@ from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError, ReviewDateError
 from exchina_index.rules.calendar import review_dates
-from exchina_index.rules.methodology import Methodology, check_aum, resolve_methodology
+from exchina_index.rules.methodology import Methodology, Withholding, check_aum, resolve_methodology
 from exchina_index.simulation.costs import one_way_cost_rate
 from exchina_index.simulation.engine import run_index
 from exchina_index.simulation.performance import cagr, years_between
@@ -145,7 +145,7 @@ def backtest(
     run = run_index(
         price_return=price_ret,
         dividend_yield=dividend_yield,
-        withholding=np.array([m.withholding.rate(d) for d in f["domicile"]]),
+        withholding=_withholding_rates(m.withholding, f["domicile"], window),
         alive=alive.reindex(window).to_numpy(dtype=bool),
         rebalance_index=window.get_indexer(schedule["implement"]),
         target_weights=targets,
@@ -185,6 +185,20 @@ def _in_window(frame: pd.DataFrame, window: pd.DatetimeIndex, columns: pd.Index)
         return frame.reindex(index=window, columns=columns).to_numpy()
     start = frame.index.get_loc(window[0])
     return frame.to_numpy()[start : start + len(window)]
+
+
+def _withholding_rates(withholding: Withholding, domiciles: pd.Series, window: pd.DatetimeIndex) -> np.ndarray:
+    """The withholding rate in force on each date of ``window`` (rows) for the domicile of each
+    listing (columns): a dividend is taxed at the rate in force on its ex-date."""
+    days = window.to_numpy(dtype="datetime64[D]")
+    codes = domiciles.to_numpy(dtype=object)
+    out = np.empty((len(days), len(codes)), dtype=np.float64)
+    for code in dict.fromkeys(codes):
+        steps = withholding.history(code)
+        starts = np.array([since for since, _ in steps[1:]], dtype="datetime64[D]")
+        rates = np.array([rate for _, rate in steps])
+        out[:, codes == code] = rates[np.searchsorted(starts, days, side="right")][:, None]
+    return out
 
 
 def _tradeable(weights: np.ndarray, alive_at_implementation: np.ndarray) -> np.ndarray:

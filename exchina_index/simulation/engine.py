@@ -23,11 +23,13 @@ Between reviews: fixed index shares, weights drift with price
 
         PR[t]  = sum_i w[t-1,i] * r[t,i]
         TR[t]  = sum_i w[t-1,i] * (r[t,i] + d[t,i])                 (gross dividends reinvested
-        NTR[t] = sum_i w[t-1,i] * (r[t,i] + d[t,i] * (1 - wht_i))    across the whole index on the
+        NTR[t] = sum_i w[t-1,i] * (r[t,i] + d[t,i] * (1 - wht[t,i]))  across the whole index on the
         w[t,i] = w[t-1,i] * (1 + r[t,i]) / (1 + PR[t])                ex-date)
 
     The three levels share the same drifted weights (a dividend reinvested pro rata across the index
     does not change the weights), and each compounds its own daily return from ``start_level``.
+    ``wht[t,i]`` is the withholding rate in force on the ex-date ``t``: the same every day when
+    ``withholding`` is one rate per listing (N,), or row ``t`` of a (T, N) matrix.
     A holiday on one exchange is a zero return for that listing, so its weight just drifts.
 
 At a review close ``s_k``
@@ -88,7 +90,9 @@ Implementation
     reviews, buy and hold), each one is finished vectorised over its rows instead: holdings are
     ``w * cumprod(1 + r)``, zeroed from a delisting on, and ``w[t] = h[t] / sum_i h[t,i]``. When
     most listings are never held, only the columns ever held are copied and touched (and
-    ``drifted_weights`` is then a column-major array). Row sums do not use BLAS.
+    ``drifted_weights`` is then a column-major array). Row sums do not use BLAS. Rates that change
+    over time are applied once the weights are known (``engine_inputs.net_dividends``); a (T, N) matrix
+    whose rows read are equal runs as (N,) rates, bit for bit.
 
 Examples
 --------
@@ -111,7 +115,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from exchina_index.errors import EngineInputError
-from exchina_index.simulation.engine_inputs import validate_inputs
+from exchina_index.simulation.engine_inputs import net_dividends, validate_inputs
 from exchina_index.simulation.periods import Context, deaths_inside, run_periods
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -248,8 +252,9 @@ def run_index(
         USD dividend on its ex-date ``t`` divided by ``close_usd[t-1]``; 0 elsewhere (NaN allowed
         where the listing is not held, as for returns). None: no dividends (a price-only run; the
         TR and NTR levels then equal the PR level), which spares reading a matrix of zeros.
-    withholding : (N,) float
-        Withholding-tax rate of each listing (by domicile) for the net total return.
+    withholding : (N,) or (T, N) float
+        Withholding-tax rate of each listing (by domicile) for the net total return, in [0, 1]:
+        one rate per listing, or the rate in force on each row (the ex-date of the dividend).
     alive : (T, N) bool
         The listing has a valid price on or before ``t`` and is not delisted.
     rebalance_index : (K,) int
@@ -276,9 +281,10 @@ def run_index(
     ------
     EngineInputError
         (a ``ValueError``) when shapes disagree, a target is negative or does not sum to 1, a
-        target name is not alive at its review, or a held name has a non-finite return.
+        target name is not alive at its review, a withholding rate is outside [0, 1], or a held
+        name has a non-finite return.
     """
-    r, d, wht, al, reb, tw, cr, er, dc = validate_inputs(
+    r, d, wht, wht_rows, al, reb, tw, cr, er, dc = validate_inputs(
         price_return,
         dividend_yield,
         withholding,
@@ -309,6 +315,8 @@ def run_index(
     if K > 1:
         pre[1:, cols] = W[reb[1:]]
     W[reb] = q[:, cols]
+    if wht_rows is not None:
+        net_dividends(ctx, wht_rows, t0)
     if full:
         dw = W
     else:  # column-major: only the held columns are written, the rest stay (lazily) zero

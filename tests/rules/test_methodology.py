@@ -25,7 +25,7 @@ def test_bundled_rulebook_loads_with_anchored_defaults() -> None:
         0.045,
         0.45,
     )
-    assert m.withholding.rate("JP") == 0.15315 and m.withholding.rate("GB") == 0.0
+    assert m.withholding.rate("JP", "2025-11-28") == 0.15315 and m.withholding.rate("GB", "2025-11-28") == 0.0
     assert abs(sum(m.stages.targets) - 1) < 1e-12
     five_eyes = {"US", "GB", "CA", "AU", "NZ"}
     assert five_eyes <= m.countries.eligible and "CN" not in m.countries.eligible
@@ -177,8 +177,8 @@ def test_solver_that_is_not_installed_is_named(monkeypatch: pytest.MonkeyPatch) 
         ("months = [3, 6, 9, 12]", "months = [12, 3, 6, 9]", "schedule.months"),
         ("months = [3, 6, 9, 12]", "months = [3, 3, 9, 12]", "schedule.months"),
         ('calendar = "XNYS"', 'calendar = "NYSE"', "schedule.calendar"),
-        ('as_of = "2025-01-01"', 'as_of = "20250101"', "withholding.as_of"),
-        ('as_of = "2025-01-01"', 'as_of = "2025-W01-3"', "withholding.as_of"),
+        ('as_of = "2026-12-02"', 'as_of = "20261202"', "withholding.as_of"),
+        ('as_of = "2026-12-02"', 'as_of = "2026-W01-3"', "withholding.as_of"),
     ],
 )
 def test_out_of_range_numbers_and_dates(tmp_path: Path, old: str, new: str, key: str) -> None:

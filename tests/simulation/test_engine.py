@@ -60,11 +60,12 @@ def run_index_reference(
     for t in range(t0, T):
         if t > t0:
             pr = tr = ntr = 0.0
+            wht = withholding[t] if np.ndim(withholding) == 2 else withholding  # the rates of the ex-date
             for i in range(N):
                 if w[i] > 0.0:  # only held names are read
                     pr += w[i] * price_return[t, i]
                     tr += w[i] * (price_return[t, i] + dividend_yield[t, i])
-                    ntr += w[i] * (price_return[t, i] + dividend_yield[t, i] * (1.0 - withholding[i]))
+                    ntr += w[i] * (price_return[t, i] + dividend_yield[t, i] * (1.0 - wht[i]))
             pr_level *= 1.0 + pr
             tr_level *= 1.0 + tr
             ntr_level *= 1.0 + ntr
