@@ -191,9 +191,9 @@ def test_regulatory_action_is_a_flagged_kind_without_stake_or_exclusion() -> Non
 
 
 def test_link_endings_and_stake_endings() -> None:
-    assert LINK_ENDINGS == {"sold", "diluted", "transferred", "superseded", "lapsed", "delisted"}
+    assert LINK_ENDINGS == {"sold", "diluted", "transferred", "superseded", "lapsed", "delisted", "redomiciled"}
     # a stake ends only on a shown sale or dilution (or a transfer, a new report, a delisting)
-    assert STAKE_ENDINGS == LINK_ENDINGS - {"lapsed"}
+    assert STAKE_ENDINGS == LINK_ENDINGS - {"lapsed", "redomiciled"}
 
 
 def test_the_rulebook_states_the_ownership_rule() -> None:
