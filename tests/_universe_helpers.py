@@ -23,6 +23,8 @@ def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
             "currency": "USD",
             "price_unit": "USD",
             "lot_size": 1,
+            "isin": "",
+            "figi": "",
             "float_factor": 1.0,
             "mining": 1.0,
             "refining": 0.0,
@@ -31,6 +33,8 @@ def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
             "listed_since": "2000-01-01",
             "delisted": None,
             "activities": "mining",
+            "verified": None,
+            "unconfirmed": "",
             "source": "test",
             "notes": "",
         }
@@ -39,4 +43,5 @@ def make_universe(rows: dict[str, dict]) -> pd.DataFrame:
     f = pd.DataFrame.from_records(recs).set_index("ticker").sort_index()[COLUMNS]
     f["listed_since"] = pd.to_datetime(f["listed_since"])
     f["delisted"] = pd.to_datetime(f["delisted"])
+    f["verified"] = pd.to_datetime(f["verified"])
     return f

@@ -5,6 +5,8 @@ universe frames of any size. The modules, in the order a market is made:
 
 * :mod:`~exchina_index.data.synthetic.inputs`: the universe columns as arrays, the union of the
   exchange sessions, the listing lives;
+* :mod:`~exchina_index.data.synthetic.calibration`: the public reference points (market cap, ADTV)
+  the paths pass through, when given;
 * :mod:`~exchina_index.data.synthetic.draws`: the common factors, each issuer's draws, the FX paths;
 * :mod:`~exchina_index.data.synthetic.series`: each line's close, volume, shares and dividends;
 * :mod:`~exchina_index.data.synthetic.market`: :func:`generate_market`, which runs them and builds
@@ -30,12 +32,18 @@ never Python's salted ``hash``, so two processes give the same bytes with the sa
   :data:`~exchina_index.data.synthetic.draws.ROUGH_CAP_USD` (rough orders of magnitude for
   well-known names, *not* market data) or drawn log-uniformly from a range that depends on the
   exchange (see :data:`~exchina_index.data.synthetic.draws.CAP_RANGE_USD`). Earlier caps follow
-  the price path and the share count.
+  the price path and the share count. **Calibrated** issuers (reference points given, as for the
+  demo market: ``universe/market_reference.csv``) take their size from their latest reference
+  market cap, and their log market cap gets a piecewise-linear bridge through the reference points
+  on top of the random path (within 20 %; see
+  :mod:`~exchina_index.data.synthetic.calibration`).
 * **Liquidity**: daily traded value = turnover x market cap x a lognormal shock. Turnover is
   0.45-0.65 %/day for $10B+ caps, 0.25-0.5 % for $1-10B caps and 0.1-0.6 % for small and micro-caps;
   secondary lines (OTC ADRs, second listings) trade a fraction of that. Micro-caps also have
-  sessions with zero volume (and an unchanged close). So Shin-Etsu/TDK get ADTVs above $100M,
-  Lynas/MP tens of $M, and micro-caps below $1M (several below $250k).
+  sessions with zero volume (and an unchanged close). So Shin-Etsu/TDK get ADTVs above $100M and
+  micro-caps below $1M (several below $250k). A line with ADTV reference points has its turnover
+  scaled (log-linearly between the points, flat outside) so that its 63-session ADTV passes within
+  35 % of each.
 * **Shares**: issuance steps (Poisson; juniors about 0.6 a year of 3-25 % each, large caps buy back a little).
 * **Dividends**: larger, diversified issuers pay 1-4 % a year, quarterly (US/Canada), twice a year
   (Japan, Australia, Europe, UK) or yearly (China/HK); the price drops by the dividend on the ex-date.

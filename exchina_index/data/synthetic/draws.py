@@ -174,9 +174,13 @@ class IssuerDraws:
     share_cum: np.ndarray  # (T, I) log share count, up to a constant
 
 
-def draw_issuers(listings: Listings, T: int, seed: int) -> IssuerDraws:
+def draw_issuers(listings: Listings, T: int, seed: int, size: np.ndarray | None = None) -> IssuerDraws:
     """Each issuer's numbers, from its own stream (so one issuer's numbers do not depend on the
-    others') in a fixed order: size, shocks, drift, turnover, dividends, share steps."""
+    others') in a fixed order: size, shocks, drift, turnover, dividends, share steps.
+
+    ``size`` (per issuer, NaN = none) is the market cap to use instead of :data:`ROUGH_CAP_USD` or
+    the drawn one: the latest reference point of a calibrated issuer (the draw is still made, so the
+    rest of the issuer's stream is unchanged)."""
     n_issuers = len(listings.issuer_names)
     cap_end, drift, tau = np.empty(n_issuers), np.empty(n_issuers), np.empty(n_issuers)
     idio = np.empty((T, n_issuers))
@@ -190,7 +194,8 @@ def draw_issuers(listings: Listings, T: int, seed: int) -> IssuerDraws:
         r = np.random.default_rng(stable_seed(seed, "issuer", iss))
         lo_cap, hi_cap = CAP_RANGE_USD.get(exchange, (5e7, 2e9))
         drawn = math.exp(r.uniform(math.log(lo_cap), math.log(hi_cap)))
-        cap = cap_end[k] = ROUGH_CAP_USD.get(listings.tickers[j], drawn)
+        given = math.nan if size is None else float(size[k])
+        cap = cap_end[k] = given if math.isfinite(given) else ROUGH_CAP_USD.get(listings.tickers[j], drawn)
         idio_sigma = _idio_sigma(cap, purity, listings.stages[j])
         idio[:, k] = idio_sigma * math.sqrt(_DT) * _T_SCALE * r.standard_t(_T_DF, T)
         drift[k] = r.normal(0.0, 0.06) * _DT

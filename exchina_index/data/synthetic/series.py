@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exchina_index.data.synthetic.calibration import ADTV_WINDOW, LineAnchors, bridge
 from exchina_index.data.synthetic.draws import IssuerDraws
 from exchina_index.data.synthetic.inputs import Listings, SessionGrid
 from exchina_index.data.synthetic.seeds import stable_seed
@@ -14,6 +15,7 @@ from exchina_index.data.synthetic.seeds import stable_seed
 __all__ = ["LineInputs", "line_series"]
 
 _CHUNK = 256  # listings generated at once
+_ADTV_PASSES = 8  # fixed-point passes of the turnover factor
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class LineInputs:
     cum_re: np.ndarray  # (T,) log level of the rare-earth factor
     cum_stage: np.ndarray  # (T, 3) log levels of the stage factors
     logfx: dict[str, np.ndarray]  # log USD per unit, by currency (USD included)
+    anchors: LineAnchors  # reference points the paths pass through (none: the uncalibrated model)
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,11 @@ def line_series(inputs: LineInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray,
         logp = _log_paths(inputs, cols)
         _hold_zero_volume_closes(logp, lf, draws.zero_volume)
         ex_rows = _drop_on_ex_dates(inputs, cols, logp, draws.zero_volume)
+        cap_end = _pin_market_caps(inputs, cols, logp, draws.zero_volume)
         c = _anchored_close(inputs, cols, logp, draws.price_end_usd)
-        sh = _share_counts(inputs, cols, draws.price_end_usd)
+        sh = _share_counts(inputs, cols, draws.price_end_usd, cap_end)
         close[:, cols], shares[:, cols] = c, sh
-        volume[:, cols] = _volumes(inputs, cols, draws, sh)
+        volume[:, cols] = _volumes(inputs, cols, draws, sh, c)
         for jj, rows in ex_rows.items():
             dividends[:, cols[jj]] = _cash_dividends(inputs, cols[jj], rows, c[:, jj])
     return close, volume, shares, dividends
@@ -140,6 +144,34 @@ def _drop_on_ex_dates(
     return ex_rows
 
 
+def _pin_market_caps(inputs: LineInputs, cols: np.ndarray, logp: np.ndarray, zero_vol: np.ndarray) -> np.ndarray:
+    """Each line's market cap (USD) at its last session, after adding to ``logp`` (in place) the bridge
+    that takes the USD market cap through the line's reference points
+    (:mod:`~exchina_index.data.synthetic.calibration`); held on zero-volume sessions like the close.
+
+    Without the bridge the cap at row t is ``cap_end * exp(L(t) - L(last))``, L = log close in USD +
+    log share count (up to constants), so the residual at each reference row is known before the
+    close is anchored; the bridge moves the end cap by its value at the last session.
+    """
+    ls, iss, T = inputs.listings, inputs.issuers, len(inputs.life)
+    k_iss = ls.issuer[cols]
+    cap_end = iss.cap_end[k_iss].astype(float)
+    pinned = [(jj, inputs.anchors.cap[j]) for jj, j in enumerate(cols) if j in inputs.anchors.cap]
+    if not pinned:
+        return cap_end
+    shift = np.zeros_like(logp)
+    for jj, (rows, log_caps) in pinned:
+        j, k = cols[jj], k_iss[jj]
+        level = logp[:, jj] + inputs.logfx[ls.currency[j]] + iss.share_cum[:, k]
+        natural = math.log(cap_end[jj]) + level[rows] - level[inputs.last[j]]
+        shift[:, jj] = bridge(T, rows, log_caps - natural)
+    _hold_zero_volume_closes(shift, inputs.life[:, cols], zero_vol)
+    logp += shift
+    for jj, _ in pinned:
+        cap_end[jj] *= math.exp(shift[inputs.last[cols[jj]], jj])
+    return cap_end
+
+
 def _anchored_close(inputs: LineInputs, cols: np.ndarray, logp: np.ndarray, price_end_usd: np.ndarray) -> np.ndarray:
     """Closes in local units, the one at the last session of the life being the drawn price level;
     NaN outside the life."""
@@ -151,23 +183,50 @@ def _anchored_close(inputs: LineInputs, cols: np.ndarray, logp: np.ndarray, pric
     return c
 
 
-def _share_counts(inputs: LineInputs, cols: np.ndarray, price_end_usd: np.ndarray) -> np.ndarray:
-    """The end count from the target cap, earlier counts from the issuance steps; NaN outside the life."""
+def _share_counts(inputs: LineInputs, cols: np.ndarray, price_end_usd: np.ndarray, cap_end: np.ndarray) -> np.ndarray:
+    """The end count from the end cap, earlier counts from the issuance steps; NaN outside the life."""
     k_iss, lst, cum = inputs.listings.issuer[cols], inputs.last[cols], inputs.issuers.share_cum
-    sh = np.round(
-        (inputs.issuers.cap_end[k_iss] / price_end_usd)[None, :] * np.exp(cum[:, k_iss] - cum[lst, k_iss][None, :])
-    )
+    sh = np.round((cap_end / price_end_usd)[None, :] * np.exp(cum[:, k_iss] - cum[lst, k_iss][None, :]))
     sh[~inputs.life[:, cols]] = np.nan
     return sh
 
 
-def _volumes(inputs: LineInputs, cols: np.ndarray, draws: _LineDraws, shares: np.ndarray) -> np.ndarray:
-    """Turnover x shares x lognormal noise, bigger on large idiosyncratic moves; 0 on zero-volume days."""
+def _volumes(
+    inputs: LineInputs, cols: np.ndarray, draws: _LineDraws, shares: np.ndarray, close: np.ndarray
+) -> np.ndarray:
+    """Turnover x shares x lognormal noise, bigger on large idiosyncratic moves; 0 on zero-volume days.
+    A line with ADTV reference points has its turnover scaled (:func:`_turnover_factor`)."""
     k_iss, iss = inputs.listings.issuer[cols], inputs.issuers
     shock = np.minimum(np.abs(iss.idio[:, k_iss]) / iss.idio_sd[k_iss], 4.0)
-    v = np.round(draws.turnover[None, :] * shares * np.exp(draws.noise) * (0.7 + 0.3 * shock))
+    v = draws.turnover[None, :] * shares * np.exp(draws.noise) * (0.7 + 0.3 * shock)
     v[draws.zero_volume] = 0.0
-    return v
+    for jj, j in enumerate(cols):
+        if j in inputs.anchors.adtv:
+            traded_usd = np.nan_to_num(close[:, jj] * v[:, jj] * np.exp(inputs.logfx[inputs.listings.currency[j]]))
+            v[:, jj] *= _turnover_factor(traded_usd, inputs.life[:, j], *inputs.anchors.adtv[j])
+    return np.round(v)
+
+
+def _turnover_factor(traded_usd: np.ndarray, life: np.ndarray, rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(T,) factor on a line's volume so that its ADTV (mean USD traded value over the last
+    :data:`ADTV_WINDOW` priced sessions) at each reference row is the target: log-linear between the
+    rows, flat outside; solved by fixed-point passes (the factor varies inside a window, and the
+    windows of close reference dates overlap).
+    Reference rows whose window traded nothing are left out (nothing to scale)."""
+    own = np.flatnonzero(life)
+    ends = np.searchsorted(own, rows) + 1
+    windows = [own[max(0, e - ADTV_WINDOW) : e] for e in ends]
+    base = np.array([traded_usd[w].mean() for w in windows])
+    ok = base > 0
+    if not ok.any():
+        return np.ones(len(traded_usd))
+    rows, targets, base, windows = rows[ok], targets[ok], base[ok], [w for w, o in zip(windows, ok) if o]
+    log_factor = np.log(targets / base)
+    for _ in range(_ADTV_PASSES):
+        factor = np.exp(bridge(len(traded_usd), rows, log_factor))
+        got = np.array([(traded_usd[w] * factor[w]).mean() for w in windows])
+        log_factor += np.log(targets / got)
+    return np.exp(bridge(len(traded_usd), rows, log_factor))
 
 
 def _cash_dividends(inputs: LineInputs, j: int, ex_rows: np.ndarray, close: np.ndarray) -> np.ndarray:

@@ -96,6 +96,7 @@ def synthetic_universe(n: int, seed: int = 0) -> pd.DataFrame:
     out = pd.DataFrame.from_records(records, columns=list(UNIVERSE_COLUMNS)).set_index("ticker").sort_index()
     out["listed_since"] = pd.to_datetime(out["listed_since"]).astype("datetime64[s]")
     out["delisted"] = pd.to_datetime(out["delisted"]).astype("datetime64[s]")
+    out["verified"] = pd.to_datetime(out["verified"])
     out["lot_size"] = out["lot_size"].astype("int64")
     return out
 
@@ -126,6 +127,9 @@ def _draw_issuer(r: np.random.Generator, issuer: str) -> tuple[str, str, str, st
         "purity": purity,
         "delisted": delisted,
         "activities": tmpl[3],
+        "isin": "",  # synthetic listings have no identifiers
+        "figi": "",
+        "unconfirmed": "",
         "source": "synthetic",
         "notes": "",
     }
