@@ -8,6 +8,10 @@
 
 The pandas functions of :mod:`exchina_index.construction.review` (``anchor_weights``,
 ``name_caps``, ``drift_weights``) are thin labelled wrappers of these.
+
+An ADTV of ``inf`` means "no liquidity limit" (the review passes it for a market without volumes,
+whose liquidity caps are skipped): its notional stays ``inf`` and its liquidity cap is 1. A NaN
+ADTV (unknown) can absorb nothing (notional 0, cap 0).
 """
 
 from __future__ import annotations
@@ -57,7 +61,11 @@ def anchor_array(
     raw = np.where(np.isnan(raw), 0.0, raw).clip(min=0.0)
     total = raw.sum()
     if total <= 0:
-        raise InfeasibleError("no eligible name has a positive anchor weight; check the screens and the market data")
+        needs = {"market_cap_purity": "market cap x purity", "liquidity": "ADTV x purity"}.get(kind, "")
+        why = f" (anchor.method = '{kind}' weights each eligible name by its {needs})" if needs else ""
+        raise InfeasibleError(
+            f"no eligible name has a positive anchor weight{why}; check the screens and the market data"
+        )
     return raw / total
 
 
@@ -73,8 +81,9 @@ def name_cap_array(single: float, liquidity: np.ndarray) -> tuple[np.ndarray, np
 
 
 def liquidity_notional(adtv_usd: np.ndarray, liquidity: Liquidity) -> np.ndarray:
-    """USD each name can absorb within the liquidity rule: participation × ADTV × days (no ADTV: 0)."""
-    return liquidity.participation * np.nan_to_num(adtv_usd, nan=0.0) * liquidity.days_to_trade
+    """USD each name can absorb within the liquidity rule: participation × ADTV × days (no ADTV: 0;
+    an ``inf`` ADTV, no liquidity limit, stays ``inf``)."""
+    return liquidity.participation * np.nan_to_num(adtv_usd, nan=0.0, posinf=np.inf) * liquidity.days_to_trade
 
 
 def days_to_trade_array(weights: np.ndarray, aum: float, adtv_usd: np.ndarray, participation: float) -> np.ndarray:

@@ -8,7 +8,8 @@ gives the reason code:
 
 ===================  ======================================================================
 ``NO_DATA``          no market cap (no price alive at the cut-off, or no share count), no
-                     ADTV, or no history / staleness figure
+                     ADTV, or no history / staleness figure (except what a prices-only market
+                     skips, below)
 ``SHORT_HISTORY``    fewer than ``min_history_sessions`` valid closes up to the cut-off
 ``STALE_PRICE``      ``stale_sessions`` or more own-exchange sessions since the last close
 ``SIZE_BELOW_*``     full market cap (USD) below the threshold
@@ -19,6 +20,20 @@ gives the reason code:
 Incumbents (members after the previous review) are held to the lower ``*_retention_usd``
 thresholds and get the ``*_BELOW_RETENTION`` codes; newcomers need the ``*_entry_usd`` thresholds
 and get ``*_BELOW_ENTRY``. A value exactly at a threshold passes.
+
+Prices-only data (:func:`skipped_screens`; decided here, recorded by the review)
+-------------------------------------------------------------------------------
+* A market without any volume (``"volume" not in market.facts``) has no ADTV: the ADTV screens are
+  skipped for every listing (and the review drops the liquidity caps). When some listings have
+  volumes, one without stays ``NO_DATA``: its liquidity is unknown, not assumed.
+* A listing alive with a price at the cut-off but without a market cap (no share count in the data,
+  none in the universe's reference history) skips the size screen, unless the rulebook's anchor is
+  ``market_cap_purity``: that anchor weights names by market cap, so such a name stays ``NO_DATA``
+  (and a market without any share count is an error naming what to add; see
+  :func:`~exchina_index.construction.review.review_context`).
+
+The market data's notes say which listings lack what; the review's per-name ``detail`` says which
+screen was skipped.
 """
 
 from __future__ import annotations
@@ -30,10 +45,20 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover
+    from exchina_index.data.features import FeaturePanel
     from exchina_index.data.market import MarketData
     from exchina_index.rules.methodology import Methodology, Size
 
-__all__ = ["size_screen", "size_reasons", "market_screen", "SIZE_REASONS"]
+__all__ = [
+    "size_screen",
+    "size_reasons",
+    "skipped_screens",
+    "panel_reasons",
+    "market_screen",
+    "SIZE_REASONS",
+    "SIZE_SKIPPED",
+    "ADTV_SKIPPED",
+]
 
 #: Reason codes of the size and liquidity screens.
 SIZE_REASONS: tuple[str, ...] = (
@@ -46,6 +71,11 @@ SIZE_REASONS: tuple[str, ...] = (
     "ADTV_BELOW_ENTRY",
     "ADTV_BELOW_RETENTION",
 )
+
+#: The per-name ``detail`` of a listing whose size screen was skipped (no market cap known).
+SIZE_SKIPPED = "size screen skipped: no market cap (no share count in the data or the reference history)"
+#: The ``detail`` of the ADTV screens skipped on a market without volumes.
+ADTV_SKIPPED = "ADTV screen skipped: the market data has no volume"
 
 
 def _incumbents(previous: Any, index: pd.Index) -> np.ndarray:
@@ -73,6 +103,8 @@ def size_screen(
     previous: Iterable[str] | pd.Series | None = None,
     *,
     size: Size | Methodology,
+    skip_size: pd.Series | None = None,
+    skip_adtv: bool = False,
 ) -> pd.DataFrame:
     """Apply the size and liquidity screens.
 
@@ -86,13 +118,17 @@ def size_screen(
         weight Series (weight > 0 = member); ``None`` at the first review (everyone is a newcomer).
     size
         The rulebook's ``size`` section (or the whole :class:`~exchina_index.rules.methodology.Methodology`).
+    skip_size, skip_adtv
+        Prices-only data (see the module docstring): a bool Series by ticker of the listings whose
+        missing market cap skips the size screen instead of giving ``NO_DATA`` (missing = False),
+        and whether a missing ADTV skips the ADTV screens for every listing.
 
     Returns
     -------
     pandas.DataFrame
         By ticker: ``eligible`` (bool), ``reason`` (a :data:`SIZE_REASONS` code), ``incumbent``,
         the four inputs, the thresholds applied (``cap_threshold_usd``, ``adtv_threshold_usd``) and
-        a readable ``detail``.
+        a readable ``detail`` (:data:`SIZE_SKIPPED` for a passing name whose size screen was skipped).
 
     Examples
     --------
@@ -112,12 +148,15 @@ def size_screen(
     stale = pd.to_numeric(stale_sessions.reindex(index), errors="coerce").to_numpy(dtype=float)
     inc = _incumbents(previous, index)
     cap_thr, adtv_thr = _thresholds(inc, sz)
-    reason, failed_at = size_reasons(cap, adtv, hist, stale, inc, sz)
+    skipped = None if skip_size is None else skip_size.reindex(index, fill_value=False).to_numpy(dtype=bool)
+    reason, failed_at = size_reasons(cap, adtv, hist, stale, inc, sz, skip_size=skipped, skip_adtv=skip_adtv)
     detail = np.full(len(index), "", dtype=object)
     for k in np.flatnonzero(failed_at >= 0):
         detail[k] = _detail(
             _CHECKS[failed_at[k]], cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz, bool(inc[k])
         )
+    if skipped is not None:
+        detail[(failed_at < 0) & skipped & np.isnan(cap)] = SIZE_SKIPPED
     return pd.DataFrame(
         {
             "eligible": reason == "OK",
@@ -147,18 +186,30 @@ def _thresholds(incumbent: np.ndarray, sz: Size) -> tuple[np.ndarray, np.ndarray
 
 
 def size_reasons(
-    cap: np.ndarray, adtv: np.ndarray, hist: np.ndarray, stale: np.ndarray, incumbent: np.ndarray, size: Size
+    cap: np.ndarray,
+    adtv: np.ndarray,
+    hist: np.ndarray,
+    stale: np.ndarray,
+    incumbent: np.ndarray,
+    size: Size,
+    *,
+    skip_size: np.ndarray | None = None,
+    skip_adtv: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The size and liquidity screens over arrays: ``(reason codes, index of the failed check or -1)``.
 
     ``incumbent`` (bool) selects the retention thresholds; the checks run in the order of the
-    module docstring and the first failure gives the code.
+    module docstring and the first failure gives the code. ``skip_size`` (bool per listing) and
+    ``skip_adtv`` (all listings) let a missing market cap or ADTV pass instead of giving
+    ``NO_DATA`` (prices-only data, :func:`skipped_screens`); a NaN never falls below a threshold.
     """
     sz = size
     cap_thr, adtv_thr = _thresholds(incumbent, sz)
+    no_cap = np.isnan(cap) if skip_size is None else np.isnan(cap) & ~skip_size
+    no_adtv = np.zeros(len(adtv), dtype=bool) if skip_adtv else np.isnan(adtv)
     with np.errstate(invalid="ignore"):
         checks = (
-            np.isnan(cap) | np.isnan(adtv) | np.isnan(hist) | np.isnan(stale) | (hist <= 0),
+            no_cap | no_adtv | np.isnan(hist) | np.isnan(stale) | (hist <= 0),
             hist < sz.min_history_sessions,
             stale >= sz.stale_sessions,
             cap < cap_thr,
@@ -200,6 +251,56 @@ def _detail(
     return f"ADTV {_money(adtv)} < {who} threshold {_money(adtv_thr)}"
 
 
+def skipped_screens(panel: FeaturePanel, k: int, columns: np.ndarray, anchor_method: str) -> tuple[np.ndarray, bool]:
+    """Which screens prices-only data skips at cut-off ``k`` of ``panel`` (see the module docstring).
+
+    Parameters
+    ----------
+    panel, k, columns
+        The feature panel, the cut-off's row, and the position of each listing in the panel (-1:
+        no market data).
+    anchor_method
+        The rulebook's ``anchor.method``: ``market_cap_purity`` needs market caps, so no size
+        screen is skipped under it.
+
+    Returns
+    -------
+    (skip_size, skip_adtv)
+        Per listing: alive with a price at the cut-off but no market cap (and the anchor does not
+        read market caps); and whether the market holds no volume at all.
+    """
+    skip_adtv = "volume" not in panel.facts
+    if anchor_method == "market_cap_purity":
+        return np.zeros(len(columns), dtype=bool), skip_adtv
+    priced = ~np.isnan(panel.row("close_usd", k, columns))
+    return priced & np.isnan(panel.row("market_cap_usd", k, columns)), skip_adtv
+
+
+def panel_reasons(
+    panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The size and liquidity screens' code of each listing at cut-off ``k`` of ``panel``, with the
+    screens skipped for prices-only data (:func:`skipped_screens`).
+
+    Returns
+    -------
+    (reason, skip_size, skip_adtv)
+        The codes (a listing without market data gets ``NO_DATA``) and what was skipped.
+    """
+    skip_size, skip_adtv = skipped_screens(panel, k, columns, methodology.anchor.method)
+    reason, _ = size_reasons(
+        panel.row("market_cap_usd", k, columns),
+        panel.row("adtv_usd", k, columns),
+        panel.row("history_sessions", k, columns),
+        panel.row("stale_sessions", k, columns),
+        incumbent,
+        methodology.size,
+        skip_size=skip_size,
+        skip_adtv=skip_adtv,
+    )
+    return reason, skip_size, skip_adtv
+
+
 def market_screen(
     market: MarketData,
     as_of: Any,
@@ -211,7 +312,8 @@ def market_screen(
     Market cap is the full (not float-adjusted) USD market cap at the last market date on or before
     ``as_of``; a listing whose life has ended (delisted) has none, so it gets ``NO_DATA``. ADTV is over
     the listing's own last ``size.adtv_window_sessions`` priced sessions; staleness counts its own
-    exchange's sessions since its last close.
+    exchange's sessions since its last close. On prices-only data the screens of
+    :func:`skipped_screens` are skipped (under ``methodology``'s anchor).
 
     Examples
     --------
@@ -223,7 +325,9 @@ def market_screen(
     """
     from exchina_index.data.features import feature_panel
 
-    snap = feature_panel(market, [as_of], window=methodology.size.adtv_window_sessions).snapshot(0)
+    panel = feature_panel(market, [as_of], window=methodology.size.adtv_window_sessions)
+    snap = panel.snapshot(0)
+    skip_size, skip_adtv = skipped_screens(panel, 0, np.arange(len(panel.tickers)), methodology.anchor.method)
     return size_screen(
         snap["market_cap_usd"],
         snap["adtv_usd"],
@@ -231,4 +335,6 @@ def market_screen(
         snap["stale_sessions"],
         previous,
         size=methodology.size,
+        skip_size=pd.Series(skip_size, index=panel.tickers),
+        skip_adtv=skip_adtv,
     )

@@ -18,6 +18,22 @@ runs review ``k`` of it:
 
 :func:`build_weights` is one review on its own (a one-row panel); the backtest builds one context
 for all its reviews.
+
+Prices-only data (``date, close`` per listing)
+----------------------------------------------
+What the market holds (:attr:`MarketData.facts <exchina_index.data.views.MarketViews.facts>`)
+decides what a review can compute, and nothing is skipped silently:
+
+* no volume at all: the ADTV screens are skipped
+  (:func:`~exchina_index.construction.market_screens.skipped_screens`) and so are the liquidity
+  caps: the ladder gets an ``inf`` ADTV (no liquidity limit, capacity unbounded) while the record
+  keeps the ADTV NaN, the liquidity cap NaN (not computed) and the days to trade NaN (unknown).
+  Each eligible name's ``detail`` says so, as do the market data's notes.
+* a listing without a market cap (no share count in the data or the universe's reference
+  history) skips the size screen unless the anchor is ``market_cap_purity``; its ``detail`` says so.
+* an anchor that needs what the market lacks is a :class:`~exchina_index.errors.DataError` naming
+  what to add, raised by :func:`review_context` before any review: ``market_cap_purity`` without
+  any share count, ``liquidity`` without any volume. ``anchor.method = "equal"`` needs closes only.
 """
 
 from __future__ import annotations
@@ -37,12 +53,13 @@ from exchina_index.construction.caps import (
 )
 from exchina_index.construction.compliance import rulebook_limits
 from exchina_index.construction.ladder import LadderProblem, LadderResult, relaxation_ladder, solve_with_ladder
+from exchina_index.construction.market_screens import ADTV_SKIPPED, SIZE_SKIPPED, panel_reasons
 from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
-from exchina_index.construction.screens import final_reasons, market_reasons
+from exchina_index.construction.screens import final_reasons
 from exchina_index.data.features import FeaturePanel, feature_panel
 from exchina_index.dates import parse_date
-from exchina_index.errors import InputError, ReviewDateError
+from exchina_index.errors import DataError, InfeasibleError, InputError, ReviewDateError
 from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
 from exchina_index.universe.loading import Universe, require_universe
 from exchina_index.universe.screens import StaticScreens
@@ -173,8 +190,15 @@ def review_context(
     cutoffs: Any,
     optimizer: StageBalancedOptimizer | None = None,
 ) -> ReviewContext:
-    """Lay out the reviews at ``cutoffs`` (arguments already checked; see :func:`build_weights`)."""
+    """Lay out the reviews at ``cutoffs`` (arguments already checked; see :func:`build_weights`).
+
+    Raises
+    ------
+    DataError
+        The rulebook's anchor needs what the market does not hold (see the module docstring).
+    """
     m, f = methodology, universe.frame
+    _check_anchor_inputs(m, market)
     static = StaticScreens.build(universe, m)
     window, size_window = m.liquidity.adtv_window_sessions, m.size.adtv_window_sessions
     panel = feature_panel(market, cutoffs, window)
@@ -190,6 +214,26 @@ def review_context(
         columns=panel.tickers.get_indexer(f.index),
         country_caps={c: m.caps.country_cap(c) for c in sorted(static.country.unique())},
     )
+
+
+def _check_anchor_inputs(m: Methodology, market: Any) -> None:
+    """A :class:`DataError` naming what to add when the anchor needs market caps or ADTV the market
+    cannot give (no share count, no volume at all)."""
+    method, facts = m.anchor.method, market.facts
+    if method == "market_cap_purity" and "shares" not in facts:
+        raise DataError(
+            f"anchor.method = 'market_cap_purity' weights names by market cap, but the market data "
+            f"({market.source}) has no share count for any listing and the universe's reference history "
+            "has no shares_outstanding: add a 'shares' column to the price files, or shares_outstanding rows "
+            "to reference_history.csv, or set anchor.method = 'equal' (in the rulebook or the backtest "
+            "spec's [methodology.anchor])"
+        )
+    if method == "liquidity" and "volume" not in facts:
+        raise DataError(
+            f"anchor.method = 'liquidity' weights names by ADTV, but the market data ({market.source}) has "
+            "no volume: add a 'volume' column to the price files, or set anchor.method = 'equal' (in the "
+            "rulebook or the backtest spec's [methodology.anchor])"
+        )
 
 
 def build_weights(
@@ -230,7 +274,8 @@ def build_weights(
     ------
     UniverseError, DataError, MethodologyError, InputError, ReviewDateError
         An argument of the wrong type or value (a date that is not a date, an AUM out of range,
-        previous weights that are not finite numbers >= 0 for universe tickers).
+        previous weights that are not finite numbers >= 0 for universe tickers); a DataError too
+        when the anchor needs what the market lacks (see the module docstring).
     InfeasibleError
         When the constraints cannot hold even after the rulebook's relaxation ladder.
     """
@@ -264,11 +309,12 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     t = ctx.panel.cutoffs[k]
     screens = ctx.static.at(t)
     incumbent = np.zeros(len(idx), dtype=bool) if previous is None else previous.to_numpy(dtype=float) > 0
-    reason, eligible = final_reasons(
-        screens.reason, market_reasons(ctx.size_panel, k, ctx.columns, incumbent, m), screens.flags
-    )
+    market_reason, skip_size, skip_adtv = panel_reasons(ctx.size_panel, k, ctx.columns, incumbent, m)
+    reason, eligible = final_reasons(screens.reason, market_reason, screens.flags)
     mcap = ctx.panel.row("market_cap_usd", k, ctx.columns)
     adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
+    if not eligible.any():
+        raise InfeasibleError(_nobody_eligible(t, reason))
     facts = screens.facts  # float factor, purity and stage split in force at the cut-off
     u = anchor_array(m, mcap, adtv, facts["purity"], facts["float_factor"], eligible)
     anchor = pd.Series(u, index=idx, name="u")
@@ -282,7 +328,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
             aum=aum,
             anchor=anchor,
             exposure=exposure,
-            adtv=adtv,
+            adtv=np.full(len(idx), np.inf) if skip_adtv else adtv,  # inf: no liquidity limit
             eligible=eligible,
             previous=previous,
             country_caps=ctx.country_caps,
@@ -302,18 +348,20 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         flags=series(screens.flags, "flags", str),
         country=ctx.static.country,
         cn_stake=series(screens.cn_stake, "cn_stake"),
-        detail=series(screens.detail, "detail", str),
+        detail=series(_detail(screens.detail, eligible, skip_size, skip_adtv), "detail", str),
         issuer=ctx.universe.frame["issuer"],
         exposure=exposure,
         market_cap_usd=series(mcap, "market_cap_usd"),
         adtv_usd=series(adtv, "adtv_usd"),
         anchor=anchor,
-        liquidity_cap=series(liquidity_cap_array(adtv, aum, m.liquidity), "liquidity"),
+        liquidity_cap=series(_unknown_if(skip_adtv, liquidity_cap_array(adtv, aum, m.liquidity)), "liquidity"),
         cap=series(ladder.cap, "cap"),
         cap_kind=series(ladder.cap_kind, "cap_kind"),
         weight=weight,
         binding=series(_binding(ladder, idx, held), None),
-        days_to_trade=series(days_to_trade_array(w, aum, adtv, m.liquidity.participation), "days_to_trade"),
+        days_to_trade=series(
+            _unknown_if(skip_adtv, days_to_trade_array(w, aum, adtv, m.liquidity.participation), w), "days_to_trade"
+        ),
     )
     report = ReviewReport(
         as_of=t,
@@ -332,7 +380,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         fallback_used=res.fallback_used,
         relaxations=ladder.relaxations,
         capacity_aum=ladder.capacity,
-        days_to_trade=_capacity_days(idx[held], w[held], adtv[held], m),
+        days_to_trade=_capacity_days(idx[held], w[held], adtv[held], m, skip_adtv),
         methodology_version=m.version,
         data_source=ctx.market.source,
         synthetic=bool(ctx.market.synthetic),
@@ -389,10 +437,50 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
     return values.astype(float)
 
 
-def _capacity_days(held: pd.Index, weights: np.ndarray, adtv: np.ndarray, m: Methodology) -> pd.DataFrame:
-    """Days to trade each held name at the rulebook's capacity AUM levels (one column per level)."""
+def _nobody_eligible(t: pd.Timestamp, reason: np.ndarray) -> str:
+    """Why no name is eligible at the review of cut-off ``t``: the count of each reason code."""
+    codes, counts = np.unique(reason.astype(str), return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    tally = ", ".join(f"{codes[i]} {counts[i]}" for i in order)
+    hint = (
+        "; the data starts too late for this review: start the backtest later or load a longer history"
+        if "SHORT_HISTORY" in codes
+        else "; check the screens and the market data"
+    )
+    return f"review {t.date()}: no name passes the screens ({tally}){hint}"
+
+
+def _detail(detail: np.ndarray, eligible: np.ndarray, skip_size: np.ndarray, skip_adtv: bool) -> np.ndarray:
+    """The static screens' ``detail`` with the screens prices-only data skipped for each eligible name."""
+    if not skip_adtv and not skip_size.any():
+        return detail
+    out = detail.astype(object)
+    for i in np.flatnonzero(eligible & (skip_size | skip_adtv)):
+        parts = [str(out[i])] if out[i] else []
+        parts += [SIZE_SKIPPED] if skip_size[i] else []
+        parts += [ADTV_SKIPPED] if skip_adtv else []
+        out[i] = "; ".join(parts)
+    return out
+
+
+def _unknown_if(unknown: bool, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """``values``, or NaN (not computed: the market has no volume) where ``weights`` is non-zero (everywhere
+    without ``weights``), 0 elsewhere."""
+    if not unknown:
+        return values
+    return np.full(len(values), np.nan) if weights is None else np.where(weights != 0, np.nan, 0.0)
+
+
+def _capacity_days(
+    held: pd.Index, weights: np.ndarray, adtv: np.ndarray, m: Methodology, unknown: bool
+) -> pd.DataFrame:
+    """Days to trade each held name at the rulebook's capacity AUM levels (one column per level; NaN
+    when the market has no volume)."""
     levels = m.liquidity.capacity_aum_levels_usd
     if not levels:
         return pd.DataFrame(index=held)
-    days = [days_to_trade_array(weights, lvl, adtv, m.liquidity.participation) for lvl in levels]
+    days = [
+        _unknown_if(unknown, days_to_trade_array(weights, lvl, adtv, m.liquidity.participation), weights)
+        for lvl in levels
+    ]
     return pd.DataFrame(np.column_stack(days), index=held, columns=[f"{lvl / 1e6:,.0f}M" for lvl in levels])

@@ -34,15 +34,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exchina_index.construction.market_screens import size_reasons
-from exchina_index.data.features import FeaturePanel, feature_panel
+from exchina_index.construction.market_screens import panel_reasons
+from exchina_index.data.features import feature_panel
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError
 from exchina_index.rules.methodology import Methodology, resolve_methodology
 from exchina_index.universe.loading import Universe, require_universe
 from exchina_index.universe.screens import StaticScreens
 
-__all__ = ["screen", "market_reasons", "final_reasons", "last_screenable_date", "REASONS"]
+__all__ = ["screen", "final_reasons", "last_screenable_date", "REASONS"]
 
 REASONS: dict[str, str] = {
     "NOT_YET_LISTED": "before listed_since",
@@ -122,7 +122,7 @@ def screen(
     if market is not None:
         panel = feature_panel(market, [t], window=m.size.adtv_window_sessions)
         incumbent = np.zeros(len(f), dtype=bool) if previous is None else f.index.isin(list(previous))
-        market_reason = market_reasons(panel, 0, panel.tickers.get_indexer(f.index), incumbent, m)
+        market_reason, _, _ = panel_reasons(panel, 0, panel.tickers.get_indexer(f.index), incumbent, m)
     reason, eligible = final_reasons(st.reason, market_reason, st.flags)
     return pd.DataFrame(
         {
@@ -135,22 +135,6 @@ def screen(
         },
         index=f.index,
     )
-
-
-def market_reasons(
-    panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
-) -> np.ndarray:
-    """The size and liquidity screens' code of each listing at cut-off ``k`` of ``panel`` (the
-    listings at positions ``columns``; one without market data gets ``NO_DATA``)."""
-    reason, _ = size_reasons(
-        panel.row("market_cap_usd", k, columns),
-        panel.row("adtv_usd", k, columns),
-        panel.row("history_sessions", k, columns),
-        panel.row("stale_sessions", k, columns),
-        incumbent,
-        methodology.size,
-    )
-    return reason
 
 
 def final_reasons(

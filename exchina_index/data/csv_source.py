@@ -20,7 +20,7 @@ column          required  meaning
                           after it is ignored); one row per date and ticker
 ``close``       yes       split-adjusted close in the universe's ``price_unit`` (pence for
                           ``GBp`` lines such as ``.L``); empty = no price that day; must be > 0
-``volume``      yes       shares traded (>= 0); empty = unknown
+``volume``      no        shares traded (>= 0); empty = unknown
 ``dividend``    no        cash dividend per share on its ex-date, in ``price_unit``; empty or
                           0 = none (``dividends`` is accepted too)
 ``shares``      no        shares outstanding known on that date (> 0); empty = unchanged/unknown
@@ -47,8 +47,12 @@ Every problem raises :class:`~exchina_index.errors.DataError` naming the file, t
 column, an unparsable date, a non-numeric value, a repeated date, a non-positive price, a ticker
 that is not in the universe, a currency without an FX column.
 
-Listing lives follow the universe: rows before ``listed_since`` and on or after ``delisted`` are
-dropped (with a note).
+Prices only (``date, close``) is enough. Without volumes the reviews skip the ADTV screens and the
+liquidity caps; a listing without share counts takes the universe's dated ``shares_outstanding``
+(``reference_history.csv``) for its market cap, and where neither exists its size screen is skipped
+unless the anchor needs market caps (see "Prices-only data" in :mod:`exchina_index.data.market`).
+Each case is a note. Listing lives follow the universe: rows before ``listed_since`` and on or after
+``delisted`` are dropped (with a note).
 
 Two listings whose closes are identical on every date (a copied or linked file) are noted.
 
@@ -83,7 +87,7 @@ from exchina_index.errors import DataError
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 
 #: Recognised price-file columns: name -> required.
-PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": True, "dividend": False, "shares": False}
+PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": False, "dividend": False, "shares": False}
 #: Plausible range [lo, hi] of each numeric column (price units for close and dividend, shares for
 #: volume and shares); the sign rules (close > 0, volume >= 0...) are checked first, then these.
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -113,7 +117,8 @@ def load_csv(
     Parameters
     ----------
     universe
-        A :class:`~exchina_index.universe.loading.Universe` (only ``.frame`` is read) or its frame.
+        A :class:`~exchina_index.universe.loading.Universe` (its ``frame``, and its ``history`` for
+        share counts the files lack) or its frame.
     path
         The folder or the long file.
     start, end
@@ -154,7 +159,7 @@ def load_csv(
 
     close = wide("close").reindex(columns=sorted(known))  # absent listings: NaN, already in the notes
     return MarketData.from_frames(
-        frame,
+        universe if hasattr(universe, "frame") else frame,
         close,
         fx=fx_frame,
         dividends=wide("dividend").reindex(close.index),
@@ -400,7 +405,8 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
     cols = {h: [r[i] for r in rows] for i, h in enumerate(header) if h in PRICE_COLUMNS or h == "ticker"}
 
     dates = _dates(path, "date", cols["date"], lines)
-    defaults = {"dividend": np.zeros(len(rows)), "shares": np.full(len(rows), np.nan)}  # columns a file may leave out
+    n = len(rows)  # the columns a file may leave out: unknown volume and shares, no dividend
+    defaults = {"volume": np.full(n, np.nan), "dividend": np.zeros(n), "shares": np.full(n, np.nan)}
     data = {
         c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c]
         for c in ("close", "volume", "dividend", "shares")
@@ -417,7 +423,7 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
         if bad.any():
             k = int(np.argmax(bad))
             raise _fail(path, int(lines[k]), col, f"{cols[col][k].strip()} {what}")
-        if col in cols:  # a column the file leaves out holds defaults (no dividend, unknown shares)
+        if col in cols:  # a column the file leaves out holds defaults (no dividend, unknown volume and shares)
             _check_bounds(path, col, data[col], cols[col], lines, BOUNDS[col])
     data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
 

@@ -9,7 +9,9 @@ change its row. Row ``k`` equals ``market.snapshot(cutoffs[k], window)`` bit for
 (:meth:`FeaturePanel.snapshot` gives it in that layout).
 
 It reads only the public frames of :class:`~exchina_index.data.market.MarketData` (``close``,
-``volume``, ``shares``, ``fx``, ``currency``, ``exchange``, ``delisted``).
+``volume``, ``shares``, ``fx``, ``currency``, ``exchange``, ``delisted``) and its ``facts`` (which
+kinds of data it holds): a panel of a prices-only market carries ``facts = {"close"}``, so the
+screens know its NaN ADTV means "no volume in the data" rather than "this listing has none".
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class FeaturePanel:
         Own-exchange sessions after the last close (NaN without any close).
     last_price_date
         Date of the last valid close (NaT without any).
+    facts
+        The kinds of data the market holds (:attr:`MarketData.facts
+        <exchina_index.data.views.MarketViews.facts>`): without ``volume`` every ADTV is NaN.
     """
 
     cutoffs: pd.DatetimeIndex
@@ -61,6 +66,7 @@ class FeaturePanel:
     history_sessions: np.ndarray
     stale_sessions: np.ndarray
     last_price_date: np.ndarray
+    facts: frozenset[str]
 
     def row(self, name: str, k: int, columns: np.ndarray) -> np.ndarray:
         """Field ``name`` at cut-off ``k`` as floats for the listings at positions ``columns``
@@ -142,6 +148,7 @@ def feature_panel(market: Any, cutoffs: Any, window: int = 63) -> FeaturePanel:
         history_sessions=history,
         stale_sessions=stale,
         last_price_date=last,
+        facts=market.facts,
     )
 
 

@@ -35,6 +35,22 @@ Returns
 Market cap
     ``close_usd * shares`` with shares carried forward from the last known count. Where no share
     count is known yet the market cap is NaN (never back-filled from a later count, never zero).
+
+Prices-only data
+    :attr:`~exchina_index.data.views.MarketViews.facts` says which kinds of data a market holds.
+    :meth:`MarketData.from_frames` (the route of CSV files and of user frames) accepts closes alone:
+
+    * no volume for any listing: ADTV is unknown, and the review skips the ADTV screens and the
+      liquidity caps (trading costs use the widest spread tier); a note says so. When some
+      listings have volumes, a priced listing without any keeps screening ``NO_DATA`` (a note
+      names it): a name whose liquidity is unknown is not treated as liquid.
+    * a priced listing without any share count in the data takes the universe's dated
+      ``shares_outstanding`` (``reference_history.csv``) when the universe has them: each entry is
+      an as-of count from its ``from`` date, the first one from the first market date (as
+      :meth:`~exchina_index.universe.loading.Universe.facts_at` reads it), so its market cap is
+      ``close_usd x shares_outstanding`` in force on each date. A note names these listings, and
+      those with a share count from neither source (their market cap is NaN; the review skips
+      their size screen unless the anchor needs market caps).
 """
 
 from __future__ import annotations
@@ -163,7 +179,9 @@ class MarketData(MarketViews):
             before each market date is used). ``None`` is allowed when every listing is in USD.
         dividends, volume, shares
             Optional, same layout as ``close``; dividends in ``price_unit`` too. ``shares`` may
-            have its own (as-of) dates.
+            have its own (as-of) dates. A priced listing without any share count takes the
+            universe's dated ``shares_outstanding`` when ``universe`` is a Universe with a
+            reference history (see the module docstring, "Prices-only data").
         source, synthetic, notes
             Provenance recorded on the result.
 
@@ -171,7 +189,8 @@ class MarketData(MarketViews):
         -------
         MarketData
             Closes and dividends divided by 100 for ``GBp``/``GBX``/``ZAc`` lines; rows before
-            ``listed_since`` or on/after ``delisted`` dropped (one note per listing).
+            ``listed_since`` or on/after ``delisted`` dropped (one note per listing); notes on
+            missing volumes and share counts (what the review then skips).
 
         Raises
         ------
@@ -181,7 +200,9 @@ class MarketData(MarketViews):
         frames = in_currency_units(
             universe, close, fx=fx, dividends=dividends, volume=volume, shares=shares, notes=notes
         )
-        return cls(**frames, source=source, synthetic=synthetic)
+        frames["shares"], from_history = _reference_shares(universe, frames["shares"], frames["close"])
+        market = cls(**frames, source=source, synthetic=synthetic)
+        return market.with_notes(*_fact_notes(market, from_history))
 
     def __post_init__(self) -> None:
         notes = list(self.notes)
@@ -302,3 +323,83 @@ class MarketData(MarketViews):
             object.__setattr__(new, f.name, getattr(self, f.name))
         object.__setattr__(new, "notes", self.notes + tuple(notes))
         return new
+
+
+# --- prices-only data: share counts from the reference history, and what is missing -------------
+
+
+def _reference_shares(
+    universe: Any, shares: pd.DataFrame | None, close: pd.DataFrame
+) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    """``shares`` with the universe's dated ``shares_outstanding`` for each priced listing the data
+    gives no share count, and those listings (see the module docstring).
+
+    Each reference entry is an as-of count dated at its ``from``; the first entry is dated no later
+    than the first market date (the universe's reading before a listing's first entry).
+    """
+    history = getattr(universe, "history", None)
+    if not isinstance(history, pd.DataFrame) or history.empty or len(close.index) == 0:
+        return shares, ()
+    if shares is not None and shares.index.has_duplicates:
+        return shares, ()  # the validation names the repeated date
+    tickers = close.columns
+    known = (
+        shares.notna().any().reindex(tickers, fill_value=False)
+        if shares is not None
+        else pd.Series(False, index=tickers)
+    )
+    need = close.notna().any() & ~known
+    rows = history[(history["field"] == "shares_outstanding") & history["ticker"].isin(tickers[need.to_numpy()])]
+    if rows.empty:
+        return shares, ()
+    counts: dict[str, pd.Series] = {}
+    for ticker, g in rows.sort_values("from").groupby("ticker", sort=True):
+        days = pd.DatetimeIndex(g["from"]).as_unit("us").to_numpy().copy()
+        days[0] = min(days[0], close.index[0].to_datetime64())
+        counts[str(ticker)] = pd.Series(g["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(days))
+    reference = pd.DataFrame(counts)
+    base = shares if shares is not None else pd.DataFrame(index=close.index[:1], columns=tickers, dtype=float)
+    out = base.reindex(index=base.index.union(reference.index), columns=tickers)
+    out[reference.columns] = reference.reindex(out.index)
+    return out, tuple(reference.columns)
+
+
+def _names(tickers: Iterable[str]) -> str:
+    names = list(tickers)
+    return f"{len(names)} listing(s): {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
+
+
+def _fact_notes(market: MarketData, from_history: tuple[str, ...]) -> list[str]:
+    """What the data lacks and what the review does about it (never silent): no volume at all,
+    volumes missing for some listings, share counts taken from the reference history or missing."""
+    priced = market.close.notna().any()
+    notes: list[str] = []
+    if not priced.any():
+        return notes
+    volume, shares = cast(pd.DataFrame, market.volume), cast(pd.DataFrame, market.shares)  # frames once built
+    no_volume = priced & volume.isna().all()
+    if "volume" not in market.facts:
+        notes.append(
+            "the data has no volume: ADTV is unknown, so the reviews skip the ADTV screens and the liquidity "
+            "caps, and trading costs use the widest spread tier; anchor.method = 'liquidity' needs volumes"
+        )
+    elif no_volume.any():
+        notes.append(
+            f"no volume for {_names(priced.index[no_volume])} (other listings have volumes): their ADTV is "
+            "unknown, so they screen as NO_DATA; add their volumes, or leave volumes out for every listing to "
+            "skip the liquidity screens"
+        )
+    if from_history:
+        notes.append(
+            f"market caps from the universe's reference shares_outstanding (the data has no share count) for "
+            f"{_names(from_history)}"
+        )
+    no_shares = priced & shares.isna().all()
+    if no_shares.any():
+        notes.append(
+            f"no share count in the data or the universe's reference history for {_names(priced.index[no_shares])}: "
+            "their market cap is unknown, so the reviews skip their size screen unless anchor.method = "
+            "'market_cap_purity', which needs it (add a shares column, or shares_outstanding rows to "
+            "reference_history.csv)"
+        )
+    return notes

@@ -4,6 +4,10 @@ Every view takes ``as_of`` and reads only rows dated on or before it; the full-r
 them (USD closes carried forward, return bases, traded-value sums) are computed once per market
 and cached. The conventions (life of a listing, forward-fill, returns, market cap) are in
 :mod:`exchina_index.data.market`.
+
+:attr:`MarketViews.facts` says which kinds of data the market holds at all (closes always; volumes
+and share counts only when some value is known), so the screens can tell "this data has no volume"
+(skip the liquidity screens, with a note) from "this listing's volume is missing" (``NO_DATA``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from exchina_index.errors import InputError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR, extrapolation_notes, sessions
 from exchina_index.rules.methodology import MAX_SESSIONS
 
-__all__ = ["MarketViews", "as_of_date"]
+__all__ = ["MarketViews", "as_of_date", "FACTS"]
+
+#: The kinds of data a market can hold (:attr:`MarketViews.facts`); closes are always there.
+FACTS: tuple[str, ...] = ("close", "volume", "shares")
 
 #: Views compute with IEEE semantics: an absurd value (a close of 1e300) gives inf or NaN in its own
 #: listing's figures, never a warning or an error that would stop a review over other listings.
@@ -76,6 +83,23 @@ class MarketViews:
         n = values.shape[0]
         cols = self.close.columns if columns is None else columns
         return pd.DataFrame(values, index=self.close.index[:n], columns=cols, copy=False)  # values are fresh
+
+    @functools.cached_property
+    def facts(self) -> frozenset[str]:
+        """The kinds of data held (from :data:`FACTS`): ``close`` always, ``volume`` when any listing
+        has a known volume, ``shares`` when any listing has a known share count.
+
+        A market without ``volume`` (prices only) has no ADTV: the review skips the ADTV screens and
+        the liquidity caps instead of screening every name ``NO_DATA``. Without ``shares`` no market
+        cap is known (see :meth:`MarketData.from_frames <exchina_index.data.market.MarketData.from_frames>`
+        for share counts taken from the universe's reference history).
+        """
+        known = {"close"}
+        if not np.isnan(self.volume.to_numpy()).all():
+            known.add("volume")
+        if not np.isnan(self.shares.to_numpy()).all():
+            known.add("shares")
+        return frozenset(known)
 
     # ------------------------------------------------------------------ cached full-range arrays
 

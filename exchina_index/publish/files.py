@@ -51,9 +51,10 @@ _FORMATS: dict[str, str] = {
     "target_weight": _W,
     "trade_weight": _W,
     **{s: "%.6f" for s in STAGES},
-    "reference_price": "%.6f",
-    "reference_price_usd": "%.6f",
-    "index_shares_per_1m": "%.6f",
+    # significant digits, not decimals: ASX juniors trade at a few cents
+    "reference_price": "%.10g",
+    "reference_price_usd": "%.10g",
+    "index_shares_per_1m": "%.10g",
     "trade_value_usd": "%.2f",
     "adtv_usd": "%.2f",
     "cost_rate": "%.6f",

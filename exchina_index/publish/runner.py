@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from exchina_index import atomic
-from exchina_index.errors import OutputError
+from exchina_index.errors import DataError, OutputError
 from exchina_index.rules.spec import load_spec
 
 __all__ = ["run_spec", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
@@ -126,9 +126,16 @@ def _benchmark(
     if spec.benchmark_kind == "universe_cap_weighted":
         from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 
-        return universe_cap_weighted_returns(
+        bench = universe_cap_weighted_returns(
             universe, market, start=result.levels.index[0], end=result.levels.index[-1]
         )
+        if bench.empty:  # prices-only data: no share count, so no market cap to weight by
+            raise DataError(
+                "the universe_cap_weighted benchmark needs market caps, and the data has no share counts: "
+                "add a shares column or shares_outstanding rows in reference_history.csv, or set the spec's "
+                '[benchmark] kind = "none"'
+            )
+        return bench
     if spec.benchmark_kind == "ticker":
         from exchina_index.data import load_benchmark_returns
 

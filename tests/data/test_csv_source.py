@@ -130,7 +130,7 @@ def folder_with(tmp_path: Path, files: dict[str, str]) -> Path:
 @pytest.mark.parametrize(
     "files, file, line, column, what",
     [
-        ({"MP.csv": "date,close\n2024-01-02,10\n"}, "MP.csv", 1, "volume", "missing column"),
+        ({"MP.csv": "date,volume\n2024-01-02,10\n"}, "MP.csv", 1, "close", "missing column"),
         ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n02/01/2024,10,1\n"}, "MP.csv", 3, "date", "not a date"),
         ({"MP.csv": "date,close,volume\n2024-01-02,10,1\n2024-13-45,10,1\n"}, "MP.csv", 3, "date", "not a date"),
         ({"MP.csv": "date,close,volume\n2024-01-02,ten,1\n"}, "MP.csv", 2, "close", "not a number"),

@@ -220,8 +220,12 @@ def test_proforma_prices_and_shares(chain: list[Path], env: Env) -> None:
         assert (pf["fund_shares"] % lot == 0).all()
         exact = pf["weight"] * AUM / pf["reference_price_usd"]
         assert ((pf["fund_shares"] - exact).abs() <= lot / 2 + 1e-6 * exact).all()
-        for col in ("issuer", "currency", "exchange", "mining", "refining", "manufacturing"):
+        for col in ("issuer", "currency", "exchange"):
             assert (pf[col].to_numpy() == f.loc[pf.index, col].to_numpy()).all(), col
+        facts = env.universe.facts_at(cutoff)  # the stage split in force at the review, not today's
+        for col in ("mining", "refining", "manufacturing"):
+            np.testing.assert_allclose(pf[col], facts.loc[pf.index, col], rtol=0, atol=5e-7, err_msg=col)
+        assert (pf["isin"].fillna("").to_numpy() == f.loc[pf.index, "isin"].to_numpy()).all()
 
 
 def test_compliance_agrees_with_independent_computation(chain: list[Path], env: Env) -> None:

@@ -48,7 +48,7 @@ def _comment_lines(path: Path) -> int:
 def test_future_dated_reference_entry_changes_no_earlier_review(tmp_path: Path) -> None:
     a = _with_future_entry(tmp_path, "a", 0.9, 0.9)
     b = _with_future_entry(tmp_path, "b", 0.2, 0.2)
-    market = xi.load_demo(a)
+    market = xi.load_market_data(a, source="demo")
     runs = [xi.backtest(u, market, start="2020-06-01", end="2023-06-30") for u in (a, b)]
     before = [t for t in runs[0].reviews if t < CHANGE]
     after = [t for t in runs[0].reviews if t >= CHANGE]
