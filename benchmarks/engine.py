@@ -74,6 +74,7 @@ class EngineInputs:
 
 def engine_inputs(case: ScaledCase) -> EngineInputs:
     """The engine arrays for the case (see the module docstring)."""
+    from exchina_index.simulation.backtest import withholding_rates
     from exchina_index.simulation.costs import one_way_cost_rate
 
     m, market = case.methodology, case.market
@@ -98,7 +99,7 @@ def engine_inputs(case: ScaledCase) -> EngineInputs:
     full = dict(
         price_return=price.to_numpy(),
         dividend_yield=(total - price).fillna(0.0).to_numpy(),
-        withholding=_withholding_rates(m.withholding, f["domicile"], window),
+        withholding=withholding_rates(m.withholding, f["domicile"], window),
         alive=alive,
         rebalance_index=reb,
         target_weights=targets,

@@ -30,7 +30,7 @@ from exchina_index.simulation.engine import run_index
 from exchina_index.simulation.performance import cagr, years_between
 from exchina_index.universe.loading import Universe, require_universe
 
-__all__ = ["BacktestResult", "backtest"]
+__all__ = ["BacktestResult", "backtest", "withholding_rates"]
 
 START_LEVEL = 1000.0
 
@@ -145,7 +145,7 @@ def backtest(
     run = run_index(
         price_return=price_ret,
         dividend_yield=dividend_yield,
-        withholding=_withholding_rates(m.withholding, f["domicile"], window),
+        withholding=withholding_rates(m.withholding, f["domicile"], window),
         alive=alive.reindex(window).to_numpy(dtype=bool),
         rebalance_index=window.get_indexer(schedule["implement"]),
         target_weights=targets,
@@ -187,7 +187,7 @@ def _in_window(frame: pd.DataFrame, window: pd.DatetimeIndex, columns: pd.Index)
     return frame.to_numpy()[start : start + len(window)]
 
 
-def _withholding_rates(withholding: Withholding, domiciles: pd.Series, window: pd.DatetimeIndex) -> np.ndarray:
+def withholding_rates(withholding: Withholding, domiciles: pd.Series, window: pd.DatetimeIndex) -> np.ndarray:
     """The withholding rate in force on each date of ``window`` (rows) for the domicile of each
     listing (columns): a dividend is taxed at the rate in force on its ex-date."""
     days = window.to_numpy(dtype="datetime64[D]")

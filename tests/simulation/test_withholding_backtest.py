@@ -9,7 +9,7 @@ import pytest
 import exchina_index as xi
 from exchina_index.rules.methodology import RateChange, Withholding
 from exchina_index.simulation import backtest as backtest_module
-from exchina_index.simulation.backtest import _withholding_rates
+from exchina_index.simulation.backtest import withholding_rates
 
 
 def test_rates_by_day_and_domicile() -> None:
@@ -20,7 +20,7 @@ def test_rates_by_day_and_domicile() -> None:
         changes=(RateChange("2017-01-01", "BE", 0.30), RateChange("2017-01-03", "US", 0.15)),
     )
     window = pd.DatetimeIndex(["2016-12-29", "2016-12-30", "2017-01-02", "2017-01-03", "2017-01-04"])
-    got = _withholding_rates(w, pd.Series(["BE", "GG", "US", "BE", "MX"]), window)
+    got = withholding_rates(w, pd.Series(["BE", "GG", "US", "BE", "MX"]), window)
     expected = np.array(
         [
             [0.27, 0.0, 0.30, 0.27, 0.30],
