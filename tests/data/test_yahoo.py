@@ -895,3 +895,20 @@ def test_quiet_yfinance_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.Ca
             assert [r.getMessage() for r in caplog.records] == ["MP: possibly delisted; no price data found"]
     finally:
         logger.propagate, logger.handlers[:] = saved[0], saved[1]
+
+
+def test_a_delisted_listing_yahoo_no_longer_has_is_noted_not_an_error_and_not_asked_again(tmp_path: Path) -> None:
+    # GONE was delisted on 2025-09-15 (universe `delisted`): Yahoo drops delisted symbols, so it answers
+    # nothing. That is expected: a note naming the survivorship gap, no DataError even without
+    # allow_missing, and the failure is remembered for good (no call for it on the next run).
+    rows = {**GOOD, "GONE": {**_ROWS["BAD"], "delisted": "2025-09-15"}}
+    fake = _fake()
+    market = _load(fake, tmp_path, _universe(rows))
+    assert market.close["GONE"].isna().all()
+    assert any("GONE" in n and "Yahoo drops delisted symbols" in n for n in market.notes)
+    fake.reset_calls()
+    _load(fake, tmp_path, _universe(rows))
+    assert "GONE" not in [a[0] for a in fake.asked()]
+    # a listing that is not delisted and answers nothing is still an error
+    with pytest.raises(DataError, match="BAD"):
+        _load(_fake(), tmp_path / "other", _universe({**rows, "BAD": _ROWS["BAD"]}))

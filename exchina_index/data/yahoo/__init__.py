@@ -50,7 +50,10 @@ Units and repairs (each one logged and added to ``MarketData.notes``; nothing is
   twice keeps the last one. A close column that is all NaN (dividends only) is an empty answer.
 * Rows before ``listed_since`` (SPAC shells: MP before 2020-11, USAR before 2025-03, ...) and
   on or after ``delisted`` (the first date it no longer trades) are dropped.
-* A listing whose download comes back empty or all-NaN raises :class:`DataError` naming exactly
+* A listing delisted inside the window (the universe's ``delisted``) that comes back empty is
+  expected: Yahoo drops delisted symbols. It gets no prices, a note names the survivorship gap of
+  this source, and the empty answer is remembered for good (not asked again).
+* Any other listing whose download comes back empty or all-NaN raises :class:`DataError` naming exactly
   those tickers, unless ``allow_missing=True`` (they are dropped, with a note; a listing with
   cached rows keeps them). If *every* symbol asked for (two or more) comes back empty,
   :class:`NetworkError` is raised instead. A listing that came back empty is remembered in the

@@ -168,6 +168,7 @@ def load_yahoo(
         progress=Progress(progress),
         allow_missing=allow_missing,
         mics={sym: lst.exchange for sym, lst in listings.items()},
+        delisted=frozenset(sym for sym, lst in listings.items() if lst.end < e),
         session=session,
         end_given=end is not None,
     )
@@ -271,6 +272,18 @@ def _raise_or_drop_failed(
 ) -> None:
     """DataError naming the listings Yahoo gave nothing for; with ``allow_missing``, drop those without
     cached rows (noted) and keep the cached rows of the others."""
+    gone = sorted(t for t in failed if t in run.delisted and not (t in prices and len(prices[t])))
+    if gone:  # Yahoo keeps no prices for delisted symbols: expected, said, not an error
+        run.note(
+            f"no prices from Yahoo for {', '.join(gone)}: delisted inside the window, and Yahoo drops delisted "
+            "symbols; the backtest cannot hold them over their listed life (a survivorship gap of this source: a "
+            "CSV export from a vendor that keeps delisted lines fills it)",
+            logging.WARNING,
+        )
+        for t in gone:
+            failed.pop(t)
+            prices.pop(t, None)
+            listings.pop(t, None)
     if not failed:
         return
     windows = "; ".join(f"{t} ({a.date()}..{(b - ONE_DAY).date()})" for t, (a, b) in sorted(failed.items()))

@@ -86,6 +86,9 @@ class Run:
     progress: Progress
     allow_missing: bool = False
     mics: dict[str, str] = field(default_factory=dict)  # symbol -> exchange MIC
+    # symbols delisted inside the window (the universe's ``delisted``): Yahoo drops such symbols, so an
+    # empty answer for them is expected and remembered for good
+    delisted: frozenset[str] = frozenset()
     notes: list[str] = field(default_factory=list)
     network_used: bool = False
     session: Any = None  # passed to yfinance.Ticker when given

@@ -87,12 +87,14 @@ def _plan(
         tail = te > ce
         if entry.extra.get("failed"):
             age = pd.Timestamp.now("UTC") - pd.Timestamp(entry.updated)
-            if run.allow_missing and not head and not tail and age < NEGATIVE_TTL:
+            gone = sym in run.delisted  # a delisted symbol does not come back
+            if (gone or (run.allow_missing and age < NEGATIVE_TTL)) and not head and not tail:
                 known_failed[sym] = (ts, te)
-                run.note(
-                    f"{sym}: Yahoo returned no data at {entry.updated} (remembered for {NEGATIVE_TTL}; "
-                    "asked again after that)"
-                )
+                if not gone:
+                    run.note(
+                        f"{sym}: Yahoo returned no data at {entry.updated} (remembered for {NEGATIVE_TTL}; "
+                        "asked again after that)"
+                    )
             else:
                 needs.append(_Need(sym, ts, te, lo, hi, "full"))
             continue
