@@ -45,6 +45,7 @@ OUTPUT_FILES: frozenset[str] = frozenset(
         "turnover.csv",
         "drifted_weights.csv",
         "reviews.csv",
+        "constituents.csv",
         "manifest.json",
     }
 )
@@ -228,3 +229,18 @@ def _write_extras(result: Any, folder: Path) -> None:
     atomic.write_text(
         folder / "reviews.csv", pd.DataFrame(rows).to_csv(index=False, float_format="%.10g", lineterminator="\n")
     )
+    atomic.write_text(folder / "constituents.csv", _constituents(result).to_csv(index=False, lineterminator="\n"))
+
+
+def _constituents(result: Any) -> Any:
+    """Every listing the index held, with its identifiers, so the daily weight files (columns by
+    ticker) can be matched to vendor files: ticker, ISIN, FIGI, name, issuer, exchange, currency and
+    the first and last day it was held."""
+    held = result.weights.gt(0)
+    tickers = held.columns[held.any()]
+    f = result.universe.frame.reindex(tickers)
+    dates = held[tickers].apply(lambda col: col.index[col.to_numpy()])
+    out = f.reindex(columns=["isin", "figi", "name", "issuer", "exchange", "currency"]).fillna("")
+    out["first_held"] = [d.min().date().isoformat() for d in dates]
+    out["last_held"] = [d.max().date().isoformat() for d in dates]
+    return out.rename_axis("ticker").reset_index()

@@ -51,6 +51,22 @@ def test_real_run_writes_every_file_and_a_manifest_that_hashes_them(real_run: Pa
     assert not [p for p in real_run.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
+def test_constituents_give_every_held_listing_its_identifiers(real_run: Path) -> None:
+    import pandas as pd
+
+    from exchina_index.universe.loading import load_universe
+
+    weights = pd.read_csv(real_run / "weights.csv", index_col=0, parse_dates=True)
+    held = weights.columns[(weights.fillna(0) > 0).any()]
+    c = pd.read_csv(real_run / "constituents.csv", dtype=str, keep_default_na=False).set_index("ticker")
+    assert sorted(c.index) == sorted(held)
+    f = load_universe().frame
+    assert (c["isin"] == f.loc[c.index, "isin"]).all() and (c["figi"] == f.loc[c.index, "figi"]).all()
+    for t in held:
+        days = weights.index[weights[t].fillna(0) > 0]
+        assert (c.at[t, "first_held"], c.at[t, "last_held"]) == (str(days[0].date()), str(days[-1].date()))
+
+
 def test_cli_prints_the_notes_and_no_progress_when_redirected(
     real_run: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
