@@ -87,14 +87,11 @@ def _plan(
         tail = te > ce
         if entry.extra.get("failed"):
             age = pd.Timestamp.now("UTC") - pd.Timestamp(entry.updated)
-            gone = sym in run.delisted  # a delisted symbol does not come back
+            gone = sym in run.delisted  # a delisted symbol does not come back: remembered for good
             if (gone or (run.allow_missing and age < NEGATIVE_TTL)) and not head and not tail:
                 known_failed[sym] = (ts, te)
                 if not gone:
-                    run.note(
-                        f"{sym}: Yahoo returned no data at {entry.updated} (remembered for {NEGATIVE_TTL}; "
-                        "asked again after that)"
-                    )
+                    run.note(f"{sym}: Yahoo returned no data at {entry.updated} (asked again after {NEGATIVE_TTL})")
             else:
                 needs.append(_Need(sym, ts, te, lo, hi, "full"))
             continue
