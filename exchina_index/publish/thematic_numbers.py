@@ -151,7 +151,7 @@ class ThematicNumbers:
         # allocation over time (month ends + review dates)
         self.sample = _sample_dates(self.drifted.index, self.review_dates)
         d = self.drifted.loc[self.sample]
-        self.stage_alloc = d @ self.meta.loc[d.columns, list(STAGES)]
+        self.stage_alloc = self._stage_allocation(d)
         self.country_alloc = _grouped(d, self.meta["country"])
         self.currency_alloc = _grouped(d, self.meta["currency"])
 
@@ -162,6 +162,26 @@ class ThematicNumbers:
 
         self._china_nexus(d)
         self._last_review()
+
+    def _stage_allocation(self, d: pd.DataFrame) -> pd.DataFrame:
+        """Stage weights of the drifted portfolio ``d``, each name split as at the last review on or
+        before the date (the review records carry the splits in force at their cut-offs; before the
+        first review, the first review's)."""
+        keys = [k for k in self.review_dates if k in self.reviews]
+        if not keys:
+            return d @ self.meta.loc[d.columns, list(STAGES)]
+        splits = np.stack(
+            [
+                self.reviews[k]
+                .report.names.exposure.reindex(index=d.columns, columns=list(STAGES))
+                .fillna(0.0)
+                .to_numpy()
+                for k in keys
+            ]
+        )
+        at = np.clip(pd.DatetimeIndex(keys).searchsorted(d.index, side="right") - 1, 0, None)
+        alloc = np.einsum("tn,tns->ts", d.to_numpy(dtype=float), splits[at])
+        return pd.DataFrame(alloc, index=d.index, columns=list(STAGES))
 
     def _benchmark_level(self, benchmark: pd.Series | None) -> pd.Series | None:
         """The benchmark as a level, starting at the NTR level the day before its first return."""

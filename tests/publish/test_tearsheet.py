@@ -444,6 +444,26 @@ def test_stage_allocation_uses_drifted_weights_times_exposure(tmp_path: Path, sp
         assert cell(text, f"stage-now-{s}") == f"{expect * 100:.1f}%"
 
 
+def test_stage_allocation_reads_each_reviews_split_not_todays(tmp_path: Path, spy: Spy) -> None:
+    # A split that changes at the last review (T00 becomes pure manufacturing, as MP moved into magnets)
+    # counts from that review on; the universe's static columns do not.
+    import dataclasses
+
+    result = make_result()
+    last = max(result.reviews)
+    wr = result.reviews[last]
+    split = wr.report.names.exposure.copy()
+    split.loc["T00"] = [0.0, 0.0, 1.0]
+    names = dataclasses.replace(wr.report.names, exposure=split)
+    result.reviews[last] = dataclasses.replace(wr, report=dataclasses.replace(wr.report, names=names))
+    write_tearsheet(result, tmp_path)
+    text = (tmp_path / "thematic.html").read_text(encoding="utf-8")
+    last_drifted = result.drifted.iloc[-1]
+    for s in STAGES:
+        assert cell(text, f"stage-now-{s}") == f"{float((last_drifted * split[s]).sum()) * 100:.1f}%"
+    assert float(last_drifted["T00"]) > 0.01 and result.universe.frame.at["T00", "manufacturing"] < 1.0
+
+
 # --- determinism ---------------------------------------------------------------------------------------
 
 
