@@ -393,6 +393,12 @@ RULEBOOK_EDITS = [
     ("months unordered", "months = [3, 6, 9, 12]", "months = [12, 3]", "schedule.months"),
     ("unknown calendar", 'calendar = "XNYS"', 'calendar = "NYSE"', "schedule.calendar"),
     ("withholding date", 'as_of = "2026-12-02"', 'as_of = "20261202"', "withholding.as_of"),
+    (
+        "stake kind that is no shareholding",
+        'stake_kinds = ["state_linked_shareholder", "chinese_shareholder"]',
+        'stake_kinds = ["state_linked_shareholder", "control"]',
+        "china.stake_kinds",
+    ),
     ("single cap text", "single = 0.08", 'single = "8%"', "caps.single"),
 ]
 

@@ -23,7 +23,7 @@ and get ``*_BELOW_ENTRY``. A value exactly at a threshold passes.
 
 Prices-only data (:func:`skipped_screens`; decided here, recorded by the review)
 -------------------------------------------------------------------------------
-* A market without any volume (``"volume" not in market.facts``) has no ADTV: the ADTV screens are
+* A market without any volume known by the cut-off (prices only) has no ADTV: the ADTV screens are
   skipped for every listing (and the review drops the liquidity caps). When some listings have
   volumes, one without stays ``NO_DATA``: its liquidity is unknown, not assumed.
 * A listing alive with a price at the cut-off but without a market cap (no share count in the data,
@@ -73,7 +73,7 @@ SIZE_REASONS: tuple[str, ...] = (
 )
 
 #: The per-name ``detail`` of a listing whose size screen was skipped (no market cap known).
-SIZE_SKIPPED = "size screen skipped: no market cap (no share count in the data or the reference history)"
+SIZE_SKIPPED = "size screen skipped: no market cap at the cut-off (no share count known by then)"
 #: The ``detail`` of the ADTV screens skipped on a market without volumes.
 ADTV_SKIPPED = "ADTV screen skipped: the market data has no volume"
 
@@ -269,7 +269,7 @@ def skipped_screens(panel: FeaturePanel, k: int, columns: np.ndarray, anchor_met
         Per listing: alive with a price at the cut-off but no market cap (and the anchor does not
         read market caps); and whether the market holds no volume at all.
     """
-    skip_adtv = "volume" not in panel.facts
+    skip_adtv = not bool(panel.volume_known[k])
     if anchor_method == "market_cap_purity":
         return np.zeros(len(columns), dtype=bool), skip_adtv
     priced = ~np.isnan(panel.row("close_usd", k, columns))

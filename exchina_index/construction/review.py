@@ -111,6 +111,9 @@ def anchor_weights(
 ) -> pd.Series:
     """Uncapped anchor weights u over the eligible names (zero elsewhere), summing to 1, by ticker.
 
+    ``frame``'s ``purity`` and ``float_factor`` are read as given: pass ``universe.facts_at(cutoff)``
+    joined to the frame for a past review (a universe frame holds the values in force now).
+
     See :func:`~exchina_index.construction.caps.anchor_array` (the array form the review uses).
     """
     idx = frame.index

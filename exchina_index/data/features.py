@@ -9,9 +9,9 @@ change its row. Row ``k`` equals ``market.snapshot(cutoffs[k], window)`` bit for
 (:meth:`FeaturePanel.snapshot` gives it in that layout).
 
 It reads only the public frames of :class:`~exchina_index.data.market.MarketData` (``close``,
-``volume``, ``shares``, ``fx``, ``currency``, ``exchange``, ``delisted``) and its ``facts`` (which
-kinds of data it holds): a panel of a prices-only market carries ``facts = {"close"}``, so the
-screens know its NaN ADTV means "no volume in the data" rather than "this listing has none".
+``volume``, ``shares``, ``fx``, ``currency``, ``exchange``, ``delisted``). ``volume_known`` says per
+cut-off whether the data held any volume by then: a prices-only market has none, so the screens know
+its NaN ADTV means "no volume in the data" rather than "this listing has none".
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ class FeaturePanel:
         Own-exchange sessions after the last close (NaN without any close).
     last_price_date
         Date of the last valid close (NaT without any).
-    facts
-        The kinds of data the market holds (:attr:`MarketData.facts
-        <exchina_index.data.views.MarketViews.facts>`): without ``volume`` every ADTV is NaN.
+    volume_known
+        (K,) whether any listing had a known volume on or before each cut-off: without one, the data
+        holds no volume as of that review (prices only) and every ADTV is NaN. Decided per cut-off, so
+        data added after a cut-off cannot change how that review screens.
     """
 
     cutoffs: pd.DatetimeIndex
@@ -66,7 +67,7 @@ class FeaturePanel:
     history_sessions: np.ndarray
     stale_sessions: np.ndarray
     last_price_date: np.ndarray
-    facts: frozenset[str]
+    volume_known: np.ndarray
 
     def row(self, name: str, k: int, columns: np.ndarray) -> np.ndarray:
         """Field ``name`` at cut-off ``k`` as floats for the listings at positions ``columns``
@@ -148,8 +149,14 @@ def feature_panel(market: Any, cutoffs: Any, window: int = 63) -> FeaturePanel:
         history_sessions=history,
         stale_sessions=stale,
         last_price_date=last,
-        facts=market.facts,
+        volume_known=_any_known_by(market.volume.to_numpy(), at) & ~before,
     )
+
+
+def _any_known_by(values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """(K,) whether any value of ``values`` (T, N) is known on or before each row of ``at``."""
+    known = np.logical_or.accumulate(~np.isnan(values).all(axis=1)) if len(values) else np.zeros(0, dtype=bool)
+    return known[at] if len(known) else np.zeros(len(at), dtype=bool)
 
 
 def _last_valid(valid: np.ndarray) -> np.ndarray:

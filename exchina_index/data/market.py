@@ -354,9 +354,9 @@ def _reference_shares(
         return shares, ()
     counts: dict[str, pd.Series] = {}
     for ticker, g in rows.sort_values("from").groupby("ticker", sort=True):
-        days = pd.DatetimeIndex(g["from"]).as_unit("us").to_numpy().copy()
-        days[0] = min(days[0], close.index[0].to_datetime64())
-        counts[str(ticker)] = pd.Series(g["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(days))
+        # from each entry's date on only: before a ticker's first count its market cap is unknown (no
+        # later count is read back)
+        counts[str(ticker)] = pd.Series(g["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(g["from"]))
     reference = pd.DataFrame(counts)
     base = shares if shares is not None else pd.DataFrame(index=close.index[:1], columns=tickers, dtype=float)
     out = base.reindex(index=base.index.union(reference.index), columns=tickers)
@@ -395,6 +395,17 @@ def _fact_notes(market: MarketData, from_history: tuple[str, ...]) -> list[str]:
             f"{_names(from_history)}"
         )
     no_shares = priced & shares.isna().all()
+    first_price, first_count = (
+        market.close.apply(pd.Series.first_valid_index),
+        shares.apply(pd.Series.first_valid_index),
+    )
+    late = priced & ~no_shares & (first_count > first_price)
+    if late.any():
+        notes.append(
+            f"share counts start after the first price for {_names(priced.index[late])}: before a listing's "
+            "first count its market cap is unknown (size screen skipped, or NO_DATA under "
+            "anchor.method = 'market_cap_purity')"
+        )
     if no_shares.any():
         notes.append(
             f"no share count in the data or the universe's reference history for {_names(priced.index[no_shares])}: "

@@ -127,16 +127,15 @@ def _benchmark(
     if spec.benchmark_kind == "universe_cap_weighted":
         from exchina_index.simulation.benchmark import universe_cap_weighted_returns
 
-        bench = universe_cap_weighted_returns(
-            universe, market, start=result.levels.index[0], end=result.levels.index[-1]
-        )
-        if bench.empty:  # prices-only data: no share count, so no market cap to weight by
+        if "shares" not in market.facts:  # prices-only data: no share count, so no market cap to weight by
             raise DataError(
                 "the universe_cap_weighted benchmark needs market caps, and the data has no share counts: "
                 "add a shares column or shares_outstanding rows in reference_history.csv, or set the spec's "
                 '[benchmark] kind = "none"'
             )
-        return bench
+        return universe_cap_weighted_returns(
+            universe, market, start=result.levels.index[0], end=result.levels.index[-1]
+        )
     if spec.benchmark_kind == "ticker":
         from exchina_index.data import load_benchmark_returns
 
@@ -237,10 +236,9 @@ def _constituents(result: Any) -> Any:
     ticker) can be matched to vendor files: ticker, ISIN, FIGI, name, issuer, exchange, currency and
     the first and last day it was held."""
     held = result.weights.gt(0)
-    tickers = held.columns[held.any()]
-    f = result.universe.frame.reindex(tickers)
-    dates = held[tickers].apply(lambda col: col.index[col.to_numpy()])
-    out = f.reindex(columns=["isin", "figi", "name", "issuer", "exchange", "currency"]).fillna("")
-    out["first_held"] = [d.min().date().isoformat() for d in dates]
-    out["last_held"] = [d.max().date().isoformat() for d in dates]
+    held = held.loc[:, held.any()]
+    out = result.universe.frame.reindex(held.columns)
+    out = out.reindex(columns=["isin", "figi", "name", "issuer", "exchange", "currency"]).fillna("")
+    out["first_held"] = held.idxmax().dt.strftime("%Y-%m-%d")
+    out["last_held"] = held.iloc[::-1].idxmax().dt.strftime("%Y-%m-%d")
     return out.rename_axis("ticker").reset_index()

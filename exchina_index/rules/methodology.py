@@ -35,6 +35,7 @@ from exchina_index.rules.sections import (
     MAX_COST_BPS,
     MAX_SESSIONS,
     MAX_TURNOVER_PENALTY,
+    SHAREHOLDING_KINDS,
     STAGES,
     STAKE_ENDINGS,
     Anchor,
@@ -267,6 +268,13 @@ def _check_china(m: Methodology, reader: TableReader) -> None:
         for k in getattr(m.china, key):
             if k not in LINK_KINDS:
                 reader.fail(f"china.{key}", f"unknown link kind '{k}' (known: {', '.join(sorted(LINK_KINDS))})")
+    other = sorted(set(m.china.stake_kinds) - SHAREHOLDING_KINDS)
+    if other:  # the ownership rule (a stake stays in force until its end is shown) holds for shareholdings
+        reader.fail(
+            "china.stake_kinds",
+            f"'{other[0]}' is not a shareholding kind: stakes that add up must be one of "
+            f"{', '.join(sorted(SHAREHOLDING_KINDS))}",
+        )
 
 
 def _check_stages_and_size(m: Methodology, reader: TableReader) -> None:

@@ -192,7 +192,7 @@ def withholding_rates(withholding: Withholding, domiciles: pd.Series, window: pd
     listing (columns): a dividend is taxed at the rate in force on its ex-date."""
     days = window.to_numpy(dtype="datetime64[D]")
     codes = domiciles.to_numpy(dtype=object)
-    out = np.empty((len(days), len(codes)), dtype=np.float64)
+    out = np.full((len(days), len(codes)), np.nan)  # a domicile left unset fails the engine's rate check
     for code in dict.fromkeys(codes):
         steps = withholding.history(code)
         starts = np.array([since for since, _ in steps[1:]], dtype="datetime64[D]")

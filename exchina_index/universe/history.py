@@ -11,8 +11,13 @@ split known for 2018, not today's. Rules of the table (checked on loading; see `
   every line of the issuer; ``float_factor`` and ``shares_outstanding`` are given per line;
 - the three stage fields change together and sum to 1.
 
-Before a ticker's first entry the first entry's value is used (the oldest value known); a ticker or
-field without entries uses the universe file's column for every date (no ``shares_outstanding``).
+- the first entry of a float factor, purity or stage field starts on or before the listing's
+  ``listed_since`` (a value known only later is written from ``listed_since`` on, with a note), so no
+  value dated after a cut-off is ever read back; share counts may start later: before a ticker's first
+  count none is known.
+
+A ticker or field without entries uses the universe file's column for every date (no
+``shares_outstanding``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,16 @@ from exchina_index.errors import UniverseError
 from exchina_index.rules.sections import STAGES
 from exchina_index.universe.csv_table import Row, read_rows
 
-__all__ = ["HISTORY_FILE", "HISTORY_COLUMNS", "FIELDS", "ISSUER_FIELDS", "DatedFacts", "parse_history", "empty_history"]
+__all__ = [
+    "HISTORY_FILE",
+    "HISTORY_COLUMNS",
+    "FIELDS",
+    "ISSUER_FIELDS",
+    "DatedFacts",
+    "parse_history",
+    "empty_history",
+    "lines_by_issuer",
+]
 
 #: The history table's file name beside a universe file.
 HISTORY_FILE = "reference_history.csv"
@@ -122,6 +136,16 @@ def _check_chain(
                 line=int(lines[k]),
                 column="from",
             )
+    listed = universe.at[ticker, "listed_since"]
+    if fld != "shares_outstanding" and starts[0] > np.datetime64(listed, "ns"):
+        raise UniverseError(
+            f"{ticker} {fld}: the first entry starts {pd.Timestamp(starts[0]).date()}, after listed_since "
+            f"{listed.date()}; start it on listed_since (the oldest value known, with a note), so that no later "
+            "value is read back into earlier reviews",
+            path=path,
+            line=int(lines[0]),
+            column="from",
+        )
     if not np.isnat(ends[-1]):
         raise UniverseError(
             f"{ticker} {fld}: the last entry ends {pd.Timestamp(ends[-1]).date()}; the last entry must be open "
@@ -165,6 +189,11 @@ def _check_stage_sums(path: Path, h: pd.DataFrame) -> None:
                 )
 
 
+def lines_by_issuer(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each issuer's lines as positions in ``frame`` (facts of an issuer apply to all its lines)."""
+    return {str(iss): frame.index.get_indexer(g.index) for iss, g in frame.groupby("issuer", sort=False)}
+
+
 @dataclass(frozen=True, eq=False)
 class DatedFacts:
     """The history laid out as arrays over a universe's listings, read as of a date with :meth:`at`."""
@@ -179,7 +208,7 @@ class DatedFacts:
         n = len(frame)
         static = {f: frame[f].to_numpy(dtype=float) for f in _STATIC_FIELDS}
         static["shares_outstanding"] = np.full(n, np.nan)
-        lines_of = {iss: frame.index.get_indexer(g.index) for iss, g in frame.groupby("issuer", sort=False)}
+        lines_of = lines_by_issuer(frame)
         issuer = frame["issuer"]
         entries = {}
         for fld in FIELDS:
@@ -204,10 +233,9 @@ class DatedFacts:
             v = self.static[fld].copy()
             if pos.size:
                 first = np.flatnonzero(np.r_[True, pos[1:] != pos[:-1]])
-                started = np.where(start <= a, np.arange(pos.size), -1)
-                last = np.maximum.reduceat(started, first)
-                chosen = np.where(last >= 0, last, first)  # before the first entry: the oldest value known
-                v[pos[first]] = value[chosen]
+                last = np.maximum.reduceat(np.where(start <= a, np.arange(pos.size), -1), first)
+                started = last >= 0  # before a listing's first entry: its universe column (NaN shares)
+                v[pos[first[started]]] = value[last[started]]
             out[fld] = v
         return out
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pycountry
 
@@ -243,8 +244,9 @@ def _carried_stake_notes(path: Path, links: pd.DataFrame) -> tuple[str, ...]:
     """One note per shareholding kept in force past its ``to`` by the ownership rule."""
     carried = links[links["to"].notna() & links["until"].isna()] if "until" in links else links.iloc[:0]
     return tuple(
-        f"{path.name}: the {r.stake:.1%} stake of {r.counterparty} in {r.ticker} has to {r.to.date()} but no "
-        "ended_by (sale, dilution, transfer): kept in force (ownership rule)"
+        f"{path.name}: the {r.stake:.1%} stake of {r.counterparty} in {r.ticker} has to {r.to.date()} but "
+        f"{'no ended_by' if not r.ended_by else repr(r.ended_by)} shows no sale, dilution or transfer: kept in "
+        "force (ownership rule)"
         for r in carried.itertuples()
     )
 
@@ -344,6 +346,7 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
                 column="primary",
             )
     _check_isin_per_issuer(path, frame, lines)
+    _check_issuer_facts_agree(path, frame, lines)
     for col in ("listed_since", "delisted", "verified"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
@@ -366,6 +369,21 @@ def _identifiers(r: Row) -> tuple[str, str]:
         if why:
             raise r.fail(col, f"'{code}' is not a valid {col.upper()}: {why}")
     return isin, figi
+
+
+def _check_issuer_facts_agree(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
+    """Purity and the stage split are facts of the issuer: every line of an issuer gives the same."""
+    for col in ("purity", *STAGES):
+        differs = frame.groupby("issuer")[col].transform("nunique") > 1
+        if differs.any():
+            ticker = frame.index[differs.to_numpy()][-1]
+            raise UniverseError(
+                f"{col} differs between the lines of issuer '{frame.at[ticker, 'issuer']}'; it is a fact of the "
+                "issuer: give every line the same value",
+                path=path,
+                line=lines[ticker],
+                column=col,
+            )
 
 
 def _check_isin_per_issuer(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
@@ -440,8 +458,31 @@ def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:
     for col in ("from", "to", "until"):
         links[col] = pd.to_datetime(links[col])
     _check_superseded(path, links)
+    _check_one_row_per_holder(path, links, universe)
     links = links.sort_values(["ticker", "from", "kind", "counterparty"], kind="stable").reset_index(drop=True)
     return links.drop(columns="line")
+
+
+def _check_one_row_per_holder(path: Path, links: pd.DataFrame, universe: pd.DataFrame) -> None:
+    """A holder's stake in an issuer is one row at any date, whichever line it is recorded on (a stake
+    written on two lines of an issuer would count twice toward the threshold)."""
+    stakes = links[links["kind"].isin(SHAREHOLDING_KINDS)].assign(
+        issuer=lambda d: universe["issuer"].reindex(d["ticker"]).to_numpy()
+    )
+    for _, g in stakes.sort_values("from", kind="stable").groupby(["issuer", "counterparty", "kind"], sort=True):
+        ends = g["to"].to_numpy(dtype="datetime64[ns]")
+        ends[np.isnat(ends)] = np.datetime64("2262-01-01", "ns")  # an open row runs to the end of time
+        starts, lines = g["from"].to_numpy(dtype="datetime64[ns]"), g["line"].to_numpy()
+        for k in range(1, len(g)):
+            if starts[k] < ends[:k].max():
+                raise UniverseError(
+                    f"this stake of {g['counterparty'].iloc[k]} overlaps the one on line {lines[k - 1]} (same issuer, "
+                    "counterparty and kind): record a holder's stake once per issuer, ending the old row where a "
+                    "new one starts",
+                    path=path,
+                    line=int(lines[k]),
+                    column="from",
+                )
 
 
 def _check_superseded(path: Path, links: pd.DataFrame) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.rules.methodology import Methodology
-from exchina_index.universe.history import DatedFacts
+from exchina_index.universe.history import DatedFacts, lines_by_issuer
 from exchina_index.universe.loading import Universe, link_ends
 
 __all__ = ["country_of_classification", "StaticScreens", "StaticResult", "FLAG_OF_KIND", "FLAG_ORDER"]
@@ -101,7 +101,7 @@ class StaticScreens:
         cn_domicile = (f["domicile"].isin(concern) | f["hq"].isin(concern) | country.isin(concern)).to_numpy()
         lk = universe.links
         # each link once per line of its issuer (a link recorded on one line applies to the issuer)
-        lines_of = {iss: f.index.get_indexer(g.index) for iss, g in f.groupby("issuer", sort=False)}
+        lines_of = lines_by_issuer(f)
         line_pos = [lines_of.get(f["issuer"].get(t), np.array([], dtype=int)) for t in lk["ticker"]]
         pos = np.concatenate([np.asarray(p, dtype=int) for p in line_pos]) if line_pos else np.zeros(0, dtype=int)
         rep = np.repeat(np.arange(len(lk)), [len(p) for p in line_pos])

@@ -88,7 +88,7 @@ def test_some_files_with_volume_name_the_ones_without(tmp_path: Path) -> None:
 def test_reference_shares_are_as_of_counts_and_the_data_wins(tmp_path: Path) -> None:
     history = _history(
         [
-            ("AAA", 100.0, "2024-01-03"),  # first entry after the first market date: read from it back
+            ("AAA", 100.0, "2024-01-03"),  # first entry after the first market date: unknown before it
             ("AAA", 300.0, "2024-01-05"),
             ("BBB", 50.0, "2020-01-01"),  # the data's own shares win
         ]
@@ -104,11 +104,27 @@ def test_reference_shares_are_as_of_counts_and_the_data_wins(tmp_path: Path) -> 
     )
     m = load_csv(universe, folder)
     cap = m.market_cap_usd()
-    assert cap["AAA"].tolist() == [100.0, 200.0, 300.0, 1200.0]  # close x shares in force, by hand
+    # close x shares in force, by hand; before the first count (2024-01-03) none is known (no look-ahead)
+    assert np.isnan(cap["AAA"].iloc[0]) and cap["AAA"].iloc[1:].tolist() == [200.0, 300.0, 1200.0]
     assert cap["BBB"].tolist() == [7.0, 14.0, 21.0, 28.0]
     assert cap["CCC"].isna().all()
     assert m.facts == frozenset({"close", "shares"})
     assert any("reference shares_outstanding" in n and "1 listing(s): AAA" in n for n in m.notes)
     assert any("no share count" in n and "1 listing(s): CCC" in n for n in m.notes)
+    assert any("share counts start after the first price" in n and "AAA" in n for n in m.notes)
     # a frame (no history) gets no reference counts
     assert np.isnan(load_csv(FRAME, folder).market_cap_usd()["AAA"]).all()
+
+
+def test_whether_the_data_has_volume_is_decided_per_cut_off(tmp_path: Path) -> None:
+    # volumes only from the third session on: a review before then sees a prices-only market (its ADTV
+    # screens are skipped), one after sees volumes; later rows cannot change the earlier review
+    from exchina_index.data.features import feature_panel
+
+    folder = _folder(
+        tmp_path,
+        {t: _closes([1.0, 2.0, 3.0, 4.0], "volume", ["", "", "10", "10"]) for t in ("AAA", "BBB", "CCC")},
+    )
+    m = load_csv(FRAME, folder)
+    panel = feature_panel(m, [DAYS[1], DAYS[3]], window=2)
+    assert panel.volume_known.tolist() == [False, True]

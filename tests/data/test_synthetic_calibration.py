@@ -213,6 +213,7 @@ def test_points_outside_a_life_or_the_frame_are_ignored(frame) -> None:
             pd.DataFrame(
                 [
                     ("MP", pd.Timestamp("2018-12-31"), 1e9, 1e6, URL, ""),  # before MP's first session
+                    ("MP", pd.Timestamp("2027-06-30"), 1e8, 1e6, URL, ""),  # after the demo ends (size too)
                     ("NOT.IN", pd.Timestamp("2020-12-31"), 1e9, 1e6, URL, ""),  # not in the frame
                 ],
                 columns=list(REFERENCE_COLUMNS),
@@ -223,6 +224,21 @@ def test_points_outside_a_life_or_the_frame_are_ignored(frame) -> None:
     m = generate_market(frame, DEMO_START, DEMO_END, seed=0, reference=ref)
     base = generate_market(frame, DEMO_START, DEMO_END, seed=0, reference=_reference_frame())
     assert m.fingerprint == base.fingerprint
+
+
+def test_contradicting_adtv_points_inside_one_window_are_an_error(frame) -> None:
+    # two points 3 weeks apart that ask for $50M and $5M a day: one 63-session window cannot give both
+    from exchina_index.errors import DataError
+
+    ref = pd.DataFrame(
+        [
+            ("LYC.AX", pd.Timestamp("2024-05-31"), np.nan, 50e6, URL, ""),
+            ("LYC.AX", pd.Timestamp("2024-06-21"), np.nan, 5e6, URL, ""),
+        ],
+        columns=list(REFERENCE_COLUMNS),
+    )
+    with pytest.raises(DataError, match=r"ADTV points of LYC\.AX cannot all be met"):
+        generate_market(frame, DEMO_START, DEMO_END, seed=0, reference=ref)
 
 
 def test_the_demo_passes_near_the_bundled_points() -> None:

@@ -78,6 +78,7 @@ def test_constant_matrix_gives_the_same_result_as_one_rate_per_listing(seed: int
 def test_rows_before_the_start_are_never_read() -> None:
     # rates that differ only up to the first review close change nothing, bit for bit
     inputs = _rate_change_case()
+    inputs["d"][1, 0] = 0.05  # a dividend on the start row itself: not earned, so its rate cannot matter
     wht = np.tile([0.30, 0.0], (5, 1))
     early = wht.copy()
     early[:2, 0] = 0.99  # rows 0 and 1 (the start): no return of theirs is earned

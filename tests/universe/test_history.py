@@ -58,7 +58,7 @@ def test_facts_as_of_each_date(tmp_path: Path) -> None:
     assert mid.loc["AAA", ["mining", "refining", "manufacturing"]].tolist() == [0.5, 0.5, 0.0]
     assert late.loc["AAA", ["mining", "refining", "manufacturing"]].tolist() == [1.0, 0.0, 0.0]
     assert u.facts_at("2019-12-31").at["AAA", "shares_outstanding"] == 1_000_000
-    assert u.facts_at("2005-01-01").at["AAA", "shares_outstanding"] == 1_000_000  # before the first: oldest known
+    assert np.isnan(u.facts_at("2014-12-31").at["AAA", "shares_outstanding"])  # before the first count: none known
     assert np.isnan(late.at["BBB.L", "shares_outstanding"])  # no entries: none
     # names without entries read their universe columns at every date
     frame = u.frame
@@ -82,6 +82,8 @@ def test_purity_screen_reads_the_cut_off(tmp_path: Path) -> None:
         ("AAA,colour,0.5,2010-01-04,,test,\n", 2, "unknown field"),
         ("AAA.AX,purity,0.9,2012-01-03,,test,\n", 2, "primary line"),
         ("AAA,float_factor,1.5,2010-01-04,,test,\n", 2, "outside"),
+        # a value known only later may not be read back before its date: start on listed_since
+        ("AAA,float_factor,1.0,2011-01-03,,test,\n", 2, "after listed_since"),
         ("AAA,float_factor,1.0,2010-01-04,2009-01-01,test,\n", 2, "not after from"),
         # a gap between two entries
         (

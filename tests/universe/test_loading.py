@@ -213,3 +213,15 @@ def test_dates_must_be_plain_iso_dates(tmp_path: Path, bad: str) -> None:
 def test_paths_must_be_paths(args: tuple) -> None:
     with pytest.raises(UniverseError, match="must be a file path"):
         load_universe(*args)
+
+
+def test_issuer_facts_must_agree_across_its_lines(tmp_path: Path) -> None:
+    # AAA.AX is the ASX line of issuer alpha (AAA): a different purity on it is refused, naming its line
+    text = MINI.read_text().replace(
+        "AAA.AX,Alpha Mining ASX,alpha,false,US,US,XASX,AUD,AUD,1,1.0,1,0,0,0.9,",
+        "AAA.AX,Alpha Mining ASX,alpha,false,US,US,XASX,AUD,AUD,1,1.0,1,0,0,0.8,",
+    )
+    assert text != MINI.read_text()
+    (tmp_path / "u.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(UniverseError, match=r"u\.csv, line \d+, column 'purity'.*issuer 'alpha'"):
+        load_universe(tmp_path / "u.csv", LINKS)

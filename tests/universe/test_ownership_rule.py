@@ -101,3 +101,21 @@ def test_a_dated_domicile_of_concern_excludes_while_in_force(tmp_path: Path) -> 
     u = _universe(tmp_path, rows)
     assert screen(u, "2021-06-30").at["AAA", "reason"] == "CN_DOMICILE"
     assert screen(u, "2021-07-01").at["AAA", "reason"] == "OK"
+
+
+def test_one_holder_on_two_lines_of_an_issuer_is_refused(tmp_path: Path) -> None:
+    # Fund B's 10 % written on both lines of issuer alpha would count twice (50 % instead of 40 %)
+    rows = (
+        "AAA,Fund A,chinese_shareholder,0.30,2020-01-01,,,test,\n"
+        "AAA,Fund B,chinese_shareholder,0.10,2020-01-01,,,test,\n"
+        "AAA.AX,Fund B,chinese_shareholder,0.10,2021-01-01,,,test,\n"
+    )
+    with pytest.raises(UniverseError) as info:
+        _universe(tmp_path, rows)
+    assert "links.csv, line 4" in str(info.value) and "overlaps the one on line 3" in str(info.value)
+
+
+def test_a_lapsed_right_ends_no_stake_and_the_note_says_so(tmp_path: Path) -> None:
+    u = _universe(tmp_path, "AAA,Fund A,chinese_shareholder,0.30,2020-01-01,2022-01-01,lapsed,test,\n")
+    assert screen(u, "2024-06-30").at["AAA", "reason"] == "CN_STAKE"
+    assert any("'lapsed' shows no sale, dilution or transfer" in n for n in u.notes)

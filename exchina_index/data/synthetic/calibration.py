@@ -156,7 +156,8 @@ def line_anchors(
     """The grid rows and targets of each line's reference points (rows of other tickers are ignored).
 
     A reference date maps to the line's last session on or before it; a date before the line's
-    first session or after its last one is dropped. A market cap applies to every line of the
+    first session or more than a week after its last one is dropped (the week's grace keeps a point
+    dated on the day after a last session). A market cap applies to every line of the
     issuer; at a date given for several lines of one issuer, the primary line's figure is used.
 
     Parameters
@@ -189,12 +190,15 @@ def line_anchors(
     for k, caps in issuer_caps.items():
         dates = np.array(sorted(caps), dtype="datetime64[D]")
         log_caps = np.log([caps[d][1] for d in dates])
-        if len(dates):
-            size[k] = math.exp(log_caps[-1])
+        in_life = np.zeros(len(dates), dtype=bool)  # points outside every line's life are ignored
         for line in np.flatnonzero(issuer == k):
-            pinned = _pinned(_rows_in_life(days, life[:, line], dates), log_caps)
+            rows = _rows_in_life(days, life[:, line], dates)
+            in_life |= rows >= 0
+            pinned = _pinned(rows, log_caps)
             if pinned is not None:
                 cap[int(line)] = pinned
+        if in_life.any():
+            size[k] = math.exp(log_caps[in_life][-1])
     return LineAnchors(cap=cap, adtv=adtv, size=size)
 
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exchina_index.data.synthetic.calibration import ADTV_WINDOW, LineAnchors, bridge
+from exchina_index.data.synthetic.calibration import ADTV_TOLERANCE, ADTV_WINDOW, LineAnchors, bridge
 from exchina_index.data.synthetic.draws import IssuerDraws
 from exchina_index.data.synthetic.inputs import Listings, SessionGrid
 from exchina_index.data.synthetic.seeds import stable_seed
+from exchina_index.errors import DataError
 
 __all__ = ["LineInputs", "line_series"]
 
@@ -203,30 +204,42 @@ def _volumes(
     for jj, j in enumerate(cols):
         if j in inputs.anchors.adtv:
             traded_usd = np.nan_to_num(close[:, jj] * v[:, jj] * np.exp(inputs.logfx[inputs.listings.currency[j]]))
-            v[:, jj] *= _turnover_factor(traded_usd, inputs.life[:, j], *inputs.anchors.adtv[j])
+            factor, missed = _turnover_factor(traded_usd, inputs.life[:, j], *inputs.anchors.adtv[j])
+            if missed is not None:  # points closer than one ADTV window that contradict each other
+                raise DataError(
+                    f"market reference: the ADTV points of {inputs.listings.tickers[j]} cannot all be met within "
+                    f"{ADTV_TOLERANCE:.0%} (the one at {inputs.grid.days[missed]} is off); points less than "
+                    f"{ADTV_WINDOW} sessions apart share one window: keep one of them"
+                )
+            v[:, jj] *= factor
     return np.round(v)
 
 
-def _turnover_factor(traded_usd: np.ndarray, life: np.ndarray, rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def _turnover_factor(
+    traded_usd: np.ndarray, life: np.ndarray, rows: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, int | None]:
     """(T,) factor on a line's volume so that its ADTV (mean USD traded value over the last
     :data:`ADTV_WINDOW` priced sessions) at each reference row is the target: log-linear between the
     rows, flat outside; solved by fixed-point passes (the factor varies inside a window, and the
     windows of close reference dates overlap).
-    Reference rows whose window traded nothing are left out (nothing to scale)."""
+    Reference rows whose window traded nothing are left out (nothing to scale). Returns the factor and
+    the row of the worst-met point when one is off by more than :data:`ADTV_TOLERANCE` (else None)."""
     own = np.flatnonzero(life)
     ends = np.searchsorted(own, rows) + 1
     windows = [own[max(0, e - ADTV_WINDOW) : e] for e in ends]
     base = np.array([traded_usd[w].mean() for w in windows])
     ok = base > 0
     if not ok.any():
-        return np.ones(len(traded_usd))
+        return np.ones(len(traded_usd)), None
     rows, targets, base, windows = rows[ok], targets[ok], base[ok], [w for w, o in zip(windows, ok) if o]
     log_factor = np.log(targets / base)
     for _ in range(_ADTV_PASSES):
         factor = np.exp(bridge(len(traded_usd), rows, log_factor))
         got = np.array([(traded_usd[w] * factor[w]).mean() for w in windows])
         log_factor += np.log(targets / got)
-    return np.exp(bridge(len(traded_usd), rows, log_factor))
+    factor = np.exp(bridge(len(traded_usd), rows, log_factor))
+    miss = np.abs(np.array([(traded_usd[w] * factor[w]).mean() for w in windows]) / targets - 1.0)
+    return factor, (int(rows[np.argmax(miss)]) if miss.max() > ADTV_TOLERANCE else None)
 
 
 def _cash_dividends(inputs: LineInputs, j: int, ex_rows: np.ndarray, close: np.ndarray) -> np.ndarray:
