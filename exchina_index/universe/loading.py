@@ -335,18 +335,7 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
     if not records:
         raise UniverseError("no listings: add at least one row", path=path)
     frame = pd.DataFrame.from_records(records).set_index("ticker").sort_index()
-    primaries = frame.groupby("issuer")["primary"].sum()
-    for issuer, count in primaries.items():
-        if count != 1:
-            first = frame.index[frame["issuer"] == issuer][0]
-            raise UniverseError(
-                f"issuer '{issuer}' has {int(count)} primary listings; mark exactly one as primary",
-                path=path,
-                line=lines[first],
-                column="primary",
-            )
-    _check_isin_per_issuer(path, frame, lines)
-    _check_issuer_facts_agree(path, frame, lines)
+    _check_issuers(path, frame, lines)
     for col in ("listed_since", "delisted", "verified"):
         frame[col] = pd.to_datetime(frame[col])
     return frame
@@ -371,8 +360,20 @@ def _identifiers(r: Row) -> tuple[str, str]:
     return isin, figi
 
 
-def _check_issuer_facts_agree(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
-    """Purity and the stage split are facts of the issuer: every line of an issuer gives the same."""
+def _check_issuers(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
+    """Each issuer has one primary line, its own ISINs, and the same purity and stage split on
+    every line (facts of the issuer)."""
+    primaries = frame.groupby("issuer")["primary"].sum()
+    for issuer, count in primaries.items():
+        if count != 1:
+            first = frame.index[frame["issuer"] == issuer][0]
+            raise UniverseError(
+                f"issuer '{issuer}' has {int(count)} primary listings; mark exactly one as primary",
+                path=path,
+                line=lines[first],
+                column="primary",
+            )
+    _check_isin_per_issuer(path, frame, lines)
     for col in ("purity", *STAGES):
         differs = frame.groupby("issuer")[col].transform("nunique") > 1
         if differs.any():

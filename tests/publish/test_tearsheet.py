@@ -449,7 +449,7 @@ def test_stage_allocation_reads_each_reviews_split_not_todays(tmp_path: Path, sp
     # counts from that review on; the universe's static columns do not.
     import dataclasses
 
-    result = make_result()
+    result = make_result.__wrapped__()  # a fresh copy: this test changes it
     last = max(result.reviews)
     wr = result.reviews[last]
     split = wr.report.names.exposure.copy()
