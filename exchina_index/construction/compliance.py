@@ -43,6 +43,7 @@ __all__ = [
     "rulebook_limits",
     "RIC_25_50",
     "UCITS_5_10_40",
+    "UCITS_INDEX_20_35",
     "check_caps",
     "check_regulatory",
     "issuer_totals",
@@ -107,14 +108,22 @@ class RegulatoryLimits:
         return cls("UCITS 5/10/40", 0.10, 0.05, 0.40)
 
     @classmethod
+    def ucits_index(cls) -> RegulatoryLimits:
+        """UCITS 20/35 for an index-tracking UCITS (art. 53): issuers at most 20 %, one up to 35 %;
+        as issuer totals, the issuers above 20 % sum to 35 % at most (so at most one is above 20 %)."""
+        return cls("UCITS index 20/35", 0.35, 0.20, 0.35)
+
+    @classmethod
     def preset(cls, name: str) -> RegulatoryLimits:
-        """Return the unbuffered preset called ``"ric"`` or ``"ucits"`` (case-insensitive)."""
+        """Return the unbuffered preset called ``"ric"``, ``"ucits"`` or ``"ucits_index"`` (case-insensitive)."""
         key = name.strip().lower()
         if key in ("ric", "ric 25/50", "ric_25_50"):
             return cls.ric()
         if key in ("ucits", "ucits 5/10/40", "ucits_5_10_40"):
             return cls.ucits()
-        raise InputError(f"unknown regulatory preset '{name}': use 'ric' or 'ucits'")
+        if key in ("ucits_index", "ucits index 20/35", "ucits_20_35"):
+            return cls.ucits_index()
+        raise InputError(f"unknown regulatory preset '{name}': use 'ric', 'ucits' or 'ucits_index'")
 
     def buffered(self, factor: float, name: str | None = None) -> RegulatoryLimits:
         """Scale every limit by ``factor`` (e.g. 0.9 gives the index buffer 22.5/4.5/45 for RIC)."""
@@ -131,6 +140,7 @@ class RegulatoryLimits:
 
 RIC_25_50 = RegulatoryLimits.ric()
 UCITS_5_10_40 = RegulatoryLimits.ucits()
+UCITS_INDEX_20_35 = RegulatoryLimits.ucits_index()
 
 
 def rulebook_limits(

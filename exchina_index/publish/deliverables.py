@@ -436,7 +436,11 @@ def _compliance(
     add("caps", liq_check, in_force=True)
 
     mode = m.regulatory.mode
-    for key, legal in (("ric", RegulatoryLimits.ric()), ("ucits", RegulatoryLimits.ucits())):
+    for key, legal in (
+        ("ric", RegulatoryLimits.ric()),
+        ("ucits", RegulatoryLimits.ucits()),
+        ("ucits_index", RegulatoryLimits.ucits_index()),
+    ):
         buffered = rulebook_limits(m.regulatory, key, name=f"{legal.name} (rulebook buffer)")
         assert buffered is not None  # only the mode "none" has no limits
         for basis, limits in (("legal", legal), ("rulebook", buffered)):

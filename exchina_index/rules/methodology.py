@@ -311,7 +311,7 @@ def _check_costs_and_caps(m: Methodology, reader: TableReader) -> None:
             f"{m.caps.min_weight_held:g} is above caps.single ({m.caps.single:g}); "
             "a floor above the cap would be cut to the cap",
         )
-    for mode in ("ric", "ucits"):
+    for mode in ("ric", "ucits", "ucits_index"):
         rule = getattr(m.regulatory, mode)
         if rule.large_threshold > rule.issuer_max:
             reader.fail(f"regulatory.{mode}.large_threshold", "must not exceed issuer_max")

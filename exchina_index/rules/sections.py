@@ -214,11 +214,15 @@ class RegulatoryRule:
 
 @dataclass(frozen=True)
 class Regulatory:
-    """The fund-diversification mode and the two rules it can put in force."""
+    """The fund-diversification mode and the rules it can put in force: ``ric`` (IRC 851(b)(3)
+    25/50), ``ucits`` (UCITS art. 52, 5/10/40: an ordinary UCITS) and ``ucits_index`` (art. 53,
+    20/35: a UCITS that tracks an index may hold up to 20 % of one issuer, and one issuer up to 35 %,
+    i.e. issuers above 20 % may sum to 35 % at most)."""
 
-    mode: Literal["none", "ric", "ucits"]
+    mode: Literal["none", "ric", "ucits", "ucits_index"]
     ric: RegulatoryRule
     ucits: RegulatoryRule
+    ucits_index: RegulatoryRule
 
     @property
     def active(self) -> RegulatoryRule | None:

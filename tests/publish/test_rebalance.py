@@ -241,10 +241,14 @@ def test_compliance_agrees_with_independent_computation(chain: list[Path], env: 
         assert math.isclose(checks["single-name cap"]["value"], pf["weight"].max(), abs_tol=1e-8)
         assert math.isclose(checks["issuer cap"]["value"], by_issuer.max(), abs_tol=1e-8)
         assert math.isclose(checks["country cap"]["value"], by_country.max(), abs_tol=1e-8)
-        for rule, limit_max, limit_sum in (("RIC 25/50", 0.25, 0.50), ("UCITS 5/10/40", 0.10, 0.40)):
+        for rule, limit_max, threshold, limit_sum in (
+            ("RIC 25/50", 0.25, 0.05, 0.50),
+            ("UCITS 5/10/40", 0.10, 0.05, 0.40),
+            ("UCITS index 20/35", 0.35, 0.20, 0.35),  # art. 53: one issuer up to 35 %, the rest at most 20 %
+        ):
             top = checks[f"{rule}: largest issuer"]
-            big = checks[f"{rule}: issuers above 5%"]
-            above = by_issuer[by_issuer > 0.05 + 1e-8].sum()
+            big = checks[f"{rule}: issuers above {threshold:.0%}"]
+            above = by_issuer[by_issuer > threshold + 1e-8].sum()
             assert math.isclose(top["value"], by_issuer.max(), abs_tol=1e-8)
             assert math.isclose(big["value"], above, abs_tol=1e-8)
             assert top["limit"] == limit_max and big["limit"] == limit_sum
@@ -252,7 +256,7 @@ def test_compliance_agrees_with_independent_computation(chain: list[Path], env: 
             assert big["passed"] == (above <= limit_sum + 1e-8)
             assert top["in_force"] is False and top["basis"] == "legal"  # mode "none" in these tests
         regulatory = [c for c in comp["checks"] if c["group"] == "regulatory"]
-        assert len(regulatory) == 8  # RIC and UCITS, legal and rulebook buffer, two tests each
+        assert len(regulatory) == 12  # RIC, UCITS and UCITS index; legal and rulebook buffer; two tests each
         assert comp["regulatory_mode"] == "none"
         in_force = [c for c in comp["checks"] if c["in_force"]]
         assert comp["all_in_force_passed"] == all(c["passed"] for c in in_force)

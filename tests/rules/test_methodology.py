@@ -13,7 +13,7 @@ from exchina_index.rules.methodology import check_aum, load_methodology, resolve
 
 def test_bundled_rulebook_loads_with_anchored_defaults() -> None:
     m = load_methodology()
-    assert m.version == "1.0.0"
+    assert m.version == "1.1.0"  # 1.1.0: dated withholding, the ownership rule, the ucits_index mode
     # anchors from the published rules (methodology_anchors.md)
     assert m.caps.single == 0.08  # MVIS single-name cap
     assert m.china.stake_threshold == 0.25  # DOE FEOC

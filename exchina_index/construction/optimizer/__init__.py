@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from exchina_index.construction.compliance import RIC_25_50, UCITS_5_10_40, RegulatoryLimits
+from exchina_index.construction.compliance import RIC_25_50, UCITS_5_10_40, UCITS_INDEX_20_35, RegulatoryLimits
 from exchina_index.construction.optimizer.capacity import days_to_trade, max_feasible_aum
 from exchina_index.construction.optimizer.feasibility import check_feasibility
 from exchina_index.construction.optimizer.functional import stage_balanced_weights
@@ -30,6 +30,7 @@ __all__ = [
     "RegulatoryLimits",
     "RIC_25_50",
     "UCITS_5_10_40",
+    "UCITS_INDEX_20_35",
     "StageBalancedOptimizer",
     "stage_balanced_weights",
     "check_feasibility",

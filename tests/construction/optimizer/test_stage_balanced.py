@@ -29,6 +29,7 @@ from exchina_index.construction.compliance import check_regulatory
 from exchina_index.construction.optimizer import (
     RIC_25_50,
     UCITS_5_10_40,
+    UCITS_INDEX_20_35,
     RegulatoryLimits,
     StageBalancedOptimizer,
     check_feasibility,
@@ -421,7 +422,16 @@ def _cap_weighted(seed: int, n: int, n_issuers: int) -> Instance:
 
 
 @pytest.mark.parametrize(
-    "limits", [RIC_25_50, UCITS_5_10_40, RIC_25_50.buffered(0.9), UCITS_5_10_40.buffered(0.9)], ids=lambda r: r.name
+    "limits",
+    [
+        RIC_25_50,
+        UCITS_5_10_40,
+        RIC_25_50.buffered(0.9),
+        UCITS_5_10_40.buffered(0.9),
+        UCITS_INDEX_20_35,
+        UCITS_INDEX_20_35.buffered(0.9),
+    ],
+    ids=lambda r: r.name,
 )
 def test_ric_and_ucits_results_pass_the_independent_checker(limits: RegulatoryLimits) -> None:
     for seed in (1, 2, 3):
@@ -485,6 +495,20 @@ def test_names_alike_except_exposures_are_not_treated_as_interchangeable() -> No
     assert independent_violations(w, inst, regulatory=reg) == []
     assert w["B"] == pytest.approx(0.4, abs=1e-8) and w["A"] <= 0.15 + 1e-8
     assert capped_objective(w, inst) == pytest.approx(ReferenceModel(inst, reg).brute_force(), abs=1e-6)
+
+
+def test_ucits_index_20_35_by_hand_and_by_brute_force() -> None:
+    # UCITS art. 53 (index-tracking): one issuer up to 35 %, the others at most 20 %. Anchors 50/30/10/5/5:
+    # A is cut to 35 %, B to 20 %; the 45 % left would give C 22.5 % pro rata, a second issuer above 20 %,
+    # so C sits at 20 % and D, E share the rest: 12.5 % each.
+    t = ["A", "B", "C", "D", "E"]
+    u = pd.Series([0.50, 0.30, 0.10, 0.05, 0.05], index=t)
+    expo = pd.DataFrame({"all": 1.0}, index=t)
+    inst = Instance(u, expo, {"all": 1.0}, pd.Series(1.0, index=t), 0.0, countries=pd.Series("US", index=t))
+    w = solve(inst, regulatory=UCITS_INDEX_20_35)
+    assert w.to_numpy() == pytest.approx([0.35, 0.20, 0.20, 0.125, 0.125], abs=1e-7)
+    assert independent_violations(w, inst, regulatory=UCITS_INDEX_20_35) == []
+    assert capped_objective(w, inst) == pytest.approx(ReferenceModel(inst, UCITS_INDEX_20_35).brute_force(), abs=1e-6)
 
 
 def test_regulatory_rule_that_cannot_hold_raises_infeasible() -> None:
