@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional, name_cap_array
-from exchina_index.construction.optimizer import OptimizationResult
+from exchina_index.construction.optimizer import OptimizationResult, check_feasibility
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Methodology
 
@@ -38,6 +38,8 @@ class LadderProblem:
     eligible: np.ndarray
     previous: pd.Series | None
     country_caps: dict[str, float]
+    issuers: pd.Series | None = None  # issuer and country of classification of each name: named in
+    countries: pd.Series | None = None  # the message of a step that no AUM makes feasible
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +105,8 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
         capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
         label = step or "as written"
         if cap_aum <= 0:
-            failures.append(f"{label}: no portfolio meets the caps and stage targets at any AUM")
+            why = _why(p, single, tolerance, issuer_cap)
+            failures.append(f"{label}: no portfolio meets the caps and stage targets at any AUM{why}")
             continue
         if cap_aum < p.aum and not m.relaxation.reduce_liquidity_notional:
             failures.append(f"{label}: capacity ${cap_aum:,.0f} is below the AUM")
@@ -150,6 +153,27 @@ def _solve(
         min_weight=lower,
         turnover_penalty=m.optimizer.turnover_penalty if p.previous is not None else 0.0,
     )
+
+
+def _why(p: LadderProblem, single: float, tolerance: float, issuer_cap: float) -> str:
+    """The binding group and its shortfall when the cheap pre-checks find it (``country:US 50 %``, a
+    stage, the caps), as ``" (...)"``; empty when only the solver can tell."""
+    caps = pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index)
+    try:
+        check_feasibility(
+            p.anchor,
+            p.exposure,
+            p.methodology.stages.target_map,
+            caps,
+            stage_tolerance=tolerance,
+            issuers=p.issuers,
+            issuer_cap=issuer_cap if p.issuers is not None else None,
+            countries=p.countries,
+            country_caps=p.country_caps if p.countries is not None else None,
+        )
+    except InfeasibleError as exc:
+        return f" ({exc})"
+    return ""
 
 
 def _capacity(

@@ -335,6 +335,8 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
             eligible=eligible,
             previous=previous,
             country_caps=ctx.country_caps,
+            issuers=ctx.universe.frame["issuer"],
+            countries=ctx.static.country,
         )
     )
     res = ladder.result
