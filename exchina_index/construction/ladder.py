@@ -10,7 +10,7 @@ rulebook allows reducing the notional (:func:`liquidity_levels`). Every step tak
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,14 @@ from exchina_index.construction.optimizer import OptimizationResult, check_feasi
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Methodology
 
-__all__ = ["LadderProblem", "LadderResult", "relaxation_ladder", "liquidity_levels", "solve_with_ladder"]
+__all__ = [
+    "LadderProblem",
+    "LadderResult",
+    "relaxation_ladder",
+    "last_resort_steps",
+    "liquidity_levels",
+    "solve_with_ladder",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,51 +91,91 @@ def liquidity_levels(aum: float, capacity: float, m: Methodology) -> Iterator[fl
 
 
 def solve_with_ladder(p: LadderProblem) -> LadderResult:
-    """Solve the review, walking the relaxation ladder until a step is feasible.
+    """Solve the review, walking the relaxation ladder until a step is feasible; then, when the
+    rulebook allows it (``relaxation.last_resort``), the last-resort steps (:func:`last_resort_steps`).
 
     Raises
     ------
     InfeasibleError
-        When even the last step of the ladder is infeasible.
+        When even the last step is infeasible.
     """
     m = p.methodology
-    elig = pd.Series(p.eligible, index=p.anchor.index)
     notional = pd.Series(np.where(p.eligible, liquidity_notional(p.adtv, m.liquidity), 0.0), index=p.anchor.index)
     relaxations: list[str] = []
     failures: list[str] = []
     capacity = None
-    for step, tolerance, single in relaxation_ladder(m):
+    steps = [(step, p, tolerance, single) for step, tolerance, single in relaxation_ladder(m)]
+    if m.relaxation.last_resort:
+        steps += last_resort_steps(p, steps[-1][2], steps[-1][3])
+    for step, q, tolerance, single in steps:
         if step is not None:
             relaxations.append(step)
-        issuer_cap = max(m.caps.issuer, single)
-        cap_aum = _capacity(p, elig, notional, single, tolerance, issuer_cap)
+        cap_aum = _capacity(q, notional, single, tolerance)
         capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
-        label = step or "as written"
-        if cap_aum <= 0:
-            why = _why(p, single, tolerance, issuer_cap)
-            failures.append(f"{label}: no portfolio meets the caps and stage targets at any AUM{why}")
-            continue
-        if cap_aum < p.aum and not m.relaxation.reduce_liquidity_notional:
-            failures.append(f"{label}: capacity ${cap_aum:,.0f} is below the AUM")
-            continue
-        for aum_used in liquidity_levels(p.aum, cap_aum, m):
-            liquidity = liquidity_cap_array(p.adtv, aum_used, m.liquidity)
-            try:
-                res = _solve(p, single, liquidity, tolerance, issuer_cap)
-            except InfeasibleError as exc:
-                failures.append(f"{label} at ${aum_used:,.0f}: {exc}")
-                continue
-            if aum_used < p.aum:
-                relaxations.append(
-                    f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
-                    + (" (the capacity)" if aum_used >= cap_aum * 0.99 else "")
-                )
-            return LadderResult(res, *name_cap_array(single, liquidity), tuple(relaxations), capacity)
+        found = _attempt(q, step or "as written", tolerance, single, cap_aum, relaxations, failures)
+        if found is not None:
+            return LadderResult(found[0], *name_cap_array(single, found[1]), tuple(relaxations), capacity)
     raise InfeasibleError(
         f"review {p.as_of.date()}: infeasible even after the relaxation ladder; "
         + "; ".join(failures[-2:])
         + ". Widen relaxation steps in the rulebook or check the eligible names"
     )
+
+
+def last_resort_steps(
+    p: LadderProblem, tolerance: float, single: float
+) -> list[tuple[str, LadderProblem, float, float]]:
+    """The steps after the ladder, so that a review is never left without an index: the stage
+    targets dropped; then the country caps lifted too; then the caps raised so that the eligible
+    names can hold 100 % (just above 1/N). Each is recorded in the review's report."""
+    lifted = replace(p, country_caps={c: 1.0 for c in p.country_caps})
+    n = int(np.count_nonzero(p.eligible))
+    fit = min(1.0, max(single, (1.0 + 1e-6) / n)) if n else single
+    return [
+        ("last resort: stage targets dropped", p, 1.0, single),
+        ("last resort: country caps lifted", lifted, 1.0, single),
+        (
+            f"last resort: single-name and issuer caps raised to {fit:.2%} so that the {n} eligible names hold 100%",
+            lifted,
+            1.0,
+            fit,
+        ),
+    ]
+
+
+def _attempt(
+    p: LadderProblem,
+    label: str,
+    tolerance: float,
+    single: float,
+    cap_aum: float,
+    relaxations: list[str],
+    failures: list[str],
+) -> tuple[OptimizationResult, np.ndarray] | None:
+    """One step: the result and the liquidity caps it used, or None (the failure noted)."""
+    m = p.methodology
+    issuer_cap = max(m.caps.issuer, single)
+    if cap_aum <= 0:
+        why = _why(p, single, tolerance, issuer_cap)
+        failures.append(f"{label}: no portfolio meets the caps and stage targets at any AUM{why}")
+        return None
+    if cap_aum < p.aum and not m.relaxation.reduce_liquidity_notional:
+        failures.append(f"{label}: capacity ${cap_aum:,.0f} is below the AUM")
+        return None
+    for aum_used in liquidity_levels(p.aum, cap_aum, m):
+        liquidity = liquidity_cap_array(p.adtv, aum_used, m.liquidity)
+        try:
+            res = _solve(p, single, liquidity, tolerance, issuer_cap)
+        except InfeasibleError as exc:
+            failures.append(f"{label} at ${aum_used:,.0f}: {exc}")
+            continue
+        if aum_used < p.aum:
+            relaxations.append(
+                f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
+                + (" (the capacity)" if aum_used >= cap_aum * 0.99 else "")
+            )
+        return res, liquidity
+    return None
 
 
 def _solve(
@@ -176,9 +223,7 @@ def _why(p: LadderProblem, single: float, tolerance: float, issuer_cap: float) -
     return ""
 
 
-def _capacity(
-    p: LadderProblem, elig: pd.Series, notional: pd.Series, single: float, tolerance: float, issuer_cap: float
-) -> float:
+def _capacity(p: LadderProblem, notional: pd.Series, single: float, tolerance: float) -> float:
     """Largest AUM at which the caps and stage band are feasible (0 when never, inf when always)."""
     static = pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index)
     try:
@@ -189,9 +234,9 @@ def _capacity(
                 static,
                 notional,
                 stage_tolerance=tolerance,
-                issuer_cap=issuer_cap,
+                issuer_cap=max(p.methodology.caps.issuer, single),
                 country_caps=p.country_caps,
-                eligible=elig,
+                eligible=pd.Series(p.eligible, index=p.anchor.index),
             )
         )
     except InfeasibleError:

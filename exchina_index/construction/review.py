@@ -318,10 +318,8 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
     if not eligible.any():
         raise InfeasibleError(_nobody_eligible(t, reason))
-    facts = screens.facts  # float factor, purity and stage split in force at the cut-off
-    u = anchor_array(m, mcap, adtv, facts["purity"], facts["float_factor"], eligible)
+    u, by_stage = _anchor_and_stages(m, screens.facts, mcap, adtv, eligible)
     anchor = pd.Series(u, index=idx, name="u")
-    by_stage = np.vstack([facts[s] for s in STAGES])
     exposure = pd.DataFrame(by_stage.T, index=idx, columns=_STAGE_INDEX)
     ladder = solve_with_ladder(
         LadderProblem(
@@ -392,6 +390,15 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         regulatory=ctx.optimizer.regulatory,
     )
     return WeightResult(weights=weight.copy(), report=report)
+
+
+def _anchor_and_stages(
+    m: Methodology, facts: dict[str, np.ndarray], mcap: np.ndarray, adtv: np.ndarray, eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The anchor weights and the (stage x ticker) exposures, from the float factor, purity and stage
+    split in force at the cut-off (``facts``)."""
+    u = anchor_array(m, mcap, adtv, facts["purity"], facts["float_factor"], eligible)
+    return u, np.vstack([facts[s] for s in STAGES])
 
 
 def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarray:

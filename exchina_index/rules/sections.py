@@ -201,6 +201,7 @@ class Relaxation:
     stage_tolerance_steps: tuple[float, ...] = field(metadata=_FRACTION)
     single_cap_steps: tuple[float, ...] = field(metadata=_SHARE)
     reduce_liquidity_notional: bool
+    last_resort: bool
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ def test_a_one_country_universe_names_the_country_cap_and_its_shortfall() -> Non
     # every eligible name is American: the 50 % country cap leaves half the index unfundable
     universe = _us_only()
     market = xi.load_market_data(universe, source="demo")
-    wide_caps = xi.load_methodology().with_overrides({"caps": {"single": 0.3, "issuer": 0.3}})
+    wide_caps = xi.load_methodology().with_overrides(
+        {"caps": {"single": 0.3, "issuer": 0.3}, "relaxation": {"last_resort": False}}
+    )
     with pytest.raises(InfeasibleError) as info:
         xi.build_weights(universe, market, "2025-11-28", wide_caps)
     message = str(info.value)
@@ -34,10 +36,35 @@ def test_too_few_names_for_the_caps_names_the_caps_and_their_shortfall() -> None
     universe = _us_only()
     market = xi.load_market_data(universe, source="demo")
     eligible = int(xi.screen(universe, "2025-11-28", market=market)["eligible"].sum())
+    no_last_resort = xi.load_methodology().with_overrides({"relaxation": {"last_resort": False}})
     with pytest.raises(InfeasibleError) as info:
-        xi.build_weights(universe, market, "2025-11-28")
+        xi.build_weights(universe, market, "2025-11-28", no_last_resort)
     shortfall = 100 - eligible * 15.0  # the last ladder step raises the caps to 15 %
     assert f"the single-name caps of the {eligible} eligible names add up to only {eligible * 15.0:.1f}%" in str(
         info.value
     )
     assert f"shortfall {shortfall:.1f} pp" in str(info.value)
+
+
+def test_the_last_resort_leaves_no_review_without_an_index_and_records_each_step() -> None:
+    # the same five American names: the ladder cannot hold 100 % under 15 % caps and a 50 % country cap;
+    # the last resort drops the stage targets, lifts the country cap and raises the caps to 1/5
+    universe = _us_only()
+    market = xi.load_market_data(universe, source="demo")
+    r = xi.build_weights(universe, market, "2025-11-28")
+    held = r.weights[r.weights > 0]
+    assert len(held) == 5 and held.to_numpy() == pytest.approx(0.2, abs=1e-6)  # forced: 5 names, caps 1/5
+    steps = [s for s in r.report.relaxations if s.startswith("last resort")]
+    assert steps == [
+        "last resort: stage targets dropped",
+        "last resort: country caps lifted",
+        "last resort: single-name and issuer caps raised to 20.00% so that the 5 eligible names hold 100%",
+    ]
+
+
+def test_a_backtest_runs_through_reviews_the_ladder_cannot_solve() -> None:
+    universe = _us_only()
+    market = xi.load_market_data(universe, source="demo")
+    run = xi.backtest(universe, market, start="2024-01-01", end="2025-12-31")
+    assert len(run.reviews) >= 4 and run.levels["nav"].notna().all()
+    assert all(any(s.startswith("last resort") for s in wr.report.relaxations) for wr in run.reviews.values())

@@ -104,7 +104,9 @@ def test_relaxations_are_recorded_in_order(demo) -> None:
     # 2019: too few refiners pass the screens for 33 % +- 2 pp at 8 % caps
     assert steps[0] == "stage tolerance widened to ±5.0%"
     assert any(s.startswith("liquidity caps computed at") for s in steps)
-    strict = M.with_overrides({"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": []}})
+    strict = M.with_overrides(
+        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "last_resort": False}}
+    )
     with pytest.raises(xi.InfeasibleError, match="relaxation ladder"):
         xi.build_weights(universe, market, "2019-02-28", strict, 50e6)
 
