@@ -170,10 +170,14 @@ def _check_stage_sums(path: Path, h: pd.DataFrame) -> None:
     """The stage fields of a ticker change on the same dates and sum to 1."""
     stages = h[h["field"].isin(STAGES)]
     for ticker, g in stages.groupby("ticker", sort=True):
-        dates = {s: tuple(g.loc[g["field"] == s, "from"]) for s in STAGES}
-        if len(set(dates.values())) != 1:
+        dates = {s: set(g.loc[g["field"] == s, "from"]) for s in STAGES}
+        every = set().union(*dates.values())
+        lacking = [(s, d) for d in sorted(every) for s in STAGES if d not in dates[s]]
+        if lacking:
+            field_, day = lacking[0]
             raise UniverseError(
-                f"{ticker}: the stage fields {', '.join(STAGES)} must be given together, on the same dates",
+                f"{ticker}: no {field_} entry from {pd.Timestamp(day).date()}; the stage fields "
+                f"{', '.join(STAGES)} must be given together, on the same dates",
                 path=path,
                 line=int(g["line"].min()),
                 column="field",

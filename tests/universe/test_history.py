@@ -102,7 +102,7 @@ def test_purity_screen_reads_the_cut_off(tmp_path: Path) -> None:
             2,
             "sums to",
         ),
-        ("AAA,mining,1,2010-01-04,,test,\n", 2, "given together"),
+        ("AAA,mining,1,2010-01-04,,test,\n", 2, "no refining entry from 2010-01-04"),
     ],
 )
 def test_bad_history_names_file_line_and_problem(tmp_path: Path, rows: str, line: int, part: str) -> None:

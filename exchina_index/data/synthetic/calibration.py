@@ -52,7 +52,8 @@ REFERENCE_COLUMNS = ("ticker", "date", "market_cap_usd", "adtv_usd", "source", "
 CAP_TOLERANCE = 0.20
 #: Largest relative gap between a generated 63-session ADTV and its reference point.
 ADTV_TOLERANCE = 0.35
-#: Sessions of the ADTV that is calibrated (the rulebook's 3-month window).
+#: Sessions of the ADTV that is calibrated: the bundled rulebook's 3-month window (fixed here, not
+#: read from a rulebook override: the demo market is one market whatever the rulebook).
 ADTV_WINDOW = 63
 _MAX_USD = 1e14  # USD 100 trillion: anything larger is a typo
 _URL = re.compile(r"https?://\S+")
