@@ -26,8 +26,8 @@ Prices-only data (:func:`skipped_screens`; decided here, recorded by the review)
 * A market without any volume known by the cut-off (prices only) has no ADTV: the ADTV screens are
   skipped for every listing (and the review drops the liquidity caps). When some listings have
   volumes, one without stays ``NO_DATA``: its liquidity is unknown, not assumed.
-* A listing alive with a price at the cut-off but without a market cap (no share count in the data,
-  none in the universe's reference history) skips the size screen, unless the rulebook's anchor is
+* A listing alive with a price at the cut-off but without a market cap (no share count known by the
+  cut-off, in the data or the universe's reference history) skips the size screen, unless the rulebook's anchor is
   ``market_cap_purity``: that anchor weights names by market cap, so such a name stays ``NO_DATA``
   (and a market without any share count is an error naming what to add; see
   :func:`~exchina_index.construction.review.review_context`).
@@ -58,6 +58,7 @@ __all__ = [
     "SIZE_REASONS",
     "SIZE_SKIPPED",
     "ADTV_SKIPPED",
+    "skipped_detail",
 ]
 
 #: Reason codes of the size and liquidity screens.
@@ -128,7 +129,7 @@ def size_screen(
     pandas.DataFrame
         By ticker: ``eligible`` (bool), ``reason`` (a :data:`SIZE_REASONS` code), ``incumbent``,
         the four inputs, the thresholds applied (``cap_threshold_usd``, ``adtv_threshold_usd``) and
-        a readable ``detail`` (:data:`SIZE_SKIPPED` for a passing name whose size screen was skipped).
+        a readable ``detail`` (for a passing name, the screens skipped: :func:`skipped_detail`).
 
     Examples
     --------
@@ -155,8 +156,9 @@ def size_screen(
         detail[k] = _detail(
             _CHECKS[failed_at[k]], cap[k], adtv[k], hist[k], stale[k], cap_thr[k], adtv_thr[k], sz, bool(inc[k])
         )
-    if skipped is not None:
-        detail[(failed_at < 0) & skipped & np.isnan(cap)] = SIZE_SKIPPED
+    size_skipped = np.zeros(len(index), dtype=bool) if skipped is None else skipped & np.isnan(cap)
+    for k in np.flatnonzero(failed_at < 0):
+        detail[k] = skipped_detail(bool(size_skipped[k]), skip_adtv and bool(np.isnan(adtv[k])))
     return pd.DataFrame(
         {
             "eligible": reason == "OK",
@@ -251,6 +253,11 @@ def _detail(
     return f"ADTV {_money(adtv)} < {who} threshold {_money(adtv_thr)}"
 
 
+def skipped_detail(size: bool, adtv: bool) -> str:
+    """The ``detail`` of a passing name whose size or ADTV screen prices-only data skipped."""
+    return "; ".join([SIZE_SKIPPED] * size + [ADTV_SKIPPED] * adtv)
+
+
 def skipped_screens(panel: FeaturePanel, k: int, columns: np.ndarray, anchor_method: str) -> tuple[np.ndarray, bool]:
     """Which screens prices-only data skips at cut-off ``k`` of ``panel`` (see the module docstring).
 
@@ -267,7 +274,7 @@ def skipped_screens(panel: FeaturePanel, k: int, columns: np.ndarray, anchor_met
     -------
     (skip_size, skip_adtv)
         Per listing: alive with a price at the cut-off but no market cap (and the anchor does not
-        read market caps); and whether the market holds no volume at all.
+        read market caps); and whether the market held no volume at all by the cut-off.
     """
     skip_adtv = not bool(panel.volume_known[k])
     if anchor_method == "market_cap_purity":

@@ -24,13 +24,14 @@ Prices-only data (``date, close`` per listing)
 What the market holds (:attr:`MarketData.facts <exchina_index.data.views.MarketViews.facts>`)
 decides what a review can compute, and nothing is skipped silently:
 
-* no volume at all: the ADTV screens are skipped
+* no volume at all by the cut-off: the ADTV screens are skipped
   (:func:`~exchina_index.construction.market_screens.skipped_screens`) and so are the liquidity
   caps: the ladder gets an ``inf`` ADTV (no liquidity limit, capacity unbounded) while the record
   keeps the ADTV NaN, the liquidity cap NaN (not computed) and the days to trade NaN (unknown).
   Each eligible name's ``detail`` says so, as do the market data's notes.
-* a listing without a market cap (no share count in the data or the universe's reference
-  history) skips the size screen unless the anchor is ``market_cap_purity``; its ``detail`` says so.
+* a listing without a market cap (no share count known by the cut-off, in the data or the
+  universe's reference history) skips the size screen unless the anchor is
+  ``market_cap_purity``; its ``detail`` says so.
 * an anchor that needs what the market lacks is a :class:`~exchina_index.errors.DataError` naming
   what to add, raised by :func:`review_context` before any review: ``market_cap_purity`` without
   any share count, ``liquidity`` without any volume. ``anchor.method = "equal"`` needs closes only.
@@ -53,7 +54,7 @@ from exchina_index.construction.caps import (
 )
 from exchina_index.construction.compliance import rulebook_limits
 from exchina_index.construction.ladder import LadderProblem, LadderResult, relaxation_ladder, solve_with_ladder
-from exchina_index.construction.market_screens import ADTV_SKIPPED, SIZE_SKIPPED, panel_reasons
+from exchina_index.construction.market_screens import panel_reasons, skipped_detail
 from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
 from exchina_index.construction.screens import final_reasons
@@ -468,10 +469,7 @@ def _detail(detail: np.ndarray, eligible: np.ndarray, skip_size: np.ndarray, ski
         return detail
     out = detail.astype(object)
     for i in np.flatnonzero(eligible & (skip_size | skip_adtv)):
-        parts = [str(out[i])] if out[i] else []
-        parts += [SIZE_SKIPPED] if skip_size[i] else []
-        parts += [ADTV_SKIPPED] if skip_adtv else []
-        out[i] = "; ".join(parts)
+        out[i] = "; ".join(p for p in (str(out[i]), skipped_detail(bool(skip_size[i]), skip_adtv)) if p)
     return out
 
 

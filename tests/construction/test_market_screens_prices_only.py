@@ -37,3 +37,18 @@ def test_skipped_size_is_per_listing_and_a_known_figure_still_counts() -> None:
     incumbent = np.array([False, True, False, False, False])
     reason, _ = size_reasons(CAP, ADTV, HIST, STALE, incumbent, SIZE, skip_size=skip, skip_adtv=True)
     assert reason[1] == "OK"  # $100M >= the $75M retention threshold
+
+
+def test_the_detail_of_a_passing_name_says_which_screens_were_skipped() -> None:
+    import pandas as pd
+
+    from exchina_index.construction.market_screens import ADTV_SKIPPED, SIZE_SKIPPED, size_screen
+
+    idx = pd.Index(list("ABCDE"))
+    skip = pd.Series([True, False, True, True, False], index=idx)
+    out = size_screen(
+        *(pd.Series(a, index=idx) for a in (CAP, ADTV, HIST, STALE)), size=SIZE, skip_size=skip, skip_adtv=True
+    )
+    assert out.loc["A", "detail"] == f"{SIZE_SKIPPED}; {ADTV_SKIPPED}"  # no cap and no ADTV: both skipped
+    assert out.loc["E", "detail"] == ""  # cap and ADTV known: both screens ran
+    assert out.loc["B", "detail"].startswith("market cap")  # a failure keeps its own explanation
