@@ -46,11 +46,11 @@ Prices-only data
       names it): a name whose liquidity is unknown is not treated as liquid.
     * a priced listing without any share count in the data takes the universe's dated
       ``shares_outstanding`` (``reference_history.csv``) when the universe has them: each entry is
-      an as-of count from its ``from`` date, the first one from the first market date (as
+      an as-of count from its ``from`` date (as
       :meth:`~exchina_index.universe.loading.Universe.facts_at` reads it), so its market cap is
-      ``close_usd x shares_outstanding`` in force on each date. A note names these listings, and
-      those with a share count from neither source (their market cap is NaN; the review skips
-      their size screen unless the anchor needs market caps).
+      ``close_usd x shares_outstanding`` in force on each date, and unknown before the first count.
+      A note names these listings, and those with a share count from neither source (their market
+      cap is NaN; the review skips their size screen unless the anchor needs market caps).
 """
 
 from __future__ import annotations
@@ -334,8 +334,8 @@ def _reference_shares(
     """``shares`` with the universe's dated ``shares_outstanding`` for each priced listing the data
     gives no share count, and those listings (see the module docstring).
 
-    Each reference entry is an as-of count dated at its ``from``; the first entry is dated no later
-    than the first market date (the universe's reading before a listing's first entry).
+    Each reference entry is an as-of count dated at its ``from``; before a listing's first entry no
+    count is known (none is read back).
     """
     history = getattr(universe, "history", None)
     if not isinstance(history, pd.DataFrame) or history.empty or len(close.index) == 0:
@@ -354,8 +354,6 @@ def _reference_shares(
         return shares, ()
     counts: dict[str, pd.Series] = {}
     for ticker, g in rows.sort_values("from").groupby("ticker", sort=True):
-        # from each entry's date on only: before a ticker's first count its market cap is unknown (no
-        # later count is read back)
         counts[str(ticker)] = pd.Series(g["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(g["from"]))
     reference = pd.DataFrame(counts)
     base = shares if shares is not None else pd.DataFrame(index=close.index[:1], columns=tickers, dtype=float)
