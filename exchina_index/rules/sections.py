@@ -325,7 +325,7 @@ class Withholding:
 
         day = parse_date(date, "date").date()
         steps = self.history(domicile)
-        starts = [since for since, _ in steps[1:] if since is not None]
+        starts = [since for since, _ in steps[1:]]  # every step after the first has a date
         return steps[bisect.bisect_right(starts, day)][1]
 
     @functools.cached_property

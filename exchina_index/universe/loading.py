@@ -130,7 +130,8 @@ class Universe:
         )
 
     def links_in_force(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
-        """The China links in force at ``as_of`` (``from <= as_of`` and ``until`` empty or after it)."""
+        """The China links in force at ``as_of`` (``from <= as_of`` and ``until`` empty or after it), as
+        recorded, on the line each is written on (the screens apply each to every line of its issuer)."""
         t = parse_date(as_of, "as_of")
         lk = self.links
         end = link_ends(lk)
