@@ -362,8 +362,7 @@ def _identifiers(r: Row) -> tuple[str, str]:
 
 
 def _check_issuers(path: Path, frame: pd.DataFrame, lines: dict[str, int]) -> None:
-    """Each issuer has one primary line, its own ISINs, and the same purity and stage split on
-    every line (facts of the issuer)."""
+    """Each issuer has one primary line, its own ISINs, and one purity and stage split on all lines."""
     primaries = frame.groupby("issuer")["primary"].sum()
     for issuer, count in primaries.items():
         if count != 1:
