@@ -11,6 +11,8 @@ from __future__ import annotations
 from exchina_index.construction.optimizer import (
     RIC_25_50,
     UCITS_5_10_40,
+    UCITS_INDEX_20_35,
+    LinearLimit,
     OptimizationResult,
     RegulatoryLimits,
     StageBalancedOptimizer,
@@ -26,6 +28,8 @@ __all__ = [
     "RegulatoryLimits",
     "RIC_25_50",
     "UCITS_5_10_40",
+    "UCITS_INDEX_20_35",
+    "LinearLimit",
     "StageBalancedOptimizer",
     "stage_balanced_weights",
     "check_feasibility",

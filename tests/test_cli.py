@@ -98,7 +98,8 @@ def test_weights_prints_stage_totals_and_bindings(capsys: pytest.CaptureFixture[
     out = tmp_path / "w.csv"
     assert main(["weights", "--as-of", "2025-11-28", "--aum", "1e9", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "stages: mining" in text and "SYNTHETIC DEMO DATA" in text and "cap:liquidity" in text
+    assert "stages: mining" in text and "SYNTHETIC DEMO DATA" in text and "purity:low_weight upper" in text
+    assert "liquidity caps computed at" in text  # $1B is far beyond the demo market's capacity
     assert out.read_text().startswith("ticker,eligible,reason")
 
 

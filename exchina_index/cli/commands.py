@@ -186,7 +186,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 
 def cmd_rebalance(args: argparse.Namespace) -> int:
-    from exchina_index.publish.rebalance import rebalance
+    import json
+
+    from exchina_index.publish.rebalance import proforma_note, rebalance
 
     universe, method, market = _load_inputs(args)
     folder = rebalance(
@@ -201,7 +203,8 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
         command_line=" ".join(sys.argv),
     )
     print(f"review written to {folder}")
-    _print_notes(universe.notes + market.notes)
+    note = proforma_note(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
+    _print_notes(((note,) if note else ()) + universe.notes + market.notes)  # the label first
     return 0
 
 

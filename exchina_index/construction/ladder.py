@@ -1,14 +1,20 @@
-"""Solving one review under the rulebook's relaxation ladder.
+"""Solving one review under the rulebook's relaxation ladder, relaxing no more than needed.
 
-The rulebook as written first; when it is infeasible (no portfolio meets the caps and stage band,
-or the capacity is below the AUM), each wider stage tolerance, then each higher single-name and
-issuer cap (:func:`relaxation_ladder`). At each step the capacity LP gives the largest AUM the
-constraints allow; the liquidity caps are computed at the fund's AUM, or at the capacity when the
-rulebook allows reducing the notional (:func:`liquidity_levels`). Every step taken is recorded.
+The rulebook as written first. When it cannot hold, the ladder solves for what it must give up
+rather than jumping to the next band: at each cap step (the rulebook's caps, then each raised
+single-name and issuer cap, then the same with the country caps lifted) an LP finds the least stage
+deviation the static caps allow (:meth:`~.optimizer.StageBalancedOptimizer.min_stage_deviation`);
+the step is taken with that deviation as its band when it is within the widest stage step the
+rulebook accepts. A raised cap therefore re-tightens the band. At each step the capacity LP gives
+the largest AUM the constraints allow; the liquidity caps are computed at the fund's AUM, or at the
+capacity when the rulebook allows reducing the notional (:func:`liquidity_levels`). When no step
+works, the last-resort steps (:func:`last_resort_steps`) keep the review from ending without an
+index. Every step taken is recorded; a failure names the binding group and its shortfall.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -17,18 +23,24 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional, name_cap_array
-from exchina_index.construction.optimizer import OptimizationResult, check_feasibility
+from exchina_index.construction.integrity import reachable_purity_limits
+from exchina_index.construction.optimizer import LinearLimit, OptimizationResult, check_feasibility
 from exchina_index.errors import InfeasibleError
 from exchina_index.rules.methodology import Methodology
 
 __all__ = [
     "LadderProblem",
     "LadderResult",
-    "relaxation_ladder",
+    "Step",
+    "cap_steps",
     "last_resort_steps",
     "liquidity_levels",
+    "least_tolerance",
     "solve_with_ladder",
 ]
+
+#: Margin on a solved least deviation, so that the QP at that band is feasible to solver accuracy.
+_TOLERANCE_MARGIN = 1e-7
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,52 +59,182 @@ class LadderProblem:
     country_caps: dict[str, float]
     issuers: pd.Series | None = None  # issuer and country of classification of each name: named in
     countries: pd.Series | None = None  # the message of a step that no AUM makes feasible
+    stage_basis: pd.Series | None = None  # what the stage shares measure (None: weights)
+    limits: tuple[LinearLimit, ...] = ()  # the purity limits
+    purity: pd.Series | None = None  # purity of each name at the cut-off (for a last resort's limits)
 
 
 @dataclass(frozen=True, eq=False)
 class LadderResult:
-    """The optimizer's answer with the per-name caps it used, the steps taken and the capacity of the
-    rulebook as written."""
+    """The optimizer's answer with the per-name caps it used, the steps taken, the capacity of the
+    rulebook as written, and the stage band and single-name cap the answer was solved with."""
 
     result: OptimizationResult
     cap: np.ndarray
     cap_kind: np.ndarray
     relaxations: tuple[str, ...]
     capacity: float
+    tolerance: float
+    single: float
 
 
-def relaxation_ladder(m: Methodology) -> Iterator[tuple[str | None, float, float]]:
-    """The rulebook's relaxation steps in order: ``(description or None, stage tolerance, single cap)``.
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One rung: its description (None: the rulebook as written), the problem it solves (the country
+    caps may be lifted or the purity limits dropped) and its single-name cap. When the rulebook's
+    stage band cannot hold at any AUM, the band is the least deviation the caps allow, up to the
+    rulebook's widest stage step (``bounded``) or without a bound (a last resort)."""
 
-    First the rulebook as written, then each wider stage tolerance, then, at the widest tolerance,
-    each higher single-name (and issuer) cap.
-    """
-    tolerance, single = m.stages.tolerance, m.caps.single
-    yield None, tolerance, single
-    for step in m.relaxation.stage_tolerance_steps:
-        if step > tolerance:
-            tolerance = step
-            yield f"stage tolerance widened to ±{step:.1%}", tolerance, single
-    for step in m.relaxation.single_cap_steps:
-        if step > single:
-            single = step
-            yield f"single-name and issuer caps raised to {step:.1%}", tolerance, single
+    label: str | None
+    problem: LadderProblem
+    single: float
+    bounded: bool = True
+
+
+def cap_steps(p: LadderProblem) -> list[Step]:
+    """The cap steps in order: the rulebook's caps, each higher single-name (and issuer) cap, then the
+    same with the country caps lifted (a one-country universe cannot hold 100 % under them)."""
+    m = p.methodology
+    singles = [m.caps.single] + [c for c in m.relaxation.single_cap_steps if c > m.caps.single]
+    steps = [Step(None, p, singles[0])]
+    steps += [Step(f"single-name and issuer caps raised to {c:.1%}", p, c) for c in singles[1:]]
+    capped = {c: v for c, v in p.country_caps.items() if v < 1}
+    if capped:
+        label = "country caps lifted (" + ", ".join(f"{c} {v:.0%}" for c, v in sorted(capped.items())) + ")"
+        lifted = _lifted(p)
+        steps += [Step(label, lifted, singles[0])]
+        steps += [Step(f"{label}; single-name and issuer caps raised to {c:.1%}", lifted, c) for c in singles[1:]]
+    return steps
+
+
+def _lifted(p: LadderProblem) -> LadderProblem:
+    return replace(p, country_caps={c: 1.0 for c in p.country_caps})
+
+
+def last_resort_steps(p: LadderProblem, single: float) -> list[Step]:
+    """The steps after the ladder, so that a review is never left without an index, each at the
+    least stage deviation its caps allow, however wide: the widest caps; then with the country caps
+    lifted; then the caps raised just enough for the eligible names to hold 100 % (above 1/N) within
+    the purity limits (:func:`least_cap`), but not above ``relaxation.last_resort_cap``; then the
+    purity limits moved as far as those caps force. Each is recorded."""
+    m = p.methodology
+    lifted = _lifted(p)
+    n = int(np.count_nonzero(p.eligible))
+    if not n:
+        return []
+    needed = max(single, (1.0 + 1e-6) / n)
+    fit = min(1.0, max(needed, min(m.relaxation.last_resort_cap, least_cap(lifted) * (1.0 + 1e-6))))
+    steps = [
+        Step("last resort: stage band beyond the widest step", p, single, False),
+        Step("last resort: country caps lifted", lifted, single, False),
+        Step(
+            f"last resort: country caps lifted; single-name and issuer caps raised to {fit:.2%}, the least at "
+            f"which the {n} eligible names hold 100% within the purity limits (at most "
+            f"{max(needed, m.relaxation.last_resort_cap):.0%})",
+            lifted,
+            fit,
+            False,
+        ),
+    ]
+    if p.limits and p.purity is not None:
+        limits, line = reachable_purity_limits(m, p.purity, p.eligible, fit, _floors(p))
+        steps.append(Step(f"{line}; country caps lifted", replace(lifted, limits=limits), fit, False))
+    return steps
+
+
+def least_cap(p: LadderProblem) -> float:
+    """The least single-name cap at which the eligible names can hold 100 % within the purity limits
+    (no stage band, no country caps): the capacity LP with one unit of notional per name, whose
+    ``1 / AUM*`` is the largest weight needed. 1.0 when even one name at 100 % cannot meet them."""
+    one = pd.Series(np.where(p.eligible, 1.0, 0.0), index=p.anchor.index)
+    try:
+        aum = p.optimizer.max_feasible_aum(
+            p.exposure,
+            p.methodology.stages.target_map,
+            one,
+            one,
+            stage_tolerance=1.0,
+            issuer_cap=None,
+            country_caps=None,
+            eligible=pd.Series(p.eligible, index=p.anchor.index),
+            stage_basis=p.stage_basis,
+            limits=p.limits,
+        )
+    except InfeasibleError:
+        return 1.0
+    return min(1.0, 1.0 / aum) if aum > 0 else 1.0
 
 
 def liquidity_levels(aum: float, capacity: float, m: Methodology) -> Iterator[float]:
     """AUMs at which to compute the liquidity caps, in order: the fund's AUM when it is within the
-    capacity, else the capacity; then, when a regulatory rule is active (the capacity LP cannot see
-    it) and the rulebook allows relaxing the notional, successive halvings."""
+    capacity, else the capacity; then, when a regulatory rule or a minimum weight is in force (the
+    capacity LP cannot see them) and the rulebook allows relaxing the notional, successive halvings."""
     level = aum if aum <= capacity else capacity * (1.0 - 1e-3)
     yield level
-    if m.relaxation.reduce_liquidity_notional and m.regulatory.active is not None:
+    # the capacity LP sees neither the regulatory rule nor the minimum weights
+    if m.relaxation.reduce_liquidity_notional and (m.regulatory.active is not None or m.governance.min_weight > 0):
         for k in range(1, 7):
             yield level / 2**k
 
 
+def least_tolerance(p: LadderProblem, single: float) -> float:
+    """The least stage deviation the single-name cap ``single``, the issuer and country caps and the
+    purity limits allow (liquidity aside: the notional can be reduced; the LP of the optimizer).
+
+    Raises
+    ------
+    InfeasibleError
+        These constraints cannot hold whatever the stages.
+    """
+    m = p.methodology
+    return float(
+        p.optimizer.min_stage_deviation(
+            p.exposure,
+            m.stages.target_map,
+            pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index),
+            eligible=pd.Series(p.eligible, index=p.anchor.index),
+            issuer_cap=max(m.caps.issuer, single),
+            country_caps=p.country_caps,
+            stage_basis=p.stage_basis,
+            limits=p.limits,
+            min_weight=pd.Series(np.minimum(_floors(p), single), index=p.anchor.index),
+        )
+    )
+
+
+def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str] | None:
+    """The least stage band of a step when the rulebook's own cannot hold at any AUM, with its
+    record; None (the failure noted) when even that is beyond the widest stage step."""
+    m = p.methodology
+    label = step.label or "as written"
+    issuer_cap = max(m.caps.issuer, step.single)
+    try:
+        tau = least_tolerance(step.problem, step.single)
+    except InfeasibleError:
+        why = _why(step.problem, step.single, 1.0, issuer_cap)
+        failures.append(f"{label}: no portfolio meets the caps and limits whatever the stages{why}")
+        return None
+    widest = max((m.stages.tolerance, *m.relaxation.stage_tolerance_steps))
+    tolerance = max(m.stages.tolerance, _rounded_up(tau + _TOLERANCE_MARGIN, m.relaxation.stage_tolerance_rounding))
+    if step.bounded and tolerance > widest + 1e-12:
+        failures.append(
+            f"{label}: the caps allow no stage deviation below {tau:.2%}, beyond the widest step ±{widest:.1%}"
+            + _why(step.problem, step.single, widest, issuer_cap)
+        )
+        return None
+    beyond = " beyond the widest step" if tolerance > widest + 1e-12 else ""
+    return tolerance, f"stage tolerance widened{beyond} to ±{tolerance:.1%} (the least the caps allow: ±{tau:.2%})"
+
+
+def _rounded_up(x: float, step: float) -> float:
+    """``x`` rounded up to a multiple of ``step`` (``x`` itself when ``step`` is 0)."""
+    return math.ceil(x / step - 1e-9) * step if step else x
+
+
 def solve_with_ladder(p: LadderProblem) -> LadderResult:
-    """Solve the review, walking the relaxation ladder until a step is feasible; then, when the
-    rulebook allows it (``relaxation.last_resort``), the last-resort steps (:func:`last_resort_steps`).
+    """Solve the review: the cap steps (:func:`cap_steps`), each at the least stage band it allows,
+    until one is feasible; then, when the rulebook allows it (``relaxation.last_resort``), the
+    last-resort steps (:func:`last_resort_steps`).
 
     Raises
     ------
@@ -101,20 +243,15 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
     """
     m = p.methodology
     notional = pd.Series(np.where(p.eligible, liquidity_notional(p.adtv, m.liquidity), 0.0), index=p.anchor.index)
-    relaxations: list[str] = []
     failures: list[str] = []
-    capacity = None
-    steps = [(step, p, tolerance, single) for step, tolerance, single in relaxation_ladder(m)]
-    if m.relaxation.last_resort:
-        steps += last_resort_steps(p, steps[-1][2], steps[-1][3])
-    for step, q, tolerance, single in steps:
-        if step is not None:
-            relaxations.append(step)
-        cap_aum = _capacity(q, notional, single, tolerance)
-        capacity = cap_aum if capacity is None else capacity  # of the rulebook as written
-        found = _attempt(q, step or "as written", tolerance, single, cap_aum, relaxations, failures)
-        if found is not None:
-            return LadderResult(found[0], *name_cap_array(single, found[1]), tuple(relaxations), capacity)
+    capacity = _capacity(p, notional, m.caps.single, m.stages.tolerance)  # of the rulebook as written
+    found = _walk(p, cap_steps(p), notional, failures)
+    if found is None and m.relaxation.last_resort:
+        found = _walk(p, last_resort_steps(p, max((m.caps.single, *m.relaxation.single_cap_steps))), notional, failures)
+    if found is not None:
+        result, liquidity, relaxations, tolerance, single = found
+        cap, kind = name_cap_array(single, liquidity)
+        return LadderResult(result, cap, kind, relaxations, capacity, tolerance, single)
     raise InfeasibleError(
         f"review {p.as_of.date()}: infeasible even after the relaxation ladder; "
         + "; ".join(failures[-2:])
@@ -122,25 +259,27 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
     )
 
 
-def last_resort_steps(
-    p: LadderProblem, tolerance: float, single: float
-) -> list[tuple[str, LadderProblem, float, float]]:
-    """The steps after the ladder, so that a review is never left without an index: the stage
-    targets dropped; then the country caps lifted too; then the caps raised so that the eligible
-    names can hold 100 % (just above 1/N). Each is recorded in the review's report."""
-    lifted = replace(p, country_caps={c: 1.0 for c in p.country_caps})
-    n = int(np.count_nonzero(p.eligible))
-    fit = min(1.0, max(single, (1.0 + 1e-6) / n)) if n else single
-    return [
-        ("last resort: stage targets dropped", p, 1.0, single),
-        ("last resort: country caps lifted", lifted, 1.0, single),
-        (
-            f"last resort: single-name and issuer caps raised to {fit:.2%} so that the {n} eligible names hold 100%",
-            lifted,
-            1.0,
-            fit,
-        ),
-    ]
+def _walk(
+    p: LadderProblem, steps: list[Step], notional: pd.Series, failures: list[str]
+) -> tuple[OptimizationResult, np.ndarray, tuple[str, ...], float, float] | None:
+    """The first step that solves: (result, liquidity caps, steps recorded, band, single cap)."""
+    m = p.methodology
+    for step in steps:
+        q = step.problem
+        tolerance = m.stages.tolerance
+        cap_aum = _capacity(q, notional, step.single, tolerance)
+        relaxations = [step.label] if step.label else []
+        if cap_aum <= 0:  # the band cannot hold at any AUM: the least one the caps allow
+            band = _band(p, step, failures)
+            if band is None:
+                continue
+            tolerance = band[0]
+            relaxations.append(band[1])
+            cap_aum = _capacity(q, notional, step.single, tolerance)
+        found = _attempt(q, step.label or "as written", tolerance, step.single, cap_aum, relaxations, failures)
+        if found is not None:
+            return found[0], found[1], tuple(relaxations), tolerance, step.single
+    return None
 
 
 def _attempt(
@@ -185,9 +324,9 @@ def _solve(
     m = p.methodology
     cap = np.where(p.eligible, np.minimum(single, liquidity), 0.0)
     lower = None
-    if p.previous is not None and m.caps.min_weight_held > 0:
-        held = (p.previous.to_numpy() > 0) & p.eligible
-        lower = pd.Series(np.where(held, np.minimum(cap, m.caps.min_weight_held), 0.0), index=p.anchor.index)
+    floor = _floors(p)
+    if floor.any():
+        lower = pd.Series(np.minimum(cap, floor), index=p.anchor.index)
     return p.optimizer.solve(
         anchor=p.anchor,
         stage_exposure=p.exposure,
@@ -199,7 +338,20 @@ def _solve(
         country_caps=p.country_caps,
         min_weight=lower,
         turnover_penalty=m.optimizer.turnover_penalty if p.previous is not None else 0.0,
+        stage_basis=p.stage_basis,
+        limits=p.limits,
     )
+
+
+def _floors(p: LadderProblem) -> np.ndarray:
+    """Each eligible name's minimum weight: ``governance.min_weight`` (every constituent is held),
+    ``caps.min_weight_held`` for a name held before (both cut to the name's cap by the caller)."""
+    m = p.methodology
+    floor = np.where(p.eligible, m.governance.min_weight, 0.0)
+    if p.previous is not None and m.caps.min_weight_held > 0:
+        held = (p.previous.to_numpy() > 0) & p.eligible
+        floor = np.where(held, np.maximum(floor, m.caps.min_weight_held), floor)
+    return floor
 
 
 def _why(p: LadderProblem, single: float, tolerance: float, issuer_cap: float) -> str:
@@ -217,6 +369,8 @@ def _why(p: LadderProblem, single: float, tolerance: float, issuer_cap: float) -
             issuer_cap=issuer_cap if p.issuers is not None else None,
             countries=p.countries,
             country_caps=p.country_caps if p.countries is not None else None,
+            stage_basis=p.stage_basis,
+            limits=p.limits,
         )
     except InfeasibleError as exc:
         return f" ({exc})"
@@ -237,6 +391,8 @@ def _capacity(p: LadderProblem, notional: pd.Series, single: float, tolerance: f
                 issuer_cap=max(p.methodology.caps.issuer, single),
                 country_caps=p.country_caps,
                 eligible=pd.Series(p.eligible, index=p.anchor.index),
+                stage_basis=p.stage_basis,
+                limits=p.limits,
             )
         )
     except InfeasibleError:

@@ -10,7 +10,8 @@ gives the reason code:
 ``NO_DATA``          no market cap (no price alive at the cut-off, or no share count), no
                      ADTV, or no history / staleness figure (except what a prices-only market
                      skips, below)
-``SHORT_HISTORY``    fewer than ``min_history_sessions`` valid closes up to the cut-off
+``SHORT_HISTORY``    fewer than ``min_history_sessions`` valid closes up to the cut-off (a fast
+                     entry needs only ``governance.fast_entry_min_sessions``, below)
 ``STALE_PRICE``      ``stale_sessions`` or more own-exchange sessions since the last close
 ``SIZE_BELOW_*``     full market cap (USD) below the threshold
 ``ADTV_BELOW_*``     average daily traded value (USD, ``adtv_window_sessions``) below it
@@ -34,6 +35,18 @@ Prices-only data (:func:`skipped_screens`; decided here, recorded by the review)
 
 The market data's notes say which listings lack what; the review's per-name ``detail`` says which
 screen was skipped.
+
+Fast entry (:func:`fast_entry`; the rulebook's ``[governance]`` section)
+-----------------------------------------------------------------------
+A large new listing (an IPO, a spin-off) need not wait ``size.min_history_sessions`` sessions: a
+listing that is not an incumbent, whose market cap is at least ``governance.fast_entry_multiple``
+times ``size.market_cap_entry_usd`` and whose ADTV passes ``size.adtv_entry_usd``, passes the history
+screen once it has ``governance.fast_entry_min_sessions`` sessions of prices (the other screens still
+apply). The market cap is the one the size screen reads: the *full* USD market cap (the rulebook
+speaks of the float-adjusted cap, which the data does not carry). A missing market cap or ADTV
+(prices-only data) never qualifies: a fast entry must show its size and its liquidity. Its
+``detail`` says ``fast entry: market cap $X >= 3 x entry``; :func:`panel_fast_entries` says which
+listings of a review entered that way.
 """
 
 from __future__ import annotations
@@ -47,7 +60,7 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from exchina_index.data.features import FeaturePanel
     from exchina_index.data.market import MarketData
-    from exchina_index.rules.methodology import Methodology, Size
+    from exchina_index.rules.methodology import Governance, Methodology, Size
 
 __all__ = [
     "size_screen",
@@ -59,6 +72,9 @@ __all__ = [
     "SIZE_SKIPPED",
     "ADTV_SKIPPED",
     "skipped_detail",
+    "fast_entry",
+    "fast_entry_detail",
+    "panel_fast_entries",
 ]
 
 #: Reason codes of the size and liquidity screens.
@@ -106,6 +122,7 @@ def size_screen(
     size: Size | Methodology,
     skip_size: pd.Series | None = None,
     skip_adtv: bool = False,
+    governance: Governance | None = None,
 ) -> pd.DataFrame:
     """Apply the size and liquidity screens.
 
@@ -123,13 +140,17 @@ def size_screen(
         Prices-only data (see the module docstring): a bool Series by ticker of the listings whose
         missing market cap skips the size screen instead of giving ``NO_DATA`` (missing = False),
         and whether a missing ADTV skips the ADTV screens for every listing.
+    governance
+        The rulebook's ``governance`` section, for fast entry (:func:`fast_entry`); by default the
+        one of ``size`` when it is the whole Methodology, else none (no fast entry).
 
     Returns
     -------
     pandas.DataFrame
         By ticker: ``eligible`` (bool), ``reason`` (a :data:`SIZE_REASONS` code), ``incumbent``,
         the four inputs, the thresholds applied (``cap_threshold_usd``, ``adtv_threshold_usd``) and
-        a readable ``detail`` (for a passing name, the screens skipped: :func:`skipped_detail`).
+        a readable ``detail`` (for a passing name, a fast entry (:func:`fast_entry_detail`) and
+        the screens skipped (:func:`skipped_detail`), joined by ``"; "``).
 
     Examples
     --------
@@ -142,6 +163,7 @@ def size_screen(
     ['OK', 'SIZE_BELOW_ENTRY']
     """
     sz: Size = size.size if hasattr(size, "size") else size
+    gov = getattr(size, "governance", None) if governance is None else governance
     index = pd.Index(market_cap_usd.index)
     cap = pd.to_numeric(market_cap_usd, errors="coerce").to_numpy(dtype=float)
     adtv = pd.to_numeric(adtv_usd.reindex(index), errors="coerce").to_numpy(dtype=float)
@@ -150,7 +172,10 @@ def size_screen(
     inc = _incumbents(previous, index)
     cap_thr, adtv_thr = _thresholds(inc, sz)
     skipped = None if skip_size is None else skip_size.reindex(index, fill_value=False).to_numpy(dtype=bool)
-    reason, failed_at = size_reasons(cap, adtv, hist, stale, inc, sz, skip_size=skipped, skip_adtv=skip_adtv)
+    reason, failed_at = size_reasons(
+        cap, adtv, hist, stale, inc, sz, skip_size=skipped, skip_adtv=skip_adtv, governance=gov
+    )
+    fast = fast_entry(cap, adtv, hist, inc, sz, gov)
     detail = np.full(len(index), "", dtype=object)
     for k in np.flatnonzero(failed_at >= 0):
         detail[k] = _detail(
@@ -158,7 +183,9 @@ def size_screen(
         )
     size_skipped = np.zeros(len(index), dtype=bool) if skipped is None else skipped & np.isnan(cap)
     for k in np.flatnonzero(failed_at < 0):
-        detail[k] = skipped_detail(bool(size_skipped[k]), skip_adtv and bool(np.isnan(adtv[k])))
+        skipped = skipped_detail(bool(size_skipped[k]), skip_adtv and bool(np.isnan(adtv[k])))
+        entered = fast_entry_detail(float(cap[k]), gov) if fast[k] and gov is not None else ""
+        detail[k] = "; ".join(part for part in (entered, skipped) if part)
     return pd.DataFrame(
         {
             "eligible": reason == "OK",
@@ -197,6 +224,7 @@ def size_reasons(
     *,
     skip_size: np.ndarray | None = None,
     skip_adtv: bool = False,
+    governance: Governance | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The size and liquidity screens over arrays: ``(reason codes, index of the failed check or -1)``.
 
@@ -204,6 +232,7 @@ def size_reasons(
     module docstring and the first failure gives the code. ``skip_size`` (bool per listing) and
     ``skip_adtv`` (all listings) let a missing market cap or ADTV pass instead of giving
     ``NO_DATA`` (prices-only data, :func:`skipped_screens`); a NaN never falls below a threshold.
+    With ``governance`` (the rulebook's section), a :func:`fast_entry` passes the history check.
     """
     sz = size
     cap_thr, adtv_thr = _thresholds(incumbent, sz)
@@ -212,7 +241,7 @@ def size_reasons(
     with np.errstate(invalid="ignore"):
         checks = (
             no_cap | no_adtv | np.isnan(hist) | np.isnan(stale) | (hist <= 0),
-            hist < sz.min_history_sessions,
+            (hist < sz.min_history_sessions) & ~fast_entry(cap, adtv, hist, incumbent, sz, governance),
             stale >= sz.stale_sessions,
             cap < cap_thr,
             adtv < adtv_thr,
@@ -253,6 +282,49 @@ def _detail(
     return f"ADTV {_money(adtv)} < {who} threshold {_money(adtv_thr)}"
 
 
+def fast_entry(
+    cap: np.ndarray,
+    adtv: np.ndarray,
+    hist: np.ndarray,
+    incumbent: np.ndarray,
+    size: Size,
+    governance: Governance | None,
+) -> np.ndarray:
+    """The listings whose short history the fast-entry rule waives (see the module docstring).
+
+    Parameters
+    ----------
+    cap, adtv, hist, incumbent
+        Per listing: full USD market cap, ADTV (USD), sessions of prices, and membership after the
+        previous review.
+    size, governance
+        The rulebook's ``size`` and ``governance`` sections; ``governance=None``: no fast entry.
+
+    Returns
+    -------
+    numpy.ndarray
+        Bool per listing: a newcomer with fewer than ``size.min_history_sessions`` but at least
+        ``governance.fast_entry_min_sessions`` sessions, a market cap of at least
+        ``fast_entry_multiple × market_cap_entry_usd`` and an ADTV of at least ``adtv_entry_usd``
+        (NaN never qualifies). The other screens (staleness, ...) still apply to it.
+    """
+    if governance is None:
+        return np.zeros(len(cap), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return (
+            ~np.asarray(incumbent, dtype=bool)
+            & (hist >= governance.fast_entry_min_sessions)
+            & (hist < size.min_history_sessions)
+            & (cap >= governance.fast_entry_multiple * size.market_cap_entry_usd)
+            & (adtv >= size.adtv_entry_usd)
+        )
+
+
+def fast_entry_detail(cap: float, governance: Governance) -> str:
+    """The ``detail`` of a fast entry: ``fast entry: market cap $X >= 3 x entry``."""
+    return f"fast entry: market cap {_money(cap)} >= {governance.fast_entry_multiple:g} x entry"
+
+
 def skipped_detail(size: bool, adtv: bool) -> str:
     """The ``detail`` of a passing name whose size or ADTV screen prices-only data skipped."""
     return "; ".join([SIZE_SKIPPED] * size + [ADTV_SKIPPED] * adtv)
@@ -287,7 +359,8 @@ def panel_reasons(
     panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """The size and liquidity screens' code of each listing at cut-off ``k`` of ``panel``, with the
-    screens skipped for prices-only data (:func:`skipped_screens`).
+    screens skipped for prices-only data (:func:`skipped_screens`) and fast entry under the
+    rulebook's ``governance`` section (:func:`fast_entry`).
 
     Returns
     -------
@@ -304,8 +377,24 @@ def panel_reasons(
         methodology.size,
         skip_size=skip_size,
         skip_adtv=skip_adtv,
+        governance=methodology.governance,
     )
     return reason, skip_size, skip_adtv
+
+
+def panel_fast_entries(
+    panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
+) -> np.ndarray:
+    """Which listings pass the size and liquidity screens at cut-off ``k`` of ``panel`` only by fast
+    entry (:func:`fast_entry`): bool per listing (the arguments as for :func:`panel_reasons`).
+
+    A review records one line per fast entry that it admits, for example
+    ``f"{ticker}: {fast_entry_detail(cap, methodology.governance)}"``.
+    """
+    reason, _, _ = panel_reasons(panel, k, columns, incumbent, methodology)
+    sz = methodology.size
+    cap, adtv, hist = (panel.row(name, k, columns) for name in ("market_cap_usd", "adtv_usd", "history_sessions"))
+    return (reason == "OK") & fast_entry(cap, adtv, hist, incumbent, sz, methodology.governance)
 
 
 def market_screen(
@@ -320,7 +409,8 @@ def market_screen(
     ``as_of``; a listing whose life has ended (delisted) has none, so it gets ``NO_DATA``. ADTV is over
     the listing's own last ``size.adtv_window_sessions`` priced sessions; staleness counts its own
     exchange's sessions since its last close. On prices-only data the screens of
-    :func:`skipped_screens` are skipped (under ``methodology``'s anchor).
+    :func:`skipped_screens` are skipped (under ``methodology``'s anchor). A large new listing may
+    enter fast under ``methodology.governance`` (:func:`fast_entry`).
 
     Examples
     --------
@@ -344,4 +434,5 @@ def market_screen(
         size=methodology.size,
         skip_size=pd.Series(skip_size, index=panel.tickers),
         skip_adtv=skip_adtv,
+        governance=methodology.governance,
     )

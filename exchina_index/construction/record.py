@@ -116,6 +116,19 @@ class ReviewReport:
         Days to trade each held name at the rulebook's capacity AUM levels (columns).
     regulatory
         The regulatory limits the optimizer enforced (``None`` when the rulebook's mode is none).
+    purity
+        The thematic-integrity figures of the weights: ``weighted`` (Σ w·purity), ``low_weight``
+        (weight in names below ``purity.low_threshold``) and ``stage_deviation`` (largest
+        |stage share − target| on the rulebook's stage basis).
+    stage_band, single_cap
+        The stage tolerance and the single-name (and issuer) cap the weights were solved with: the
+        rulebook's, or those of the relaxation step taken.
+    governance
+        The governance rules applied at this review, one line each (the minimum-constituent
+        fallback, fast entries, ...); empty when none was needed.
+    decisions
+        The discretion-log decisions applied at this review, one line each
+        (``YYYY-MM-DD kind TICKER: reason (source)``); empty when none.
     """
 
     as_of: pd.Timestamp
@@ -136,6 +149,11 @@ class ReviewReport:
     data_source: str
     synthetic: bool
     regulatory: RegulatoryLimits | None = None
+    purity: dict[str, float] = field(default_factory=dict)
+    stage_band: float = float("nan")
+    single_cap: float = float("nan")
+    governance: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """A few readable lines: stage totals, binding constraints, relaxations, solver."""
@@ -150,6 +168,16 @@ class ReviewReport:
             "binding: " + (", ".join(self.binding_constraints) or "none"),
             "liquidity caps binding: " + (", ".join(liquidity_bound) or "none"),
             "relaxations: " + (", ".join(self.relaxations) or "none"),
+            *(
+                [
+                    f"purity: weighted {self.purity['weighted']:.3f}, {self.purity['low_weight']:.1%} in low-purity "
+                    f"names; stage deviation {self.purity['stage_deviation']:.1%} (band ±{self.stage_band:.1%})"
+                ]
+                if self.purity
+                else []
+            ),
+            *[f"governance: {line}" for line in self.governance],
+            *[f"decision: {line}" for line in self.decisions],
             (
                 f"capacity without relaxation: ${self.capacity_aum:,.0f}"
                 if np.isfinite(self.capacity_aum)

@@ -53,11 +53,11 @@ from exchina_index.construction.caps import (
     name_cap_array,
 )
 from exchina_index.construction.compliance import rulebook_limits
-from exchina_index.construction.ladder import LadderProblem, LadderResult, relaxation_ladder, solve_with_ladder
-from exchina_index.construction.market_screens import panel_reasons, skipped_detail
+from exchina_index.construction.eligibility import Eligibility, nobody_eligible, review_eligibility
+from exchina_index.construction.integrity import integrity_figures, purity_limits, stage_basis, stage_table
+from exchina_index.construction.ladder import LadderProblem, LadderResult, solve_with_ladder
 from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
-from exchina_index.construction.screens import final_reasons
 from exchina_index.data.features import FeaturePanel, feature_panel
 from exchina_index.dates import parse_date
 from exchina_index.errors import DataError, InfeasibleError, InputError, ReviewDateError
@@ -76,12 +76,10 @@ __all__ = [
     "anchor_weights",
     "name_caps",
     "drift_weights",
-    "relaxation_ladder",
 ]
 
 
 _STAGE_INDEX = pd.Index(STAGES)
-_STAGE_COLUMNS = pd.Index(["target", "before", "after"])
 
 
 def make_optimizer(universe: Universe, methodology: Methodology) -> StageBalancedOptimizer:
@@ -311,33 +309,18 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     """
     m, idx = ctx.methodology, ctx.universe.frame.index
     t = ctx.panel.cutoffs[k]
-    screens = ctx.static.at(t)
     incumbent = np.zeros(len(idx), dtype=bool) if previous is None else previous.to_numpy(dtype=float) > 0
-    market_reason, skip_size, skip_adtv = panel_reasons(ctx.size_panel, k, ctx.columns, incumbent, m)
-    reason, eligible = final_reasons(screens.reason, market_reason, screens.flags)
-    mcap = ctx.panel.row("market_cap_usd", k, ctx.columns)
-    adtv = ctx.panel.row("adtv_usd", k, ctx.columns)
+    el = review_eligibility(
+        ctx.static, ctx.size_panel, ctx.panel, k, ctx.columns, incumbent, m, idx, ctx.universe.decisions
+    )
+    screens, eligible, mcap, adtv, skip_adtv = el.screens, el.eligible, el.mcap, el.adtv, el.skip_adtv
     if not eligible.any():
-        raise InfeasibleError(_nobody_eligible(t, reason))
+        raise InfeasibleError(nobody_eligible(t, el.reason))
     u, by_stage = _anchor_and_stages(m, screens.facts, mcap, adtv, eligible)
     anchor = pd.Series(u, index=idx, name="u")
     exposure = pd.DataFrame(by_stage.T, index=idx, columns=_STAGE_INDEX)
-    ladder = solve_with_ladder(
-        LadderProblem(
-            optimizer=ctx.optimizer,
-            methodology=m,
-            as_of=t,
-            aum=aum,
-            anchor=anchor,
-            exposure=exposure,
-            adtv=np.full(len(idx), np.inf) if skip_adtv else adtv,  # inf: no liquidity limit
-            eligible=eligible,
-            previous=previous,
-            country_caps=ctx.country_caps,
-            issuers=ctx.universe.frame["issuer"],
-            countries=ctx.static.country,
-        )
-    )
+    purity = pd.Series(screens.facts["purity"], index=idx, name="purity")
+    ladder = solve_with_ladder(_ladder_problem(ctx, t, aum, el, anchor, exposure, purity, previous))
     res = ladder.result
     w = _on(res.weights, idx, 0.0)
     held = w > 0
@@ -348,11 +331,11 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
     weight = series(w, "weight")
     names = ReviewNames(
         eligible=series(eligible, "eligible"),
-        reason=series(reason, "reason", str),
+        reason=series(el.reason, "reason", str),
         flags=series(screens.flags, "flags", str),
         country=ctx.static.country,
         cn_stake=series(screens.cn_stake, "cn_stake"),
-        detail=series(_detail(screens.detail, eligible, skip_size, skip_adtv), "detail", str),
+        detail=series(el.detail, "detail", str),
         issuer=ctx.universe.frame["issuer"],
         exposure=exposure,
         market_cap_usd=series(mcap, "market_cap_usd"),
@@ -367,11 +350,12 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
             _unknown_if(skip_adtv, days_to_trade_array(w, aum, adtv, m.liquidity.participation), w), "days_to_trade"
         ),
     )
+    stages = stage_table(m, by_stage, purity.to_numpy(), u, w)
     report = ReviewReport(
         as_of=t,
         aum=aum,
         names=names,
-        stages=_stage_table(m, by_stage, u, w),
+        stages=stages,
         # the optimizer's totals (one computation), labelled as the record's
         countries=pd.Series(
             res.country_totals.to_numpy(), index=res.country_totals.index.rename("country"), name="weight"
@@ -389,8 +373,44 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         data_source=ctx.market.source,
         synthetic=bool(ctx.market.synthetic),
         regulatory=ctx.optimizer.regulatory,
+        purity=integrity_figures(m, purity.to_numpy(), stages, w),
+        stage_band=ladder.tolerance,
+        single_cap=ladder.single,
+        governance=el.governance,
+        decisions=el.decisions,
     )
     return WeightResult(weights=weight.copy(), report=report)
+
+
+def _ladder_problem(
+    ctx: ReviewContext,
+    t: pd.Timestamp,
+    aum: float,
+    el: Eligibility,
+    anchor: pd.Series,
+    exposure: pd.DataFrame,
+    purity: pd.Series,
+    previous: pd.Series | None,
+) -> LadderProblem:
+    """The review's problem for the relaxation ladder (the purity rules of :mod:`.integrity` included)."""
+    m, idx, eligible = ctx.methodology, ctx.universe.frame.index, el.eligible
+    return LadderProblem(
+        optimizer=ctx.optimizer,
+        methodology=m,
+        as_of=t,
+        aum=aum,
+        anchor=anchor,
+        exposure=exposure,
+        adtv=np.full(len(idx), np.inf) if el.skip_adtv else el.adtv,  # inf: no liquidity limit
+        eligible=eligible,
+        previous=previous,
+        country_caps=ctx.country_caps,
+        issuers=ctx.universe.frame["issuer"],
+        countries=ctx.static.country,
+        stage_basis=stage_basis(m, purity, eligible),
+        limits=purity_limits(m, purity),
+        purity=purity,
+    )
 
 
 def _anchor_and_stages(
@@ -407,14 +427,6 @@ def _binding(ladder: LadderResult, idx: pd.Index, held: np.ndarray) -> np.ndarra
     at_cap = _on(ladder.result.binding["at_cap"], idx, False) & held
     at_min = _on(ladder.result.binding["at_min"], idx, False) & held
     return np.where(at_cap, np.char.add("cap:", ladder.cap_kind), np.where(at_min, "min", ""))
-
-
-def _stage_table(m: Methodology, by_stage: np.ndarray, before: np.ndarray, after: np.ndarray) -> pd.DataFrame:
-    """Stage exposure (``by_stage``: stage x ticker) of the anchor (``before``) and of the weights
-    (``after``) against the targets."""
-    targets = [m.stages.target_map[s] for s in STAGES]
-    table = np.column_stack([targets, by_stage @ before, by_stage @ after])
-    return pd.DataFrame(table, index=_STAGE_INDEX, columns=_STAGE_COLUMNS)
 
 
 def _on(values: pd.Series, index: pd.Index, fill: object) -> np.ndarray:
@@ -448,29 +460,6 @@ def _check_previous(previous: object, universe: Universe) -> pd.Series | None:
             f"for {', '.join(map(str, bad[:10]))}"
         )
     return values.astype(float)
-
-
-def _nobody_eligible(t: pd.Timestamp, reason: np.ndarray) -> str:
-    """Why no name is eligible at the review of cut-off ``t``: the count of each reason code."""
-    codes, counts = np.unique(reason.astype(str), return_counts=True)
-    order = np.argsort(-counts, kind="stable")
-    tally = ", ".join(f"{codes[i]} {counts[i]}" for i in order)
-    hint = (
-        "; the data starts too late for this review: start the backtest later or load a longer history"
-        if "SHORT_HISTORY" in codes
-        else "; check the screens and the market data"
-    )
-    return f"review {t.date()}: no name passes the screens ({tally}){hint}"
-
-
-def _detail(detail: np.ndarray, eligible: np.ndarray, skip_size: np.ndarray, skip_adtv: bool) -> np.ndarray:
-    """The static screens' ``detail`` with the screens prices-only data skipped for each eligible name."""
-    if not skip_adtv and not skip_size.any():
-        return detail
-    out = detail.astype(object)
-    for i in np.flatnonzero(eligible & (skip_size | skip_adtv)):
-        out[i] = "; ".join(p for p in (str(out[i]), skipped_detail(bool(skip_size[i]), skip_adtv)) if p)
-    return out
 
 
 def _unknown_if(unknown: bool, values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:

@@ -14,9 +14,10 @@ Reason codes (the first failing screen wins, in this order):
 ``CN_CONTROL``         an in-force link of an excluding kind (control by a Chinese entity)
 ``CN_STAKE``           in-force Chinese stakes sum to the rulebook threshold (25 %) or more
 ``COUNTRY``            country of classification outside the eligible alliance sets
-``LOW_PURITY``         purity below ``eligibility.min_purity``
+``LOW_PURITY``         purity below ``purity.entry`` (``purity.retention`` for a name held before)
 ``SECONDARY_LINE``     not the issuer's primary line (one line per issuer)
 size/liquidity codes   from :mod:`exchina_index.construction.market_screens` (``SIZE_BELOW_ENTRY``, ...)
+``DISCRETION``         an exclusion of the discretion log in force at the cut-off (overrides the other codes)
 ``OK``                 eligible, nothing to report
 ``FLAG_CN_STAKE``      eligible; a Chinese stake below the threshold is reported
 ``FLAG_CN_OPERATIONS`` eligible; operations or JVs inside China are reported
@@ -34,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from exchina_index.construction.market_screens import panel_reasons
+from exchina_index.construction.discretion import apply_decisions
+from exchina_index.construction.eligibility import final_reasons, review_eligibility
 from exchina_index.data.features import feature_panel
 from exchina_index.dates import parse_date
 from exchina_index.errors import InputError
@@ -51,8 +53,9 @@ REASONS: dict[str, str] = {
     "CN_CONTROL": "controlled by a Chinese entity",
     "CN_STAKE": "Chinese stakes at or above the threshold",
     "COUNTRY": "country of classification not in the eligible alliance sets",
-    "LOW_PURITY": "purity below the rulebook minimum",
+    "LOW_PURITY": "purity below the rulebook's entry (or, for a name held, retention) level",
     "SECONDARY_LINE": "not the issuer's primary line",
+    "DISCRETION": "excluded by a dated decision of the index committee (universe/discretion_log.csv)",
     "OK": "eligible",
     "FLAG_CN_STAKE": "eligible; Chinese stake below the threshold reported",
     "FLAG_CN_OPERATIONS": "eligible; operations in China reported",
@@ -117,13 +120,17 @@ def screen(
             f"{type(previous).__name__}"
         )
     static = StaticScreens.build(universe, m)
-    st = static.at(t)
-    market_reason = None
-    if market is not None:
+    incumbent = np.zeros(len(f), dtype=bool) if previous is None else f.index.isin(list(previous))
+    if market is None:
+        st = static.at(t, incumbent)
+        reason, eligible = final_reasons(st.reason, None, st.flags)
+        reason, eligible, _ = apply_decisions(universe.decisions, f.index, t, reason, eligible)
+        detail = st.detail
+    else:  # as a review screens: the size screens, the discretion log, the minimum-constituent fallback
         panel = feature_panel(market, [t], window=m.size.adtv_window_sessions)
-        incumbent = np.zeros(len(f), dtype=bool) if previous is None else f.index.isin(list(previous))
-        market_reason, _, _ = panel_reasons(panel, 0, panel.tickers.get_indexer(f.index), incumbent, m)
-    reason, eligible = final_reasons(st.reason, market_reason, st.flags)
+        columns = panel.tickers.get_indexer(f.index)
+        el = review_eligibility(static, panel, panel, 0, columns, incumbent, m, f.index, universe.decisions)
+        st, reason, eligible, detail = el.screens, el.reason, el.eligible, el.detail
     return pd.DataFrame(
         {
             "eligible": eligible,
@@ -131,27 +138,10 @@ def screen(
             "flags": pd.Series(st.flags, index=f.index).astype(str),
             "country": static.country,
             "cn_stake": st.cn_stake,
-            "detail": pd.Series(st.detail, index=f.index).astype(str),
+            "detail": pd.Series(detail, index=f.index).astype(str),
         },
         index=f.index,
     )
-
-
-def final_reasons(
-    static_reason: np.ndarray,
-    market_reason: np.ndarray | None,
-    flags: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reason codes and eligibility: the static screens' code, else the market screens' (when given),
-    else for an eligible name its first reported flag or ``OK``."""
-    reason = static_reason.copy()
-    if market_reason is not None:
-        failed = (reason == "") & (market_reason != "OK")
-        reason[failed] = market_reason[failed]
-    eligible = reason == ""
-    first_flag = np.array([fl.split(";")[0] for fl in flags[eligible]], dtype=object)
-    reason[eligible] = np.where(flags[eligible] != "", first_flag, "OK")
-    return reason, eligible
 
 
 def last_screenable_date(

@@ -43,6 +43,7 @@ __all__ = [
     "ANNOUNCEMENT_COLUMNS",
     "PROFORMA_COLUMNS",
     "TRADES_COLUMNS",
+    "rulebook_status",
 ]
 
 #: A constituent whose weight moves by at least this much (1 basis point) is a ``CHANGE``.
@@ -194,6 +195,13 @@ def assemble(
         summary=_summary(ann, tr, len(pf), prev is None, compliance, rep, aum),
         previous=prev,
     )
+
+
+def rulebook_status(m: Methodology, implement: Any) -> dict[str, Any]:
+    """``official``: the review is implemented on or after the rulebook's ``governance.effective``
+    (``rulebook_effective``); before it, the review is a pro-forma under the new rules."""
+    effective = pd.Timestamp(m.governance.effective)
+    return {"official": bool(pd.Timestamp(implement) >= effective), "rulebook_effective": effective.date().isoformat()}
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:

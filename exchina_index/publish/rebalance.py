@@ -11,6 +11,12 @@
 ``manifest.json``     versions and hashes of every input and of every other file written
 ==================  ===============================================================================
 
+The manifest also says whether the review is **official**: a review implemented before the
+rulebook's ``governance.effective`` date is computed under the new rules but is a pro-forma
+(``"official": false``, ``"rulebook_effective"``: that date; :func:`proforma_note` gives the line
+the command line prints), and it lists the governance rules applied (``"governance"``) and the
+discretion-log decisions in force at the cut-off (``"decisions"``), one line each.
+
 Conventions (also in the README)
 --------------------------------
 * **Point in time.** The review is the one whose implementation date is ``as_of`` or the next one
@@ -63,17 +69,18 @@ import pandas as pd
 
 from exchina_index import atomic
 from exchina_index._text import SYNTHETIC_TAG
+from exchina_index.construction.record import ReviewReport
 from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import InputError, OutputError, ReviewDateError
-from exchina_index.publish.deliverables import assemble
-from exchina_index.publish.files import FILES, call_record, render_files
+from exchina_index.publish.deliverables import assemble, rulebook_status
+from exchina_index.publish.files import FILES, call_record, canonical_json, render_files
 from exchina_index.publish.previous import resolve_previous
 from exchina_index.rules.calendar import review_dates, review_for
 from exchina_index.rules.methodology import Methodology, check_aum, load_methodology, resolve_methodology
 from exchina_index.universe.loading import Universe, require_universe
 
-__all__ = ["rebalance", "calendar_table", "summary"]
+__all__ = ["rebalance", "calendar_table", "summary", "proforma_note"]
 
 
 def rebalance(
@@ -176,7 +183,38 @@ def rebalance(
 
     bundle = assemble(universe, market, close_usd, m, review, aum_usd, result, prev, drifted, as_of)
     files = render_files(bundle, command_line=command_line, call=call_record(as_of, aum, previous, force, methodology))
+    files["manifest.json"] = _with_governance(files["manifest.json"], m, implement, result.report)
     return _publish(out_dir, dest, files, force)
+
+
+def _with_governance(manifest: bytes, m: Methodology, implement: pd.Timestamp, report: ReviewReport) -> bytes:
+    """The manifest with the rulebook's status at ``implement`` and the review's governance lines and
+    decisions (the manifest's hashes cover the other files, so adding keys changes none of them)."""
+    record = json.loads(manifest)
+    record.update(rulebook_status(m, implement), governance=list(report.governance), decisions=list(report.decisions))
+    return canonical_json(record)
+
+
+def proforma_note(manifest: Mapping[str, Any]) -> str | None:
+    """The line to show for a review folder whose manifest says it is not the official review (else None).
+
+    Examples
+    --------
+    >>> man = {"official": False, "rulebook_effective": "2027-03-19", "methodology": {"version": "2.0.0"},
+    ...        "review": {"implementation": "2025-12-19"}}
+    >>> for part in proforma_note(man).split("; "):
+    ...     print(part)
+    rulebook 2.0.0 takes effect on 2027-03-19
+    the review of 2025-12-19 under it is a pro-forma, not the official review
+    >>> proforma_note({**man, "official": True}) is None
+    True
+    """
+    if manifest.get("official", True):
+        return None
+    return (
+        f"rulebook {manifest['methodology']['version']} takes effect on {manifest['rulebook_effective']}; the review "
+        f"of {manifest['review']['implementation']} under it is a pro-forma, not the official review"
+    )
 
 
 def calendar_table(methodology: Methodology | None = None, year: int | None = None) -> pd.DataFrame:
@@ -215,6 +253,9 @@ def summary(folder: str | os.PathLike[str]) -> str:
     ]
     if man["relaxations"]:
         lines.append("relaxations: " + "; ".join(man["relaxations"]))
+    note = proforma_note(man)
+    if note:
+        lines.append(note)
     if man["data"]["synthetic"]:
         lines.append(f"{SYNTHETIC_TAG}: not real market prices")
     return "\n".join(lines)

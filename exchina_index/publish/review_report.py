@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index._text import SYNTHETIC_TAG, pct, usd
+from exchina_index.publish.deliverables import rulebook_status
 from exchina_index.publish.html import REVIEW_CSS, data_notes_html, iso_date, table
 from exchina_index.publish.html import escape as e
 from exchina_index.rules.methodology import STAGES
@@ -61,6 +62,7 @@ def render_report(b: Bundle) -> str:
     parts = [
         *_head(b),
         *_summary(b),
+        *_governance(b),
         *_exposures(b),
         *_binding(b),
         *_capacity(b),
@@ -150,6 +152,30 @@ def _summary(b: Bundle) -> list[str]:
             + "</p>"
         )
     return parts
+
+
+def _governance(b: Bundle) -> list[str]:
+    """The rulebook's status at this review, the governance rules applied and the discretion-log decisions."""
+    g, rep = b.methodology.governance, b.report
+    official = rulebook_status(b.methodology, b.review["implement"])["official"]
+    status = (
+        f"<p>Rulebook {e(b.methodology.version)} took effect on {e(g.effective)}: this is the official review."
+        if official
+        else f'<p class="warn">Rulebook {e(b.methodology.version)} takes effect on {e(g.effective)}: this review '
+        "is a pro-forma under it, not the official review."
+    )
+
+    def listing(lines: tuple[str, ...]) -> str:
+        return "<ul>" + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>" if lines else "<p>none</p>"
+
+    return [
+        "<h2>Governance and discretion</h2>",
+        f"{status} Its changes were announced on {e(g.announced)} (notice period {g.notice_days} days).</p>",
+        "<h3>Governance rules applied</h3>",
+        listing(tuple(rep.governance)),
+        "<h3>Discretion-log decisions in force at the cut-off</h3>",
+        listing(tuple(rep.decisions)),
+    ]
 
 
 def _anchor(b: Bundle) -> pd.Series:

@@ -65,7 +65,8 @@ def run_spec(
 
     Files: ``tearsheet.html`` (quantstats) and ``thematic.html`` with their CSVs (``levels.csv``,
     ``weights.csv``, ``turnover.csv``), plus ``drifted_weights.csv`` and ``reviews.csv`` (one row
-    per review: dates, names held, binding constraints, relaxations) unless ``tearsheet_only``,
+    per review: dates, names held, binding constraints, relaxations, governance rules applied,
+    discretion-log decisions) unless ``tearsheet_only``,
     and ``manifest.json``.
 
     Parameters
@@ -220,6 +221,8 @@ def _write_extras(result: Any, folder: Path) -> None:
                 "binding": "; ".join(rep.binding_constraints),
                 "liquidity_capped": "; ".join(rep.names.index[(rep.names.binding == "cap:liquidity").to_numpy()]),
                 "relaxations": "; ".join(rep.relaxations),
+                "governance": "; ".join(rep.governance),
+                "decisions": "; ".join(rep.decisions),
                 "capacity_aum_usd": rep.capacity_aum,
                 "solver": rep.solver,
                 "status": rep.status,

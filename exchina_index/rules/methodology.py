@@ -13,6 +13,7 @@ value checks (:func:`check_aum`, :func:`solver_problem`) are importable from her
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import os
@@ -45,8 +46,10 @@ from exchina_index.rules.sections import (
     Countries,
     Eligibility,
     Fees,
+    Governance,
     Liquidity,
     Optimizer,
+    Purity,
     RateChange,
     Regulatory,
     RegulatoryRule,
@@ -76,6 +79,7 @@ __all__ = [
     "Countries",
     "China",
     "Eligibility",
+    "Purity",
     "Size",
     "Stages",
     "Anchor",
@@ -90,6 +94,7 @@ __all__ = [
     "Fees",
     "RateChange",
     "Withholding",
+    "Governance",
 ]
 
 
@@ -112,6 +117,7 @@ class Methodology:
     countries: Countries
     china: China
     eligibility: Eligibility
+    purity: Purity
     size: Size
     stages: Stages
     anchor: Anchor
@@ -124,6 +130,7 @@ class Methodology:
     costs: Costs
     fees: Fees
     withholding: Withholding
+    governance: Governance
     source: str = field(default="<dict>", compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -227,6 +234,7 @@ def _build(data: Mapping[str, Any], *, source: str, text: str | None = None) -> 
         _check_optimizer,
         _check_schedule,
         _check_withholding,
+        _check_governance,
     ):
         check(m, reader)
     return m
@@ -285,6 +293,8 @@ def _check_stages_and_size(m: Methodology, reader: TableReader) -> None:
         reader.fail("stages.targets", f"has {len(s.targets)} values for {len(s.names)} stages")
     if any(t < 0 for t in s.targets) or abs(sum(s.targets) - 1.0) > 1e-9:
         reader.fail("stages.targets", f"must be >= 0 and sum to 1 (sum is {sum(s.targets)!r})")
+    if m.purity.retention > m.purity.entry:
+        reader.fail("purity.retention", "must not exceed purity.entry (it is a buffer)")
     if m.size.market_cap_retention_usd > m.size.market_cap_entry_usd:
         reader.fail("size.market_cap_retention_usd", "must not exceed size.market_cap_entry_usd (it is a buffer)")
     if m.size.adtv_retention_usd > m.size.adtv_entry_usd:
@@ -397,6 +407,23 @@ def _check_withholding(m: Methodology, reader: TableReader) -> None:
             )
         in_force[change.domicile] = change.rate
         last[change.domicile] = change.since
+
+
+def _check_governance(m: Methodology, reader: TableReader) -> None:
+    g = m.governance
+    days = {}
+    for key in ("effective", "announced"):
+        try:
+            days[key] = datetime.date.fromisoformat(getattr(g, key))
+        except ValueError:
+            reader.fail(f"governance.{key}", f"{getattr(g, key)!r} is not a date; write YYYY-MM-DD")
+    gap = (days["effective"] - days["announced"]).days
+    if gap < g.notice_days:
+        reader.fail(
+            "governance.effective",
+            f"{g.effective} is {gap} days after governance.announced ({g.announced}), less than the "
+            f"notice period of {g.notice_days} days: announce earlier or take effect later",
+        )
 
 
 def _fail_change(reader: TableReader, i: int, key: str, message: str) -> NoReturn:

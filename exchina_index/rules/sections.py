@@ -28,6 +28,7 @@ __all__ = [
     "Countries",
     "China",
     "Eligibility",
+    "Purity",
     "Size",
     "Stages",
     "Anchor",
@@ -42,6 +43,7 @@ __all__ = [
     "Fees",
     "RateChange",
     "Withholding",
+    "Governance",
 ]
 
 #: The supply-chain stages every universe row is tagged with, in their canonical order.
@@ -127,10 +129,21 @@ class China:
 
 @dataclass(frozen=True)
 class Eligibility:
-    """Thematic screens that need no market data."""
+    """Screens of the listing itself that need no market data."""
 
-    min_purity: float = field(metadata=_FRACTION)
     one_line_per_issuer: bool
+
+
+@dataclass(frozen=True)
+class Purity:
+    """How rare-earth purity enters the rules: an entry and a retention screen (a buffer), a floor
+    on the index's weighted purity and a bound on the weight of low-purity names."""
+
+    entry: float = field(metadata=_FRACTION)
+    retention: float = field(metadata=_FRACTION)
+    min_weighted: float = field(metadata=_FRACTION)
+    low_threshold: float = field(metadata=_FRACTION)
+    low_max_weight: float = field(metadata=_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -148,11 +161,14 @@ class Size:
 
 @dataclass(frozen=True)
 class Stages:
-    """Stage targets: ``targets[i]`` is the share of ``names[i]``."""
+    """Stage targets: ``targets[i]`` is the share of ``names[i]``, measured on ``basis``: the index
+    weight (``"weight"``: Σ w·stage) or its rare-earth exposure (``"exposure"``: Σ w·purity·stage
+    over Σ w·purity)."""
 
     names: tuple[str, ...]
     targets: tuple[float, ...]
     tolerance: float = field(metadata=_FRACTION)
+    basis: Literal["weight", "exposure"]
 
     @property
     def target_map(self) -> dict[str, float]:
@@ -199,9 +215,11 @@ class Relaxation:
     """The ladder taken, in order, only when a review is infeasible."""
 
     stage_tolerance_steps: tuple[float, ...] = field(metadata=_FRACTION)
+    stage_tolerance_rounding: float = field(metadata=_range(0.0, 0.05))
     single_cap_steps: tuple[float, ...] = field(metadata=_SHARE)
     reduce_liquidity_notional: bool
     last_resort: bool
+    last_resort_cap: float = field(metadata=_SHARE)
 
 
 @dataclass(frozen=True)
@@ -337,3 +355,27 @@ class Withholding:
             steps = out.setdefault(change.domicile, [(None, self.default)])
             steps.append((datetime.date.fromisoformat(change.since), change.rate))
         return {code: tuple(steps) for code, steps in out.items()}
+
+
+@dataclass(frozen=True)
+class Governance:
+    """The rulebook's own dates and the rules that keep the index running between decisions.
+
+    ``effective`` is the first implementation date this version applies to and ``announced`` the
+    day its changes were announced: at least ``notice_days`` calendar days apart. A review with
+    fewer than ``min_constituents`` eligible names takes ``fallback``; a deletion between reviews
+    is replaced when the count falls below the floor (``replace_deletions``); a new listing whose
+    float-adjusted market cap is at least ``fast_entry_multiple`` times the size entry threshold
+    joins at the next review after ``fast_entry_min_sessions`` sessions of prices. Every eligible name
+    holds at least ``min_weight`` (cut to its cap), so that the names counted are held.
+    """
+
+    effective: str
+    announced: str
+    notice_days: int = field(metadata=_range(0, 3660))
+    min_constituents: int = field(metadata=_range(1, 10_000))
+    min_weight: float = field(metadata=_range(0.0, 0.05))
+    fallback: Literal["relax_size", "hold_eligible"]
+    replace_deletions: bool
+    fast_entry_multiple: float = field(metadata=_range(1.0))
+    fast_entry_min_sessions: int = field(metadata=_range(1, MAX_SESSIONS))

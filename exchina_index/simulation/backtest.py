@@ -8,6 +8,22 @@ weights daily and computes the price-return, gross total-return and net total-re
 starting at 1000, gross of costs as published) and the NAV of a fund tracking the net index (after
 trading costs and the expense ratio). A listing that delists between reviews is sold at its last
 price and the proceeds are reinvested pro rata across the other constituents.
+
+Replacement of deletions (rulebook ``governance.replace_deletions``)
+    When a constituent's listing ends between two reviews (its last close ``c``: the universe's
+    ``delisted`` date or its last price) and the number of constituents left falls below
+    ``governance.min_constituents``, its weight at the close ``c`` goes to the first name of the
+    previous review's reserve list (:func:`~exchina_index.construction.reserves.reserve_list`) that
+    is not held and trades on ``c`` and the day after; the replacement is bought at that close, at
+    the deleted name's drifted weight, and is an incumbent at the next review whose cut-off is on or
+    after ``c``. Deletions on one close are replaced in column order while the count is below the
+    floor. A deletion not replaced (the count is still at the floor, or the reserve list is used up)
+    is sold pro rata as above. The engine sees a replacement as one more trade at ``c``
+    (the sale at the deleted name's rate, the purchase at the replacement's, the previous review's
+    rates): its cost is in the NAV and in neither ``turnover`` nor ``costs`` (which stay per review,
+    as for a delisting sale); ``replacements`` records ``(c, deleted, replacement, weight)``.
+    Deletions at a review's own close are netted with that review (the engine's rule) and not
+    replaced; the caps are not re-checked until the next review.
 """
 
 from __future__ import annotations
@@ -19,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.caps import drift_array
+from exchina_index.construction.reserves import reserve_list
 from exchina_index.construction.review import WeightResult, review_context, run_review
 from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import parse_date
@@ -61,6 +78,11 @@ class BacktestResult:
     data_notes
         The market data's notes (repairs, calendars extended with weekdays, missing prices), shown
         on the thematic page and recorded in the backtest manifest.
+    delistings
+        ``(last close, ticker)`` of every constituent deleted between reviews (replaced or sold).
+    replacements
+        ``(date, deleted, replacement, weight)`` of every deletion replaced between reviews (see the
+        module docstring): the close of the trade, the two tickers and the weight moved.
     """
 
     levels: pd.DataFrame
@@ -79,6 +101,7 @@ class BacktestResult:
     synthetic: bool
     delistings: tuple[tuple[pd.Timestamp, str], ...] = ()
     data_notes: tuple[str, ...] = ()
+    replacements: tuple[tuple[pd.Timestamp, str, str, float], ...] = ()
 
 
 def backtest(
@@ -135,8 +158,9 @@ def backtest(
     dates = market.close.index
     f = universe.frame
     alive = market.alive().reindex(columns=f.index, fill_value=False)
-    reviews, targets, rates = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy(), progress)
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
+    row0 = dates.get_loc(window[0])
+    reviews, plan = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy()[: row0 + len(window)], progress)
     price_ret = _in_window(market.returns("price"), window, f.index)
     total_ret = _in_window(market.returns("total"), window, f.index)
     dividend_yield = total_ret - price_ret
@@ -147,24 +171,25 @@ def backtest(
         dividend_yield=dividend_yield,
         withholding=withholding_rates(m.withholding, f["domicile"], window),
         alive=alive.reindex(window).to_numpy(dtype=bool),
-        rebalance_index=window.get_indexer(schedule["implement"]),
-        target_weights=targets,
-        cost_rate=rates,
+        rebalance_index=np.array(plan.rows) - row0,
+        target_weights=np.vstack(plan.targets),
+        cost_rate=np.vstack(plan.rates),
         expense_ratio=m.fees.expense_ratio,
         day_count=np.concatenate([[0], day_count]),
         start_level=START_LEVEL,
     )
     frames = run.to_frames(window, f.index)
+    at_review = np.flatnonzero(plan.is_review)  # the trades of replacements are not reviews
     levels = frames["levels"]
     returns = levels.pct_change().iloc[1:]
     td = cagr(levels["nav"]) - cagr(levels["net_total_return"]) if years_between(window) > 0 else 0.0
     return BacktestResult(
         levels=levels,
         returns=returns,
-        weights=frames["post_trade"],
+        weights=frames["post_trade"].iloc[at_review],
         drifted=frames["drifted"],
-        turnover=frames["turnover"],
-        costs=frames["cost"],
+        turnover=frames["turnover"].iloc[at_review],
+        costs=frames["cost"].iloc[at_review],
         reviews=reviews,
         schedule=schedule,
         tracking_difference=float(td),
@@ -173,8 +198,14 @@ def backtest(
         methodology=m,
         data_source=market.source,
         synthetic=bool(market.synthetic),
-        delistings=tuple((window[t], f.index[i]) for t, i in run.delisting_events),
+        delistings=tuple(
+            sorted(
+                [(window[t], f.index[i]) for t, i in run.delisting_events]
+                + [(dates[c], f.index[j]) for c, j, _, _ in plan.replaced]
+            )
+        ),
         data_notes=notes,
+        replacements=tuple((dates[c], f.index[j], f.index[r], w) for c, j, r, w in plan.replaced),
     )
 
 
@@ -248,6 +279,25 @@ def _schedule(
     return schedule, t1, notes
 
 
+@dataclass
+class _Plan:
+    """The engine's trades in market-date rows: each review's target and each replacement's trade
+    (``is_review`` False), their cost rates, and the replacements ``(row, deleted, replacement,
+    weight)`` (columns)."""
+
+    rows: list[int] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    rates: list[np.ndarray] = field(default_factory=list)
+    is_review: list[bool] = field(default_factory=list)
+    replaced: list[tuple[int, int, int, float]] = field(default_factory=list)
+
+    def add(self, row: int, target: np.ndarray, rate: np.ndarray, review: bool) -> None:
+        self.rows.append(row)
+        self.targets.append(target)
+        self.rates.append(rate)
+        self.is_review.append(review)
+
+
 def _run_reviews(
     universe: Universe,
     market,
@@ -256,10 +306,11 @@ def _run_reviews(
     aum: float,
     alive: np.ndarray,
     progress: Callable[[int, int, pd.Timestamp], None] | None,
-) -> tuple[dict[pd.Timestamp, WeightResult], np.ndarray, np.ndarray]:
+) -> tuple[dict[pd.Timestamp, WeightResult], _Plan]:
     """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
-    the results by implementation date, the tradeable target weights and the one-way cost rates
-    (review x listing)."""
+    the results by implementation date, and the trades (:class:`_Plan`: the tradeable target
+    weights, the replacements of deletions between reviews, the one-way cost rates). ``alive``
+    holds the market's rows up to the backtest's last date."""
     f = universe.frame
     ctx = review_context(universe, market, m, schedule["cutoff"])
     dates = market.close.index
@@ -267,16 +318,82 @@ def _run_reviews(
     cut_rows = dates.searchsorted(schedule["cutoff"], side="right") - 1
     impl_rows = dates.searchsorted(schedule["implement"], side="right") - 1
     reviews: dict[pd.Timestamp, WeightResult] = {}
-    targets, rates = [], []
+    plan = _Plan()
     previous = None
     for k, implement in enumerate(schedule["implement"]):
         result = run_review(ctx, k, aum, None if previous is None else pd.Series(previous, index=f.index))
         w = _tradeable(result.weights.to_numpy(), alive[impl_rows[k]])
         reviews[implement] = result
-        targets.append(w)
-        rates.append(one_way_cost_rate(result.report.names.adtv_usd, m.costs).to_numpy())
+        rate = one_way_cost_rate(result.report.names.adtv_usd, m.costs).to_numpy()
+        plan.add(int(impl_rows[k]), w, rate, True)
+        stop = int(impl_rows[k + 1]) if k + 1 < len(schedule) else len(alive) - 1
+        trades: list[tuple[int, np.ndarray]] = []
+        if m.governance.replace_deletions:
+            reserve = f.index.get_indexer(reserve_list(result.report.names, m))
+            trades = _replacements(w, int(impl_rows[k]), stop, close_usd, alive, reserve, m, plan.replaced)
+        for row, target in trades:
+            plan.add(row, target, rate, False)
         if k + 1 < len(schedule):
-            previous = drift_array(w, close_usd[impl_rows[k]], close_usd[cut_rows[k + 1]])
+            # the portfolio at the next cut-off: from the last trade on or before it
+            row, held = next(((r, t) for r, t in reversed(trades) if r <= cut_rows[k + 1]), (impl_rows[k], w))
+            previous = drift_array(held, close_usd[row], close_usd[cut_rows[k + 1]])
         if progress is not None:
             progress(k + 1, len(schedule), implement)
-    return reviews, np.vstack(targets), np.vstack(rates)
+    return reviews, plan
+
+
+def _replacements(
+    w: np.ndarray,
+    start: int,
+    stop: int,
+    close_usd: np.ndarray,
+    alive: np.ndarray,
+    reserve: np.ndarray,
+    m: Methodology,
+    replaced: list[tuple[int, int, int, float]],
+) -> list[tuple[int, np.ndarray]]:
+    """The trades that replace the deletions between the review trading ``w`` at row ``start`` and
+    the next one at row ``stop`` (see the module docstring), in time order: ``(row, target)``.
+
+    A target keeps a deletion that is not replaced: the engine sells it pro rata at once. Each
+    replacement is appended to ``replaced`` as ``(row, deleted, replacement, weight)``.
+    """
+    floor = m.governance.min_constituents
+    units = np.zeros(len(w))
+    held = w > 0
+    if start + 1 < len(alive):
+        held &= alive[start + 1]  # a target name gone the next day is sold at once by the engine
+    units[held] = w[held] / close_usd[start, held]
+    trades: list[tuple[int, np.ndarray]] = []
+    row = start
+    while True:
+        cols = np.flatnonzero(units > 0)
+        seg = alive[row + 1 : stop + 1][:, cols]  # deaths at the closes row+1 .. stop-1
+        dies = seg[:-1] & ~seg[1:]
+        hit = np.flatnonzero(dies.any(axis=1))
+        if cols.size == 0 or hit.size == 0:
+            return trades
+        row += 1 + int(hit[0])
+        deleted = cols[dies[hit[0]]]
+        value = np.where(units > 0, units * close_usd[row], 0.0)
+        target = value / value.sum()
+        count = cols.size - deleted.size
+        moved = False
+        for j in deleted:
+            if count >= floor:
+                break
+            free = (units[reserve] == 0) & alive[row, reserve] & alive[row + 1, reserve]
+            free &= np.isfinite(close_usd[row, reserve]) & (target[reserve] == 0)
+            if not free.any():
+                break
+            r = int(reserve[np.flatnonzero(free)[0]])
+            target[r], target[j] = target[j], 0.0
+            replaced.append((row, int(j), r, float(target[r])))
+            count += 1
+            moved = True
+        if moved:
+            trades.append((row, target.copy()))
+        kept = target.copy()
+        kept[deleted] = 0.0
+        units = np.zeros(len(w))
+        units[kept > 0] = kept[kept > 0] / close_usd[row, kept > 0]

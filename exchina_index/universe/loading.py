@@ -7,7 +7,8 @@ physical line and the column. See ``universe/README.md`` for the column definiti
 The China-link table is required: a missing or empty ``china_links.csv`` beside the universe is an
 error, because without links the control and stake screens pass every listing. A universe that
 really has no links says so with ``allow_no_links=True`` (the command line's ``--no-china-links``);
-the loaded :class:`Universe` then carries a note saying the screens ran without links.
+the loaded :class:`Universe` then carries a note saying the screens ran without links. The
+discretion log ``discretion_log.csv`` beside the universe file is read when present (``Universe.decisions``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from exchina_index.errors import UniverseError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.rules.sections import LINK_ENDINGS, LINK_KINDS, SHAREHOLDING_KINDS, STAGES, STAKE_ENDINGS
 from exchina_index.universe.csv_table import Row, read_rows, read_text
+from exchina_index.universe.discretion import DISCRETION_FILE, DiscretionLog, empty_log, parse_discretion_log
 from exchina_index.universe.history import HISTORY_FILE, DatedFacts, empty_history, parse_history
 from exchina_index.universe.identifiers import figi_problem, isin_problem
 
@@ -104,6 +106,9 @@ class Universe:
     notes
         What a report should say about how the universe was loaded (e.g. that it has no China
         links because ``allow_no_links`` was given).
+    decisions
+        The discretion log beside the universe file (``discretion_log.csv``,
+        :mod:`exchina_index.universe.discretion`); empty when there is none.
     """
 
     frame: pd.DataFrame
@@ -114,6 +119,7 @@ class Universe:
     history_path: Path | None = None
     fingerprint: str = field(default="", compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
+    decisions: DiscretionLog = field(default_factory=empty_log, compare=False)
 
     @property
     def tickers(self) -> list[str]:
@@ -228,7 +234,10 @@ def load_universe(
             f"no dated reference history ({hpath.name}): the universe file's float factors, purities and "
             "stage splits apply to every date",
         )
-    digest = hashlib.sha256(b"\0".join(t.encode() for t in (utext, ltext, htext))).hexdigest()
+    dpath = upath.with_name(DISCRETION_FILE)  # optional: without it, no discretionary decisions
+    dtext = read_text(dpath) if os.path.lexists(dpath) else ""
+    texts = (utext, ltext, htext) + ((dtext,) if dtext else ())
+    digest = hashlib.sha256(b"\0".join(t.encode() for t in texts)).hexdigest()
     return Universe(
         frame=frame,
         links=link_frame,
@@ -238,6 +247,7 @@ def load_universe(
         history_path=hpath if has_history else None,
         fingerprint=digest,
         notes=notes,
+        decisions=parse_discretion_log(dpath, dtext, frame.index) if dtext else empty_log(),
     )
 
 
@@ -401,20 +411,8 @@ def _check_isin_per_issuer(path: Path, frame: pd.DataFrame, lines: dict[str, int
 
 
 def _empty_links() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "ticker": pd.Series(dtype=str),
-            "counterparty": pd.Series(dtype=str),
-            "kind": pd.Series(dtype=str),
-            "stake": pd.Series(dtype=float),
-            "from": pd.Series(dtype="datetime64[ns]"),
-            "to": pd.Series(dtype="datetime64[ns]"),
-            "ended_by": pd.Series(dtype=str),
-            "source": pd.Series(dtype=str),
-            "notes": pd.Series(dtype=str),
-            "until": pd.Series(dtype="datetime64[ns]"),
-        }
-    )
+    dtypes = {"stake": float, "from": "datetime64[ns]", "to": "datetime64[ns]", "until": "datetime64[ns]"}
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, str)) for c in (*LINK_COLUMNS, "until")})
 
 
 def _parse_links(path: Path, text: str, universe: pd.DataFrame) -> pd.DataFrame:

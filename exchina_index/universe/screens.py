@@ -79,7 +79,8 @@ class StaticScreens:
     delisted: np.ndarray
     not_allied: np.ndarray
     secondary: np.ndarray
-    min_purity: float
+    purity_entry: float
+    purity_retention: float
     facts: DatedFacts
     cn_domicile: np.ndarray
     link_pos: np.ndarray  # listing of each link (its position in ``tickers``; one entry per line of the issuer)
@@ -117,7 +118,8 @@ class StaticScreens:
             delisted=f["delisted"].to_numpy(),
             not_allied=~country.isin(m.countries.eligible).to_numpy(),
             secondary=(~f["primary"] & m.eligibility.one_line_per_issuer).to_numpy(),
-            min_purity=m.eligibility.min_purity,
+            purity_entry=m.purity.entry,
+            purity_retention=m.purity.retention,
             facts=DatedFacts.build(f, universe.history),
             cn_domicile=cn_domicile,
             link_pos=pos,
@@ -134,8 +136,12 @@ class StaticScreens:
             stake_threshold=m.china.stake_threshold,
         )
 
-    def at(self, t: pd.Timestamp) -> StaticResult:
-        """The static screens at the cut-off ``t`` (only listings and links in force then count)."""
+    def at(self, t: pd.Timestamp, incumbent: np.ndarray | None = None) -> StaticResult:
+        """The static screens at the cut-off ``t`` (only listings and links in force then count).
+
+        ``incumbent`` marks the listings held before the review: they stay while their purity is at
+        least ``purity.retention``; others enter only from ``purity.entry`` (None: nobody held).
+        """
         n = len(self.tickers)
         a = np.datetime64(t)
         in_force = np.flatnonzero((self.link_from <= a) & (np.isnat(self.link_to) | (self.link_to > a)))
@@ -148,6 +154,7 @@ class StaticScreens:
             domiciled[self.link_pos[in_force[self.link_domicile[in_force]]]] = True
             _links_per_name(self, in_force, cn_stake, controlled, flags, detail)
         facts = self.facts.at(t)
+        held = np.zeros(n, dtype=bool) if incumbent is None else np.asarray(incumbent, dtype=bool)
         checks = (
             ("NOT_YET_LISTED", self.listed_since > a),
             ("DELISTED", ~np.isnat(self.delisted) & (self.delisted <= a)),
@@ -155,7 +162,7 @@ class StaticScreens:
             ("CN_CONTROL", controlled),
             ("CN_STAKE", cn_stake >= self.stake_threshold),
             ("COUNTRY", self.not_allied),
-            ("LOW_PURITY", facts["purity"] < self.min_purity),
+            ("LOW_PURITY", facts["purity"] < np.where(held, self.purity_retention, self.purity_entry)),
             ("SECONDARY_LINE", self.secondary),
         )
         reason = np.full(n, "", dtype=object)

@@ -47,19 +47,24 @@ def test_too_few_names_for_the_caps_names_the_caps_and_their_shortfall() -> None
 
 
 def test_the_last_resort_leaves_no_review_without_an_index_and_records_each_step() -> None:
-    # the same five American names: the ladder cannot hold 100 % under 15 % caps and a 50 % country cap;
-    # the last resort drops the stage targets, lifts the country cap and raises the caps to 1/5
+    # the same five American names: MP and USAR are pure (0.98, 0.95), AREC, CODI and METC are not
+    # (0.20, 0.02, 0.03). No step of the ladder holds the 50 % country cap, nor 85 % in pure names:
+    # the last resort lifts the country cap, raises the caps to the 25 % limit, and then moves the
+    # low-purity bound to what two pure names at 25 % leave, 1 - 2 x 25 % = 50 %
     universe = _us_only()
     market = xi.load_market_data(universe, source="demo")
     r = xi.build_weights(universe, market, "2025-11-28")
     held = r.weights[r.weights > 0]
-    assert len(held) == 5 and held.to_numpy() == pytest.approx(0.2, abs=1e-6)  # forced: 5 names, caps 1/5
-    steps = [s for s in r.report.relaxations if s.startswith("last resort")]
-    assert steps == [
-        "last resort: stage targets dropped",
-        "last resort: country caps lifted",
-        "last resort: single-name and issuer caps raised to 20.00% so that the 5 eligible names hold 100%",
-    ]
+    assert sorted(held.index) == ["AREC", "CODI", "METC", "MP", "USAR"]
+    assert (held <= 0.25 + 1e-9).all() and held[["MP", "USAR"]].to_numpy() == pytest.approx(0.25, abs=1e-7)
+    assert r.report.relaxations[0] == (
+        "last resort: purity limits at what the eligible names allow at 25% caps "
+        "(weighted purity >= 0.500, low-purity weight <= 50.0%); country caps lifted"
+    )
+    assert r.report.relaxations[1].startswith("stage tolerance widened beyond the widest step to ±")
+    assert r.report.purity["low_weight"] == pytest.approx(0.5, abs=1e-7)
+    assert r.report.purity["weighted"] >= 0.5 - 1e-9
+    assert r.report.governance[0] == "minimum constituents: 5 eligible, below the floor of 20"
 
 
 def test_a_backtest_runs_through_reviews_the_ladder_cannot_solve() -> None:

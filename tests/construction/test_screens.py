@@ -52,7 +52,9 @@ def test_country_of_classification_and_stake_columns(mini) -> None:
 
 def test_rulebook_changes_move_the_screen(mini) -> None:
     m = load_methodology()
-    strict = m.with_overrides({"eligibility": {"min_purity": 0.1}, "countries": {"eligible_sets": ["five_eyes"]}})
+    strict = m.with_overrides(
+        {"purity": {"entry": 0.1, "retention": 0.05}, "countries": {"eligible_sets": ["five_eyes"]}}
+    )
     s = screen(mini, "2023-06-01", strict)
     assert s.loc["CCC.T", "reason"] == "COUNTRY"  # Japan is not Five Eyes
     s = screen(mini, "2023-06-01", strict.with_overrides({"countries": {"extra_eligible": ["JP"]}}))
@@ -91,7 +93,12 @@ def test_bundled_screen_today_removes_exactly_the_china_controlled_rows() -> Non
     cn = s.index[s["reason"].str.startswith("CN_")]
     assert set(cn) == CHINA_CONTROLLED - {"PEK.AX"}  # Peak is reported as delisted first (2025-09-20)
     assert s.loc["PEK.AX", "reason"] == "DELISTED"
-    assert screen(u, "2025-09-19").loc["PEK.AX", "reason"] == "CN_CONTROL"  # taken over, last session
+    # taken over on its last session: the Shenghe control link is in force, but the committee's dated
+    # exclusion (universe/discretion_log.csv, from 2025-08-18) is the reason shown
+    links = u.links_in_force(pd.Timestamp("2025-09-19"))
+    assert ((links["ticker"] == "PEK.AX") & (links["kind"] == "control")).any()
+    assert screen(u, "2025-09-19").loc["PEK.AX", "reason"] == "DISCRETION"
+    assert screen(u, "2025-08-15").loc["PEK.AX", "reason"] == "FLAG_CN_STAKE"  # before the decision
     allied = s.index.difference(list(CHINA_CONTROLLED))
     assert not s.loc[allied, "reason"].str.startswith("CN_").any()
     by_country = s["country"].isin(load_methodology().countries.eligible) & ~s.index.isin(list(CHINA_CONTROLLED))

@@ -13,7 +13,13 @@ from exchina_index.rules.methodology import check_aum, load_methodology, resolve
 
 def test_bundled_rulebook_loads_with_anchored_defaults() -> None:
     m = load_methodology()
-    assert m.version == "1.1.0"  # 1.1.0: dated withholding, the ownership rule, the ucits_index mode
+    # 1.1.0: dated withholding, the ownership rule, the ucits_index mode; 2.0.0: purity rules, the
+    # exposure stage basis, the least-deviation ladder and the governance section
+    assert m.version == "2.0.0"
+    assert (m.purity.entry, m.purity.retention, m.purity.min_weighted) == (0.02, 0.01, 0.5)
+    assert (m.purity.low_threshold, m.purity.low_max_weight) == (0.25, 0.15)  # MVIS's 25 % retention level
+    assert m.stages.basis == "exposure"
+    assert m.governance.min_constituents == 20  # REMX holds 20
     # anchors from the published rules (methodology_anchors.md)
     assert m.caps.single == 0.08  # MVIS single-name cap
     assert m.china.stake_threshold == 0.25  # DOE FEOC

@@ -153,15 +153,15 @@ def test_empty_links_file_is_an_error(tmp_path: Path, text: str) -> None:
 
 
 def test_allow_no_links_screens_without_links_and_says_so(tmp_path: Path) -> None:
-    # Peak Rare Earths: controlled by Shenghe from 2025-09-19, its last session (bundled links) -> CN_CONTROL;
+    # Peak Rare Earths: Shenghe's 19.9 % stake (bundled links) -> FLAG_CN_STAKE before the takeover;
     # with no links at all it is an ordinary Australian miner. The caller has to ask for that explicitly.
     bundled = load_universe()
-    assert screen(bundled, "2025-09-19").loc["PEK.AX", "reason"] == "CN_CONTROL" and bundled.notes == ()
+    assert screen(bundled, "2025-08-15").loc["PEK.AX", "reason"] == "FLAG_CN_STAKE" and bundled.notes == ()
     u = load_universe(_universe_alone(tmp_path), allow_no_links=True)
     assert u.links.empty and u.links_path is None
     without = [n for n in u.notes if "without links" in n]
     assert len(without) == 1 and "china_links.csv" in without[0]
-    assert screen(u, "2025-09-19").loc["PEK.AX", "reason"] == "OK"
+    assert screen(u, "2025-08-15").loc["PEK.AX", "reason"] == "OK"
     # a links file that is there is read even with the flag
     with_file = load_universe(
         _universe_alone(tmp_path, bundled_path("china_links.csv").read_text()), allow_no_links=True

@@ -15,9 +15,10 @@ from exchina_index.universe.screens import FLAG_OF_KIND, FLAG_ORDER, StaticScree
 M = xi.load_methodology()
 
 
-def _reference(universe, t: pd.Timestamp) -> pd.DataFrame:
+def _reference(universe, t: pd.Timestamp, held: np.ndarray) -> pd.DataFrame:
     """The static screens written with pandas group-bys, one frame per date: links grouped by issuer
-    (a link on any line counts for all its lines), purity as of ``t`` from the history rows."""
+    (a link on any line counts for all its lines), purity as of ``t`` from the history rows against
+    the entry level, or the retention level for a listing ``held`` before."""
     f, m = universe.frame, M
     country = country_of_classification(f, m)
     concern = set(m.countries.countries_of_concern)
@@ -40,7 +41,7 @@ def _reference(universe, t: pd.Timestamp) -> pd.DataFrame:
         ("CN_CONTROL", f["issuer"].isin(controlled)),
         ("CN_STAKE", cn_stake >= m.china.stake_threshold),
         ("COUNTRY", ~country.isin(m.countries.eligible)),
-        ("LOW_PURITY", _purity_at(universe, t) < m.eligibility.min_purity),
+        ("LOW_PURITY", _purity_at(universe, t) < np.where(held, m.purity.retention, m.purity.entry)),
         ("SECONDARY_LINE", ~f["primary"] & m.eligibility.one_line_per_issuer),
     ]
     reason = pd.Series("", index=f.index, dtype=object)
@@ -70,8 +71,10 @@ def _purity_at(universe, t: pd.Timestamp) -> pd.Series:
 def test_static_screens_equal_the_grouped_reference(year: int) -> None:
     universe = xi.load_universe()
     s = StaticScreens.build(universe, M)
+    # every other listing held before the review: the purity retention level applies to it
+    held = np.arange(len(universe.frame)) % 2 == (year % 2)
     for t in pd.date_range(f"{year}-01-01", periods=4, freq="QE"):
-        got, ref = s.at(t), _reference(universe, t)
+        got, ref = s.at(t, held), _reference(universe, t, held)
         assert got.reason.tolist() == ref["reason"].tolist()
         assert got.flags.tolist() == ref["flags"].tolist()
         assert np.array_equal(got.cn_stake, ref["cn_stake"].to_numpy())

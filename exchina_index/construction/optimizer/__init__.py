@@ -2,6 +2,7 @@
 
 =====================  ==========================================================================
 ``problem``            a universe's fixed structure and one review's numbers, as aligned arrays
+``limits``             linear limits (:class:`LinearLimit`) and the stage basis: thematic integrity
 ``feasibility``        pre-checks before any solver (:func:`check_feasibility`), infeasibility messages
 ``verify``             explicit numpy checks of a solution (:func:`verify_constraints`), binding constraints
 ``direct_qp``          one QP in Clarabel's standard form, over the eligible names (the fast path)
@@ -21,12 +22,14 @@ from exchina_index.construction.compliance import RIC_25_50, UCITS_5_10_40, UCIT
 from exchina_index.construction.optimizer.capacity import days_to_trade, max_feasible_aum
 from exchina_index.construction.optimizer.feasibility import check_feasibility
 from exchina_index.construction.optimizer.functional import stage_balanced_weights
+from exchina_index.construction.optimizer.limits import LinearLimit
 from exchina_index.construction.optimizer.result import OptimizationResult
 from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer
 from exchina_index.construction.optimizer.verify import verify_constraints
 
 __all__ = [
     "OptimizationResult",
+    "LinearLimit",
     "RegulatoryLimits",
     "RIC_25_50",
     "UCITS_5_10_40",

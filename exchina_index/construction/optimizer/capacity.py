@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from exchina_index.construction.optimizer.cvxpy_model import (
 )
 from exchina_index.construction.optimizer.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum
 from exchina_index.construction.optimizer.feasibility import precheck
+from exchina_index.construction.optimizer.limits import LinearLimit
 from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
@@ -52,6 +53,8 @@ def max_feasible_aum(
     country_caps: Mapping[str, float] | float | None = None,
     eligible: pd.Series | None = None,
     solver: str = "CLARABEL",
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> float:
     """Largest fund size (USD) for which a portfolio meeting every constraint exists.
 
@@ -74,6 +77,8 @@ def max_feasible_aum(
         USD each name can absorb; ``inf`` means no liquidity limit, 0 means it cannot be held.
     eligible
         Boolean Series by ticker (default: every name).
+    stage_basis, limits
+        As in :func:`stage_balanced_weights`.
     solver
         LP solver: CLARABEL (default) is called directly; another cvxpy solver name goes through
         cvxpy. HiGHS (through cvxpy) is the fallback when it fails.
@@ -100,6 +105,8 @@ def max_feasible_aum(
         country_caps=country_caps,
         eligible=eligible,
         solver=solver,
+        stage_basis=stage_basis,
+        limits=limits,
     )
 
 
@@ -115,6 +122,8 @@ def structure_capacity(
     country_caps: Mapping[str, float] | float | None,
     eligible: pd.Series | None,
     solver: str,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> float:
     """:func:`max_feasible_aum` on a universe already laid out (``st``: its issuers and countries)."""
     anchor = _eligible_anchor(eligible, stage_exposure.index)
@@ -130,6 +139,8 @@ def structure_capacity(
         country_caps=country_caps,
         min_weight=None,
         turnover_penalty=0.0,
+        stage_basis=stage_basis,
+        limits=limits,
     )
     precheck(st, inp, None)
     liq = aligned(as_series(liquidity_notional, "liquidity_notional"), st, "liquidity_notional", np.nan)
@@ -154,6 +165,10 @@ def structure_capacity(
             inp.issuer_upper(st, None),
             st.country_idx,
             inp.country_cap,
+            basis=inp.basis,
+            C=inp.C,
+            c_lo=inp.c_lo,
+            c_hi=inp.c_hi,
         )
         t, status = min_inverse_aum(qp, liq / scale, _LP_SETTINGS)
         status = DIRECT_STATUS.get(status, status)
@@ -196,9 +211,15 @@ def _capacity_cvxpy(
         cp.sum(w) == 1,
         w >= 0,
         w <= upper,
-        inp.E.T @ w <= inp.target + inp.tol,
-        inp.E.T @ w >= inp.target - inp.tol,
     ]
+    basis = np.ones(n) if inp.basis is None else inp.basis
+    shares, total = (inp.E * basis[:, None]).T @ w, basis @ w
+    cons += [shares <= (inp.target + inp.tol) * total, shares >= (inp.target - inp.tol) * total]
+    for r in range(len(inp.C)):
+        if np.isfinite(inp.c_hi[r]):
+            cons.append(inp.C[r] @ w <= inp.c_hi[r])
+        if np.isfinite(inp.c_lo[r]):
+            cons.append(inp.C[r] @ w >= inp.c_lo[r])
     if finite.any():
         idx = np.flatnonzero(finite)
         cons.append(w[idx] <= liq[idx] * t)

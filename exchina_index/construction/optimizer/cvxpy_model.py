@@ -119,12 +119,15 @@ class CvxpyModel:
         The regulatory rule, or None (then issuer rows exist only for multi-listing issuers).
     turnover
         Build the turnover-penalty term (n extra variables).
+    limit_rows
+        Number of linear-limit rows (:class:`~exchina_index.construction.optimizer.limits.LinearLimit`).
     """
 
-    def __init__(self, st: Structure, regulatory: RegulatoryLimits | None, turnover: bool) -> None:
+    def __init__(self, st: Structure, regulatory: RegulatoryLimits | None, turnover: bool, limit_rows: int = 0) -> None:
         import cvxpy as cp
 
         self._st, self._regulatory, self._turnover = st, regulatory, turnover
+        self.limit_rows = limit_rows
         n, k = st.n, len(st.stages)
         self._w = w = cp.Variable(n, name="w")
         self._p = p = {
@@ -132,20 +135,29 @@ class CvxpyModel:
             "upper": cp.Parameter(n, nonneg=True, name="upper"),
             "lower": cp.Parameter(n, nonneg=True, name="lower"),
             "exposure": cp.Parameter((k, n), nonneg=True, name="exposure_t"),
+            "basis": cp.Parameter(n, nonneg=True, name="stage_basis"),
             "target": cp.Parameter(k, name="target"),
             "tol": cp.Parameter(nonneg=True, name="tolerance"),
         }
         objective = cp.sum(cp.multiply(p["inv_u"], cp.square(w)))
-        # z = Eᵀw as its own variable: the dense exposure rows appear once, the band on z is sparse
+        # z = Eᵀ(b∘w) and q = bᵀw as variables: the dense rows appear once, and the band
+        # |z − t q| <= tol q is parameter x variable (DPP); without a basis b = 1 and q = 1
         z = cp.Variable(k, name="stage_exposure")
+        q = cp.Variable(name="basis_total")
         constraints = [
             cp.sum(w) == 1,
             w <= p["upper"],
             w >= p["lower"],
             p["exposure"] @ w == z,
-            z <= p["target"] + p["tol"],
-            z >= p["target"] - p["tol"],
+            p["basis"] @ w == q,
+            z <= cp.multiply(p["target"] + p["tol"], q),
+            z >= cp.multiply(p["target"] - p["tol"], q),
         ]
+        if limit_rows:
+            p["C"] = cp.Parameter((limit_rows, n), name="limits")
+            p["c_lo"] = cp.Parameter(limit_rows, name="limits_lower")
+            p["c_hi"] = cp.Parameter(limit_rows, name="limits_upper")
+            constraints += [p["C"] @ w >= p["c_lo"], p["C"] @ w <= p["c_hi"]]
         # Issuer rows: all issuers under a regulatory rule, otherwise only multi-listing issuers
         # (a single-listing issuer's cap is folded into its name's upper bound).
         all_issuers = regulatory is not None
@@ -195,7 +207,9 @@ class CvxpyModel:
             upper = fold_single_issuers(upper, st, inp.issuer_cap)
         p["upper"].value = upper
         p["lower"].value = inp.lower
-        p["exposure"].value = np.ascontiguousarray(inp.E.T)
+        basis = np.ones(st.n) if inp.basis is None else inp.basis
+        p["exposure"].value = np.ascontiguousarray((inp.E * basis[:, None]).T)
+        p["basis"].value = basis
         p["target"].value = inp.target
         p["tol"].value = inp.tol
         if "iss_upper" in p:
@@ -208,6 +222,12 @@ class CvxpyModel:
         if "country" in p:
             # a cap of 1 never binds (weights sum to 1); keeps parameter values finite
             p["country"].value = np.minimum(inp.country_cap, 1.0)
+        if self.limit_rows:
+            # parameters must be finite: a missing bound becomes one that Σ w = 1, w >= 0 never reaches
+            reach = np.abs(inp.C).sum(axis=1) + 1.0
+            p["C"].value = inp.C
+            p["c_lo"].value = np.maximum(inp.c_lo, -reach)
+            p["c_hi"].value = np.minimum(inp.c_hi, reach)
         if self._turnover:
             p["prev"].value = inp.prev
             p["lam"].value = inp.lam

@@ -37,7 +37,7 @@ import clarabel
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ReviewQP", "solve_direct", "min_inverse_aum", "clarabel_settings"]
+__all__ = ["ReviewQP", "solve_direct", "min_inverse_aum", "min_stage_deviation", "clarabel_settings"]
 
 _EMPTY = np.zeros(0, dtype=np.intp)
 
@@ -66,6 +66,11 @@ class ReviewQP:
     large, hull, large_sum, threshold
         Regulatory node (None without a rule): issuers counted in the large sum, the hull
         coefficient of each free issuer (0: none), the large-sum limit and the threshold θ.
+    basis
+        Stage basis ``b`` (None: the stage shares are weights): the band is
+        ``|Σ w b (E_k − t_k)| <= tol Σ w b`` (:mod:`~exchina_index.construction.optimizer.limits`).
+    C, c_lo, c_hi
+        Linear limits ``c_lo <= C w <= c_hi`` (None: none).
     """
 
     u: np.ndarray
@@ -85,6 +90,10 @@ class ReviewQP:
     hull: np.ndarray | None = None
     large_sum: float = 1.0
     threshold: float = 1.0
+    basis: np.ndarray | None = None
+    C: np.ndarray | None = None
+    c_lo: np.ndarray | None = None
+    c_hi: np.ndarray | None = None
 
 
 def clarabel_settings(options: dict[str, object]) -> clarabel.DefaultSettings:
@@ -143,10 +152,11 @@ def _group_caps(group: np.ndarray, cap: np.ndarray, ub: np.ndarray, members: np.
     return np.flatnonzero((members > 1) & (cap < np.minimum(reach, 1.0)))
 
 
-def _portfolio_rows(qp: ReviewQP, el: np.ndarray) -> tuple[_Rows, _Rows]:
+def _portfolio_rows(qp: ReviewQP, el: np.ndarray, stages: bool = True) -> tuple[_Rows, _Rows]:
     """The rows every problem over the eligible names ``el`` has: the budget Σ w = 1, the stage
-    band, the name bounds (with the bounds of one-member issuers and countries folded in) and the
-    issuer and country rows that can bind. Names are the first ``len(el)`` columns."""
+    band (unless ``stages`` is False), the linear limits, the name bounds (with the bounds of
+    one-member issuers and countries folded in) and the issuer and country rows that can bind.
+    Names are the first ``len(el)`` columns."""
     ne = len(el)
     iss = qp.issuer_idx[el]
     iss_members = np.bincount(iss, minlength=len(qp.issuer_upper))
@@ -160,14 +170,14 @@ def _portfolio_rows(qp: ReviewQP, el: np.ndarray) -> tuple[_Rows, _Rows]:
     names = np.arange(ne)
     eq, ineq = _Rows(), _Rows()
     eq.add(np.zeros(ne, dtype=np.intp), names, np.ones(ne), np.ones(1))
-    E = np.ascontiguousarray(qp.exposure[el].T)
-    if qp.tol == 0:
-        eq.dense(E, qp.target)
-    else:
-        hi, lo = qp.target + qp.tol, qp.target - qp.tol
-        up_rows, lo_rows = np.flatnonzero(hi < 1), np.flatnonzero(lo > 0)
-        ineq.dense(E[up_rows], hi[up_rows])
-        ineq.dense(-E[lo_rows], -lo[lo_rows])
+    if stages:
+        _stage_rows(qp, el, eq, ineq)
+    if qp.C is not None and len(qp.C):
+        assert qp.c_lo is not None and qp.c_hi is not None
+        C = qp.C[:, el]
+        up, lo = np.flatnonzero(np.isfinite(qp.c_hi)), np.flatnonzero(np.isfinite(qp.c_lo))
+        ineq.dense(C[up], qp.c_hi[up])
+        ineq.dense(-C[lo], -qp.c_lo[lo])
     capped = np.flatnonzero(ub < 1)
     ineq.diagonal(capped, 1.0, ub[capped])
     ineq.diagonal(names, -1.0, -lb)
@@ -179,6 +189,42 @@ def _portfolio_rows(qp: ReviewQP, el: np.ndarray) -> tuple[_Rows, _Rows]:
         rows = _group_caps(ctry, qp.country_cap, ub, ctry_members)
         ineq.groups(ctry, rows, 1.0, qp.country_cap[rows])
     return eq, ineq
+
+
+def _stage_rows(qp: ReviewQP, el: np.ndarray, eq: _Rows, ineq: _Rows) -> None:
+    """The stage band ``|share_k − t_k| <= tol`` (rows that cannot bind left out: a bound at or
+    beyond 0 or 1); on a basis ``b`` the rows ``±Σ w b (E_k − t_k) − tol Σ w b <= 0``."""
+    E = np.ascontiguousarray(qp.exposure[el].T)
+    hi, lo = qp.target + qp.tol, qp.target - qp.tol
+    up_rows, lo_rows = np.flatnonzero(hi < 1), np.flatnonzero(lo > 0)
+    if qp.basis is None:
+        if qp.tol == 0:
+            eq.dense(E, qp.target)
+        else:
+            ineq.dense(E[up_rows], hi[up_rows])
+            ineq.dense(-E[lo_rows], -lo[lo_rows])
+        return
+    b = qp.basis[el]
+    M = (E - qp.target[:, None]) * b
+    if qp.tol == 0:
+        eq.dense(M, np.zeros(len(M)))
+    else:
+        ineq.dense(M[up_rows] - qp.tol * b, np.zeros(len(up_rows)))
+        ineq.dense(-M[lo_rows] - qp.tol * b, np.zeros(len(lo_rows)))
+
+
+def _homogenised(rows: _Rows, col: int) -> _Rows:
+    """``A y − b ρ`` against 0 for the rows ``A w`` against ``b`` (ρ in column ``col``): the rows of
+    ``w = y / ρ`` in Charnes-Cooper variables."""
+    out = _Rows()
+    if rows.count:
+        out.add(
+            np.concatenate(rows.r + [np.arange(rows.count)]),
+            np.concatenate(rows.c + [np.full(rows.count, col)]),
+            np.concatenate(rows.v + [-np.concatenate(rows.b)]),
+            np.zeros(rows.count),
+        )
+    return out
 
 
 def _clarabel_solve(
@@ -291,3 +337,47 @@ def min_inverse_aum(
     solution = _clarabel_solve(P, q, eq, ineq, settings)
     t = float(solution.x[ne]) if _solved(solution) else None
     return t, str(solution.status)
+
+
+def min_stage_deviation(
+    qp: ReviewQP, settings: clarabel.DefaultSettings
+) -> tuple[float | None, np.ndarray | None, str]:
+    """The least stage deviation ``max_k |share_k − t_k|`` the other rows of ``qp`` allow (an LP).
+
+    On a basis ``b`` the shares are ratios, so the LP is written in Charnes-Cooper variables
+    ``y = w / bᵀw`` and ``ρ = 1 / bᵀw``: every row ``a·w <= β`` becomes ``a·y − β ρ <= 0``,
+    ``bᵀy = 1`` and the band is ``|Eᵀ(b∘y) − t| <= τ``, all linear; minimise τ. Without a basis
+    ``ρ = 1`` and ``y = w``.
+
+    Returns
+    -------
+    (tau, w, status)
+        The least deviation and weights that reach it (over the whole universe) when solved, else
+        ``(None, None, status)`` (``PrimalInfeasible``: the other rows cannot hold at all).
+    """
+    el = np.flatnonzero(qp.u > 0)
+    ne = len(el)
+    eq, ineq = _portfolio_rows(qp, el, stages=False)
+    rho, tau = ne, ne + 1
+    eq, ineq = _homogenised(eq, rho), _homogenised(ineq, rho)
+    b = np.ones(ne) if qp.basis is None else qp.basis[el]
+    eq.add(np.zeros(ne, dtype=np.intp), np.arange(ne), b, np.ones(1))  # bᵀy = 1
+    shares = np.ascontiguousarray(qp.exposure[el].T) * b  # (k, ne): Eᵀ(b∘y)
+    k, cols = len(shares), np.arange(ne)
+    for sign in (1.0, -1.0):  # ±(shares y − t) − τ <= 0
+        ineq.add(
+            np.concatenate([np.repeat(np.arange(k), ne), np.arange(k)]),
+            np.concatenate([np.tile(cols, k), np.full(k, tau)]),
+            np.concatenate([sign * shares.ravel(), np.full(k, -1.0)]),
+            sign * qp.target,
+        )
+    ineq.diagonal(np.array([rho, tau]), -1.0, np.zeros(2))
+    q = np.zeros(ne + 2)
+    q[tau] = 1.0
+    solution = _clarabel_solve(sp.csc_matrix((ne + 2, ne + 2)), q, eq, ineq, settings)
+    if not _solved(solution):
+        return None, None, str(solution.status)
+    x = np.asarray(solution.x)
+    w = np.zeros(len(qp.u))
+    w[el] = np.maximum(x[:ne], 0.0) / x[rho]
+    return float(x[tau]), w, str(solution.status)

@@ -7,13 +7,14 @@ problem that passed them infeasible (it lists the active constraint groups).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from exchina_index._text import pct
 from exchina_index.construction.compliance import RegulatoryLimits
+from exchina_index.construction.optimizer.limits import LinearLimit
 from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
@@ -182,6 +183,26 @@ def _check_stages(st: Structure, inp: ReviewInputs, name_cap: np.ndarray) -> Non
             )
 
 
+def _check_limits(inp: ReviewInputs, name_cap: np.ndarray) -> None:
+    """Each linear limit's reachable range (fractional knapsack) against its bounds."""
+    for r, name in enumerate(inp.c_names):
+        c = inp.C[r]
+        hi = _greedy_reach(c, inp.lower, name_cap)
+        lo = -_greedy_reach(-c, inp.lower, name_cap)
+        if hi < inp.c_lo[r] - ATOL:
+            raise InfeasibleError(
+                f"{name} can reach at most {hi:.4g} with the current caps, below its minimum of "
+                f"{inp.c_lo[r]:.4g}: shortfall {_pp(inp.c_lo[r] - hi)}; raise the caps of the names that "
+                "count towards it or add eligible ones"
+            )
+        if lo > inp.c_hi[r] + ATOL:
+            raise InfeasibleError(
+                f"{name} is at least {lo:.4g} with the current caps, above its maximum of "
+                f"{inp.c_hi[r]:.4g}: excess {_pp(lo - inp.c_hi[r])}; raise the caps of the other names "
+                "or add eligible ones"
+            )
+
+
 def precheck(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> None:
     """Raise InfeasibleError for the infeasibilities visible without a solver."""
     _check_names(st, inp)
@@ -191,7 +212,9 @@ def precheck(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> 
         _check_countries(st, inp, name_cap)
     if reg is not None:
         _check_regulatory(issuer_capacity, reg)
-    _check_stages(st, inp, name_cap)
+    _check_limits(inp, name_cap)
+    if inp.basis is None:  # the knapsack bound is on weights; shares on a basis are ratios
+        _check_stages(st, inp, name_cap)
 
 
 def _active_groups(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> list[str]:
@@ -206,6 +229,7 @@ def _active_groups(st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | Non
         groups.append(f"country caps ({', '.join(capped)})")
     if reg is not None:
         groups.append(f"regulatory {reg.name}")
+    groups += [f"limit {name}" for name in inp.c_names]
     return groups
 
 
@@ -235,13 +259,16 @@ def check_feasibility(
     country_caps: Mapping[str, float] | float | None = None,
     min_weight: pd.Series | None = None,
     regulatory: RegulatoryLimits | None = None,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> None:
     """Cheap feasibility pre-checks (no solver); raise :class:`InfeasibleError` with advice.
 
     Detects: caps adding up to less than 100 %; an issuer, country or regulatory limit that makes
     100 % unreachable; minimum weights above 100 %, above a name's cap, or on a non-eligible name;
     a stage that cannot reach its target band (fractional-knapsack bound with each name's cap
-    limited by its issuer and country caps). Passing does not prove feasibility: the solver may
+    limited by its issuer and country caps; on weights only, not on a stage basis); a linear limit
+    that cannot reach its bounds (the same bound). Passing does not prove feasibility: the solver may
     still report infeasible (combinations of constraints), which :func:`stage_balanced_weights`
     reports as InfeasibleError listing the active constraint groups.
 
@@ -267,5 +294,7 @@ def check_feasibility(
         countries=countries,
         country_caps=country_caps,
         min_weight=min_weight,
+        stage_basis=stage_basis,
+        limits=limits,
     )
     precheck(st, inp, reg=regulatory)

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
+from exchina_index.construction.optimizer.limits import LinearLimit
 from exchina_index.construction.optimizer.problem import stages_of
 from exchina_index.construction.optimizer.stage_balanced import StageBalancedOptimizer
 from exchina_index.errors import InputError
@@ -31,6 +32,8 @@ def stage_balanced_weights(
     regulatory: RegulatoryLimits | None = None,
     solver: str = "CLARABEL",
     fallback_solvers: Sequence[str] = (),
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> pd.Series:
     """Weights closest to the anchor that balance the supply-chain stages and respect every cap.
 
@@ -38,7 +41,8 @@ def stage_balanced_weights(
 
         minimise    Σ_i (w_i − u_i)²/u_i + turnover_penalty · Σ_i |w_i − previous_i|
         subject to  Σ w = 1, min_weight ≤ w ≤ caps, w_i = 0 where u_i = 0,
-                    |Σ_i E_is w_i − target_s| ≤ stage_tolerance for every stage s,
+                    |share_s − target_s| ≤ stage_tolerance for every stage s,
+                    lower_j ≤ Σ_i c_ji w_i ≤ upper_j for every linear limit j,
                     issuer totals ≤ issuer_cap, country totals ≤ country cap,
                     the regulatory rule on issuer totals (if any).
 
@@ -76,6 +80,13 @@ def stage_balanced_weights(
         solved exactly by branch and bound (:mod:`~.branch_and_bound`).
     solver, fallback_solvers
         cvxpy solver names tried in order.
+    stage_basis
+        What the stage shares measure: None, the weights (``share_s = Σ_i E_is w_i``); a Series
+        ``b > 0`` by ticker (e.g. purity), the ``b``-weighted holdings
+        (``share_s = Σ_i b_i E_is w_i / Σ_i b_i w_i``, the rare-earth exposure by stage).
+    limits
+        :class:`~exchina_index.construction.optimizer.limits.LinearLimit` rows (e.g. a floor on the
+        weighted purity, a cap on the weight of low-purity names).
 
     Returns
     -------
@@ -120,4 +131,6 @@ def stage_balanced_weights(
         country_caps=country_caps,
         min_weight=min_weight,
         turnover_penalty=turnover_penalty,
+        stage_basis=stage_basis,
+        limits=limits,
     ).weights

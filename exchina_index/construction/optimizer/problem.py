@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
+from exchina_index.construction.optimizer.limits import LinearLimit, basis_array, limit_arrays
 from exchina_index.errors import InfeasibleError, InputError
 from exchina_index.rules.methodology import MAX_TURNOVER_PENALTY
 
@@ -88,6 +89,11 @@ class ReviewInputs:
     country_cap: np.ndarray  # (c,), inf = uncapped
     prev: np.ndarray
     lam: float
+    basis: np.ndarray | None = None  # stage basis (None: stage shares are weights)
+    C: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (r, n) linear limits
+    c_lo: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    c_hi: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    c_names: tuple[str, ...] = ()
 
     def issuer_upper(self, st: Structure, reg: RegulatoryLimits | None) -> np.ndarray:
         """Bound on each issuer's total from the issuer cap and the regulatory issuer maximum."""
@@ -355,6 +361,8 @@ def prepare_inputs(
     country_caps: Mapping[str, float] | float | None,
     min_weight: pd.Series | None,
     turnover_penalty: float,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> ReviewInputs:
     """Validate the review's numbers and lay them out as arrays in canonical order.
 
@@ -377,6 +385,7 @@ def prepare_inputs(
     prev = _fractions(st, previous, "previous", "previous weights", 1 + 1e-6, "previous weights are fractions")
     if not (math.isfinite(turnover_penalty) and 0 <= turnover_penalty <= MAX_TURNOVER_PENALTY):
         raise InputError(f"turnover_penalty must be between 0 and {MAX_TURNOVER_PENALTY:g}, got {turnover_penalty}")
+    C, c_lo, c_hi, c_names = limit_arrays(st.keys, limits)
     return ReviewInputs(
         u,
         cap,
@@ -389,6 +398,11 @@ def prepare_inputs(
         ccap,
         prev,
         float(turnover_penalty),
+        basis_array(st.keys, stage_basis, elig),
+        C,
+        c_lo,
+        c_hi,
+        c_names,
     )
 
 
@@ -404,6 +418,8 @@ def one_problem(
     countries: pd.Series | None,
     country_caps: Mapping[str, float] | float | None,
     min_weight: pd.Series | None,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> tuple[Structure, ReviewInputs]:
     """Structure and inputs of one problem without a previous portfolio, for the stand-alone
     :func:`check_feasibility` and :func:`verify_constraints`."""
@@ -420,5 +436,7 @@ def one_problem(
         country_caps=country_caps,
         min_weight=min_weight,
         turnover_penalty=0.0,
+        stage_basis=stage_basis,
+        limits=limits,
     )
     return st, inp

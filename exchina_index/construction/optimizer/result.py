@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
+from exchina_index.construction.optimizer.limits import stage_shares
 from exchina_index.construction.optimizer.problem import ReviewInputs, Structure
 from exchina_index.construction.optimizer.solver_chain import Solution
 from exchina_index.construction.optimizer.verify import BINDING_TOL, binding_constraints
@@ -37,14 +38,15 @@ class OptimizationResult:
         Per-name frame: ``u``, ``weight``, ``cap``, ``min_weight``, ``at_cap`` (weight >= cap − 1e-7),
         ``at_min`` (weight <= min_weight + 1e-7, for eligible names; ineligible names are False).
     stage_exposure_before, stage_exposure_after
-        Eᵀu and Eᵀw by stage.
+        The stage shares of u and of w: Eᵀu and Eᵀw, or on a stage basis b Eᵀ(b∘w) / bᵀw.
     issuer_totals, country_totals
         Weight per issuer / per country (empty when the optimizer has no countries).
     binding_constraints
         Sorted short names of the binding group constraints: ``"stage:mining upper"`` /
         ``"stage:mining lower"`` (``"stage:mining"`` when the tolerance is 0), ``"issuer:NAME"``,
         ``"country:AU"``, ``"regulatory:issuer_max:NAME"``, ``"regulatory:threshold:NAME"``,
-        ``"regulatory:large_sum"``.
+        ``"regulatory:large_sum"``, and ``"<limit name> lower"`` / ``"<limit name> upper"`` for a
+        linear limit at its bound.
     nodes
         Number of QPs solved (1 without a regulatory rule or when the convex answer complies).
     """
@@ -88,8 +90,8 @@ def build_result(
         index=st.user_index,
     )
     col = [st.stages.index(stage) for stage in st.user_stages]
-    before = pd.Series((inp.E.T @ inp.u)[col], index=st.user_stages, name="exposure")
-    after = pd.Series((inp.E.T @ w)[col], index=st.user_stages, name="exposure")
+    before = pd.Series(stage_shares(inp.E, inp.basis, inp.u)[col], index=st.user_stages, name="exposure")
+    after = pd.Series(stage_shares(inp.E, inp.basis, w)[col], index=st.user_stages, name="exposure")
     country = st.country_sum(w) if st.country_idx is not None else np.zeros(0)
     objective = float(np.sum((w[el] - inp.u[el]) ** 2 / inp.u[el]) + inp.lam * np.abs(w - inp.prev).sum())
     return OptimizationResult(

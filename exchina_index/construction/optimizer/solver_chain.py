@@ -103,6 +103,12 @@ class SolverChain:
             self._model = CvxpyModel(self._st, self.regulatory, self.turnover)
         return self._model
 
+    def model_for(self, inp: ReviewInputs) -> CvxpyModel:
+        """The cvxpy model with as many linear-limit rows as ``inp`` has (rebuilt when that changes)."""
+        if self._model is None or self._model.limit_rows != len(inp.C):
+            self._model = CvxpyModel(self._st, self.regulatory, self.turnover, len(inp.C))
+        return self._model
+
     def _runs(self) -> Iterator[tuple[int, str, clarabel.DefaultSettings | None]]:
         """(position in the solver chain, solver, direct Clarabel settings or None for cvxpy)."""
         for i, name in enumerate(self.solvers):
@@ -112,7 +118,7 @@ class SolverChain:
             else:
                 yield i, name, None
 
-    def _direct_qp(self, inp: ReviewInputs, node: Node) -> ReviewQP:
+    def direct_qp(self, inp: ReviewInputs, node: Node) -> ReviewQP:
         """The QP as plain arrays for :func:`~exchina_index.construction.optimizer.direct_qp.solve_direct`."""
         st, reg = self._st, self.regulatory
         return ReviewQP(
@@ -133,6 +139,10 @@ class SolverChain:
             hull=node.hull,
             large_sum=1.0 if reg is None else reg.large_sum,
             threshold=1.0 if reg is None else reg.large_threshold,
+            basis=inp.basis,
+            C=inp.C,
+            c_lo=inp.c_lo,
+            c_hi=inp.c_hi,
         )
 
     def _attempt(
@@ -140,8 +150,8 @@ class SolverChain:
     ) -> tuple[np.ndarray | None, str]:
         """Solve once: (weights or None, cvxpy-style status)."""
         if settings is None:
-            return self.model.solve(name, inp, node)
-        w, status = solve_direct(self._direct_qp(inp, node), settings)
+            return self.model_for(inp).solve(name, inp, node)
+        w, status = solve_direct(self.direct_qp(inp, node), settings)
         return w, DIRECT_STATUS.get(status, status)
 
     def solve(self, inp: ReviewInputs, node: Node) -> Solution:

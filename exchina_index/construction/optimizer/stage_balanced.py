@@ -43,7 +43,9 @@ import pandas as pd
 from exchina_index.construction.compliance import RegulatoryLimits
 from exchina_index.construction.optimizer.branch_and_bound import solve_regulatory
 from exchina_index.construction.optimizer.capacity import structure_capacity
+from exchina_index.construction.optimizer.direct_qp import clarabel_settings, min_stage_deviation
 from exchina_index.construction.optimizer.feasibility import infeasible_error, precheck
+from exchina_index.construction.optimizer.limits import LinearLimit
 from exchina_index.construction.optimizer.problem import (
     Node,
     ReviewInputs,
@@ -62,6 +64,9 @@ if TYPE_CHECKING:
     import cvxpy as cp
 
 __all__ = ["StageBalancedOptimizer"]
+
+#: Clarabel's default settings, quiet, for the least-stage-deviation LP.
+_LP_SETTINGS = clarabel_settings({})
 
 
 def _clean_up(sol: Solution, st: Structure, inp: ReviewInputs, reg: RegulatoryLimits | None) -> np.ndarray:
@@ -213,6 +218,8 @@ class StageBalancedOptimizer:
         country_caps: Mapping[str, float] | float | None = None,
         min_weight: pd.Series | None = None,
         turnover_penalty: float = 0.0,
+        stage_basis: pd.Series | None = None,
+        limits: Sequence[LinearLimit] = (),
     ) -> OptimizationResult:
         """Set the parameters for one review and solve.
 
@@ -249,6 +256,8 @@ class StageBalancedOptimizer:
             country_caps=country_caps,
             min_weight=min_weight,
             turnover_penalty=turnover_penalty,
+            stage_basis=stage_basis,
+            limits=limits,
         )
         precheck(st, inp, reg)
         start = time.perf_counter()
@@ -271,6 +280,8 @@ class StageBalancedOptimizer:
         country_caps: Mapping[str, float] | float | None = None,
         eligible: pd.Series | None = None,
         solver: str = "CLARABEL",
+        stage_basis: pd.Series | None = None,
+        limits: Sequence[LinearLimit] = (),
     ) -> float:
         """:func:`~.capacity.max_feasible_aum` on this optimizer's universe, issuers and countries.
 
@@ -288,7 +299,59 @@ class StageBalancedOptimizer:
             country_caps=country_caps,
             eligible=eligible,
             solver=solver,
+            stage_basis=stage_basis,
+            limits=limits,
         )
+
+    def min_stage_deviation(
+        self,
+        stage_exposure: pd.DataFrame,
+        targets: Mapping[str, float] | pd.Series,
+        caps: pd.Series | float,
+        *,
+        eligible: pd.Series,
+        issuer_cap: float | None = None,
+        country_caps: Mapping[str, float] | float | None = None,
+        stage_basis: pd.Series | None = None,
+        limits: Sequence[LinearLimit] = (),
+        min_weight: pd.Series | None = None,
+    ) -> float:
+        """The least stage deviation ``max_k |share_k − target_k|`` that the caps, the issuer and
+        country caps and the limits allow (an LP, :func:`~.direct_qp.min_stage_deviation`; the
+        regulatory rule, not convex, is left out).
+
+        Raises
+        ------
+        InfeasibleError
+            The constraints other than the stage band cannot hold (the message names why when the
+            pre-checks can tell).
+        SolverError
+            Clarabel failed on the LP.
+        """
+        st = self._st
+        inp = prepare_inputs(
+            st,
+            pd.Series(eligible.to_numpy(dtype=float), index=eligible.index),
+            stage_exposure,
+            targets,
+            caps,
+            None,
+            stage_tolerance=1.0,
+            issuer_cap=issuer_cap,
+            country_caps=country_caps,
+            min_weight=min_weight,
+            turnover_penalty=0.0,
+            stage_basis=stage_basis,
+            limits=limits,
+        )
+        precheck(st, inp, None)
+        qp = self._chain.direct_qp(inp, Node(np.zeros(len(st.issuer_names)), inp.issuer_upper(st, None)))
+        tau, _, status = min_stage_deviation(qp, _LP_SETTINGS)
+        if tau is None:
+            if "Infeasible" in status:
+                raise infeasible_error(st, inp, None, [("CLARABEL", status)], " even with no stage band")
+            raise SolverError(f"the least-stage-deviation LP failed (Clarabel status '{status}')")
+        return max(tau, 0.0)
 
     def _solve_convex(self, inp: ReviewInputs) -> Solution:
         """The review's QP without a regulatory rule: one solve with the issuer caps as bounds."""

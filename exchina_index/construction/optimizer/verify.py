@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
+from exchina_index.construction.optimizer.limits import LinearLimit, stage_shares
 from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
@@ -63,9 +64,15 @@ def violations(
         out.append(f"'{names[i]}' weight {w[i]:.10f} above its cap {inp.upper[i]:.10f}")
     for i in np.flatnonzero(w < inp.lower - atol):
         out.append(f"'{names[i]}' weight {w[i]:.10f} below its minimum {inp.lower[i]:.10f}")
-    expo = inp.E.T @ w
-    for s in np.flatnonzero(np.abs(expo - inp.target) > inp.tol + atol):
-        out.append(f"stage '{st.stages[s]}' exposure {expo[s]:.10f} outside {inp.target[s]:.10f} ± {inp.tol}")
+    # the band as the solvers see it: |Σ w b (E_k − t_k)| <= tol Σ w b (b = 1: |Eᵀw − t| <= tol)
+    basis = np.ones(st.n) if inp.basis is None else inp.basis
+    gap = (inp.E * (basis * w)[:, None]).sum(axis=0) - inp.target * (basis @ w)
+    shares = stage_shares(inp.E, inp.basis, w)
+    for s in np.flatnonzero(np.abs(gap) > inp.tol * (basis @ w) + atol):
+        out.append(f"stage '{st.stages[s]}' share {shares[s]:.10f} outside {inp.target[s]:.10f} ± {inp.tol}")
+    limited = inp.C @ w if len(inp.C) else np.zeros(0)
+    for r in np.flatnonzero((limited > inp.c_hi + atol) | (limited < inp.c_lo - atol)):
+        out.append(f"limit '{inp.c_names[r]}' at {limited[r]:.10f} outside [{inp.c_lo[r]}, {inp.c_hi[r]}]")
     W = st.issuer_sum(w)
     if inp.issuer_cap is not None:
         for j in np.flatnonzero(W > inp.issuer_cap + atol):
@@ -89,7 +96,7 @@ def binding_constraints(w: np.ndarray, st: Structure, inp: ReviewInputs, reg: Re
     See :attr:`~exchina_index.construction.optimizer.OptimizationResult.binding_constraints`.
     """
     binding: list[str] = []
-    expo = inp.E.T @ w
+    expo = stage_shares(inp.E, inp.basis, w)
     for s, stage in enumerate(st.stages):
         if inp.tol == 0:
             binding.append(f"stage:{stage}")
@@ -98,6 +105,10 @@ def binding_constraints(w: np.ndarray, st: Structure, inp: ReviewInputs, reg: Re
             binding.append(f"stage:{stage} upper")
         if expo[s] <= inp.target[s] - inp.tol + BINDING_TOL:
             binding.append(f"stage:{stage} lower")
+    if len(inp.C):
+        limited = inp.C @ w
+        binding += [f"{inp.c_names[r]} lower" for r in np.flatnonzero(limited <= inp.c_lo + BINDING_TOL)]
+        binding += [f"{inp.c_names[r]} upper" for r in np.flatnonzero(limited >= inp.c_hi - BINDING_TOL)]
     W = st.issuer_sum(w)
     if inp.issuer_cap is not None:
         binding += [f"issuer:{st.issuer_names[j]}" for j in np.flatnonzero(W >= inp.issuer_cap - BINDING_TOL)]
@@ -132,6 +143,8 @@ def verify_constraints(
     min_weight: pd.Series | None = None,
     regulatory: RegulatoryLimits | None = None,
     atol: float = ATOL,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
 ) -> list[str]:
     """List every constraint of :func:`stage_balanced_weights` that ``weights`` break by > atol.
 
@@ -161,5 +174,7 @@ def verify_constraints(
         countries=countries,
         country_caps=country_caps,
         min_weight=min_weight,
+        stage_basis=stage_basis,
+        limits=limits,
     )
     return violations(aligned(weights, st, "weights", 0.0), st, inp, regulatory, atol)

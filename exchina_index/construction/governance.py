@@ -1,0 +1,71 @@
+"""The minimum number of constituents and its fallback (rulebook ``[governance]``).
+
+MVIS's REMX holds at least 20 names; a thin ex-China universe often has fewer that pass every
+screen. With fewer eligible names than ``governance.min_constituents`` the rulebook's ``fallback``
+applies and is recorded in the review's report:
+
+``relax_size``      names that fail only a size or ADTV *entry* threshold but pass the *retention*
+                    thresholds (the buffer incumbents get) are admitted, largest market cap first,
+                    up to the floor;
+``hold_eligible``   the eligible names are held as they are.
+
+Either way, a count still below the floor is said in the record; the review goes on (the ladder's
+last resort keeps the weights feasible).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from exchina_index.rules.methodology import Methodology
+
+__all__ = ["ENTRY_CODES", "floor_fallback"]
+
+#: The reason codes of a newcomer that fails an entry threshold only.
+ENTRY_CODES = ("SIZE_BELOW_ENTRY", "ADTV_BELOW_ENTRY")
+
+
+def floor_fallback(
+    m: Methodology, tickers: pd.Index, reason: np.ndarray, eligible: np.ndarray, mcap: np.ndarray, adtv: np.ndarray
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The names the minimum-constituent fallback admits (a bool mask) and the record's lines.
+
+    Parameters
+    ----------
+    m
+        The rulebook (``governance`` and ``size`` sections).
+    tickers
+        The universe's listings, in the order of the arrays.
+    reason, eligible
+        The screens' final reason codes and eligibility (static screens passed where the code is a
+        market-screen code).
+    mcap, adtv
+        Market cap and ADTV (USD) at the cut-off; a skipped screen's NaN passes it.
+
+    Returns
+    -------
+    (admitted, lines)
+        ``admitted`` is all False when the floor is met or the fallback is ``hold_eligible``.
+    """
+    floor, n = m.governance.min_constituents, int(np.count_nonzero(eligible))
+    admitted = np.zeros(len(reason), dtype=bool)
+    if n >= floor:
+        return admitted, ()
+    lines = [f"minimum constituents: {n} eligible, below the floor of {floor}"]
+    if m.governance.fallback == "relax_size":
+        sz = m.size
+        with np.errstate(invalid="ignore"):
+            passes = ~(mcap < sz.market_cap_retention_usd) & ~(adtv < sz.adtv_retention_usd)
+        candidates = np.flatnonzero(np.isin(reason, ENTRY_CODES) & passes)
+        order = candidates[np.lexsort((tickers[candidates].astype(str), -np.nan_to_num(mcap[candidates], nan=0.0)))]
+        take = order[: floor - n]
+        admitted[take] = True
+        names = ", ".join(str(t) for t in tickers[take]) or "none qualifies"
+        lines.append(f"fallback relax_size: {len(take)} admitted at the retention thresholds ({names})")
+    else:
+        lines.append("fallback hold_eligible: the eligible names are held")
+    total = n + int(admitted.sum())
+    if total < floor:
+        lines.append(f"the index holds at most {total} names, below the floor of {floor}")
+    return admitted, tuple(lines)
