@@ -26,6 +26,7 @@ from exchina_index.publish.deliverables import (
     TRADES_COLUMNS,
     Bundle,
     json_float,
+    rulebook_status,
 )
 from exchina_index.publish.review_report import render_report
 from exchina_index.rules.methodology import STAGES
@@ -238,6 +239,11 @@ def _manifest(b: Bundle, files: dict[str, bytes]) -> dict[str, Any]:
         "solver": {"name": str(rep.solver), "status": str(rep.status), "fallback_used": bool(rep.fallback_used)},
         "relaxations": list(rep.relaxations),
         "binding_constraints": list(rep.binding_constraints),
+        **rulebook_status(b.methodology, rv["implement"]),
+        "purity": {key: json_float(value, 12) for key, value in sorted(rep.purity.items())},
+        "stage_band": json_float(rep.stage_band, 12),
+        "governance": list(rep.governance),
+        "decisions": list(rep.decisions),
         "summary": b.summary,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "run_at": _now(),

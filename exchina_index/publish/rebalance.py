@@ -69,12 +69,11 @@ import pandas as pd
 
 from exchina_index import atomic
 from exchina_index._text import SYNTHETIC_TAG
-from exchina_index.construction.record import ReviewReport
 from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import InputError, OutputError, ReviewDateError
-from exchina_index.publish.deliverables import assemble, rulebook_status
-from exchina_index.publish.files import FILES, call_record, canonical_json, render_files
+from exchina_index.publish.deliverables import assemble
+from exchina_index.publish.files import FILES, call_record, render_files
 from exchina_index.publish.previous import resolve_previous
 from exchina_index.rules.calendar import review_dates, review_for
 from exchina_index.rules.methodology import Methodology, check_aum, load_methodology, resolve_methodology
@@ -183,16 +182,7 @@ def rebalance(
 
     bundle = assemble(universe, market, close_usd, m, review, aum_usd, result, prev, drifted, as_of)
     files = render_files(bundle, command_line=command_line, call=call_record(as_of, aum, previous, force, methodology))
-    files["manifest.json"] = _with_governance(files["manifest.json"], m, implement, result.report)
     return _publish(out_dir, dest, files, force)
-
-
-def _with_governance(manifest: bytes, m: Methodology, implement: pd.Timestamp, report: ReviewReport) -> bytes:
-    """The manifest with the rulebook's status at ``implement`` and the review's governance lines and
-    decisions (the manifest's hashes cover the other files, so adding keys changes none of them)."""
-    record = json.loads(manifest)
-    record.update(rulebook_status(m, implement), governance=list(report.governance), decisions=list(report.decisions))
-    return canonical_json(record)
 
 
 def proforma_note(manifest: Mapping[str, Any]) -> str | None:

@@ -134,6 +134,7 @@ def _summary(b: Bundle) -> list[str]:
                     f"{usd(s['estimated_cost_usd'])} ({s['estimated_cost_bps_of_aum']:.2f} bp of AUM)",
                 ),
                 ("longest days to trade at this AUM", f"{s['max_days_to_trade']:.2f}"),
+                *_integrity_rows(b),
                 (
                     "compliance (rules in force)",
                     _PASS if s["compliance_passed"] else '<span class="fail">FAIL — see below</span>',
@@ -152,6 +153,24 @@ def _summary(b: Bundle) -> list[str]:
             + "</p>"
         )
     return parts
+
+
+def _integrity_rows(b: Bundle) -> list[tuple[str, str]]:
+    """Weighted purity, weight in low-purity names and stage deviation against the rulebook's limits."""
+    rep, rule, tolerance = b.report, b.methodology.purity, b.methodology.stages.tolerance
+    if not rep.purity:
+        return []
+    return [
+        ("weighted purity", f"{rep.purity['weighted']:.3f} (floor {rule.min_weighted:.2f})"),
+        (
+            f"weight in names with purity below {rule.low_threshold:.2f}",
+            f"{pct(rep.purity['low_weight'])} (at most {pct(rule.low_max_weight)})",
+        ),
+        (
+            f"largest stage deviation ({b.methodology.stages.basis} basis)",
+            f"{pct(rep.purity['stage_deviation'])} (band ±{pct(rep.stage_band)}; rulebook ±{pct(tolerance)})",
+        ),
+    ]
 
 
 def _governance(b: Bundle) -> list[str]:

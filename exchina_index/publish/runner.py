@@ -46,6 +46,7 @@ OUTPUT_FILES: frozenset[str] = frozenset(
         "drifted_weights.csv",
         "reviews.csv",
         "constituents.csv",
+        "replacements.csv",
         "manifest.json",
     }
 )
@@ -65,8 +66,10 @@ def run_spec(
 
     Files: ``tearsheet.html`` (quantstats) and ``thematic.html`` with their CSVs (``levels.csv``,
     ``weights.csv``, ``turnover.csv``), plus ``drifted_weights.csv`` and ``reviews.csv`` (one row
-    per review: dates, names held, binding constraints, relaxations, governance rules applied,
-    discretion-log decisions) unless ``tearsheet_only``,
+    per review: dates, names held, binding constraints, weighted purity, weight in low-purity names,
+    stage deviation and the band solved with, relaxations, governance rules applied,
+    discretion-log decisions), ``constituents.csv`` and ``replacements.csv`` (the deletions between
+    reviews replaced from the reserve list) unless ``tearsheet_only``,
     and ``manifest.json``.
 
     Parameters
@@ -220,6 +223,11 @@ def _write_extras(result: Any, folder: Path) -> None:
                 "eligible": int(rep.names.eligible.sum()),
                 "binding": "; ".join(rep.binding_constraints),
                 "liquidity_capped": "; ".join(rep.names.index[(rep.names.binding == "cap:liquidity").to_numpy()]),
+                "weighted_purity": rep.purity.get("weighted"),
+                "low_purity_weight": rep.purity.get("low_weight"),
+                "stage_deviation": rep.purity.get("stage_deviation"),
+                "stage_band": rep.stage_band,
+                "single_cap": rep.single_cap,
                 "relaxations": "; ".join(rep.relaxations),
                 "governance": "; ".join(rep.governance),
                 "decisions": "; ".join(rep.decisions),
@@ -232,6 +240,11 @@ def _write_extras(result: Any, folder: Path) -> None:
         folder / "reviews.csv", pd.DataFrame(rows).to_csv(index=False, float_format="%.10g", lineterminator="\n")
     )
     atomic.write_text(folder / "constituents.csv", _constituents(result).to_csv(index=False, lineterminator="\n"))
+    replaced = pd.DataFrame(list(result.replacements), columns=["date", "deleted", "replacement", "weight"])
+    replaced["date"] = pd.to_datetime(replaced["date"]).dt.strftime("%Y-%m-%d")
+    atomic.write_text(
+        folder / "replacements.csv", replaced.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    )
 
 
 def _constituents(result: Any) -> Any:

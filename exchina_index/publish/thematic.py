@@ -180,7 +180,8 @@ def _summary_facts(n: ThematicNumbers, result: Any) -> list[list[Any]]:
             "Max drawdown of the net total-return index",
             Cell(pct(n.stats.loc["net_total_return", "max_drawdown"]), id="mdd-ntr"),
         ],
-        ["Delistings sold between reviews", str(len(delistings))],
+        ["Deletions between reviews", str(len(delistings))],
+        ["Replaced from the reserve list", str(len(getattr(result, "replacements", ()) or ()))],
         [
             "Data source",
             Cell(

@@ -322,6 +322,10 @@ def test_report_is_self_contained_and_flags_synthetic_data(chain: list[Path]) ->
     ):
         assert section in text, section
     assert "<strong>demo</strong>" in text
+    # the thematic-integrity figures, as the manifest records them
+    man = manifest(chain[-1])
+    assert f"{man['purity']['weighted']:.3f} (floor 0.50)" in text
+    assert "largest stage deviation (exposure basis)" in text and "rulebook ±2.00%" in text
 
 
 def test_second_identical_run_gives_identical_files(chain: list[Path], env: Env, tmp_path: Path) -> None:

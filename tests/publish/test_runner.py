@@ -187,3 +187,21 @@ def test_staging_folders_of_a_killed_run_are_cleaned_by_the_next(tmp_path: Path,
     with pytest.raises(_Stop):
         run_spec(_spec(tmp_path / "s"), out=out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s"]
+
+
+def test_reviews_csv_records_the_purity_figures_and_replacements_csv_is_written(real_run: Path) -> None:
+    import pandas as pd
+
+    from exchina_index.universe.loading import load_universe
+
+    universe = load_universe()
+    reviews = pd.read_csv(real_run / "reviews.csv", parse_dates=["implement", "cutoff"])
+    weights = pd.read_csv(real_run / "weights.csv", index_col=0, parse_dates=True)
+    for row in reviews.itertuples():
+        purity = universe.facts_at(row.cutoff)["purity"].reindex(weights.columns)
+        w = weights.loc[row.implement]
+        assert row.weighted_purity == pytest.approx(float(purity @ w), abs=1e-8)
+        assert row.low_purity_weight == pytest.approx(float(w[purity < 0.25].sum()), abs=1e-8)
+        assert row.stage_deviation <= row.stage_band + 1e-8 and row.single_cap >= 0.08
+    # no listing of the demo ends in this period: the file is there with its header only
+    assert (real_run / "replacements.csv").read_text(encoding="utf-8") == "date,deleted,replacement,weight\n"
