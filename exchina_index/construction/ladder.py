@@ -116,7 +116,8 @@ def last_resort_steps(p: LadderProblem, single: float) -> list[Step]:
     least stage deviation its caps allow, however wide: the widest caps; then with the country caps
     lifted; then the caps raised just enough for the eligible names to hold 100 % (above 1/N) within
     the purity limits (:func:`least_cap`), but not above ``relaxation.last_resort_cap``; then the
-    purity limits moved as far as those caps force. Each is recorded."""
+    purity limits moved as far as those caps force; then, under a fund rule (RIC, UCITS), the rule
+    suspended (the compliance report shows it failing). Each is recorded."""
     m = p.methodology
     lifted = _lifted(p)
     n = int(np.count_nonzero(p.eligible))
@@ -136,9 +137,16 @@ def last_resort_steps(p: LadderProblem, single: float) -> list[Step]:
             False,
         ),
     ]
+    last = lifted
     if p.limits and p.purity is not None:
         limits, line = reachable_purity_limits(m, p.purity, p.eligible, fit, _floors(p))
-        steps.append(Step(f"{line}; country caps lifted", replace(lifted, limits=limits), fit, False))
+        last = replace(lifted, limits=limits)
+        steps.append(Step(f"{line}; country caps lifted", last, fit, False))
+    rule = m.regulatory.active
+    if rule is not None:  # too few issuers for the fund rule (e.g. RIC needs about 13)
+        issuers = len(set(p.issuers[p.eligible])) if p.issuers is not None else n
+        label = f"last resort: the {m.regulatory.mode} rule suspended ({issuers} eligible issuers cannot meet it)"
+        steps.append(Step(label, replace(last, optimizer=p.optimizer.unregulated()), fit, False))
     return steps
 
 

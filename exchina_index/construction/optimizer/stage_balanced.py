@@ -33,6 +33,7 @@ A solve, step by step
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -169,6 +170,19 @@ class StageBalancedOptimizer:
             self._st, regulatory, bool(turnover), (str(solver), *map(str, fallback_solvers)), bool(direct_clarabel)
         )
         self.max_nodes = int(max_nodes)
+        self._unregulated: StageBalancedOptimizer | None = None
+
+    def unregulated(self) -> StageBalancedOptimizer:
+        """This optimizer without its regulatory rule: the same universe, solvers and settings (for a
+        review whose issuers cannot meet the rule at all; the ladder's last resort). Built once."""
+        if self.regulatory is None:
+            return self
+        if self._unregulated is None:
+            other = copy.copy(self)
+            other._chain = SolverChain(self._st, None, self.turnover, self._chain.solvers, self.direct_clarabel)
+            other._unregulated = other
+            self._unregulated = other
+        return self._unregulated
 
     @property
     def regulatory(self) -> RegulatoryLimits | None:
