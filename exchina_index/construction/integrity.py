@@ -49,17 +49,19 @@ def reachable_purity_limits(
     lower = np.where(eligible, np.minimum(floor, cap), 0.0)
     room = np.where(eligible, cap, 0.0) - lower
     low = eligible & (p < rule.low_threshold)
-    low_max = min(1.0, max(rule.low_max_weight, 1.0 - float(room[~low].sum() + lower[~low].sum()), lower[low].sum()))
+    forced_low = max(1.0 - float(room[~low].sum() + lower[~low].sum()), float(lower[low].sum()))
+    # a moved limit gets a hair of room (1e-9) so that it holds at solver accuracy
+    low_max = rule.low_max_weight if forced_low <= rule.low_max_weight else min(1.0, forced_low + 1e-9)
     order = np.argsort(-np.where(eligible, p, -np.inf), kind="stable")
     budget = 1.0 - lower.sum()
     take = np.minimum(room[order], np.maximum(budget - np.concatenate(([0.0], np.cumsum(room[order])[:-1])), 0.0))
     best = float(p @ lower + p[order] @ take)
-    weighted = min(rule.min_weighted, best - 1e-9)
+    weighted = rule.min_weighted if best >= rule.min_weighted else best - 1e-9
     line = (
         f"last resort: purity limits at what the eligible names allow at {cap:.0%} caps "
         f"(weighted purity >= {weighted:.3f}, low-purity weight <= {low_max:.1%})"
     )
-    return _limits(purity, weighted, rule.low_threshold, min(1.0, low_max + 1e-9)), line
+    return _limits(purity, weighted, rule.low_threshold, low_max), line
 
 
 def stage_basis(m: Methodology, purity: pd.Series, eligible: np.ndarray) -> pd.Series | None:

@@ -203,7 +203,13 @@ def test_verify_reports_a_broken_limit_and_a_share_off_its_basis() -> None:
     E = pd.DataFrame({"mining": [1.0, 0.0], "manufacturing": [0.0, 1.0]}, index=u.index)
     floor = LinearLimit("purity:weighted", pd.Series({"A": 1.0, "B": 0.25}), lower=0.7)
     out = verify_constraints(
-        u, u, E, {"mining": 0.5, "manufacturing": 0.5}, 1.0, stage_basis=pd.Series({"A": 1.0, "B": 0.25}), limits=[floor]
+        u,
+        u,
+        E,
+        {"mining": 0.5, "manufacturing": 0.5},
+        1.0,
+        stage_basis=pd.Series({"A": 1.0, "B": 0.25}),
+        limits=[floor],
     )
     # 0.5 / 0.5 weights: exposure shares 0.8 / 0.2 (off by 30 pp), weighted purity 0.625 < 0.7
     assert any(line.startswith("stage 'mining' share 0.8000000000") for line in out)
