@@ -253,7 +253,7 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
     notional = pd.Series(np.where(p.eligible, liquidity_notional(p.adtv, m.liquidity), 0.0), index=p.anchor.index)
     failures: list[str] = []
     capacity = _capacity(p, notional, m.caps.single, m.stages.tolerance)  # of the rulebook as written
-    found = _walk(p, cap_steps(p), notional, failures)
+    found = _walk(p, cap_steps(p), notional, failures, capacity)
     if found is None and m.relaxation.last_resort:
         found = _walk(p, last_resort_steps(p, max((m.caps.single, *m.relaxation.single_cap_steps))), notional, failures)
     if found is not None:
@@ -268,23 +268,31 @@ def solve_with_ladder(p: LadderProblem) -> LadderResult:
 
 
 def _walk(
-    p: LadderProblem, steps: list[Step], notional: pd.Series, failures: list[str]
+    p: LadderProblem, steps: list[Step], notional: pd.Series, failures: list[str], as_written: float | None = None
 ) -> tuple[OptimizationResult, np.ndarray, tuple[str, ...], float, float] | None:
-    """The first step that solves: (result, liquidity caps, steps recorded, band, single cap)."""
+    """The first step that solves: (result, liquidity caps, steps recorded, band, single cap);
+    ``as_written`` is the capacity of the rulebook as written when known (the first step's)."""
     m = p.methodology
-    for step in steps:
+    for i, step in enumerate(steps):
         q = step.problem
         tolerance = m.stages.tolerance
-        cap_aum = _capacity(q, notional, step.single, tolerance)
+        if i == 0 and step.label is None and as_written is not None:
+            cap_aum = as_written
+        else:
+            cap_aum = _capacity(q, notional, step.single, tolerance)
         relaxations = [step.label] if step.label else []
-        if cap_aum <= 0:  # the band cannot hold at any AUM: the least one the caps allow
+        no_aum = cap_aum <= 0  # the band cannot hold at any AUM: the least one the caps allow
+        found = None
+        if not no_aum:
+            found = _attempt(q, step.label or "as written", tolerance, step.single, cap_aum, relaxations, failures)
+        if found is None:  # also when the capacity LP, which cannot see the minimum weights, was wrong
             band = _band(p, step, failures)
-            if band is None:
+            if band is None or (not no_aum and band[0] <= tolerance):
                 continue
             tolerance = band[0]
             relaxations.append(band[1])
             cap_aum = _capacity(q, notional, step.single, tolerance)
-        found = _attempt(q, step.label or "as written", tolerance, step.single, cap_aum, relaxations, failures)
+            found = _attempt(q, step.label or "as written", tolerance, step.single, cap_aum, relaxations, failures)
         if found is not None:
             return found[0], found[1], tuple(relaxations), tolerance, step.single
     return None

@@ -195,7 +195,11 @@ def _check_stage_sums(path: Path, h: pd.DataFrame) -> None:
 
 def lines_by_issuer(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Each issuer's lines as positions in ``frame`` (facts of an issuer apply to all its lines)."""
-    return {str(iss): frame.index.get_indexer(g.index) for iss, g in frame.groupby("issuer", sort=False)}
+    codes, issuers = pd.factorize(frame["issuer"], sort=False)
+    order = np.argsort(codes, kind="stable")  # lines of one issuer together, in the frame's order
+    order = order[codes[order] >= 0]  # no issuer: no group
+    groups = np.split(order, np.cumsum(np.bincount(codes[codes >= 0], minlength=len(issuers)))[:-1])
+    return {str(iss): g for iss, g in zip(issuers, groups)}
 
 
 @dataclass(frozen=True, eq=False)

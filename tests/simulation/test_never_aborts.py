@@ -30,3 +30,15 @@ def test_a_thin_2006_universe_under_ric_backtests_with_every_rule_given_up_recor
     assert f"last resort: the ric rule suspended ({issuers} eligible issuers cannot meet it)" in first.relaxations
     assert first.governance[0].startswith("minimum constituents: ")
     assert abs(next(iter(result.reviews.values())).weights.sum() - 1) < 1e-9
+
+
+def test_the_weight_basis_design_backtests_the_demo_through_its_thin_years() -> None:
+    # its review of 2020-12-18 passes the capacity LP at ±2 pp, which cannot see the minimum
+    # weights; the ladder then solves for the least band (±2.2 pp) instead of giving up
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    weight = xi.load_methodology().with_overrides({"stages": {"basis": "weight"}})
+    result = xi.backtest(universe, market, weight, start="2020-09-01", end="2021-06-30")
+    review = result.reviews[next(k for k in result.reviews if str(k.date()) == "2020-12-18")].report
+    assert review.stage_band > weight.stages.tolerance
+    assert any(r.startswith("stage tolerance widened") for r in review.relaxations)
