@@ -42,16 +42,6 @@ DAY = "2025-09-10"  # the day each Yahoo case spoils
 
 NEVER_APPLIED = [
     # (id, overrides, the key named)
-    (
-        "stage tolerance steps decreasing",
-        {"relaxation": {"stage_tolerance_steps": [0.10, 0.05]}},
-        "relaxation.stage_tolerance_steps",
-    ),
-    (
-        "stage tolerance step repeated",
-        {"relaxation": {"stage_tolerance_steps": [0.05, 0.05, 0.10]}},
-        "relaxation.stage_tolerance_steps",
-    ),
     ("single cap steps decreasing", {"relaxation": {"single_cap_steps": [0.15, 0.10]}}, "relaxation.single_cap_steps"),
     ("single cap step repeated", {"relaxation": {"single_cap_steps": [0.10, 0.10]}}, "relaxation.single_cap_steps"),
     (
@@ -94,9 +84,9 @@ def test_cli_spec_with_a_rulebook_value_never_applied_is_one_line_exit_2(
 
 def test_increasing_steps_and_a_floor_within_the_cap_are_accepted() -> None:
     m = xi.load_methodology().with_overrides(
-        {"relaxation": {"stage_tolerance_steps": [0.03], "single_cap_steps": []}, "caps": {"min_weight_held": 0.08}}
+        {"relaxation": {"max_stage_tolerance": 0.03, "single_cap_steps": []}, "caps": {"min_weight_held": 0.08}}
     )
-    assert m.relaxation.stage_tolerance_steps == (0.03,) and m.caps.min_weight_held == 0.08
+    assert m.relaxation.max_stage_tolerance == 0.03 and m.caps.min_weight_held == 0.08
 
 
 # --------------------------------------------------------------------------------------------------

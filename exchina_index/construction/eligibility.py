@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.discretion import apply_decisions
-from exchina_index.construction.governance import floor_fallback
+from exchina_index.construction.governance import entry_only_candidates, floor_fallback
 from exchina_index.construction.market_screens import (
     fast_entry_detail,
     panel_fast_entries,
@@ -46,6 +46,7 @@ class Eligibility:
     skip_adtv: bool
     governance: tuple[str, ...]
     decisions: tuple[str, ...]
+    reserve: tuple[str, ...]  # the reserve list: entry-only candidates the fallback did not admit
 
 
 def review_eligibility(
@@ -73,16 +74,23 @@ def review_eligibility(
     # the fallback's retention test on the size screens' own figures
     size_cap, size_adtv = size_panel.row("market_cap_usd", k, columns), size_panel.row("adtv_usd", k, columns)
     admitted, governance = floor_fallback(m, tickers, reason, eligible, size_cap, size_adtv)
+    reserve = tuple(str(tickers[j]) for j in entry_only_candidates(m, tickers, reason, size_cap, size_adtv))
     if admitted.any():  # the codes again with the admitted names passing, the exclusions on top
         reason, eligible = final_reasons(screens.reason, np.where(admitted, "OK", market_reason), screens.flags)
         reason, eligible, _ = apply_decisions(log, tickers, t, reason, eligible)
-    fast = panel_fast_entries(size_panel, k, columns, incumbent, m) & eligible
+        reserve = tuple(r for r in reserve if r not in set(tickers[admitted]))
+    fast = panel_fast_entries(size_panel, k, columns, incumbent, m, market_reason) & eligible
     entries = tuple(
         f"{tickers[j]}: {fast_entry_detail(float(size_cap[j]), m.governance)}" for j in np.flatnonzero(fast)
     )
     detail = _detail(screens.detail, eligible, skip_size, skip_adtv, fast, size_cap, m)
+    for j in np.flatnonzero(admitted & eligible):
+        parts = (str(detail[j]), f"admitted by the minimum-constituent fallback (relax_size; was {market_reason[j]})")
+        detail[j] = "; ".join(p for p in parts if p)
     mcap, adtv = panel.row("market_cap_usd", k, columns), panel.row("adtv_usd", k, columns)
-    return Eligibility(screens, reason, eligible, detail, mcap, adtv, skip_adtv, governance + entries, decisions)
+    return Eligibility(
+        screens, reason, eligible, detail, mcap, adtv, skip_adtv, governance + entries, decisions, reserve
+    )
 
 
 def final_reasons(

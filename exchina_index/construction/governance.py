@@ -5,12 +5,14 @@ screen. With fewer eligible names than ``governance.min_constituents`` the ruleb
 applies and is recorded in the review's report:
 
 ``relax_size``      names that fail only a size or ADTV *entry* threshold but pass the *retention*
-                    thresholds (the buffer incumbents get) are admitted, largest market cap first,
-                    up to the floor;
+                    thresholds (the buffer incumbents get; :func:`entry_only_candidates`) are
+                    admitted, largest (full) market cap first, up to the floor;
 ``hold_eligible``   the eligible names are held as they are.
 
 Either way, a count still below the floor is said in the record; the review goes on (the ladder's
-last resort keeps the weights feasible).
+last resort keeps the weights feasible). The candidates not admitted are the review's reserve list:
+between reviews, a deletion that takes the count below the floor is replaced by the first of them
+still trading (:mod:`exchina_index.simulation.backtest`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,27 @@ import pandas as pd
 
 from exchina_index.rules.methodology import Methodology
 
-__all__ = ["ENTRY_CODES", "floor_fallback"]
+__all__ = ["ENTRY_CODES", "entry_only_candidates", "floor_fallback"]
 
 #: The reason codes of a newcomer that fails an entry threshold only.
 ENTRY_CODES = ("SIZE_BELOW_ENTRY", "ADTV_BELOW_ENTRY")
+
+
+def entry_only_candidates(
+    m: Methodology, tickers: pd.Index, reason: np.ndarray, mcap: np.ndarray, adtv: np.ndarray
+) -> np.ndarray:
+    """Positions of the names that fail only a size or ADTV *entry* threshold (their code is one of
+    :data:`ENTRY_CODES`: every other screen passed) but pass the *retention* thresholds, largest
+    market cap first (a missing one last), ties by ticker. A missing market cap or ADTV under such a
+    code is a screen skipped (prices-only data) and passes. These are what the minimum-constituent
+    fallback admits and, after it, the review's reserve list for deletions between reviews.
+    """
+    sz = m.size
+    with np.errstate(invalid="ignore"):
+        passes = ~(mcap < sz.market_cap_retention_usd) & ~(adtv < sz.adtv_retention_usd)
+    candidates = np.flatnonzero(np.isin(reason, ENTRY_CODES) & passes)
+    size = np.where(np.isnan(mcap[candidates]), -np.inf, mcap[candidates])
+    return candidates[np.lexsort((tickers[candidates].astype(str), -size))]
 
 
 def floor_fallback(
@@ -54,12 +73,7 @@ def floor_fallback(
         return admitted, ()
     lines = [f"minimum constituents: {n} eligible, below the floor of {floor}"]
     if m.governance.fallback == "relax_size":
-        sz = m.size
-        with np.errstate(invalid="ignore"):
-            passes = ~(mcap < sz.market_cap_retention_usd) & ~(adtv < sz.adtv_retention_usd)
-        candidates = np.flatnonzero(np.isin(reason, ENTRY_CODES) & passes)
-        order = candidates[np.lexsort((tickers[candidates].astype(str), -np.nan_to_num(mcap[candidates], nan=0.0)))]
-        take = order[: floor - n]
+        take = entry_only_candidates(m, tickers, reason, mcap, adtv)[: floor - n]
         admitted[take] = True
         names = ", ".join(str(t) for t in tickers[take]) or "none qualifies"
         lines.append(f"fallback relax_size: {len(take)} admitted at the retention thresholds ({names})")

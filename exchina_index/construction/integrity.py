@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.optimizer import LinearLimit
+from exchina_index.construction.optimizer.limits import stage_shares
 from exchina_index.rules.methodology import STAGES, Methodology
 
 __all__ = ["purity_limits", "reachable_purity_limits", "stage_basis", "stage_table", "integrity_figures"]
@@ -58,7 +59,7 @@ def reachable_purity_limits(
     best = float(p @ lower + p[order] @ take)
     weighted = rule.min_weighted if best >= rule.min_weighted else best - 1e-9
     line = (
-        f"last resort: purity limits at what the eligible names allow at {cap:.0%} caps "
+        f"purity limits at what the eligible names allow at {cap:.0%} caps "
         f"(weighted purity >= {weighted:.3f}, low-purity weight <= {low_max:.1%})"
     )
     return _limits(purity, weighted, rule.low_threshold, low_max), line
@@ -76,20 +77,15 @@ def stage_basis(m: Methodology, purity: pd.Series, eligible: np.ndarray) -> pd.S
     return pd.Series(np.where(eligible, np.maximum(purity.to_numpy(dtype=float), 1e-9), 0.0), index=purity.index)
 
 
-def _shares(by_stage: np.ndarray, basis: np.ndarray, w: np.ndarray) -> np.ndarray:
-    bw = basis * w
-    total = bw.sum()
-    return by_stage @ bw / total if total > 0 else np.zeros(len(by_stage))
-
-
 def stage_table(
     m: Methodology, by_stage: np.ndarray, purity: np.ndarray, before: np.ndarray, after: np.ndarray
 ) -> pd.DataFrame:
     """Stage shares on the rulebook's basis (``by_stage``: stage x ticker) of the anchor (``before``)
     and of the weights (``after``) against the targets."""
-    basis = purity if m.stages.basis == "exposure" else np.ones(len(purity))
+    basis = purity if m.stages.basis == "exposure" else None
     targets = [m.stages.target_map[s] for s in STAGES]
-    table = np.column_stack([targets, _shares(by_stage, basis, before), _shares(by_stage, basis, after)])
+    shares = [stage_shares(by_stage.T, basis, w) for w in (before, after)]
+    table = np.column_stack([targets, *shares])
     return pd.DataFrame(table, index=pd.Index(STAGES), columns=pd.Index(["target", "before", "after"]))
 
 

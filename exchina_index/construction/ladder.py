@@ -25,7 +25,7 @@ import pandas as pd
 from exchina_index.construction.caps import liquidity_cap_array, liquidity_notional, name_cap_array
 from exchina_index.construction.integrity import reachable_purity_limits
 from exchina_index.construction.optimizer import LinearLimit, OptimizationResult, check_feasibility
-from exchina_index.errors import InfeasibleError
+from exchina_index.errors import InfeasibleError, SolverError
 from exchina_index.rules.methodology import Methodology
 
 __all__ = [
@@ -98,7 +98,8 @@ def cap_steps(p: LadderProblem) -> list[Step]:
     singles = [m.caps.single] + [c for c in m.relaxation.single_cap_steps if c > m.caps.single]
     steps = [Step(None, p, singles[0])]
     steps += [Step(f"single-name and issuer caps raised to {c:.1%}", p, c) for c in singles[1:]]
-    capped = {c: v for c, v in p.country_caps.items() if v < 1}
+    present = set(p.countries[p.eligible]) if p.countries is not None else set(p.country_caps)
+    capped = {c: v for c, v in p.country_caps.items() if v < 1 and c in present}  # caps that can bind
     if capped:
         label = "country caps lifted (" + ", ".join(f"{c} {v:.0%}" for c, v in sorted(capped.items())) + ")"
         lifted = _lifted(p)
@@ -120,41 +121,60 @@ def last_resort_steps(p: LadderProblem, single: float) -> list[Step]:
     suspended (the compliance report shows it failing). Each is recorded."""
     m = p.methodology
     lifted = _lifted(p)
-    n = int(np.count_nonzero(p.eligible))
+    first = _first_lines(p)  # caps bind issuers: one line per issuer stands for it
+    n = int(np.count_nonzero(first))
     if not n:
         return []
     needed = max(single, (1.0 + 1e-6) / n)
-    fit = min(1.0, max(needed, min(m.relaxation.last_resort_cap, least_cap(lifted) * (1.0 + 1e-6))))
+    least = least_cap(lifted) * (1.0 + 1e-6)
+    fit = min(1.0, max(needed, min(m.relaxation.last_resort_cap, least)))
+    why = (
+        "the least at which"
+        if least <= m.relaxation.last_resort_cap
+        else f"clipped to the {m.relaxation.last_resort_cap:.0%} limit, below the least at which"
+    )
+    raised = (
+        f"last resort: country caps lifted; single-name and issuer caps raised to {fit:.2%}, {why} the {n} "
+        "eligible issuers hold 100% within the purity limits"
+    )
     steps = [
         Step("last resort: stage band beyond the widest step", p, single, False),
         Step("last resort: country caps lifted", lifted, single, False),
-        Step(
-            f"last resort: country caps lifted; single-name and issuer caps raised to {fit:.2%}, the least at "
-            f"which the {n} eligible names hold 100% within the purity limits (at most "
-            f"{max(needed, m.relaxation.last_resort_cap):.0%})",
-            lifted,
-            fit,
-            False,
-        ),
+        Step(raised, lifted, fit, False),
     ]
-    last = lifted
     if p.limits and p.purity is not None:
-        limits, line = reachable_purity_limits(m, p.purity, p.eligible, fit, _floors(p))
-        last = replace(lifted, limits=limits)
-        steps.append(Step(f"{line}; country caps lifted", last, fit, False))
-    rule = m.regulatory.active
-    if rule is not None:  # too few issuers for the fund rule (e.g. RIC needs about 13)
-        issuers = len(set(p.issuers[p.eligible])) if p.issuers is not None else n
-        label = f"last resort: the {m.regulatory.mode} rule suspended ({issuers} eligible issuers cannot meet it)"
-        steps.append(Step(label, replace(last, optimizer=p.optimizer.unregulated()), fit, False))
+        floors = _floors(p)
+        if p.issuers is not None:  # an issuer's minimum weights together, on the line standing for it
+            codes = p.issuers.factorize()[0]
+            floors = np.bincount(codes, weights=floors)[codes]
+        limits, line = reachable_purity_limits(m, p.purity, first, fit, np.where(first, floors, 0.0))
+        steps.append(Step(f"{raised}; {line}", replace(lifted, limits=limits), fit, False))
+    if m.regulatory.active is not None:  # too few issuers for the fund rule (buffered RIC needs 15)
+        label = f"{steps[-1].label}; the {m.regulatory.mode} rule suspended ({n} eligible issuers cannot meet it)"
+        steps.append(Step(label, replace(steps[-1].problem, optimizer=p.optimizer.unregulated()), fit, False))
     return steps
+
+
+def _first_lines(p: LadderProblem) -> np.ndarray:
+    """The first eligible line of each issuer (every eligible name when issuers are not given)."""
+    if p.issuers is None:
+        return p.eligible.copy()
+    codes = p.issuers.factorize()[0]
+    first = np.zeros(len(codes), dtype=bool)
+    seen: set[int] = set()
+    for i in np.flatnonzero(p.eligible):
+        if codes[i] not in seen:
+            seen.add(int(codes[i]))
+            first[i] = True
+    return first
 
 
 def least_cap(p: LadderProblem) -> float:
     """The least single-name cap at which the eligible names can hold 100 % within the purity limits
     (no stage band, no country caps): the capacity LP with one unit of notional per name, whose
     ``1 / AUM*`` is the largest weight needed. 1.0 when even one name at 100 % cannot meet them."""
-    one = pd.Series(np.where(p.eligible, 1.0, 0.0), index=p.anchor.index)
+    first = _first_lines(p)  # an issuer's lines share its cap: one line stands for it
+    one = pd.Series(np.where(first, 1.0, 0.0), index=p.anchor.index)
     try:
         aum = p.optimizer.max_feasible_aum(
             p.exposure,
@@ -164,11 +184,11 @@ def least_cap(p: LadderProblem) -> float:
             stage_tolerance=1.0,
             issuer_cap=None,
             country_caps=None,
-            eligible=pd.Series(p.eligible, index=p.anchor.index),
+            eligible=pd.Series(first, index=p.anchor.index),
             stage_basis=p.stage_basis,
             limits=p.limits,
         )
-    except InfeasibleError:
+    except (InfeasibleError, SolverError):
         return 1.0
     return min(1.0, 1.0 / aum) if aum > 0 else 1.0
 
@@ -180,7 +200,8 @@ def liquidity_levels(aum: float, capacity: float, m: Methodology) -> Iterator[fl
     level = aum if aum <= capacity else capacity * (1.0 - 1e-3)
     yield level
     # the capacity LP sees neither the regulatory rule nor the minimum weights
-    if m.relaxation.reduce_liquidity_notional and (m.regulatory.active is not None or m.governance.min_weight > 0):
+    floors = m.governance.min_weight > 0 or m.caps.min_weight_held > 0
+    if m.relaxation.reduce_liquidity_notional and (m.regulatory.active is not None or floors):
         for k in range(1, 7):
             yield level / 2**k
 
@@ -222,8 +243,12 @@ def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str
         why = _why(step.problem, step.single, 1.0, issuer_cap)
         failures.append(f"{label}: no portfolio meets the caps and limits whatever the stages{why}")
         return None
-    widest = max((m.stages.tolerance, *m.relaxation.stage_tolerance_steps))
-    tolerance = max(m.stages.tolerance, _rounded_up(tau + _TOLERANCE_MARGIN, m.relaxation.stage_tolerance_rounding))
+    except SolverError as exc:  # noted; the next step is tried
+        failures.append(f"{label}: the least stage deviation could not be solved ({exc})")
+        return None
+    widest = max(m.stages.tolerance, m.relaxation.max_stage_tolerance)
+    rounded = _rounded_up(tau, m.relaxation.stage_tolerance_rounding)
+    tolerance = max(m.stages.tolerance, rounded, tau + _TOLERANCE_MARGIN)
     if step.bounded and tolerance > widest + 1e-12:
         failures.append(
             f"{label}: the caps allow no stage deviation below {tau:.2%}, beyond the widest step ±{widest:.1%}"
@@ -317,20 +342,55 @@ def _attempt(
     if cap_aum < p.aum and not m.relaxation.reduce_liquidity_notional:
         failures.append(f"{label}: capacity ${cap_aum:,.0f} is below the AUM")
         return None
+    failed = None
     for aum_used in liquidity_levels(p.aum, cap_aum, m):
-        liquidity = liquidity_cap_array(p.adtv, aum_used, m.liquidity)
-        try:
-            res = _solve(p, single, liquidity, tolerance, issuer_cap)
-        except InfeasibleError as exc:
-            failures.append(f"{label} at ${aum_used:,.0f}: {exc}")
+        found = _solve_at(p, single, aum_used, tolerance, issuer_cap)
+        if isinstance(found, str):
+            failures.append(f"{label} at ${aum_used:,.0f}: {found}")
+            failed = aum_used
             continue
+        if failed is not None:  # a halving solved: the largest AUM between it and the one that failed
+            aum_used, found = _largest_solving(p, single, tolerance, issuer_cap, aum_used, failed, found)
         if aum_used < p.aum:
             relaxations.append(
                 f"liquidity caps computed at ${aum_used:,.0f} instead of ${p.aum:,.0f}"
                 + (" (the capacity)" if aum_used >= cap_aum * 0.99 else "")
             )
-        return res, liquidity
+        return found
     return None
+
+
+def _solve_at(
+    p: LadderProblem, single: float, aum: float, tolerance: float, issuer_cap: float
+) -> tuple[OptimizationResult, np.ndarray] | str:
+    """The solve with the liquidity caps at ``aum``: (result, liquidity caps), or why it failed."""
+    liquidity = liquidity_cap_array(p.adtv, aum, p.methodology.liquidity)
+    try:
+        return _solve(p, single, liquidity, tolerance, issuer_cap), liquidity
+    except InfeasibleError as exc:
+        return str(exc)
+
+
+def _largest_solving(
+    p: LadderProblem,
+    single: float,
+    tolerance: float,
+    issuer_cap: float,
+    solved: float,
+    failed: float,
+    found: tuple[OptimizationResult, np.ndarray],
+) -> tuple[float, tuple[OptimizationResult, np.ndarray]]:
+    """Bisect (on a log scale, five times: within 2.2 % of the limit) between an AUM that solves and
+    a larger one that does not, for the largest that solves: the liquidity notional is relaxed no
+    more than the minimum weights and the fund rule, which the capacity LP cannot see, force."""
+    for _ in range(5):
+        mid = math.sqrt(solved * failed)
+        attempt = _solve_at(p, single, mid, tolerance, issuer_cap)
+        if isinstance(attempt, str):
+            failed = mid
+        else:
+            solved, found = mid, attempt
+    return solved, found
 
 
 def _solve(

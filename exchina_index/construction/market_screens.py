@@ -42,8 +42,8 @@ A large new listing (an IPO, a spin-off) need not wait ``size.min_history_sessio
 listing that is not an incumbent, whose market cap is at least ``governance.fast_entry_multiple``
 times ``size.market_cap_entry_usd`` and whose ADTV passes ``size.adtv_entry_usd``, passes the history
 screen once it has ``governance.fast_entry_min_sessions`` sessions of prices (the other screens still
-apply). The market cap is the one the size screen reads: the *full* USD market cap (the rulebook
-speaks of the float-adjusted cap, which the data does not carry). A missing market cap or ADTV
+apply). The market cap is the one the size screen reads: the *full* USD market cap (as MVIS's size
+screen; the rulebook says so). A missing market cap or ADTV
 (prices-only data) never qualifies: a fast entry must show its size and its liquidity. Its
 ``detail`` says ``fast entry: market cap $X >= 3 x entry``; :func:`panel_fast_entries` says which
 listings of a review entered that way.
@@ -183,9 +183,9 @@ def size_screen(
         )
     size_skipped = np.zeros(len(index), dtype=bool) if skipped is None else skipped & np.isnan(cap)
     for k in np.flatnonzero(failed_at < 0):
-        skipped = skipped_detail(bool(size_skipped[k]), skip_adtv and bool(np.isnan(adtv[k])))
-        entered = fast_entry_detail(float(cap[k]), gov) if fast[k] and gov is not None else ""
-        detail[k] = "; ".join(part for part in (entered, skipped) if part)
+        skipped_text = skipped_detail(bool(size_skipped[k]), skip_adtv and bool(np.isnan(adtv[k])))
+        entered = fast_entry_detail(float(cap[k]), gov) if fast[k] and gov is not None else ""  # gov: for mypy
+        detail[k] = "; ".join(part for part in (entered, skipped_text) if part)
     return pd.DataFrame(
         {
             "eligible": reason == "OK",
@@ -383,18 +383,22 @@ def panel_reasons(
 
 
 def panel_fast_entries(
-    panel: FeaturePanel, k: int, columns: np.ndarray, incumbent: np.ndarray, methodology: Methodology
+    panel: FeaturePanel,
+    k: int,
+    columns: np.ndarray,
+    incumbent: np.ndarray,
+    methodology: Methodology,
+    reason: np.ndarray,
 ) -> np.ndarray:
     """Which listings pass the size and liquidity screens at cut-off ``k`` of ``panel`` only by fast
-    entry (:func:`fast_entry`): bool per listing (the arguments as for :func:`panel_reasons`).
+    entry (:func:`fast_entry`): bool per listing. ``reason`` is :func:`panel_reasons`'s codes for
+    the same row (the other arguments as there), so the screens run once.
 
     A review records one line per fast entry that it admits, for example
     ``f"{ticker}: {fast_entry_detail(cap, methodology.governance)}"``.
     """
-    reason, _, _ = panel_reasons(panel, k, columns, incumbent, methodology)
-    sz = methodology.size
     cap, adtv, hist = (panel.row(name, k, columns) for name in ("market_cap_usd", "adtv_usd", "history_sessions"))
-    return (reason == "OK") & fast_entry(cap, adtv, hist, incumbent, sz, methodology.governance)
+    return (reason == "OK") & fast_entry(cap, adtv, hist, incumbent, methodology.size, methodology.governance)
 
 
 def market_screen(

@@ -129,6 +129,11 @@ class ReviewReport:
     decisions
         The discretion-log decisions applied at this review, one line each
         (``YYYY-MM-DD kind TICKER: reason (source)``); empty when none.
+    reserve
+        The reserve list: names failing only a size or ADTV entry threshold while passing the
+        retention ones, not admitted by the minimum-constituent fallback, largest market cap
+        first (:func:`~exchina_index.construction.governance.entry_only_candidates`). A deletion
+        between reviews that takes the count below the floor is replaced by the first still trading.
     """
 
     as_of: pd.Timestamp
@@ -154,6 +159,7 @@ class ReviewReport:
     single_cap: float = float("nan")
     governance: tuple[str, ...] = ()
     decisions: tuple[str, ...] = ()
+    reserve: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """A few readable lines: stage totals, binding constraints, relaxations, solver."""

@@ -378,6 +378,7 @@ def run_review(ctx: ReviewContext, k: int, aum: float, previous: pd.Series | Non
         single_cap=ladder.single,
         governance=el.governance,
         decisions=el.decisions,
+        reserve=el.reserve,
     )
     return WeightResult(weights=weight.copy(), report=report)
 

@@ -244,6 +244,7 @@ def _manifest(b: Bundle, files: dict[str, bytes]) -> dict[str, Any]:
         "stage_band": json_float(rep.stage_band, 12),
         "governance": list(rep.governance),
         "decisions": list(rep.decisions),
+        "reserve": list(rep.reserve),
         "summary": b.summary,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
         "run_at": _now(),

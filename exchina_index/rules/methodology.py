@@ -13,7 +13,6 @@ value checks (:func:`check_aum`, :func:`solver_problem`) are importable from her
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import os
@@ -309,12 +308,11 @@ def _check_costs_and_caps(m: Methodology, reader: TableReader) -> None:
     if floors != sorted(set(floors), reverse=True) or floors[-1] != 0:  # a repeated floor hides its tier
         reader.fail("costs.spread_tier_floors_usd", f"must be strictly decreasing and end with 0, got {floors}")
     # the ladder takes a step only when it is wider than the last: a step out of order is never taken
-    for key, steps in [
-        ("relaxation.stage_tolerance_steps", m.relaxation.stage_tolerance_steps),
-        ("relaxation.single_cap_steps", m.relaxation.single_cap_steps),
-    ]:
-        if list(steps) != sorted(set(steps)):
-            reader.fail(key, f"must be strictly increasing (each step wider than the last), got {list(steps)}")
+    steps = list(m.relaxation.single_cap_steps)
+    if steps != sorted(set(steps)):
+        reader.fail(
+            "relaxation.single_cap_steps", f"must be strictly increasing (each step wider than the last), got {steps}"
+        )
     if m.caps.min_weight_held > m.caps.single:
         reader.fail(
             "caps.min_weight_held",
@@ -410,12 +408,15 @@ def _check_withholding(m: Methodology, reader: TableReader) -> None:
 
 
 def _check_governance(m: Methodology, reader: TableReader) -> None:
+    """``announced`` and ``effective`` are ISO dates at least ``notice_days`` apart."""
+    from exchina_index.dates import parse_date  # lazy, as in _check_schedule
+
     g = m.governance
     days = {}
     for key in ("effective", "announced"):
-        try:
-            days[key] = datetime.date.fromisoformat(getattr(g, key))
-        except ValueError:
+        try:  # text: only YYYY-MM-DD is accepted (not 20270319 or a week date)
+            days[key] = parse_date(getattr(g, key), f"governance.{key}").date()
+        except ExchinaIndexError:
             reader.fail(f"governance.{key}", f"{getattr(g, key)!r} is not a date; write YYYY-MM-DD")
     gap = (days["effective"] - days["announced"]).days
     if gap < g.notice_days:

@@ -214,7 +214,7 @@ class Liquidity:
 class Relaxation:
     """The ladder taken, in order, only when a review is infeasible."""
 
-    stage_tolerance_steps: tuple[float, ...] = field(metadata=_FRACTION)
+    max_stage_tolerance: float = field(metadata=_FRACTION)
     stage_tolerance_rounding: float = field(metadata=_range(0.0, 0.05))
     single_cap_steps: tuple[float, ...] = field(metadata=_SHARE)
     reduce_liquidity_notional: bool
@@ -365,7 +365,7 @@ class Governance:
     day its changes were announced: at least ``notice_days`` calendar days apart. A review with
     fewer than ``min_constituents`` eligible names takes ``fallback``; a deletion between reviews
     is replaced when the count falls below the floor (``replace_deletions``); a new listing whose
-    float-adjusted market cap is at least ``fast_entry_multiple`` times the size entry threshold
+    full market cap (the size screen's) is at least ``fast_entry_multiple`` times the size entry threshold
     joins at the next review after ``fast_entry_min_sessions`` sessions of prices. Every eligible name
     holds at least ``min_weight`` (cut to its cap), so that the names counted are held.
     """

@@ -13,7 +13,7 @@ Replacement of deletions (rulebook ``governance.replace_deletions``)
     When a constituent's listing ends between two reviews (its last close ``c``: the universe's
     ``delisted`` date or its last price) and the number of constituents left falls below
     ``governance.min_constituents``, its weight at the close ``c`` goes to the first name of the
-    previous review's reserve list (:func:`~exchina_index.construction.reserves.reserve_list`) that
+    previous review's reserve list (:attr:`~exchina_index.construction.record.ReviewReport.reserve`) that
     is not held and trades on ``c`` and the day after; the replacement is bought at that close, at
     the deleted name's drifted weight, and is an incumbent at the next review whose cut-off is on or
     after ``c``. Deletions on one close are replaced in column order while the count is below the
@@ -21,7 +21,9 @@ Replacement of deletions (rulebook ``governance.replace_deletions``)
     is sold pro rata as above. The engine sees a replacement as one more trade at ``c``
     (the sale at the deleted name's rate, the purchase at the replacement's, the previous review's
     rates): its cost is in the NAV and in neither ``turnover`` nor ``costs`` (which stay per review,
-    as for a delisting sale); ``replacements`` records ``(c, deleted, replacement, weight)``.
+    as for a delisting sale); ``replacements`` records ``(c, deleted, replacement, weight)``, the
+    weight moved (a deletion on the same close that is not replaced is then spread pro rata over
+    every name held, the replacement included).
     Deletions at a review's own close are netted with that review (the engine's rule) and not
     replaced; the caps are not re-checked until the next review.
 """
@@ -35,11 +37,10 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.construction.caps import drift_array
-from exchina_index.construction.reserves import reserve_list
 from exchina_index.construction.review import WeightResult, review_context, run_review
 from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import parse_date
-from exchina_index.errors import InputError, ReviewDateError
+from exchina_index.errors import DataError, InputError, ReviewDateError
 from exchina_index.rules.calendar import review_dates
 from exchina_index.rules.methodology import Methodology, Withholding, check_aum, resolve_methodology
 from exchina_index.simulation.costs import one_way_cost_rate
@@ -140,7 +141,8 @@ def backtest(
         ``start``/``end`` not dates (see :func:`~exchina_index.dates.parse_date`), ``end`` not
         after ``start``, or no review inside the period and the data.
     UniverseError, DataError, MethodologyError, InputError
-        An argument of the wrong type, or an AUM out of range.
+        An argument of the wrong type, or an AUM out of range; a DataError too when a review's
+        implementation date (the rulebook's calendar) is not a date of the market data.
     """
     from exchina_index.data import require_market
 
@@ -316,7 +318,14 @@ def _run_reviews(
     dates = market.close.index
     close_usd = market.close_usd().reindex(columns=f.index).to_numpy()
     cut_rows = dates.searchsorted(schedule["cutoff"], side="right") - 1
-    impl_rows = dates.searchsorted(schedule["implement"], side="right") - 1
+    impl_rows = dates.get_indexer(schedule["implement"])
+    if (impl_rows < 0).any():  # the review trades at that close: the market must have it
+        missing = pd.DatetimeIndex(schedule["implement"])[impl_rows < 0][0]
+        raise DataError(
+            f"review implemented on {missing.date()} (the rulebook's calendar): no date of the market data "
+            f"({market.source}) falls on it; give the price files that session, or use a schedule calendar "
+            "whose sessions the market has"
+        )
     reviews: dict[pd.Timestamp, WeightResult] = {}
     plan = _Plan()
     previous = None
@@ -329,7 +338,7 @@ def _run_reviews(
         stop = int(impl_rows[k + 1]) if k + 1 < len(schedule) else len(alive) - 1
         trades: list[tuple[int, np.ndarray]] = []
         if m.governance.replace_deletions:
-            reserve = f.index.get_indexer(reserve_list(result.report.names, m))
+            reserve = f.index.get_indexer(list(result.report.reserve))
             trades = _replacements(w, int(impl_rows[k]), stop, close_usd, alive, reserve, m, plan.replaced)
         for row, target in trades:
             plan.add(row, target, rate, False)

@@ -10,6 +10,7 @@ from exchina_index.construction.market_screens import (
     fast_entry_detail,
     market_screen,
     panel_fast_entries,
+    panel_reasons,
     size_screen,
 )
 from exchina_index.data.features import feature_panel
@@ -122,7 +123,8 @@ def test_market_screen_and_the_names_that_entered_fast() -> None:
     assert out["reason"].to_dict() == {"OLD": "SHORT_HISTORY", "IPO": "OK", "SMALL_IPO": "SHORT_HISTORY"}
     panel = feature_panel(market, [DATES[-1]], window=63)
     cols = np.arange(3)
-    fast = panel_fast_entries(panel, 0, cols, np.zeros(3, dtype=bool), M)
+    reason, _, _ = panel_reasons(panel, 0, cols, np.zeros(3, dtype=bool), M)
+    fast = panel_fast_entries(panel, 0, cols, np.zeros(3, dtype=bool), M, reason)
     assert dict(zip(panel.tickers, fast.tolist(), strict=True)) == {"OLD": False, "IPO": True, "SMALL_IPO": False}
     # nine sessions after the listing (day 18): not yet
     assert market_screen(market, DATES[18], M).loc["IPO", "reason"] == "SHORT_HISTORY"

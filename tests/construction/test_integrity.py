@@ -64,6 +64,7 @@ def test_reachable_limits_move_no_further_than_the_caps_force() -> None:
     best = 0.9 * 0.30 + 0.5 * 0.30 + 0.1 * 0.30 + 0.04 * 0.10
     weighted = next(lim for lim in limits if lim.name == "purity:weighted")
     assert weighted.lower == pytest.approx(best, abs=1e-8) and weighted.lower < 0.5
+    assert line.startswith("purity limits at what the eligible names allow at 30% caps")
     assert "weighted purity >= 0.454" in line and "low-purity weight <= 40.0%" in line
     # with room enough, the rulebook's own limits stay
     limits, _ = reachable_purity_limits(M, PURITY, eligible, 1.0, np.zeros(4))

@@ -57,9 +57,11 @@ def test_the_last_resort_leaves_no_review_without_an_index_and_records_each_step
     held = r.weights[r.weights > 0]
     assert sorted(held.index) == ["AREC", "CODI", "METC", "MP", "USAR"]
     assert (held <= 0.25 + 1e-9).all() and held[["MP", "USAR"]].to_numpy() == pytest.approx(0.25, abs=1e-7)
-    assert r.report.relaxations[0] == (
-        "last resort: purity limits at what the eligible names allow at 25% caps "
-        "(weighted purity >= 0.500, low-purity weight <= 50.0%); country caps lifted"
+    first = r.report.relaxations[0]
+    assert first.startswith("last resort: country caps lifted; single-name and issuer caps raised to 25.00%, clipped")
+    assert first.endswith(
+        "; purity limits at what the eligible names allow at 25% caps "
+        "(weighted purity >= 0.500, low-purity weight <= 50.0%)"
     )
     assert r.report.relaxations[1].startswith("stage tolerance widened beyond the widest step to ±")
     assert r.report.purity["low_weight"] == pytest.approx(0.5, abs=1e-7)
@@ -73,3 +75,48 @@ def test_a_backtest_runs_through_reviews_the_ladder_cannot_solve() -> None:
     run = xi.backtest(universe, market, start="2024-01-01", end="2025-12-31")
     assert len(run.reviews) >= 4 and run.levels["nav"].notna().all()
     assert all(any(s.startswith("last resort") for s in wr.report.relaxations) for wr in run.reviews.values())
+
+
+def test_the_country_caps_lifted_are_those_of_the_eligible_names() -> None:
+    # all five eligible names are American: only the US cap can bind. The country table has the
+    # other countries of the universe too (Chinese listings included), whose caps the record must
+    # not claim to lift. Without purity limits the step with the country caps lifted solves.
+    u = xi.load_universe()
+    f = u.frame[((u.frame["domicile"] == "US") & u.frame["primary"]) | (u.frame.index == "600111.SS")]
+    us = Universe(
+        frame=f,
+        links=u.links[u.links["ticker"].isin(f.index)].reset_index(drop=True),
+        history=u.history[u.history["ticker"].isin(f.index)].reset_index(drop=True),
+    )
+    loose = xi.load_methodology().with_overrides(
+        {"caps": {"single": 0.3, "issuer": 0.3}, "purity": {"min_weighted": 0.0, "low_max_weight": 1.0}}
+    )
+    r = xi.build_weights(us, xi.load_market_data(us, source="demo"), "2025-11-28", loose)
+    assert r.report.names.reason["600111.SS"] == "CN_DOMICILE" and "CN" in set(r.report.names.country)
+    assert r.report.relaxations[0] == "country caps lifted (US 50%)"
+
+
+@pytest.mark.parametrize("cutoff", ["2016-02-29", "2019-11-29"])
+def test_the_last_resort_counts_issuers_not_lines(cutoff: str) -> None:
+    # with both lines of an issuer eligible (Iluka: ILU.AX and its ADR), 1/N and the reachable purity
+    # are over issuers, whose total is capped: the thin early reviews still solve
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    both_lines = xi.load_methodology().with_overrides({"eligibility": {"one_line_per_issuer": False}})
+    r = xi.build_weights(universe, market, cutoff, both_lines)
+    issuers = r.weights.groupby(universe.frame["issuer"]).sum()
+    assert abs(r.weights.sum() - 1) < 1e-9 and (issuers <= r.report.single_cap + 1e-9).all()
+
+
+def test_the_liquidity_notional_is_relaxed_no_further_than_needed() -> None:
+    # the review computes its liquidity caps at some AUM X below the fund's: a fund of X needs no
+    # liquidity relaxation at all, and one 5 % larger does
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    r = xi.build_weights(universe, market, "2025-11-28", aum=250e6)
+    [line] = [s for s in r.report.relaxations if s.startswith("liquidity caps computed at $")]
+    used = float(line.split("$")[1].split(" ")[0].replace(",", ""))
+    at_used = xi.build_weights(universe, market, "2025-11-28", aum=used)
+    assert not any(s.startswith("liquidity caps computed") for s in at_used.report.relaxations)
+    above = xi.build_weights(universe, market, "2025-11-28", aum=used * 1.05)
+    assert any(s.startswith("liquidity caps computed") for s in above.report.relaxations)

@@ -108,7 +108,7 @@ def test_relaxations_are_recorded_in_order(demo) -> None:
     assert steps[2].startswith("liquidity caps computed at")
     assert r.report.single_cap == 0.15 and r.report.stage_band == pytest.approx(0.092)
     strict = M.with_overrides(
-        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "last_resort": False}}
+        {"relaxation": {"max_stage_tolerance": 0.0, "single_cap_steps": [], "last_resort": False}}
     )
     with pytest.raises(xi.InfeasibleError, match="relaxation ladder"):
         xi.build_weights(universe, market, "2019-02-28", strict, 50e6)

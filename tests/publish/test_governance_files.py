@@ -170,5 +170,6 @@ def test_the_command_line_prints_the_pro_forma_note_and_exits_0(tmp_path: Path, 
         "it is a pro-forma, not the official review"
     )
     assert (note in out.splitlines()) is not official
+    assert any("pro-forma" in line for line in out.splitlines()) is not official  # no other note either
     assert "pro-forma" not in err
     assert _manifest(tmp_path / "rb" / REVIEW)["official"] is official

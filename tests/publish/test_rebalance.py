@@ -578,7 +578,7 @@ def test_infeasible_review_writes_nothing(env: Env, tmp_path: Path) -> None:
 
     # 8 % caps and no relaxation ladder: too few eligible demo names in 2019 to reach 100 %
     strict = xi.load_methodology().with_overrides(
-        {"relaxation": {"stage_tolerance_steps": [], "single_cap_steps": [], "reduce_liquidity_notional": False}}
+        {"relaxation": {"max_stage_tolerance": 0.0, "single_cap_steps": [], "reduce_liquidity_notional": False}}
     )
     out = tmp_path / "fresh" / "out"
     with pytest.raises(InfeasibleError):

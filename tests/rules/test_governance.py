@@ -37,9 +37,11 @@ def test_the_notice_period_is_counted_in_calendar_days(announced: str, ok: bool)
         assert f"{_days(announced, '2027-03-19')} days after" in str(info.value) and "60 days" in str(info.value)
 
 
-def test_an_effective_date_that_is_not_a_date_names_the_key() -> None:
+@pytest.mark.parametrize("text", ["2027-02-30", "20270319", "2027-W11-5"])
+def test_an_effective_date_that_is_not_a_date_names_the_key(text: str) -> None:
+    # Python's date.fromisoformat reads the basic and the week forms too: the rulebook takes one form
     with pytest.raises(MethodologyError, match="governance.effective") as info:
-        load_methodology().with_overrides({"governance": {"effective": "2027-02-30"}})
+        load_methodology().with_overrides({"governance": {"effective": text}})
     assert "YYYY-MM-DD" in str(info.value)
 
 

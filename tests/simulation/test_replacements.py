@@ -128,3 +128,21 @@ def test_a_reserve_name_that_stopped_trading_is_skipped() -> None:
     assert [(d, a, b) for d, a, b, _ in bt.replacements] == [(LAST_D, "D", "S")]
     assert bt.drifted.loc[LAST_D, "S"] == pytest.approx(w["D"] / (1 + 0.1 * w["A"]), abs=1e-12)
     assert np.isfinite(bt.levels["nav"]).all()
+
+
+def test_a_market_without_the_implementation_session_is_a_data_error_naming_it() -> None:
+    # the review trades at the close of its implementation date: a market that lacks it cannot
+    # trade there (trading the session before would label the review with a day it did not trade)
+    mk = market()
+    kept = DATES[DATES != IMPLEMENT]
+    gapped = MarketData(
+        close=mk.close.loc[kept],
+        fx=mk.fx.loc[kept],
+        currency=mk.currency,
+        volume=mk.volume.loc[kept],
+        shares=mk.shares,
+        exchange=mk.exchange,
+        delisted=mk.delisted,
+    )
+    with pytest.raises(xi.DataError, match="review implemented on 2024-03-15 .* no date of the market data"):
+        run(rulebook(), gapped)

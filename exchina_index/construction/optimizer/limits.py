@@ -59,8 +59,9 @@ def limit_arrays(
     Raises
     ------
     InputError
-        A limit that is not a :class:`LinearLimit`, a coefficient that is not finite, bounds that
-        are NaN or cross, or two limits with one name.
+        A limit that is not a :class:`LinearLimit`, a coefficient that is not a finite number, a
+        ticker twice or not among ``tickers``, bounds that are NaN or cross, or two limits with one
+        name.
     """
     if isinstance(limits, LinearLimit) or not isinstance(limits, Sequence):
         raise InputError("limits must be a sequence of LinearLimit")
@@ -70,11 +71,17 @@ def limit_arrays(
             raise InputError(f"limits: expected LinearLimit with a Series of coefficients, got {lim!r}")
         if lim.name in names:
             raise InputError(f"limits: two limits named {lim.name!r}")
-        c = pd.to_numeric(pd.Series(lim.coefficients.to_numpy(), index=lim.coefficients.index.astype(str)))
+        keys = lim.coefficients.index.astype(str)
+        if keys.has_duplicates:
+            raise InputError(f"limit {lim.name!r}: duplicate ticker {keys[keys.duplicated()][0]!r} in the coefficients")
+        unknown = keys.difference(tickers)
+        if len(unknown):
+            raise InputError(f"limit {lim.name!r}: tickers not in the universe: {', '.join(sorted(unknown)[:10])}")
+        c = pd.to_numeric(pd.Series(lim.coefficients.to_numpy(), index=keys), errors="coerce")
         c = c.reindex(tickers, fill_value=0.0).to_numpy(dtype=float)
         low, up = float(lim.lower), float(lim.upper)
         if not np.isfinite(c).all():
-            raise InputError(f"limit {lim.name!r}: coefficients must be finite numbers")
+            raise InputError(f"limit {lim.name!r}: coefficients must be finite numbers")  # NaN, inf or text
         if math.isnan(low) or math.isnan(up) or low > up:
             raise InputError(f"limit {lim.name!r}: bounds [{low}, {up}] must be numbers with lower <= upper")
         rows.append(c)

@@ -7,10 +7,16 @@ exposures ``E`` (ticker x stage, rows sum to 1) and stage targets ``t``, find we
 
     minimise    Σ_i (w_i − u_i)² / u_i  +  λ Σ_i |w_i − p_i|
     subject to  Σ w = 1,  lower ≤ w ≤ caps,  w_i = 0 where u_i = 0,
-                |Eᵀw − t| ≤ tolerance                          (stage balance, per stage)
+                |Σ_i w_i b_i (E_is − t_s)| ≤ tolerance Σ_i w_i b_i  (stage balance, per stage s)
+                lower_j ≤ Σ_i c_ji w_i ≤ upper_j               (linear limits, e.g. purity)
                 Σ_{i ∈ issuer j} w_i ≤ issuer_cap              (share classes and ADRs together)
                 Σ_{i ∈ country c} w_i ≤ country_cap_c
                 regulatory rule on issuer totals (RIC 25/50, UCITS 5/10/40, or buffered versions)
+
+With no stage basis (``b = 1``) the band is |Eᵀw − t| ≤ tolerance, the stage shares of the weights;
+with a basis ``b`` (purity) the shares are those of the ``b``-weighted holdings
+(:mod:`~.limits`). The least tolerance the other rows allow is one LP
+(:meth:`StageBalancedOptimizer.min_stage_deviation`).
 
 The first term is the capped-index objective ("stay close to the uncapped index"): with only a
 single-name cap it reproduces the classic iterative capping with proportional redistribution.
@@ -211,7 +217,8 @@ class StageBalancedOptimizer:
 
     @property
     def problem(self) -> cp.Problem:
-        """The cvxpy model of the problem (DPP: ``problem.is_dpp()`` is True), built on first use."""
+        """The cvxpy model of the problem (DPP: ``problem.is_dpp()`` is True), built on first use,
+        without linear-limit rows (a solve with limits builds its own model with them)."""
         return self._chain.model.problem
 
     @property

@@ -220,6 +220,9 @@ def test_verify_reports_a_broken_limit_and_a_share_off_its_basis() -> None:
     ("limits", "message"),
     [
         ([LinearLimit("x", pd.Series({"A": np.nan}))], "finite"),
+        ([LinearLimit("x", pd.Series({"A": "high"}))], "finite"),
+        ([LinearLimit("x", pd.Series([1.0, 2.0], index=["A", "A"]))], "duplicate ticker 'A'"),
+        ([LinearLimit("x", pd.Series({"A": 1.0, "ZZZ": 1.0}))], "not in the universe: ZZZ"),
         ([LinearLimit("x", pd.Series({"A": 1.0}), lower=0.5, upper=0.4)], "lower <= upper"),
         ([LinearLimit("x", pd.Series({"A": 1.0}), lower=math.nan)], "lower <= upper"),
         ([LinearLimit("x", pd.Series({"A": 1.0})), LinearLimit("x", pd.Series({"B": 1.0}))], "two limits"),
