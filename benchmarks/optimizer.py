@@ -78,7 +78,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
     rec = _Recorder(optimizer)
     close_usd = market.close_usd()
     alive = market.alive().reindex(columns=u.frame.index, fill_value=False)
-    problems, pipeline_s, relaxed, infeasible = [], [], 0, []
+    problems, pipeline_s, relaxed, infeasible, suspended = [], [], 0, [], []
     prev_w = prev_impl = None
     for k, row in enumerate(schedule.itertuples(index=False)):
         t = time.perf_counter()
@@ -92,6 +92,13 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
         pipeline_s.append(time.perf_counter() - t)
         calls = rec.calls[n_before:]
         kwargs, res, solve_s = calls[-1]
+        relaxed += bool(result.report.relaxations)
+        ok = alive.loc[row.implement].reindex(result.weights.index, fill_value=False).astype(bool)
+        w = result.weights.where(ok, 0.0)
+        prev_w, prev_impl = w / w.sum(), row.implement
+        if isinstance(res, Exception):  # solved by the last resort's optimizer without the fund rule
+            suspended.append(row.cutoff)
+            continue
         problems.append(
             {
                 "cutoff": row.cutoff,
@@ -102,12 +109,9 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
                 "attempts": len(calls),
                 "all_solves_s": sum(c[2] for c in calls),
                 "eligible": int((kwargs["anchor"] > 0).sum()),
+                "pipeline_s": pipeline_s[-1],
             }
         )
-        relaxed += bool(result.report.relaxations)
-        ok = alive.loc[row.implement].reindex(result.weights.index, fill_value=False).astype(bool)
-        w = result.weights.where(ok, 0.0)
-        prev_w, prev_impl = w / w.sum(), row.implement
     rec.stop()
     return {
         "optimizer": optimizer,
@@ -117,6 +121,7 @@ def collect_review_problems(case: ScaledCase, reviews: int | None = None) -> dic
         "pipeline_s": pipeline_s,
         "relaxed_reviews": relaxed,
         "infeasible": infeasible,
+        "suspended": suspended,  # reviews whose fund rule the last resort suspended: not replayed
         "solve_in_pipeline_s": sum(p["all_solves_s"] for p in problems),
     }
 
@@ -179,8 +184,9 @@ def optimizer_case(
     opt, problems = col["optimizer"], col["problems"]
     head = {
         "n": case.n,
-        "reviews_sampled": len(problems) + len(col["infeasible"]),
+        "reviews_sampled": len(problems) + len(col["infeasible"]) + len(col["suspended"]),
         "reviews_infeasible": len(col["infeasible"]),
+        "reviews_rule_suspended": len(col["suspended"]),
         "reviews": len(problems),
     }
     if not problems:
@@ -229,9 +235,7 @@ def optimizer_case(
         "reviews_with_relaxation": col["relaxed_reviews"],
         "max_abs_weight_diff_cvxpy_vs_compiled": max(diffs),
         "review_pipeline_median_s": statistics.median(pipeline),
-        "review_pipeline_excl_solve_median_s": statistics.median(
-            pl - p["all_solves_s"] for pl, p in zip(pipeline, problems)
-        ),
+        "review_pipeline_excl_solve_median_s": statistics.median(p["pipeline_s"] - p["all_solves_s"] for p in problems),
         "review_pipeline_total_s": float(sum(pipeline)),
         "solve_share_of_pipeline": col["solve_in_pipeline_s"] / float(sum(pipeline)),
     }

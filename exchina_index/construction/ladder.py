@@ -420,10 +420,21 @@ def _solve(
 
 
 def _floors(p: LadderProblem) -> np.ndarray:
-    """Each eligible name's minimum weight: ``governance.min_weight`` (every constituent is held),
-    ``caps.min_weight_held`` for a name held before (both cut to the name's cap by the caller)."""
+    """Each eligible name's minimum weight (cut to the name's cap by the caller).
+
+    ``governance.min_weight`` (every constituent is held), but never more than half an equal
+    weight of the eligible names, and for the names below the purity limit's low threshold never
+    more than half their bound shared equally: the floors take at most half the index and half the
+    low-purity room, whatever the count (329 names at 0.5 % would need 164.5 %). A name held before
+    gets ``caps.min_weight_held`` when that is larger.
+    """
     m = p.methodology
-    floor = np.where(p.eligible, m.governance.min_weight, 0.0)
+    n = int(np.count_nonzero(p.eligible))
+    floor = np.where(p.eligible, min(m.governance.min_weight, 0.5 / max(n, 1)), 0.0)
+    if p.purity is not None and any(lim.name == "purity:low_weight" for lim in p.limits):
+        low = p.eligible & (p.purity.to_numpy() < m.purity.low_threshold)
+        if low.any():
+            floor = np.where(low, np.minimum(floor, 0.5 * m.purity.low_max_weight / low.sum()), floor)
     if p.previous is not None and m.caps.min_weight_held > 0:
         held = (p.previous.to_numpy() > 0) & p.eligible
         floor = np.where(held, np.maximum(floor, m.caps.min_weight_held), floor)

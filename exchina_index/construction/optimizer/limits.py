@@ -51,10 +51,23 @@ class LinearLimit:
     upper: float = math.inf
 
 
+def _on(values: pd.Series, layout: tuple[pd.Index, np.ndarray] | None) -> np.ndarray | None:
+    """``values`` in the order of ``tickers`` without a reindex when they come in the universe's own
+    order (``layout``: that order and its canonical positions); None otherwise."""
+    if layout is not None and values.index.equals(layout[0]):
+        try:
+            return values.to_numpy(dtype=float)[layout[1]]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 def limit_arrays(
-    tickers: pd.Index, limits: Sequence[LinearLimit]
+    tickers: pd.Index, limits: Sequence[LinearLimit], layout: tuple[pd.Index, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
-    """``(C, lower, upper, names)``: one row of ``C`` per limit over ``tickers`` (str keys, canonical order).
+    """``(C, lower, upper, names)``: one row of ``C`` per limit over ``tickers`` (str keys, canonical
+    order). ``layout`` (the universe's tickers as given and their canonical positions) is a fast path
+    for coefficients given in that order.
 
     Raises
     ------
@@ -71,14 +84,18 @@ def limit_arrays(
             raise InputError(f"limits: expected LinearLimit with a Series of coefficients, got {lim!r}")
         if lim.name in names:
             raise InputError(f"limits: two limits named {lim.name!r}")
-        keys = lim.coefficients.index.astype(str)
+        fast = _on(lim.coefficients, layout)
+        keys = lim.coefficients.index.astype(str) if fast is None else tickers
         if keys.has_duplicates:
             raise InputError(f"limit {lim.name!r}: duplicate ticker {keys[keys.duplicated()][0]!r} in the coefficients")
         unknown = keys.difference(tickers)
         if len(unknown):
             raise InputError(f"limit {lim.name!r}: tickers not in the universe: {', '.join(sorted(unknown)[:10])}")
-        c = pd.to_numeric(pd.Series(lim.coefficients.to_numpy(), index=keys), errors="coerce")
-        c = c.reindex(tickers, fill_value=0.0).to_numpy(dtype=float)
+        if fast is None:
+            c = pd.to_numeric(pd.Series(lim.coefficients.to_numpy(), index=keys), errors="coerce")
+            c = c.reindex(tickers, fill_value=0.0).to_numpy(dtype=float)
+        else:
+            c = fast
         low, up = float(lim.lower), float(lim.upper)
         if not np.isfinite(c).all():
             raise InputError(f"limit {lim.name!r}: coefficients must be finite numbers")  # NaN, inf or text
@@ -92,8 +109,11 @@ def limit_arrays(
     return C, np.array(lo, dtype=float), np.array(hi, dtype=float), tuple(names)
 
 
-def basis_array(tickers: pd.Index, basis: pd.Series | None, eligible: np.ndarray) -> np.ndarray | None:
-    """The stage basis over ``tickers`` (str keys, canonical order), None for the weight basis.
+def basis_array(
+    tickers: pd.Index, basis: pd.Series | None, eligible: np.ndarray, layout: tuple[pd.Index, np.ndarray] | None = None
+) -> np.ndarray | None:
+    """The stage basis over ``tickers`` (str keys, canonical order), None for the weight basis
+    (``layout`` as for :func:`limit_arrays`).
 
     Raises
     ------
@@ -105,8 +125,10 @@ def basis_array(tickers: pd.Index, basis: pd.Series | None, eligible: np.ndarray
         return None
     if not isinstance(basis, pd.Series):
         raise InputError("stage_basis must be a pandas Series by ticker (e.g. purity), or None")
-    b = pd.to_numeric(pd.Series(basis.to_numpy(), index=basis.index.astype(str)), errors="coerce")
-    values = b.reindex(tickers).to_numpy(dtype=float)
+    values = _on(basis, layout)
+    if values is None:
+        b = pd.to_numeric(pd.Series(basis.to_numpy(), index=basis.index.astype(str)), errors="coerce")
+        values = b.reindex(tickers).to_numpy(dtype=float)
     bad = eligible & ~(np.isfinite(values) & (values > 0))
     if bad.any():
         shown = ", ".join(str(t) for t in tickers[bad][:10])

@@ -385,7 +385,8 @@ def prepare_inputs(
     prev = _fractions(st, previous, "previous", "previous weights", 1 + 1e-6, "previous weights are fractions")
     if not (math.isfinite(turnover_penalty) and 0 <= turnover_penalty <= MAX_TURNOVER_PENALTY):
         raise InputError(f"turnover_penalty must be between 0 and {MAX_TURNOVER_PENALTY:g}, got {turnover_penalty}")
-    C, c_lo, c_hi, c_names = limit_arrays(st.keys, limits)
+    layout = (st.user_index, st.order)
+    C, c_lo, c_hi, c_names = limit_arrays(st.keys, limits, layout)
     return ReviewInputs(
         u,
         cap,
@@ -398,7 +399,7 @@ def prepare_inputs(
         ccap,
         prev,
         float(turnover_penalty),
-        basis_array(st.keys, stage_basis, elig),
+        basis_array(st.keys, stage_basis, elig, layout),
         C,
         c_lo,
         c_hi,

@@ -39,7 +39,6 @@ A solve, step by step
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -184,9 +183,9 @@ class StageBalancedOptimizer:
         if self.regulatory is None:
             return self
         if self._unregulated is None:
-            other = copy.copy(self)
+            other = object.__new__(StageBalancedOptimizer)  # not a copy: nothing set on this instance
+            other._st, other.max_nodes, other._unregulated = self._st, self.max_nodes, None
             other._chain = SolverChain(self._st, None, self.turnover, self._chain.solvers, self.direct_clarabel)
-            other._unregulated = other
             self._unregulated = other
         return self._unregulated
 
