@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import exchina_index as xi
@@ -120,3 +122,20 @@ def test_the_liquidity_notional_is_relaxed_no_further_than_needed() -> None:
     assert not any(s.startswith("liquidity caps computed") for s in at_used.report.relaxations)
     above = xi.build_weights(universe, market, "2025-11-28", aum=used * 1.05)
     assert any(s.startswith("liquidity caps computed") for s in above.report.relaxations)
+
+
+def test_minimum_weights_are_cut_so_that_they_take_at_most_half_the_index() -> None:
+    # 5 % each for the 25 names eligible at 2025-11-28 would need 125 %: each gets at most half an
+    # equal weight, 0.5 / 25 = 2 %, and a name below purity 0.25 at most half the 15 % bound shared
+    # by all such names; the review solves with every name held at its floor or above
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    heavy = xi.load_methodology().with_overrides({"governance": {"min_weight": 0.05}})
+    r = xi.build_weights(universe, market, "2025-11-28", heavy)
+    eligible = r.report.names.eligible
+    n = int(eligible.sum())
+    low = eligible & (universe.facts_at("2025-11-28")["purity"] < 0.25)
+    floor = pd.Series(0.5 / n, index=eligible.index).where(~low, min(0.5 / n, 0.5 * 0.15 / int(low.sum())))
+    floor = np.minimum(floor, r.report.names.cap)[eligible]
+    assert n >= 20 and low.sum() >= 5 and (r.weights[eligible] >= floor - 1e-9).all()
+    assert abs(r.weights.sum() - 1) < 1e-9
