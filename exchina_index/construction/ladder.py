@@ -206,9 +206,10 @@ def liquidity_levels(aum: float, capacity: float, m: Methodology) -> Iterator[fl
             yield level / 2**k
 
 
-def least_tolerance(p: LadderProblem, single: float) -> float:
+def least_tolerance(p: LadderProblem, single: float) -> tuple[float, pd.Series]:
     """The least stage deviation the single-name cap ``single``, the issuer and country caps and the
-    purity limits allow (liquidity aside: the notional can be reduced; the LP of the optimizer).
+    purity limits allow (liquidity aside: the notional can be reduced; the LP of the optimizer), with
+    the stage shares of a portfolio that reaches it (by stage).
 
     Raises
     ------
@@ -216,19 +217,19 @@ def least_tolerance(p: LadderProblem, single: float) -> float:
         These constraints cannot hold whatever the stages.
     """
     m = p.methodology
-    return float(
-        p.optimizer.min_stage_deviation(
-            p.exposure,
-            m.stages.target_map,
-            pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index),
-            eligible=pd.Series(p.eligible, index=p.anchor.index),
-            issuer_cap=max(m.caps.issuer, single),
-            country_caps=p.country_caps,
-            stage_basis=p.stage_basis,
-            limits=p.limits,
-            min_weight=pd.Series(np.minimum(_floors(p), single), index=p.anchor.index),
-        )
+    tau, shares = p.optimizer.min_stage_deviation(
+        p.exposure,
+        m.stages.target_map,
+        pd.Series(np.where(p.eligible, single, 0.0), index=p.anchor.index),
+        eligible=pd.Series(p.eligible, index=p.anchor.index),
+        issuer_cap=max(m.caps.issuer, single),
+        country_caps=p.country_caps,
+        stage_basis=p.stage_basis,
+        limits=p.limits,
+        min_weight=pd.Series(np.minimum(_floors(p), single), index=p.anchor.index),
+        return_shares=True,
     )
+    return float(tau), shares
 
 
 def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str] | None:
@@ -238,7 +239,7 @@ def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str
     label = step.label or "as written"
     issuer_cap = max(m.caps.issuer, step.single)
     try:
-        tau = least_tolerance(step.problem, step.single)
+        tau, shares = least_tolerance(step.problem, step.single)
     except InfeasibleError:
         why = _why(step.problem, step.single, 1.0, issuer_cap)
         failures.append(f"{label}: no portfolio meets the caps and limits whatever the stages{why}")
@@ -251,12 +252,22 @@ def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str
     tolerance = max(m.stages.tolerance, rounded, tau + _TOLERANCE_MARGIN)
     if step.bounded and tolerance > widest + 1e-12:
         failures.append(
-            f"{label}: the caps allow no stage deviation below {tau:.2%}, beyond the widest step ±{widest:.1%}"
-            + _why(step.problem, step.single, widest, issuer_cap)
+            f"{label}: the caps allow no stage deviation below {tau:.2%} ({_held_back(shares, m)}), beyond "
+            f"the widest step ±{widest:.1%}" + _why(step.problem, step.single, widest, issuer_cap)
         )
         return None
     beyond = " beyond the widest step" if tolerance > widest + 1e-12 else ""
     return tolerance, f"stage tolerance widened{beyond} to ±{tolerance:.1%} (the least the caps allow: ±{tau:.2%})"
+
+
+def _held_back(shares: pd.Series, m: Methodology) -> str:
+    """The stage furthest from its target at the least deviation, as ``stage 'x' at most 21.5 % of
+    the exposure, target 33.3 %`` (or ``at least``): the group the caps hold back."""
+    gap = shares - pd.Series(m.stages.target_map).reindex(shares.index)
+    stage = str(gap.abs().idxmax())
+    side = "at most" if gap[stage] < 0 else "at least"
+    what = "rare-earth exposure" if m.stages.basis == "exposure" else "weight"
+    return f"stage '{stage}' {side} {shares[stage]:.1%} of the {what}, target {m.stages.target_map[stage]:.1%}"
 
 
 def _rounded_up(x: float, step: float) -> float:

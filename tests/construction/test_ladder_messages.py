@@ -139,3 +139,26 @@ def test_minimum_weights_are_cut_so_that_they_take_at_most_half_the_index() -> N
     floor = np.minimum(floor, r.report.names.cap)[eligible]
     assert n >= 20 and low.sum() >= 5 and (r.weights[eligible] >= floor - 1e-9).all()
     assert abs(r.weights.sum() - 1) < 1e-9
+
+
+def test_a_band_beyond_the_widest_step_names_the_stage_held_back() -> None:
+    # at 8 % caps the least deviation at the 2026-08-31 review is about 6 pp; with at most ±2 pp
+    # accepted and no other step, the message names the stage the caps hold back and by how much:
+    # its share is the target less the least deviation
+    import re
+
+    universe = xi.load_universe()
+    market = xi.load_market_data(universe, source="demo")
+    strict = xi.load_methodology().with_overrides(
+        {"relaxation": {"max_stage_tolerance": 0.02, "single_cap_steps": [], "last_resort": False}}
+    )
+    with pytest.raises(InfeasibleError) as info:
+        xi.build_weights(universe, market, "2026-08-31", strict)
+    found = re.search(
+        r"no stage deviation below ([\d.]+)% \(stage 'manufacturing' at most ([\d.]+)% of the rare-earth "
+        r"exposure, target 33\.3%\), beyond the widest step ±2\.0%",
+        str(info.value),
+    )
+    assert found, str(info.value)
+    least, share = float(found.group(1)), float(found.group(2))
+    assert least > 2.0 and abs((100 / 3 - least) - share) < 0.06

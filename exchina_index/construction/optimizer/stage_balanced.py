@@ -51,7 +51,7 @@ from exchina_index.construction.optimizer.branch_and_bound import solve_regulato
 from exchina_index.construction.optimizer.capacity import structure_capacity
 from exchina_index.construction.optimizer.direct_qp import clarabel_settings, min_stage_deviation
 from exchina_index.construction.optimizer.feasibility import infeasible_error, precheck
-from exchina_index.construction.optimizer.limits import LinearLimit
+from exchina_index.construction.optimizer.limits import LinearLimit, stage_shares
 from exchina_index.construction.optimizer.problem import (
     Node,
     ReviewInputs,
@@ -335,10 +335,13 @@ class StageBalancedOptimizer:
         stage_basis: pd.Series | None = None,
         limits: Sequence[LinearLimit] = (),
         min_weight: pd.Series | None = None,
-    ) -> float:
+        return_shares: bool = False,
+    ) -> float | tuple[float, pd.Series]:
         """The least stage deviation ``max_k |share_k − target_k|`` that the caps, the issuer and
         country caps and the limits allow (an LP, :func:`~.direct_qp.min_stage_deviation`; the
-        regulatory rule, not convex, is left out).
+        regulatory rule, not convex, is left out). With ``return_shares``, also the stage shares of
+        a portfolio that reaches it (by stage, in the order given): the stage that sits at the
+        deviation is the one the caps hold back.
 
         Raises
         ------
@@ -366,12 +369,15 @@ class StageBalancedOptimizer:
         )
         precheck(st, inp, None)
         qp = self._chain.direct_qp(inp, Node(np.zeros(len(st.issuer_names)), inp.issuer_upper(st, None)))
-        tau, _, status = min_stage_deviation(qp, _LP_SETTINGS)
-        if tau is None:
+        tau, w, status = min_stage_deviation(qp, _LP_SETTINGS)
+        if tau is None or w is None:
             if "Infeasible" in status:
                 raise infeasible_error(st, inp, None, [("CLARABEL", status)], " even with no stage band")
             raise SolverError(f"the least-stage-deviation LP failed (Clarabel status '{status}')")
-        return max(tau, 0.0)
+        if not return_shares:
+            return max(tau, 0.0)
+        shares = pd.Series(stage_shares(inp.E, inp.basis, w), index=list(st.stages)).reindex(st.user_stages)
+        return max(tau, 0.0), shares
 
     def _solve_convex(self, inp: ReviewInputs) -> Solution:
         """The review's QP without a regulatory rule: one solve with the issuer caps as bounds."""
