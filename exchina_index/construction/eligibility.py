@@ -73,12 +73,12 @@ def review_eligibility(
     reason, eligible, decisions = apply_decisions(log, tickers, t, reason, eligible)
     # the fallback's retention test on the size screens' own figures
     size_cap, size_adtv = size_panel.row("market_cap_usd", k, columns), size_panel.row("adtv_usd", k, columns)
-    admitted, governance = floor_fallback(m, tickers, reason, eligible, size_cap, size_adtv)
-    reserve = tuple(str(tickers[j]) for j in entry_only_candidates(m, tickers, reason, size_cap, size_adtv))
+    candidates = entry_only_candidates(m, tickers, reason, size_cap, size_adtv)
+    admitted, governance = floor_fallback(m, tickers, eligible, candidates)
+    reserve = tuple(str(tickers[j]) for j in candidates if not admitted[j])  # in order, for deletions
     if admitted.any():  # the codes again with the admitted names passing, the exclusions on top
         reason, eligible = final_reasons(screens.reason, np.where(admitted, "OK", market_reason), screens.flags)
         reason, eligible, _ = apply_decisions(log, tickers, t, reason, eligible)
-        reserve = tuple(r for r in reserve if r not in set(tickers[admitted]))
     fast = panel_fast_entries(size_panel, k, columns, incumbent, m, market_reason) & eligible
     entries = tuple(
         f"{tickers[j]}: {fast_entry_detail(float(size_cap[j]), m.governance)}" for j in np.flatnonzero(fast)

@@ -46,21 +46,20 @@ def entry_only_candidates(
 
 
 def floor_fallback(
-    m: Methodology, tickers: pd.Index, reason: np.ndarray, eligible: np.ndarray, mcap: np.ndarray, adtv: np.ndarray
+    m: Methodology, tickers: pd.Index, eligible: np.ndarray, candidates: np.ndarray
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """The names the minimum-constituent fallback admits (a bool mask) and the record's lines.
 
     Parameters
     ----------
     m
-        The rulebook (``governance`` and ``size`` sections).
+        The rulebook (``governance`` section).
     tickers
         The universe's listings, in the order of the arrays.
-    reason, eligible
-        The screens' final reason codes and eligibility (static screens passed where the code is a
-        market-screen code).
-    mcap, adtv
-        Market cap and ADTV (USD) at the cut-off; a skipped screen's NaN passes it.
+    eligible
+        The screens' eligibility.
+    candidates
+        :func:`entry_only_candidates` of the same screens, in order: the first ones are admitted.
 
     Returns
     -------
@@ -68,12 +67,12 @@ def floor_fallback(
         ``admitted`` is all False when the floor is met or the fallback is ``hold_eligible``.
     """
     floor, n = m.governance.min_constituents, int(np.count_nonzero(eligible))
-    admitted = np.zeros(len(reason), dtype=bool)
+    admitted = np.zeros(len(eligible), dtype=bool)
     if n >= floor:
         return admitted, ()
     lines = [f"minimum constituents: {n} eligible, below the floor of {floor}"]
     if m.governance.fallback == "relax_size":
-        take = entry_only_candidates(m, tickers, reason, mcap, adtv)[: floor - n]
+        take = candidates[: floor - n]
         admitted[take] = True
         names = ", ".join(str(t) for t in tickers[take]) or "none qualifies"
         lines.append(f"fallback relax_size: {len(take)} admitted at the retention thresholds ({names})")

@@ -233,8 +233,9 @@ def least_tolerance(p: LadderProblem, single: float) -> tuple[float, pd.Series]:
 
 
 def _band(p: LadderProblem, step: Step, failures: list[str]) -> tuple[float, str] | None:
-    """The least stage band of a step when the rulebook's own cannot hold at any AUM, with its
-    record; None (the failure noted) when even that is beyond the widest stage step."""
+    """The least stage band of a step whose rulebook band did not solve (at no AUM, or not at the
+    AUM the capacity LP gave), with its record; None (the failure noted) when it cannot be solved
+    or, on a bounded step, is beyond the widest stage step."""
     m = p.methodology
     label = step.label or "as written"
     issuer_cap = max(m.caps.issuer, step.single)
@@ -309,10 +310,10 @@ def _walk(
     """The first step that solves: (result, liquidity caps, steps recorded, band, single cap);
     ``as_written`` is the capacity of the rulebook as written when known (the first step's)."""
     m = p.methodology
-    for i, step in enumerate(steps):
+    for step in steps:
         q = step.problem
         tolerance = m.stages.tolerance
-        if i == 0 and step.label is None and as_written is not None:
+        if step.label is None and as_written is not None:  # the rulebook as written: known
             cap_aum = as_written
         else:
             cap_aum = _capacity(q, notional, step.single, tolerance)

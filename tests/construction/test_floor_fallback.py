@@ -13,6 +13,10 @@ M = load_methodology()  # floor 20; retention $75M market cap, $250k ADTV
 TICKERS = pd.Index(["A", "B", "C", "D", "E"])
 
 
+def _fallback(m, reason, eligible, mcap, adtv):
+    return floor_fallback(m, TICKERS, eligible, entry_only_candidates(m, TICKERS, reason, mcap, adtv))
+
+
 def _rulebook(floor: int, fallback: str = "relax_size"):
     return M.with_overrides({"governance": {"min_constituents": floor, "fallback": fallback}})
 
@@ -22,7 +26,7 @@ def test_relax_size_admits_entry_failures_above_retention_largest_first() -> Non
     eligible = reason == "OK"
     mcap = np.array([900e6, 100e6, 140e6, 60e6, 500e6])  # D is below the $75M retention level
     adtv = np.array([5e6, 300e3, 400e3, 300e3, 2e6])
-    admitted, lines = floor_fallback(_rulebook(3), TICKERS, reason, eligible, mcap, adtv)
+    admitted, lines = _fallback(_rulebook(3), reason, eligible, mcap, adtv)
     # one eligible, two more needed: C ($140M) before B ($100M); D fails retention, E a China screen
     assert admitted.tolist() == [False, True, True, False, False]
     assert lines == (
@@ -36,16 +40,16 @@ def test_a_floor_still_not_met_is_said_and_hold_eligible_admits_nobody() -> None
     eligible = reason == "OK"
     mcap = np.array([900e6, 800e6, 140e6, np.nan, 100e6])
     adtv = np.array([5e6, 5e6, 100e3, np.nan, 260e3])  # C's ADTV is below the $250k retention level
-    admitted, lines = floor_fallback(_rulebook(5), TICKERS, reason, eligible, mcap, adtv)
+    admitted, lines = _fallback(_rulebook(5), reason, eligible, mcap, adtv)
     assert admitted.tolist() == [False, False, False, False, True]
     assert lines[-1] == "the index holds at most 3 names, below the floor of 5"
-    admitted, lines = floor_fallback(_rulebook(5, "hold_eligible"), TICKERS, reason, eligible, mcap, adtv)
+    admitted, lines = _fallback(_rulebook(5, "hold_eligible"), reason, eligible, mcap, adtv)
     assert not admitted.any() and lines[1] == "fallback hold_eligible: the eligible names are held"
 
 
 def test_at_the_floor_nothing_is_admitted_or_recorded() -> None:
     reason = np.array(["OK", "OK", "SIZE_BELOW_ENTRY", "OK", "OK"], dtype=object)
-    admitted, lines = floor_fallback(_rulebook(4), TICKERS, reason, reason == "OK", np.full(5, 1e9), np.full(5, 1e7))
+    admitted, lines = _fallback(_rulebook(4), reason, reason == "OK", np.full(5, 1e9), np.full(5, 1e7))
     assert not admitted.any() and lines == ()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,13 +102,25 @@ def test_every_review_2019_to_2026_is_within_its_recorded_stage_band(demo, aum: 
 def test_relaxations_are_recorded_in_order(demo) -> None:
     universe, market, opt = demo
     r = xi.build_weights(universe, market, "2022-02-28", M, 50e6, optimizer=opt)
-    steps = r.report.relaxations
-    # 2022: no stage band within ±10 pp at 8 % caps; at 12.5 % neither; at 15 % the least is solved
-    # for (9.13 pp, rounded up to 9.2), then the liquidity caps are computed below the AUM
-    assert steps[0] == "single-name and issuer caps raised to 15.0%"
-    assert steps[1].startswith("stage tolerance widened to ±9.2% (the least the caps allow: ±9.1")
+    steps, rep = r.report.relaxations, r.report
+    # the step taken (a raised cap), then the least band at that cap, then the liquidity notional
+    assert steps[0] == f"single-name and issuer caps raised to {rep.single_cap:.1%}" and rep.single_cap > 0.08
+    band = re.fullmatch(r"stage tolerance widened to ±([\d.]+)% \(the least the caps allow: ±([\d.]+)%\)", steps[1])
+    assert band, steps[1]
+    shown, least = float(band.group(1)) / 100, float(band.group(2)) / 100
+    assert shown == pytest.approx(rep.stage_band, abs=5e-4) and least <= rep.stage_band <= least + 0.001 + 5e-5
     assert steps[2].startswith("liquidity caps computed at")
-    assert r.report.single_cap == 0.15 and r.report.stage_band == pytest.approx(0.092)
+    # every lower cap step was tried and cannot hold a band within the widest step: fixed at those
+    # caps, with nothing else to relax, the review says so
+    for cap in [0.08, *[c for c in M.relaxation.single_cap_steps if c < rep.single_cap]]:
+        fixed = M.with_overrides(
+            {"caps": {"single": cap, "issuer": cap}, "relaxation": {"single_cap_steps": [], "last_resort": False}}
+        )
+        with pytest.raises(xi.InfeasibleError, match="relaxation ladder") as info:
+            xi.build_weights(universe, market, "2022-02-28", fixed, 50e6)
+        text = str(info.value)
+        beyond = re.search(r"no stage deviation below ([\d.]+)%.*beyond the widest step ±10\.0%", text)
+        assert beyond or "whatever the stages" in text, (cap, text)
     strict = M.with_overrides(
         {"relaxation": {"max_stage_tolerance": 0.0, "single_cap_steps": [], "last_resort": False}}
     )

@@ -28,8 +28,8 @@ from exchina_index.construction.optimizer.problem import (
     as_number,
     as_series,
     make_structure,
-    prepare_inputs,
     stages_of,
+    static_inputs,
 )
 from exchina_index.errors import InfeasibleError, InputError, SolverError
 from exchina_index.rules.methodology import check_aum
@@ -127,18 +127,16 @@ def structure_capacity(
 ) -> float:
     """:func:`max_feasible_aum` on a universe already laid out (``st``: its issuers and countries)."""
     anchor = _eligible_anchor(eligible, stage_exposure.index)
-    inp = prepare_inputs(
+    inp = static_inputs(
         st,
         anchor,
         stage_exposure,
         targets,
         static_caps,
-        None,
         stage_tolerance=stage_tolerance,
         issuer_cap=issuer_cap,
         country_caps=country_caps,
         min_weight=None,
-        turnover_penalty=0.0,
         stage_basis=stage_basis,
         limits=limits,
     )

@@ -27,6 +27,7 @@ __all__ = [
     "Node",
     "make_structure",
     "prepare_inputs",
+    "static_inputs",
     "one_problem",
     "stages_of",
     "aligned",
@@ -407,6 +408,39 @@ def prepare_inputs(
     )
 
 
+def static_inputs(
+    st: Structure,
+    anchor: pd.Series,
+    stage_exposure: pd.DataFrame,
+    targets: Mapping[str, float] | pd.Series,
+    caps: pd.Series | float,
+    *,
+    stage_tolerance: float,
+    issuer_cap: float | None,
+    country_caps: Mapping[str, float] | float | None,
+    min_weight: pd.Series | None,
+    stage_basis: pd.Series | None = None,
+    limits: Sequence[LinearLimit] = (),
+) -> ReviewInputs:
+    """:func:`prepare_inputs` of a problem with no previous portfolio (no turnover term): the
+    stand-alone checks, the capacity LP and the least-stage-deviation LP."""
+    return prepare_inputs(
+        st,
+        anchor,
+        stage_exposure,
+        targets,
+        caps,
+        None,
+        stage_tolerance=stage_tolerance,
+        issuer_cap=issuer_cap,
+        country_caps=country_caps,
+        min_weight=min_weight,
+        turnover_penalty=0.0,
+        stage_basis=stage_basis,
+        limits=limits,
+    )
+
+
 def one_problem(
     anchor: pd.Series,
     stage_exposure: pd.DataFrame,
@@ -425,18 +459,16 @@ def one_problem(
     """Structure and inputs of one problem without a previous portfolio, for the stand-alone
     :func:`check_feasibility` and :func:`verify_constraints`."""
     st = make_structure(list(anchor.index), stages_of(stage_exposure), issuers, countries)
-    inp = prepare_inputs(
+    inp = static_inputs(
         st,
         anchor,
         stage_exposure,
         targets,
         caps,
-        None,
         stage_tolerance=stage_tolerance,
         issuer_cap=issuer_cap,
         country_caps=country_caps,
         min_weight=min_weight,
-        turnover_penalty=0.0,
         stage_basis=stage_basis,
         limits=limits,
     )

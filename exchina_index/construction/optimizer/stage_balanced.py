@@ -59,6 +59,7 @@ from exchina_index.construction.optimizer.problem import (
     as_number,
     make_structure,
     prepare_inputs,
+    static_inputs,
 )
 from exchina_index.construction.optimizer.result import OptimizationResult, build_result
 from exchina_index.construction.optimizer.solver_chain import NodeInfeasible, Solution, SolverChain
@@ -352,18 +353,16 @@ class StageBalancedOptimizer:
             Clarabel failed on the LP.
         """
         st = self._st
-        inp = prepare_inputs(
+        inp = static_inputs(
             st,
             pd.Series(eligible.to_numpy(dtype=float), index=eligible.index),
             stage_exposure,
             targets,
             caps,
-            None,
             stage_tolerance=1.0,
             issuer_cap=issuer_cap,
             country_caps=country_caps,
             min_weight=min_weight,
-            turnover_penalty=0.0,
             stage_basis=stage_basis,
             limits=limits,
         )
