@@ -14,6 +14,7 @@ from pathlib import Path
 
 __all__ = [
     "cmd_backtest",
+    "cmd_calc",
     "cmd_calendar",
     "cmd_data_fetch",
     "cmd_data_status",
@@ -236,6 +237,40 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         else []
     )
     _print_notes(manifest["universe"]["notes"] + manifest["data"]["notes"] + relaxed)
+    return 0
+
+
+def cmd_calc(args: argparse.Namespace) -> int:
+    from exchina_index.publish.daily_files import run_calc
+    from exchina_index.publish.etf import EtfTerms
+
+    _quiet_yfinance(args)
+    with _progress("reviews") as bar:
+        folder, result = run_calc(
+            args.spec,
+            args.date_from,
+            args.date_to,
+            source=args.source,
+            cache_dir=args.cache_dir,
+            out=args.out,
+            force=args.force,
+            etf=EtfTerms(unit_shares=args.unit_shares, nav_per_share=args.nav_per_share),
+            progress=bar,
+            deadline_s=args.deadline,
+        )
+    levels = result.daily.levels.loc[args.date_from : args.date_to]
+    first, last = levels.iloc[0], levels.iloc[-1]
+    notices = result.corporate_actions
+    inside = notices[(notices["date"] >= levels.index[0]) & (notices["date"] <= levels.index[-1])]
+    print(f"daily files for {len(levels)} days ({levels.index[0].date()} to {levels.index[-1].date()}) in {folder}")
+    print(
+        f"price return {first['price_return']:.4f} -> {last['price_return']:.4f}, net total return "
+        f"{first['net_total_return']:.4f} -> {last['net_total_return']:.4f}, divisor {last['divisor']:.6g}, "
+        f"{int(last['constituents'])} constituents"
+    )
+    print(f"corporate actions in the period: {len(inside)} ({int(inside['held'].sum())} on constituents)")
+    synthetic = ["the market data are SYNTHETIC (demo): no level here is the performance of a real index"]
+    _print_notes((synthetic if result.synthetic else []) + list(result.data_notes))
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from exchina_index.cli.commands import (
     cmd_backtest,
+    cmd_calc,
     cmd_calendar,
     cmd_data_fetch,
     cmd_data_status,
@@ -203,6 +204,48 @@ def _add_index_commands(sub: Any) -> None:
         b.add_argument("--cache-dir", type=Path, default=None)
         b.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/)")
         b.set_defaults(func=cmd_backtest, tearsheet_only=(name == "tearsheet"))
+    _add_calc_command(sub)
+
+
+def _add_calc_command(sub: Any) -> None:
+    """``calc``: the daily calculation agent's files for a period."""
+    c = sub.add_parser(
+        "calc", help="daily calculation of a spec's index: levels, divisor, compositions, corporate actions, ETF files"
+    )
+    _debug(c)
+    _deadline(c)
+    c.add_argument("spec", type=Path, help="a backtest spec, e.g. backtests/allied_demo.toml")
+    c.add_argument("--from", dest="date_from", type=_date, required=True, help="first day of the files")
+    c.add_argument("--to", dest="date_to", type=_date, required=True, help="last day of the files")
+    c.add_argument("--source", default=None, help="override the spec's data source")
+    c.add_argument("--cache-dir", type=Path, default=None)
+    c.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/daily/<from>_<to>/)"
+    )
+    c.add_argument("--force", action="store_true", help="replace an existing folder (the old one is kept as .vN)")
+    c.add_argument("--unit-shares", type=_positive_int, default=50_000, help="ETF shares per creation unit")
+    c.add_argument("--nav-per-share", type=_positive_float, default=25.0, help="ETF NAV per share at the index start")
+    c.set_defaults(func=cmd_calc)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if not 1 <= value <= 10**9:
+        raise argparse.ArgumentTypeError(f"{text} must be between 1 and 1000000000")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < value <= 1e6:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number up to 1000000")
+    return value
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ OUTPUT_FILES: frozenset[str] = frozenset(
         "reviews.csv",
         "constituents.csv",
         "replacements.csv",
+        "corporate_actions.csv",
         "manifest.json",
     }
 )
@@ -68,8 +69,9 @@ def run_spec(
     ``weights.csv``, ``turnover.csv``), plus ``drifted_weights.csv`` and ``reviews.csv`` (one row
     per review: dates, names held, binding constraints, weighted purity, weight in low-purity names,
     stage deviation and the band solved with, relaxations, governance rules applied,
-    discretion-log decisions), ``constituents.csv`` and ``replacements.csv`` (the deletions between
-    reviews replaced from the reserve list) unless ``tearsheet_only``,
+    discretion-log decisions), ``constituents.csv``, ``replacements.csv`` (the deletions between
+    reviews replaced from the reserve list) and ``corporate_actions.csv`` (the events of the
+    period and their effect on index shares and divisor) unless ``tearsheet_only``,
     and ``manifest.json``.
 
     Parameters
@@ -244,6 +246,11 @@ def _write_extras(result: Any, folder: Path) -> None:
     replaced["date"] = pd.to_datetime(replaced["date"]).dt.strftime("%Y-%m-%d")
     atomic.write_text(
         folder / "replacements.csv", replaced.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    )
+    notices = result.corporate_actions.copy()
+    notices["date"] = pd.to_datetime(notices["date"]).dt.strftime("%Y-%m-%d")
+    atomic.write_text(
+        folder / "corporate_actions.csv", notices.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     )
 
 

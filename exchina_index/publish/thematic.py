@@ -74,6 +74,7 @@ def render_thematic(
             _section_countries(n),
             _section_holdings(n),
             _section_turnover(n),
+            _section_corporate_actions(result),
             _section_liquidity(n, m),
             _section_concentration(n),
             _section_china(n),
@@ -309,6 +310,35 @@ def _section_turnover(n: ThematicNumbers) -> str:
             ["Implementation date", "Names held", "One-way turnover", "Trading cost (of NAV)"],
             [*rows, total],
             table_id="turnover-table",
+        )
+    )
+
+
+def _section_corporate_actions(result: Any) -> str:
+    """The corporate actions in the period and their effect (the daily calculation's notices)."""
+    notices = getattr(result, "corporate_actions", None)
+    head = '<h2 id="corporate-actions">Corporate actions applied</h2>\n'
+    if notices is None or notices.empty:
+        return head + "<p>No corporate action of the universe's event file falls in the period.</p>"
+    rows = [
+        [
+            iso_date(r.date),
+            r.kind,
+            r.ticker,
+            r.terms,
+            "yes" if r.held else "no (no effect)",
+            f"{r.divisor_before:,.2f} \u2192 {r.divisor_after:,.2f}",
+            _num(float(r.level)),
+        ]
+        for r in notices.itertuples(index=False)
+    ]
+    return (
+        head + '<p class="note">Each event adjusts the index shares and the divisor at the open of its ex-date, '
+        "so that it does not move the level (the level column: the close before, kept at the open).</p>\n"
+        + _table(
+            ["Ex-date", "Kind", "Listing", "Terms", "On a constituent", "Divisor", "Level kept"],
+            rows,
+            table_id="corporate-actions-table",
         )
     )
 

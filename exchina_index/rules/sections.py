@@ -367,7 +367,9 @@ class Governance:
     is replaced when the count falls below the floor (``replace_deletions``); a new listing whose
     full market cap (the size screen's) is at least ``fast_entry_multiple`` times the size entry threshold
     joins at the next review after ``fast_entry_min_sessions`` sessions of prices. Every eligible name
-    holds at least ``min_weight`` (cut to its cap), so that the names counted are held.
+    holds at least ``min_weight`` (cut to its cap), so that the names counted are held. A suspended
+    constituent is held at its last price and deleted at it after ``suspension_max_sessions``
+    sessions unless a terminal corporate action comes first.
     """
 
     effective: str
@@ -379,3 +381,4 @@ class Governance:
     replace_deletions: bool
     fast_entry_multiple: float = field(metadata=_range(1.0))
     fast_entry_min_sessions: int = field(metadata=_range(1, MAX_SESSIONS))
+    suspension_max_sessions: int = field(metadata=_range(1, MAX_SESSIONS))

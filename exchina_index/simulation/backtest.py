@@ -43,8 +43,10 @@ from exchina_index.dates import parse_date
 from exchina_index.errors import DataError, InputError, ReviewDateError
 from exchina_index.rules.calendar import review_dates
 from exchina_index.rules.methodology import Methodology, Withholding, check_aum, resolve_methodology
+from exchina_index.simulation.calculation import NOTICE_COLUMNS, DailyCalculation, label_daily
 from exchina_index.simulation.costs import one_way_cost_rate
 from exchina_index.simulation.engine import run_index
+from exchina_index.simulation.event_inputs import EventView, event_view, follow_events
 from exchina_index.simulation.performance import cagr, years_between
 from exchina_index.universe.loading import Universe, require_universe
 
@@ -103,6 +105,15 @@ class BacktestResult:
     delistings: tuple[tuple[pd.Timestamp, str], ...] = ()
     data_notes: tuple[str, ...] = ()
     replacements: tuple[tuple[pd.Timestamp, str, str, float], ...] = ()
+    daily: DailyCalculation | None = field(default=None, repr=False)
+
+    @property
+    def corporate_actions(self) -> pd.DataFrame:
+        """The corporate-action notices of the period (:data:`~exchina_index.simulation.calculation.NOTICE_COLUMNS`;
+        empty when no event was in force)."""
+        if self.daily is None:
+            return pd.DataFrame(columns=list(NOTICE_COLUMNS))
+        return self.daily.notices
 
 
 def backtest(
@@ -114,6 +125,7 @@ def backtest(
     aum: float | None = None,
     *,
     progress: Callable[[int, int, pd.Timestamp], None] | None = None,
+    daily: bool = False,
 ) -> BacktestResult:
     """Simulate the index from ``start`` to ``end``.
 
@@ -134,6 +146,11 @@ def backtest(
         most :data:`~exchina_index.rules.methodology.MAX_AUM_USD`.
     progress
         Called after each review as ``progress(done, total, implementation_date)``.
+    daily
+        Also run the daily calculation from index shares and a divisor
+        (:attr:`BacktestResult.daily`). It runs anyway when the universe has corporate actions
+        (``Universe.corporate_actions``): the engine then follows the same events
+        (:func:`~exchina_index.simulation.event_inputs.follow_events`).
 
     Raises
     ------
@@ -159,29 +176,36 @@ def backtest(
     schedule, t1, notes = _schedule(universe, market, m, lo, hi)
     dates = market.close.index
     f = universe.frame
-    alive = market.alive().reindex(columns=f.index, fill_value=False)
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
     row0 = dates.get_loc(window[0])
-    reviews, plan = _run_reviews(universe, market, m, schedule, aum, alive.to_numpy()[: row0 + len(window)], progress)
-    price_ret = _in_window(market.returns("price"), window, f.index)
-    total_ret = _in_window(market.returns("total"), window, f.index)
-    dividend_yield = total_ret - price_ret
-    dividend_yield[np.isnan(dividend_yield)] = 0.0
+    inside = slice(row0, row0 + len(window))
+    view = _event_view(universe, market, m, daily)
+    alive = view.alive if view is not None else market.alive().reindex(columns=f.index, fill_value=False).to_numpy(bool)
+    close_usd = view.close_usd if view is not None else None
+    reviews, plan = _run_reviews(universe, market, m, schedule, aum, alive[: inside.stop], progress, close_usd)
+    price_ret, dividend_yield = _window_returns(market, window, f.index)
+    wht = withholding_rates(m.withholding, f["domicile"], window)
+    trades = ([r - row0 for r in plan.rows], plan.targets, plan.rates, plan.is_review)
+    calculation = None
+    if view is not None:
+        followed = follow_events(view, inside, trades, price_ret, dividend_yield, wht, START_LEVEL)
+        trades, price_ret, dividend_yield = followed.trades, followed.price_return, followed.dividend_yield
+        calculation = label_daily(followed.daily, window, f.index)
     day_count = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
     run = run_index(
         price_return=price_ret,
         dividend_yield=dividend_yield,
-        withholding=withholding_rates(m.withholding, f["domicile"], window),
-        alive=alive.reindex(window).to_numpy(dtype=bool),
-        rebalance_index=np.array(plan.rows) - row0,
-        target_weights=np.vstack(plan.targets),
-        cost_rate=np.vstack(plan.rates),
+        withholding=wht,
+        alive=alive[inside],
+        rebalance_index=np.array(trades[0]),
+        target_weights=np.vstack(trades[1]),
+        cost_rate=np.vstack(trades[2]),
         expense_ratio=m.fees.expense_ratio,
         day_count=np.concatenate([[0], day_count]),
         start_level=START_LEVEL,
     )
     frames = run.to_frames(window, f.index)
-    at_review = np.flatnonzero(plan.is_review)  # the trades of replacements are not reviews
+    at_review = np.flatnonzero(trades[3])  # the trades of replacements and corporate actions are not reviews
     levels = frames["levels"]
     returns = levels.pct_change().iloc[1:]
     td = cagr(levels["nav"]) - cagr(levels["net_total_return"]) if years_between(window) > 0 else 0.0
@@ -200,15 +224,43 @@ def backtest(
         methodology=m,
         data_source=market.source,
         synthetic=bool(market.synthetic),
-        delistings=tuple(
-            sorted(
-                [(window[t], f.index[i]) for t, i in run.delisting_events]
-                + [(dates[c], f.index[j]) for c, j, _, _ in plan.replaced]
-            )
-        ),
+        delistings=_deletions(run.delisting_events, plan.replaced, window, dates, f.index),
         data_notes=notes,
         replacements=tuple((dates[c], f.index[j], f.index[r], w) for c, j, r, w in plan.replaced),
+        daily=calculation,
     )
+
+
+def _deletions(
+    sold: list[tuple[int, int]],
+    replaced: list[tuple[int, int, int, float]],
+    window: pd.DatetimeIndex,
+    dates: pd.DatetimeIndex,
+    columns: pd.Index,
+) -> tuple[tuple[pd.Timestamp, str], ...]:
+    """``(last close, ticker)`` of the constituents deleted between reviews: sold by the engine
+    (rows of ``window``) or replaced (market rows)."""
+    return tuple(
+        sorted([(window[t], columns[i]) for t, i in sold] + [(dates[c], columns[j]) for c, j, _, _ in replaced])
+    )
+
+
+def _event_view(universe: Universe, market, m: Methodology, daily: bool) -> EventView | None:
+    """The market through the universe's corporate actions, or None when none is inside the data
+    and the daily calculation is not asked for (the engine alone then gives the levels)."""
+    events = universe.corporate_actions
+    if not (events or daily):
+        return None
+    view = event_view(market, universe.frame.index, events, m.governance.suspension_max_sessions)
+    return view if view.events or daily else None
+
+
+def _window_returns(market, window: pd.DatetimeIndex, columns: pd.Index) -> tuple[np.ndarray, np.ndarray]:
+    """USD price returns and dividend yields (0 where none) of ``columns`` on the dates ``window``."""
+    price_ret = _in_window(market.returns("price"), window, columns)
+    dividend_yield = _in_window(market.returns("total"), window, columns) - price_ret
+    dividend_yield[np.isnan(dividend_yield)] = 0.0
+    return price_ret, dividend_yield
 
 
 def _in_window(frame: pd.DataFrame, window: pd.DatetimeIndex, columns: pd.Index) -> np.ndarray:
@@ -308,15 +360,18 @@ def _run_reviews(
     aum: float,
     alive: np.ndarray,
     progress: Callable[[int, int, pd.Timestamp], None] | None,
+    close_usd: np.ndarray | None = None,
 ) -> tuple[dict[pd.Timestamp, WeightResult], _Plan]:
     """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
     the results by implementation date, and the trades (:class:`_Plan`: the tradeable target
     weights, the replacements of deletions between reviews, the one-way cost rates). ``alive``
-    holds the market's rows up to the backtest's last date."""
+    holds the market's rows up to the backtest's last date; ``close_usd`` the USD closes through the
+    corporate actions (suspended lines held at their last price), the market's when None."""
     f = universe.frame
     ctx = review_context(universe, market, m, schedule["cutoff"])
     dates = market.close.index
-    close_usd = market.close_usd().reindex(columns=f.index).to_numpy()
+    if close_usd is None:
+        close_usd = market.close_usd().reindex(columns=f.index).to_numpy()
     cut_rows = dates.searchsorted(schedule["cutoff"], side="right") - 1
     impl_rows = dates.get_indexer(schedule["implement"])
     if (impl_rows < 0).any():  # the review trades at that close: the market must have it

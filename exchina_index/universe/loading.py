@@ -7,8 +7,8 @@ physical line and the column. See ``universe/README.md`` for the column definiti
 The China-link table is required: a missing or empty ``china_links.csv`` beside the universe is an
 error, because without links the control and stake screens pass every listing. A universe that
 really has no links says so with ``allow_no_links=True`` (the command line's ``--no-china-links``);
-the loaded :class:`Universe` then carries a note saying the screens ran without links. The
-discretion log ``discretion_log.csv`` beside the universe file is read when present (``Universe.decisions``).
+the loaded :class:`Universe` then carries a note saying the screens ran without links. The discretion log
+and the event file beside the universe file are read when present (``Universe.decisions``, ``.corporate_actions``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from exchina_index.dates import parse_date
 from exchina_index.errors import UniverseError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR
 from exchina_index.rules.sections import LINK_ENDINGS, LINK_KINDS, SHAREHOLDING_KINDS, STAGES, STAKE_ENDINGS
+from exchina_index.universe.corporate_actions import CA_FILE, CorporateAction, actions_beside
 from exchina_index.universe.csv_table import Row, read_rows, read_text
 from exchina_index.universe.discretion import DISCRETION_FILE, DiscretionLog, empty_log, parse_discretion_log
 from exchina_index.universe.history import HISTORY_FILE, DatedFacts, empty_history, parse_history
@@ -94,10 +95,9 @@ class Universe:
         DataFrame indexed by ``ticker`` (sorted) with the columns of :data:`UNIVERSE_COLUMNS`;
         ``listed_since``/``delisted`` are Timestamps (``NaT`` when not delisted).
     links
-        China links: the columns of :data:`LINK_COLUMNS` (``to`` is ``NaT`` while a link is in
-        force) and ``until``, the end the screens use: ``to``, except for a shareholding whose end is
-        not shown (no ``ended_by`` of :data:`~exchina_index.rules.sections.STAKE_ENDINGS`), which
-        the ownership rule keeps in force (``NaT``).
+        China links: the columns of :data:`LINK_COLUMNS` (``to`` is ``NaT`` while a link is in force) and
+        ``until``, the end the screens use: ``to``, except for a shareholding whose end is not shown (no ``ended_by``
+        of :data:`~exchina_index.rules.sections.STAKE_ENDINGS`), which the ownership rule keeps in force (``NaT``).
     history
         Dated float factors, purities, stage splits and share counts
         (:mod:`exchina_index.universe.history`); empty when there is no history table.
@@ -106,9 +106,9 @@ class Universe:
     notes
         What a report should say about how the universe was loaded (e.g. that it has no China
         links because ``allow_no_links`` was given).
-    decisions
-        The discretion log beside the universe file (``discretion_log.csv``,
-        :mod:`exchina_index.universe.discretion`); empty when there is none.
+    decisions, corporate_actions
+        The discretion log (:mod:`exchina_index.universe.discretion`) and the events sorted by (ex_date, line)
+        (:mod:`exchina_index.universe.corporate_actions`) of the files beside the universe file; empty without one.
     """
 
     frame: pd.DataFrame
@@ -120,6 +120,7 @@ class Universe:
     fingerprint: str = field(default="", compare=False)
     notes: tuple[str, ...] = field(default=(), compare=False)
     decisions: DiscretionLog = field(default_factory=empty_log, compare=False)
+    corporate_actions: tuple[CorporateAction, ...] = field(default=(), compare=False)
 
     @property
     def tickers(self) -> list[str]:
@@ -236,8 +237,8 @@ def load_universe(
         )
     dpath = upath.with_name(DISCRETION_FILE)  # optional: without it, no discretionary decisions
     dtext = read_text(dpath) if os.path.lexists(dpath) else ""
-    texts = (utext, ltext, htext) + ((dtext,) if dtext else ())
-    digest = hashlib.sha256(b"\0".join(t.encode() for t in texts)).hexdigest()
+    events, ctext = actions_beside(upath, frame)  # optional too: without it, no corporate actions
+    texts = (utext, ltext, htext) + ((dtext,) if dtext else ()) + ((f"{CA_FILE}\0{ctext}",) if ctext else ())
     return Universe(
         frame=frame,
         links=link_frame,
@@ -245,9 +246,10 @@ def load_universe(
         links_path=lpath if found else None,
         history=hist,
         history_path=hpath if has_history else None,
-        fingerprint=digest,
+        fingerprint=hashlib.sha256(b"\0".join(t.encode() for t in texts)).hexdigest(),
         notes=notes,
         decisions=parse_discretion_log(dpath, dtext, frame.index) if dtext else empty_log(),
+        corporate_actions=events,
     )
 
 

@@ -1,0 +1,192 @@
+"""The market seen through the corporate actions: the arrays the daily calculation and the backtest
+engine read when events are in force.
+
+* Each event's ex-date becomes a row of the market calendar (a :class:`~exchina_index.errors.DataError`
+  when the market has no such date).
+* A terminal event (cash or stock merger, deletion) ends the listing's life in the index from its
+  ex-date; a suspension extends it, at the last price, over the span
+  :func:`~exchina_index.simulation.corporate_actions.suspension_spans` gives.
+* Prices and dividends as traded: the market's split-adjusted values times the splits and
+  consolidations after each date (:func:`~exchina_index.simulation.corporate_actions.split_factors`).
+
+:func:`merge_engine_trades` then folds the daily calculation's
+:class:`~exchina_index.simulation.daily.EngineAdjustments` into the backtest's trades.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exchina_index.errors import DataError
+from exchina_index.simulation.corporate_actions import split_factors, suspension_spans
+from exchina_index.simulation.daily import DailyArrays, EngineAdjustments, run_daily
+
+__all__ = ["EventView", "Followed", "event_view", "follow_events", "merge_engine_trades"]
+
+_TERMINAL = ("cash_merger", "stock_merger", "deletion")
+
+
+@dataclass(frozen=True, eq=False)
+class EventView:
+    """Market rows x listings (``columns``): ``alive`` through the events, the events as ``(row, column, event)``
+    (sorted by row, then file order), the USD closes (split-adjusted, as the market has them, held
+    over suspensions), the USD closes and dividends as traded, the FX of each listing, and the
+    suspension spans ``(column, first row, last row)``."""
+
+    columns: pd.Index
+    alive: np.ndarray
+    events: list[tuple[int, int, Any]]
+    close_usd: np.ndarray
+    price_usd: np.ndarray
+    dividend_usd: np.ndarray
+    fx: np.ndarray
+    spans: list[tuple[int, int, int]]
+
+
+def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sessions: int) -> EventView:
+    """The arrays of :class:`EventView` on every market date for the listings ``columns``.
+
+    Events dated after the market's last date are left out (the data cannot show them yet).
+
+    Raises
+    ------
+    DataError
+        An event's ex-date, inside the data, is not a date of the market.
+    """
+    dates = market.close.index
+    col_of = {t: i for i, t in enumerate(columns)}
+    placed: list[tuple[int, int, Any]] = []
+    for ev in events:
+        if ev.ticker not in col_of or ev.ex_date > dates[-1] or ev.ex_date <= dates[0]:
+            continue
+        row = int(dates.searchsorted(ev.ex_date))
+        if dates[row] != ev.ex_date:
+            raise DataError(
+                f"{ev.path or 'corporate actions'}:{ev.line}: {ev.kind} of {ev.ticker} on {ev.ex_date.date()}: "
+                f"the market data ({market.source}) has no such date; give the price files that session or "
+                "correct the ex-date"
+            )
+        placed.append((row, col_of[ev.ticker], ev))
+    placed.sort(key=lambda e: (e[0], e[2].line))
+    alive = market.alive().reindex(columns=columns, fill_value=False).to_numpy(dtype=bool).copy()
+    T, N = alive.shape
+    for row, col, ev in placed:
+        if ev.kind in _TERMINAL:
+            alive[row:, col] = False
+    spans = suspension_spans(placed, alive, max_sessions)
+    fx = market.fx[market.currency.reindex(columns).to_numpy()].to_numpy()
+    local = market.close.reindex(columns=columns).ffill().to_numpy()
+    usd = np.where(alive, local * fx, np.nan)
+    for col, lo, hi in spans:
+        alive[lo : hi + 1, col] = np.isfinite(local[lo : hi + 1, col])
+        usd[lo : hi + 1, col] = local[lo : hi + 1, col] * fx[lo : hi + 1, col]
+    factor = split_factors(placed, T, N)
+    dividends = market.dividends.reindex(columns=columns, fill_value=0.0).to_numpy()
+    return EventView(
+        columns=columns,
+        alive=alive,
+        events=placed,
+        close_usd=usd,
+        price_usd=usd * factor,
+        dividend_usd=np.nan_to_num(dividends * fx) * factor,
+        fx=fx,
+        spans=spans,
+    )
+
+
+def merge_engine_trades(
+    rows: list[int],
+    targets: list[np.ndarray],
+    rates: list[np.ndarray],
+    is_review: list[bool],
+    adjustments: EngineAdjustments,
+) -> tuple[list[int], list[np.ndarray], list[np.ndarray], list[bool]]:
+    """The backtest's trades with the events' trades folded in, in row order.
+
+    An opening trade replaces a trade at the same close (a review's target then carries the events
+    of the next session: netted with it, like a delisting at a review, at the review's cost rates);
+    a spin-off's split-out trade gives way to any other trade at its close. An event trade on its
+    own is not a review and pays the cost rates of the latest trade before it, except on the
+    listings the events exchanged (zero: the fund receives or gives up those shares without
+    trading them).
+    """
+    merged: dict[int, tuple[np.ndarray, np.ndarray | None, bool, tuple[int, ...]]] = {
+        r: (t, c, rv, ()) for r, t, c, rv in zip(rows, targets, rates, is_review)
+    }
+    for row, target, opening, touched in adjustments.trades:
+        old = merged.get(row)
+        if old is None:
+            merged[row] = (target, None, False, touched)
+        elif opening:
+            merged[row] = (target, old[1], old[2], touched)
+    out_rows = sorted(merged)
+    out_targets, out_rates, out_review = [], [], []
+    latest = rates[0]
+    for r in out_rows:
+        target, own, review, touched = merged[r]
+        if own is not None:
+            latest = rate = own
+        else:
+            rate = latest.copy()
+            rate[list(touched)] = 0.0
+        out_targets.append(target)
+        out_rates.append(rate)
+        out_review.append(review)
+    return out_rows, out_targets, out_rates, out_review
+
+
+@dataclass(frozen=True, eq=False)
+class Followed:
+    """The backtest's engine inputs through the events, and the daily calculation they come from."""
+
+    daily: DailyArrays
+    trades: tuple[list[int], list[np.ndarray], list[np.ndarray], list[bool]]
+    price_return: np.ndarray
+    dividend_yield: np.ndarray
+
+
+def follow_events(
+    view: EventView,
+    inside: slice,
+    trades: tuple[list[int], list[np.ndarray], list[np.ndarray], list[bool]],
+    price_return: np.ndarray,
+    dividend_yield: np.ndarray,
+    withholding: np.ndarray,
+    start_level: float,
+) -> Followed:
+    """Run the daily calculation over the market rows ``inside`` with the backtest's ``trades``
+    (rows relative to ``inside``: ``(rows, targets, rates, is_review)``) and give the engine what it
+    needs to follow the same events: the trades merged (:func:`merge_engine_trades`), and the
+    returns and dividend yields of the window (``price_return``, ``dividend_yield``, copied) with
+    the events' overrides and the suspended lines' returns at their last price (FX moves only).
+    """
+    lo, hi = inside.start, inside.stop
+    events = [(r - lo, c, ev) for r, c, ev in view.events if lo < r < hi]
+    daily = run_daily(
+        view.price_usd[inside],
+        view.fx[inside],
+        view.dividend_usd[inside],
+        withholding,
+        view.alive[inside],
+        np.asarray(trades[0]),
+        np.vstack(trades[1]),
+        events,
+        {t: i for i, t in enumerate(view.columns)},
+        start_level=start_level,
+    )
+    r = price_return.copy()
+    d = dividend_yield.copy()
+    usd = view.close_usd[inside]
+    for col, a, b in view.spans:  # held at the last price: the day's FX move only
+        a, b = max(a - lo, 1), min(b - lo, hi - lo - 1)
+        if a <= b:
+            r[a : b + 1, col] = usd[a : b + 1, col] / usd[a - 1 : b, col] - 1.0
+            d[a : b + 1, col] = 0.0
+    eng = daily.engine
+    r[eng.rows, eng.cols] = eng.price_return
+    d[eng.rows, eng.cols] = eng.dividend_yield
+    return Followed(daily, merge_engine_trades(*trades, eng), r, d)

@@ -1,0 +1,130 @@
+"""The backtest and the daily calculation agent: two computations of the same index.
+
+* With no corporate actions the divisor-based daily levels (index shares, ``MV / D``) equal the
+  engine's return-chained levels to 1e-10 over a quarter of the demo (and over its whole history).
+* With events on constituents, the engine follows the daily calculation's corporate-action path:
+  the two still agree to 1e-10, the events are in the notices, and the index differs from the run
+  without them.
+* On a hand-built market, a takeover by a constituent (stock merger) gives the level by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_replacements import A_UP, DATES, IMPLEMENT, ROW, market, rulebook, universe
+
+import exchina_index as xi
+from exchina_index.universe.corporate_actions import CorporateAction
+
+LEVELS = ("price_return", "total_return", "net_total_return")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    u = xi.load_universe()
+    return u, xi.load_market_data(u, source="demo")
+
+
+def _gap(bt) -> dict[str, float]:
+    return {c: float((bt.levels[c] - bt.daily.levels[c]).abs().max()) for c in LEVELS}
+
+
+def test_daily_levels_equal_the_engine_over_a_quarter_of_the_demo(demo) -> None:
+    u, mk = demo
+    plain = dataclasses.replace(u, corporate_actions=())
+    bt = xi.backtest(plain, mk, start="2026-06-01", end="2026-09-30", daily=True)
+    # the June 2026 review (Thursday 18: Juneteenth closes NYSE on the third Friday) to September 30
+    assert bt.levels.index[0] == bt.schedule["implement"].iloc[0] == pd.Timestamp("2026-06-18")
+    assert len(bt.levels) >= 63  # a full quarter
+    assert max(_gap(bt).values()) < 1e-10
+    assert (bt.daily.levels["divisor"] == bt.daily.levels["divisor"].iloc[0]).all()  # no event: no change
+    held = (bt.drifted > 0).sum(axis=1)
+    assert (bt.daily.levels["constituents"].iloc[1:] == held.shift(1).iloc[1:]).all()  # names valuing each close
+
+
+def test_daily_levels_equal_the_engine_over_the_whole_demo(demo) -> None:
+    u, mk = demo
+    bt = xi.backtest(dataclasses.replace(u, corporate_actions=()), mk, daily=True)
+    assert max(_gap(bt).values()) < 1e-10
+
+
+def _session(mk, day: str) -> pd.Timestamp:
+    dates = mk.close.index
+    return dates[dates.searchsorted(pd.Timestamp(day))]
+
+
+def test_the_engine_follows_the_events_of_the_daily_calculation(demo) -> None:
+    u, mk = demo
+    s = lambda day: _session(mk, day)  # noqa: E731
+    events = [
+        CorporateAction("split", "UUUU", s("2024-02-07"), (("ratio", 3.0),), "test"),
+        CorporateAction("rights", "LYC.AX", s("2024-08-07"), (("price", 4.0), ("ratio", 0.25)), "test"),
+        CorporateAction("spin_off", "MP", s("2024-11-06"), (("new", "TMRC"), ("ratio", 0.5)), "test"),
+        CorporateAction("suspension", "ARU.AX", s("2025-05-06"), (), "test"),
+        CorporateAction("stock_merger", "ASM.AX", s("2026-07-01"), (("acquirer", "UUUU"), ("ratio", 0.053)), "test"),
+    ]
+    bt = xi.backtest(dataclasses.replace(u, corporate_actions=tuple(events)), mk, start="2023-12-01")
+    assert max(_gap(bt).values()) < 1e-10
+    notes = bt.corporate_actions.set_index("kind")
+    assert notes["held"].all()  # each was on a constituent of the demo index
+    # a split and a spin-off leave the divisor alone; a rights issue raises it (the cash subscribed),
+    # a takeover whose terms are worth less than the target's last close lowers it
+    ratio = notes["divisor_after"] / notes["divisor_before"]
+    assert ratio[["split", "spin_off", "suspension"]].to_numpy() == pytest.approx(1.0, abs=1e-14)
+    assert notes.at["rights", "divisor_after"] > notes.at["rights", "divisor_before"]
+    split = notes.loc["split"]
+    before, after = float(split["shares_before"]), float(split["shares_after"])
+    assert after == pytest.approx(3 * before, rel=1e-11)
+    assert float(split["price_after"]) == pytest.approx(float(split["price_before"]) / 3, rel=1e-11)
+    for day in notes["date"]:  # no event moves the level: the open (MV'/D') equals the previous close
+        daily = bt.daily
+        row = daily.levels.index.get_loc(day)
+        opening = (daily.shares.iloc[row] * daily.reference.iloc[row]).sum() / daily.levels["divisor"].iloc[row]
+        assert opening == pytest.approx(daily.levels["price_return"].iloc[row - 1], rel=1e-12)
+    plain = xi.backtest(dataclasses.replace(u, corporate_actions=()), mk, start="2023-12-01")
+    assert plain.levels["price_return"].iloc[-1] != pytest.approx(bt.levels["price_return"].iloc[-1], rel=1e-6)
+
+
+def test_the_bundled_historical_events_are_applied_by_the_backtest(demo) -> None:
+    u, mk = demo
+    bt = xi.backtest(u, mk)
+    notes = bt.corporate_actions
+    bundled = {(e.ex_date, e.kind, e.ticker) for e in u.corporate_actions if mk.close.index[0] < e.ex_date}
+    applied = set(zip(notes["date"], notes["kind"], notes["ticker"]))
+    assert bundled and bundled <= applied
+    assert {"BSE.AX", "PEK.AX"} <= set(notes["ticker"])  # the Energy Fuels takeover, the Peak scheme
+
+
+def test_a_takeover_by_a_constituent_gives_the_level_by_hand() -> None:
+    # D (at $1) is taken over by A (at $1.1 from A_UP) for 0.5 A shares per D share, effective five
+    # sessions after the review; A then rises to $1.21. With the review's weights w (bought at $1):
+    # index shares n = w * 1e9 (base value $1bn at level 1000, divisor 1e6). At the merger's open
+    # A holds n_A + 0.5 n_D shares at $1.1, D none: MV' = MV - n_D + 0.55 n_D, D' = 1e6 * MV'/MV.
+    effective = DATES[ROW + 6]
+    a_again = DATES[ROW + 9]
+    mk = market()
+    close = mk.close.copy()
+    close.loc[a_again:, "A"] = 1.21
+    mk = dataclasses.replace(mk, close=close)
+    event = CorporateAction("stock_merger", "D", effective, (("acquirer", "A"), ("ratio", 0.5)), "test")
+    u = dataclasses.replace(universe(), corporate_actions=(event,))
+    bt = xi.backtest(u, mk, rulebook(replace_deletions=False), start="2024-03-01", end="2024-05-31")
+    w = bt.weights.iloc[0]
+    assert bt.weights.index[0] == IMPLEMENT and w["D"] > 0
+    n = w * 1e9
+    mv = 1e9 + 0.1 * n["A"]  # at the close before the merger (A up 10 %)
+    mv_open = mv - n["D"] + 0.55 * n["D"]
+    divisor = 1e6 * mv_open / mv
+    notes = bt.corporate_actions.set_index("ticker")
+    assert notes.at["D", "divisor_after"] == pytest.approx(divisor, rel=1e-12)
+    shares = bt.daily.shares.loc[effective]
+    assert shares["A"] == pytest.approx(n["A"] + 0.5 * n["D"], rel=1e-12) and shares["D"] == 0.0
+    level = bt.levels["price_return"]
+    assert level[A_UP:effective].to_numpy() == pytest.approx(1000 + 0.1 * w["A"] * 1000, rel=1e-12)
+    assert level[a_again] == pytest.approx((mv_open + 0.11 * (n["A"] + 0.5 * n["D"])) / divisor, rel=1e-12)
+    assert bt.daily.levels.loc[a_again, "price_return"] == pytest.approx(level[a_again], abs=1e-10)
+    assert np.isfinite(bt.levels["nav"]).all()
