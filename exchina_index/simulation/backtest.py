@@ -181,8 +181,10 @@ def backtest(
     inside = slice(row0, row0 + len(window))
     view = _event_view(universe, market, m, daily)
     alive = view.alive if view is not None else market.alive().reindex(columns=f.index, fill_value=False).to_numpy(bool)
-    close_usd = view.close_usd if view is not None else None
-    reviews, plan = _run_reviews(universe, market, m, schedule, aum, alive[: inside.stop], progress, close_usd)
+    close_usd, exchanged = (view.close_usd, view.exchanged) if view is not None else (None, frozenset())
+    reviews, plan = _run_reviews(
+        universe, market, m, schedule, aum, alive[: inside.stop], progress, close_usd, exchanged
+    )
     price_ret, dividend_yield = _window_returns(market, window, f.index)
     wht = withholding_rates(m.withholding, f["domicile"], window)
     trades = ([r - row0 for r in plan.rows], plan.targets, plan.rates, plan.is_review)
@@ -361,12 +363,14 @@ def _run_reviews(
     alive: np.ndarray,
     progress: Callable[[int, int, pd.Timestamp], None] | None,
     close_usd: np.ndarray | None = None,
+    exchanged: frozenset[tuple[int, int]] = frozenset(),
 ) -> tuple[dict[pd.Timestamp, WeightResult], _Plan]:
     """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
     the results by implementation date, and the trades (:class:`_Plan`: the tradeable target
     weights, the replacements of deletions between reviews, the one-way cost rates). ``alive``
     holds the market's rows up to the backtest's last date; ``close_usd`` the USD closes through the
-    corporate actions (suspended lines held at their last price), the market's when None."""
+    corporate actions (suspended lines held at their last price), the market's when None;
+    ``exchanged`` the ``(last close, column)`` of stock-merger targets, not replaced."""
     f = universe.frame
     ctx = review_context(universe, market, m, schedule["cutoff"])
     dates = market.close.index
@@ -394,7 +398,7 @@ def _run_reviews(
         trades: list[tuple[int, np.ndarray]] = []
         if m.governance.replace_deletions:
             reserve = f.index.get_indexer(list(result.report.reserve))
-            trades = _replacements(w, int(impl_rows[k]), stop, close_usd, alive, reserve, m, plan.replaced)
+            trades = _replacements(w, int(impl_rows[k]), stop, close_usd, alive, reserve, m, plan.replaced, exchanged)
         for row, target in trades:
             plan.add(row, target, rate, False)
         if k + 1 < len(schedule):
@@ -415,12 +419,15 @@ def _replacements(
     reserve: np.ndarray,
     m: Methodology,
     replaced: list[tuple[int, int, int, float]],
+    exchanged: frozenset[tuple[int, int]] = frozenset(),
 ) -> list[tuple[int, np.ndarray]]:
     """The trades that replace the deletions between the review trading ``w`` at row ``start`` and
     the next one at row ``stop`` (see the module docstring), in time order: ``(row, target)``.
 
     A target keeps a deletion that is not replaced: the engine sells it pro rata at once. Each
-    replacement is appended to ``replaced`` as ``(row, deleted, replacement, weight)``.
+    replacement is appended to ``replaced`` as ``(row, deleted, replacement, weight)``. The targets
+    of stock mergers (``exchanged``: last close, column) are not deletions here: their shares
+    become the acquirer's (the corporate-action path), and they do not count.
     """
     floor = m.governance.min_constituents
     units = np.zeros(len(w))
@@ -444,6 +451,8 @@ def _replacements(
         count = cols.size - deleted.size
         moved = False
         for j in deleted:
+            if (row, int(j)) in exchanged:
+                continue
             if count >= floor:
                 break
             free = (units[reserve] == 0) & alive[row, reserve] & alive[row + 1, reserve]

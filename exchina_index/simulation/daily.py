@@ -164,7 +164,11 @@ def run_daily(
     n = _to_shares(trades[t0], base_value, price_usd[t0], t0)
     pr[t0] = tr[t0] = ntr[t0] = start_level
     dv[t0], shares[t0], count[t0] = divisor, n, int((n > 0).sum())
-    for t in range(t0 + 1, T):
+    out = (pr, tr, ntr, dv, shares, reference, count)
+    event_rows = np.array(sorted(by_row), dtype=np.intp)
+    trade_at = np.asarray(trade_rows, dtype=np.intp)
+    t = t0 + 1
+    while t < T:  # a session with events or deletions at its open, then the sessions up to the next one
         ref = price_usd[t - 1].copy()
         held = n > 0
         mv_prev = float((n[held] * ref[held]).sum())
@@ -185,20 +189,68 @@ def run_daily(
         if acted:
             touched = tuple(sorted({c for e in today if e.held and e.kind != DATA_DELETION for c in e.columns}))
             _engine_step(eng, t, n, ref, price_usd, dividend_usd, parent_of, mv_open, touched)
-        mv = float((n[held] * price_usd[t, held]).sum())
-        if not np.isfinite(mv):
-            raise EngineInputError(f"a held listing has no price at row {t} (the index market value is not finite)")
-        div = n[held] * dividend_usd[t, held]
-        if mv_open > 0:
-            pr[t] = mv / divisor
-            tr[t] = tr[t - 1] * (mv + div.sum()) / mv_open
-            ntr[t] = ntr[t - 1] * (mv + (div * (1.0 - withholding[t, held])).sum()) / mv_open
-        else:  # every constituent deleted: the index holds cash until the next trade
-            pr[t], tr[t], ntr[t] = pr[t - 1], tr[t - 1], ntr[t - 1]
-        dv[t], shares[t], reference[t], count[t] = divisor, n, ref, int(held.sum())
-        if t in trades:
-            n = _to_shares(trades[t], mv if mv > 0 else pr[t] * divisor, price_usd[t], t)
+        e = _stretch_end(t, T, event_rows, trade_at, alive, held)
+        reference[t] = ref
+        mv = _stretch(t, e, n, mv_open, divisor, price_usd, dividend_usd, withholding, out)
+        if e in trades:
+            n = _to_shares(trades[e], mv if mv > 0 else pr[e] * divisor, price_usd[e], e)
+        t = e + 1
     return DailyArrays(pr, tr, ntr, dv, count, shares, reference, n, effects, eng, price_usd, fx, dividend_usd, t0)
+
+
+def _stretch_end(
+    t: int, T: int, event_rows: np.ndarray, trade_at: np.ndarray, alive: np.ndarray, held: np.ndarray
+) -> int:
+    """The last session ``e >= t`` valued with the shares of the open of ``t``: before the next
+    session with events, or where a held listing has no price any more; at the next trade."""
+    e = T - 1
+    k = int(np.searchsorted(trade_at, t))
+    if k < trade_at.size:
+        e = min(e, int(trade_at[k]))
+    k = int(np.searchsorted(event_rows, t, side="right"))
+    if k < event_rows.size:
+        e = min(e, int(event_rows[k]) - 1)
+    if e > t and held.any():
+        gone = ~alive[t + 1 : e + 1][:, held].all(axis=1)
+        if gone.any():
+            e = t + int(np.argmax(gone))
+    return e
+
+
+def _stretch(
+    t: int,
+    e: int,
+    n: np.ndarray,
+    mv_open: float,
+    divisor: float,
+    price_usd: np.ndarray,
+    dividend_usd: np.ndarray,
+    withholding: np.ndarray,
+    out: tuple[np.ndarray, ...],
+) -> float:
+    """Value the sessions ``t..e`` with fixed index shares ``n`` and divisor (arrays: no loop) into
+    ``out`` = (pr, tr, ntr, divisor, shares, reference, count); returns the market value at ``e``.
+
+    The open of ``t`` is worth ``mv_open``; each later session opens at the previous close."""
+    pr, tr, ntr, dv, shares, reference, count = out
+    rows = slice(t, e + 1)
+    held = np.flatnonzero(n > 0)
+    dv[rows], shares[rows], count[rows] = divisor, n, held.size
+    reference[t + 1 : e + 1] = price_usd[t:e]
+    if mv_open <= 0:  # every constituent deleted: the index holds cash until the next trade
+        pr[rows], tr[rows], ntr[rows] = pr[t - 1], tr[t - 1], ntr[t - 1]
+        return 0.0
+    nh = n[held]
+    mv = (price_usd[rows][:, held] * nh).sum(axis=1)  # row sums without BLAS, as the engine
+    if not np.isfinite(mv).all():
+        bad = t + int(np.flatnonzero(~np.isfinite(mv))[0])
+        raise EngineInputError(f"a held listing has no price at row {bad} (the index market value is not finite)")
+    div = dividend_usd[rows][:, held] * nh
+    base = np.concatenate([[mv_open], mv[:-1]])
+    pr[rows] = mv / divisor
+    tr[rows] = tr[t - 1] * np.cumprod((mv + div.sum(axis=1)) / base)
+    ntr[rows] = ntr[t - 1] * np.cumprod((mv + (div * (1.0 - withholding[rows][:, held])).sum(axis=1)) / base)
+    return float(mv[-1])
 
 
 def _to_shares(w: np.ndarray, value: float, price: np.ndarray, row: int) -> np.ndarray:

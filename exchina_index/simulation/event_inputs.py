@@ -34,8 +34,10 @@ _TERMINAL = ("cash_merger", "stock_merger", "deletion")
 class EventView:
     """Market rows x listings (``columns``): ``alive`` through the events, the events as ``(row, column, event)``
     (sorted by row, then file order), the USD closes (split-adjusted, as the market has them, held
-    over suspensions), the USD closes and dividends as traded, the FX of each listing, and the
-    suspension spans ``(column, first row, last row)``."""
+    over suspensions), the USD closes and dividends as traded (a special dividend of the event
+    file taken out of the market's dividend on its ex-date: it is a price adjustment, not an
+    ordinary dividend), the FX of each listing, and the suspension spans ``(column, first row,
+    last row)``."""
 
     columns: pd.Index
     alive: np.ndarray
@@ -45,6 +47,12 @@ class EventView:
     dividend_usd: np.ndarray
     fx: np.ndarray
     spans: list[tuple[int, int, int]]
+
+    @property
+    def exchanged(self) -> frozenset[tuple[int, int]]:
+        """``(last close row, column)`` of the targets of stock mergers: their shares become the
+        acquirer's, so the governance rule does not replace them as deletions."""
+        return frozenset((row - 1, col) for row, col, ev in self.events if ev.kind == "stock_merger")
 
 
 def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sessions: int) -> EventView:
@@ -85,7 +93,10 @@ def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sess
         alive[lo : hi + 1, col] = np.isfinite(local[lo : hi + 1, col])
         usd[lo : hi + 1, col] = local[lo : hi + 1, col] * fx[lo : hi + 1, col]
     factor = split_factors(placed, T, N)
-    dividends = market.dividends.reindex(columns=columns, fill_value=0.0).to_numpy()
+    dividends = market.dividends.reindex(columns=columns, fill_value=0.0).to_numpy().copy()
+    for row, col, ev in placed:  # Yahoo lists a special dividend among the ordinary ones
+        if ev.kind == "special_dividend":
+            dividends[row, col] = max(0.0, dividends[row, col] - float(ev.term("amount")))
     return EventView(
         columns=columns,
         alive=alive,

@@ -112,7 +112,9 @@ def test_a_takeover_by_a_constituent_gives_the_level_by_hand() -> None:
     mk = dataclasses.replace(mk, close=close)
     event = CorporateAction("stock_merger", "D", effective, (("acquirer", "A"), ("ratio", 0.5)), "test")
     u = dataclasses.replace(universe(), corporate_actions=(event,))
-    bt = xi.backtest(u, mk, rulebook(replace_deletions=False), start="2024-03-01", end="2024-05-31")
+    # the count (3) falls below the floor (4), but a share exchange is no deletion: not replaced
+    bt = xi.backtest(u, mk, rulebook(), start="2024-03-01", end="2024-05-31")
+    assert bt.replacements == ()
     w = bt.weights.iloc[0]
     assert bt.weights.index[0] == IMPLEMENT and w["D"] > 0
     n = w * 1e9
@@ -128,3 +130,36 @@ def test_a_takeover_by_a_constituent_gives_the_level_by_hand() -> None:
     assert level[a_again] == pytest.approx((mv_open + 0.11 * (n["A"] + 0.5 * n["D"])) / divisor, rel=1e-12)
     assert bt.daily.levels.loc[a_again, "price_return"] == pytest.approx(level[a_again], abs=1e-10)
     assert np.isfinite(bt.levels["nav"]).all()
+
+
+def test_the_energy_fuels_takeover_of_base_resources_converts_the_holding(demo) -> None:
+    # With size and ADTV thresholds low enough for Base Resources to be held from the June 2024
+    # review, the bundled event (2024-09-16: 0.0260 UUUU shares and A$0.065 per BSE.AX share) turns
+    # its index shares into Energy Fuels shares at the open; the A$0.065 cash and the spread between
+    # BSE.AX's last close and 0.026 UUUU go into the divisor, by hand from the market's closes.
+    u, mk = demo
+    m = xi.load_methodology().with_overrides(
+        {
+            "size": {
+                "market_cap_entry_usd": 5e6,
+                "market_cap_retention_usd": 2.5e6,
+                "adtv_entry_usd": 1e4,
+                "adtv_retention_usd": 5e3,
+            }
+        }
+    )
+    bt = xi.backtest(u, mk, m, start="2024-06-01", end="2024-10-31")
+    assert bt.weights.loc["2024-06-21", "BSE.AX"] > 0 and bt.weights.loc["2024-06-21", "UUUU"] > 0
+    ex, last = pd.Timestamp("2024-09-16"), pd.Timestamp("2024-09-13")
+    daily = bt.daily
+    n_bse, n_uuuu = daily.shares.loc[last, ["BSE.AX", "UUUU"]]
+    assert n_bse > 0
+    usd = mk.close_usd()
+    mv = daily.levels.at[last, "price_return"] * daily.levels.at[last, "divisor"]
+    mv_open = mv - n_bse * usd.at[last, "BSE.AX"] + 0.026 * n_bse * usd.at[last, "UUUU"]
+    assert daily.shares.at[ex, "UUUU"] == pytest.approx(n_uuuu + 0.026 * n_bse, rel=1e-12)
+    assert daily.shares.at[ex, "BSE.AX"] == 0.0
+    assert daily.levels.at[ex, "divisor"] == pytest.approx(daily.levels.at[last, "divisor"] * mv_open / mv, rel=1e-12)
+    notice = bt.corporate_actions.set_index("ticker").loc["BSE.AX"]
+    assert notice["held"] and notice["date"] == ex
+    assert max(_gap(bt).values()) < 1e-10
