@@ -35,7 +35,8 @@ def cmd_universe_validate(args: argparse.Namespace) -> int:
     f = universe.frame
     print(
         f"universe OK: {len(f)} listings, {f['issuer'].nunique()} issuers, {len(universe.links)} China links, "
-        f"{len(universe.history)} dated reference entries ({universe.path})"
+        f"{len(universe.history)} dated reference entries, {len(universe.corporate_actions)} corporate actions "
+        f"({universe.path})"
     )
     print(f"rulebook OK: version {method.version} ({method.source})")
     print(f"eligible today (screens without market data): {int(s['eligible'].sum())} listings")

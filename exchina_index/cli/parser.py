@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -223,29 +224,31 @@ def _add_calc_command(sub: Any) -> None:
         "--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/daily/<from>_<to>/)"
     )
     c.add_argument("--force", action="store_true", help="replace an existing folder (the old one is kept as .vN)")
-    c.add_argument("--unit-shares", type=_positive_int, default=50_000, help="ETF shares per creation unit")
-    c.add_argument("--nav-per-share", type=_positive_float, default=25.0, help="ETF NAV per share at the index start")
+    c.add_argument(
+        "--unit-shares", type=_positive(int, 1e9, "a whole number"), default=50_000, help="ETF shares per creation unit"
+    )
+    c.add_argument(
+        "--nav-per-share",
+        type=_positive(float, 1e6, "a number"),
+        default=25.0,
+        help="ETF NAV per share at the index start",
+    )
     c.set_defaults(func=cmd_calc)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if not 1 <= value <= 10**9:
-        raise argparse.ArgumentTypeError(f"{text} must be between 1 and 1000000000")
-    return value
+def _positive(cast: Callable[[str], Any], high: float, what: str) -> Callable[[str], Any]:
+    """An argument type: ``cast(text)``, more than 0 and at most ``high``."""
 
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if not 0 < value <= high:
+            raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most {high:g}")
+        return value
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0 < value <= 1e6:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number up to 1000000")
-    return value
+    return parse
 
 
 # --- commands -------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ column          required  meaning
 ``dividend``    no        cash dividend per share on its ex-date, in ``price_unit``; empty or
                           0 = none (``dividends`` is accepted too)
 ``shares``      no        shares outstanding known on that date (> 0); empty = unchanged/unknown
+``splits``      no        stock split on its ex-date, new shares per old (2 for a 2-for-1 split,
+                          0.1 for a 1-for-10 consolidation; ``close`` is already adjusted for it);
+                          empty or 0 = none; only on a row with a close
 ``ticker``      long file the listing's symbol, as in the universe file
 ==============  ========  ==================================================================
 
@@ -37,8 +40,9 @@ before the header are comments; blank lines are skipped. Files are UTF-8 (a byte
 accepted).
 
 Values must be plausible as well as well-formed (:data:`BOUNDS`): a close between 1e-6 and 1e12
-price units, a dividend up to 1e12, a volume and a share count up to 1e15 shares (share counts at
-least 1), an FX rate between 1e-9 and 1e6 USD per unit, dates between 1900-01-01 and 2200-12-31.
+price units, a dividend up to 1e12, a split ratio up to 1e6, a volume and a share count up to 1e15
+shares (share counts at least 1), an FX rate between 1e-9 and 1e6 USD per unit, dates between
+1900-01-01 and 2200-12-31.
 Anything outside is a typo or a corrupt export (``1e300`` would overflow market caps and returns
 into infinities) and is refused with the file, line and column.
 
@@ -87,7 +91,9 @@ from exchina_index.errors import DataError
 __all__ = ["load_csv", "PRICE_COLUMNS", "FX_FILE", "BOUNDS", "FX_BOUNDS"]
 
 #: Recognised price-file columns: name -> required.
-PRICE_COLUMNS: dict[str, bool] = {"date": True, "close": True, "volume": False, "dividend": False, "shares": False}
+PRICE_COLUMNS: dict[str, bool] = {
+    "date": True, "close": True, "volume": False, "dividend": False, "shares": False, "splits": False
+}  # fmt: skip
 #: Plausible range [lo, hi] of each numeric column (price units for close and dividend, shares for
 #: volume and shares); the sign rules (close > 0, volume >= 0...) are checked first, then these.
 BOUNDS: dict[str, tuple[float, float]] = {
@@ -95,6 +101,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "volume": (0.0, 1e15),
     "dividend": (0.0, 1e12),
     "shares": (1.0, 1e15),
+    "splits": (0.0, 1e6),
 }
 #: Plausible range of an FX rate, USD per one unit of a currency.
 FX_BOUNDS: tuple[float, float] = (1e-9, 1e6)
@@ -165,6 +172,7 @@ def load_csv(
         dividends=wide("dividend").reindex(close.index),
         volume=wide("volume").reindex(close.index),
         shares=wide("shares").reindex(close.index),
+        splits=wide("splits").reindex(close.index),
         source=f"csv:{root}",
         synthetic=False,
         notes=notes,
@@ -227,14 +235,8 @@ def _coverage_notes(
     notes.extend(identical_close_notes({t: df["close"] for t, df in per_ticker.items()}, "the files hold"))
     unpriced = sorted(t for t, df in per_ticker.items() if not df["close"].notna().any())
     if unpriced:
-        span = (
-            ""
-            if lo is None and hi is None
-            else (
-                f" between {'the first date' if lo is None else lo.date()}"
-                f" and {'the last date' if hi is None else hi.date()}"
-            )
-        )
+        first, last = ("the first date" if lo is None else lo.date()), ("the last date" if hi is None else hi.date())
+        span = "" if lo is None and hi is None else f" between {first} and {last}"
         notes.append(f"no prices{span} for {len(unpriced)} listing(s): {', '.join(unpriced)}; they screen as NO_DATA")
     return notes
 
@@ -295,11 +297,11 @@ def _kind(path: Path) -> str:
 
 
 def _fail(path: Path, line: int | None, column: str | None, message: str) -> DataError:
-    where = [str(path)]
-    if line is not None:
-        where.append(f"line {line}")
-    if column is not None:
-        where.append(f"column '{column}'")
+    where = [
+        str(path),
+        *([] if line is None else [f"line {line}"]),
+        *([] if column is None else [f"column '{column}'"]),
+    ]
     return DataError(f"{', '.join(where)}: {message}")
 
 
@@ -405,17 +407,15 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
     cols = {h: [r[i] for r in rows] for i, h in enumerate(header) if h in PRICE_COLUMNS or h == "ticker"}
 
     dates = _dates(path, "date", cols["date"], lines)
-    n = len(rows)  # the columns a file may leave out: unknown volume and shares, no dividend
-    defaults = {"volume": np.full(n, np.nan), "dividend": np.zeros(n), "shares": np.full(n, np.nan)}
-    data = {
-        c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c]
-        for c in ("close", "volume", "dividend", "shares")
-    }
+    n = len(rows)  # the columns a file may leave out: unknown volume and shares, no dividend or split
+    defaults = dict(volume=np.full(n, np.nan), dividend=np.zeros(n), shares=np.full(n, np.nan), splits=np.zeros(n))
+    data = {c: _numbers(path, c, cols[c], lines) if c in cols else defaults[c] for c in PRICE_COLUMNS if c != "date"}
     checks = (
         ("close", lambda v: v <= 0, "must be > 0 (a price); leave the cell empty when there is no price"),
         ("volume", lambda v: v < 0, "must be >= 0 (shares traded)"),
         ("dividend", lambda v: v < 0, "must be >= 0 (cash per share)"),
         ("shares", lambda v: v <= 0, "must be > 0; leave the cell empty when unknown"),
+        ("splits", lambda v: v < 0, "must be >= 0 (new shares per old; 0 or empty = no split)"),
     )
     for col, test, what in checks:
         with np.errstate(invalid="ignore"):
@@ -423,9 +423,9 @@ def _read_prices(path: Path, known: set[str] | None, notes: list[str]) -> dict[s
         if bad.any():
             k = int(np.argmax(bad))
             raise _fail(path, int(lines[k]), col, f"{cols[col][k].strip()} {what}")
-        if col in cols:  # a column the file leaves out holds defaults (no dividend, unknown volume and shares)
+        if col in cols:  # a column the file leaves out holds defaults (no dividend or split, unknown volume/shares)
             _check_bounds(path, col, data[col], cols[col], lines, BOUNDS[col])
-    data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
+    data["dividend"], data["splits"] = np.nan_to_num(data["dividend"], nan=0.0), np.nan_to_num(data["splits"], nan=0.0)
 
     if known is not None:
         tickers = np.array([v.strip() for v in cols["ticker"]], dtype=object)

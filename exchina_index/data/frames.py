@@ -6,7 +6,7 @@ naming the ticker, the date and what to do for anything else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ __all__ = [
     "readonly",
     "readonly_frame",
     "share_values",
+    "split_values",
     "volume_values",
 ]
 
@@ -133,6 +134,60 @@ def dividend_values(
         notes.append(f"{tickers[col]}: dropped {int((c[outside] == col).sum())} dividend(s) outside its price history")
     divs[r[outside], c[outside]] = 0.0
     return divs
+
+
+def split_values(
+    frame: pd.DataFrame | None,
+    index: pd.DatetimeIndex,
+    tickers: pd.Index,
+    values: np.ndarray,
+    cut: np.ndarray,
+    notes: list[str],
+) -> np.ndarray:
+    """Split ratios on the market dates: new shares per old on the ex-date, 0.0 where none (NaN too).
+
+    ``values`` are the closes after the delisting cut: splits from a listing's delisting row ``cut``
+    on are dropped (noted), like its closes.
+
+    Raises
+    ------
+    DataError
+        A split for a ticker without a close column, a negative or infinite ratio, or a split on
+        a date the listing has no close (outside its life, or a day it did not trade).
+    """
+    if frame is None:
+        return np.zeros((len(index), len(tickers)))
+    f = clean(frame, "splits")
+    known = set(tickers)
+    extra = [c for c in f.columns if c not in known and (f[c].fillna(0.0) != 0.0).any()]
+    if extra:
+        raise DataError(f"splits has a split for {extra[0]}, which has no close column; add its closes or drop it")
+    spl = cast(np.ndarray, aligned(f, "splits", index, tickers))
+    with np.errstate(invalid="ignore"):
+        bad = (spl < 0) | np.isinf(spl)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(
+            f"{tickers[c]} has a {'negative' if spl[r, c] < 0 else 'non-finite'} split ratio ({spl[r, c]:g}) on "
+            f"{index[r].date()}; give new shares per old share (2.0 for a 2-for-1 split, 0.1 for a 1-for-10 "
+            "consolidation), or 0.0 for no split"
+        )
+    spl = np.nan_to_num(spl, nan=0.0, copy=False)
+    for c in np.flatnonzero(cut < len(index)):
+        n = int(np.count_nonzero(spl[cut[c] :, c]))
+        if n:
+            notes.append(f"{tickers[c]}: dropped {n} split(s) on or after its delisting date")
+            spl[cut[c] :, c] = 0.0
+    r, c = np.nonzero(spl)
+    orphan = np.isnan(values[r, c])
+    if orphan.any():
+        r0, c0 = r[orphan][0], c[orphan][0]
+        raise DataError(
+            f"{tickers[c0]} has a split ({spl[r0, c0]:g}) on {index[r0].date()}, a date it has no close (outside "
+            "its life, or a day it did not trade); put the split on its ex-date, add that close, or set it to "
+            "0.0 (no split)"
+        )
+    return spl
 
 
 def volume_values(

@@ -5,7 +5,12 @@ union of every listing's sessions, columns = tickers sorted):
 
 ``close``      local-currency close, split-adjusted (not dividend-adjusted); GBp lines already in
                GBP. NaN where the listing had no session or is outside its life.
-``dividends``  cash dividend per share on its ex-date, in the same currency units; 0.0 where none.
+``dividends``  cash dividend per share on its ex-date, in the same currency units (split-adjusted like
+               ``close``); 0.0 where none.
+``splits``     split ratio on its ex-date as Yahoo gives it, new shares per old (2.0 for a 2-for-1
+               split, 0.1 for a 1-for-10 consolidation); 0.0 where none. ``close`` and ``dividends``
+               are already split-adjusted: ``splits`` says where the adjustment steps are, so a
+               calculation can show prices as traded. A split is always on a date with a close.
 ``volume``     shares traded; NaN where unknown.
 ``shares``     shares outstanding, as-of values (a value holds until the next one); NaN where unknown.
 ``fx``         date x currency: USD per one unit of the currency (``USD`` = 1.0), already carried
@@ -67,6 +72,7 @@ import pandas as pd
 
 from exchina_index.data.frames import (
     by_ticker,
+    clean,
     close_values,
     delisted_dates,
     dividend_values,
@@ -74,6 +80,7 @@ from exchina_index.data.frames import (
     life_bounds,
     readonly_frame,
     share_values,
+    split_values,
     volume_values,
 )
 from exchina_index.data.fx import fx_on_dates
@@ -97,15 +104,18 @@ class MarketData(MarketViews):
     and canonicalises: duplicated dates, non-positive prices, negative volumes or dividends,
     non-positive share counts or FX rates, a currency without an FX column, or a listing with a
     price on a date without an FX rate raise :class:`~exchina_index.errors.DataError` naming the
-    ticker, date and what to do. Nothing is filled with zeros except ``dividends`` (no dividend).
+    ticker, date and what to do; so do a negative or infinite split ratio and a split on a date the
+    listing has no close (outside its life). Nothing is filled with zeros except ``dividends`` (no
+    dividend) and ``splits`` (no split).
 
     The frames are read-only (their arrays refuse writes); copy them to modify. See the module
     docstring for the life, forward-fill, return and market-cap conventions.
 
     Attributes
     ----------
-    close, dividends, volume, shares : pandas.DataFrame
-        date x ticker, float64 (see the module docstring).
+    close, dividends, splits, volume, shares : pandas.DataFrame
+        date x ticker, float64 (see the module docstring). Market closes and dividends are
+        split-adjusted; ``splits`` says where the adjustment steps are (0.0: no split).
     fx : pandas.DataFrame
         date x currency, USD per unit, on the same dates as ``close``.
     currency : pandas.Series
@@ -139,6 +149,7 @@ class MarketData(MarketViews):
     fx: pd.DataFrame
     currency: pd.Series
     dividends: pd.DataFrame | None = None
+    splits: pd.DataFrame | None = None
     volume: pd.DataFrame | None = None
     shares: pd.DataFrame | None = None
     exchange: pd.Series | None = None
@@ -159,6 +170,7 @@ class MarketData(MarketViews):
         dividends: pd.DataFrame | None = None,
         volume: pd.DataFrame | None = None,
         shares: pd.DataFrame | None = None,
+        splits: pd.DataFrame | None = None,
         source: str = "unknown",
         synthetic: bool = False,
         notes: Iterable[str] = (),
@@ -182,6 +194,10 @@ class MarketData(MarketViews):
             have its own (as-of) dates. A priced listing without any share count takes the
             universe's dated ``shares_outstanding`` when ``universe`` is a Universe with a
             reference history (see the module docstring, "Prices-only data").
+        splits
+            Optional, same layout as ``close``: the split ratio (new shares per old, not in
+            ``price_unit``) on its ex-date; 0.0 or NaN = no split; default no splits. Splits
+            before ``listed_since`` are dropped (noted), like the closes.
         source, synthetic, notes
             Provenance recorded on the result.
 
@@ -201,6 +217,8 @@ class MarketData(MarketViews):
             universe, close, fx=fx, dividends=dividends, volume=volume, shares=shares, notes=notes
         )
         frames["shares"], from_history = _reference_shares(universe, frames["shares"], frames["close"])
+        frames["splits"], split_notes = _listed_splits(universe, splits)
+        frames["notes"] = (*frames["notes"], *split_notes)
         market = cls(**frames, source=source, synthetic=synthetic)
         return market.with_notes(*_fact_notes(market, from_history))
 
@@ -217,6 +235,7 @@ class MarketData(MarketViews):
         cut = drop_from_delisting(values, index, tickers, delisted, notes)
         has_price, first, last = life_bounds(values)
         divs = dividend_values(self.dividends, index, tickers, first, last, notes)
+        splits = split_values(self.splits, index, tickers, values, cut, notes)
         vol = volume_values(self.volume, index, tickers, cut)
         shares = share_values(self.shares, index, tickers)
         fx = fx_on_dates(self.fx, index, tickers, currency, has_price, first, notes)
@@ -226,6 +245,7 @@ class MarketData(MarketViews):
         set_ = functools.partial(object.__setattr__, self)
         set_("close", readonly_frame(values, idx, cols))
         set_("dividends", readonly_frame(divs, idx, cols))
+        set_("splits", readonly_frame(splits, idx, cols))
         set_("volume", readonly_frame(vol, idx, cols))
         set_("shares", readonly_frame(shares, idx, cols))
         currencies = pd.Index(list(fx.columns), name="currency", dtype=str)
@@ -259,7 +279,8 @@ class MarketData(MarketViews):
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of the data: dates, tickers, currencies, listing dates and every value.
+        """SHA-256 (hex) of the data: dates, tickers, currencies, listing dates and every value
+        (splits too, when there is any).
 
         Stable across processes and machines (NaN is hashed in one canonical form).
         """
@@ -276,6 +297,9 @@ class MarketData(MarketViews):
             h.update(f"{name}:{'|'.join(f.columns)};".encode())
             a = np.ascontiguousarray(f.to_numpy(dtype="<f8"))
             h.update(np.where(np.isnan(a), np.nan, a).astype("<f8").tobytes())
+        splits = cast(pd.DataFrame, self.splits)
+        if splits.to_numpy().any():  # hashed only when there is one: a market without splits keeps its hash
+            h.update(b"splits:" + np.ascontiguousarray(splits.to_numpy(dtype="<f8")).tobytes())
         return h.hexdigest()
 
     # ------------------------------------------------------------------ copies
@@ -307,6 +331,7 @@ class MarketData(MarketViews):
             fx=cut(self.fx),
             currency=self.currency,
             dividends=cut(self.dividends),
+            splits=cut(self.splits),
             volume=cut(self.volume),
             shares=shares,
             exchange=self.exchange,
@@ -360,6 +385,26 @@ def _reference_shares(
     out = base.reindex(index=base.index.union(reference.index), columns=tickers)
     out[reference.columns] = reference.reindex(out.index)
     return out, tuple(reference.columns)
+
+
+def _listed_splits(universe: Any, splits: pd.DataFrame | None) -> tuple[pd.DataFrame | None, list[str]]:
+    """``splits`` without the rows before each listing's ``listed_since`` (its closes there are
+    dropped too), and a note for each listing that had a split there."""
+    if splits is None:
+        return None, []
+    f = clean(splits, "splits")
+    uni = universe.frame if hasattr(universe, "frame") else universe
+    if "listed_since" not in uni or f.empty:
+        return f, []
+    since = pd.to_datetime(uni["listed_since"].reindex(f.columns))
+    before = f.index.to_numpy()[:, None] < since.to_numpy()[None, :]
+    dropped = (f.fillna(0.0).to_numpy() != 0.0) & before
+    notes = [
+        f"{t}: dropped {int(n)} split(s) before listed_since {since[t].date()}"
+        for t, n in zip(f.columns, dropped.sum(axis=0))
+        if n
+    ]
+    return f.mask(before), notes
 
 
 def _names(tickers: Iterable[str]) -> str:

@@ -20,7 +20,8 @@ local (per share, major unit) and converted at the FX of ``t - 1``.
 ==================  ================================================================================
 split, consolidation  ``n_i *= ratio``, ``ref_i /= ratio``; the divisor does not change
 special_dividend    ``ref_i -= amount`` (a price adjustment: the PR index does not fall by the special,
-                    which is in effect reinvested across the index); divisor down
+                    which is in effect reinvested across the index, gross in all three levels: no
+                    withholding on it); divisor down
 rights              subscribed: ``n_i *= 1 + ratio``, ``ref_i = (ref_i + ratio * price) / (1 + ratio)``,
                     the theoretical ex-rights price (TERP); divisor up by the cash subscribed
 spin_off            the new line enters with ``n_new += ratio * n_parent`` at a price of zero; the

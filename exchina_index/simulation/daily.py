@@ -277,11 +277,13 @@ def _engine_step(
 ) -> None:
     """The engine's inputs for session ``t``'s events: the opening weights as a trade at ``t - 1``,
     and the returns of the lines whose reference price moved (spun-off lines folded into their
-    parent for the day, then split out by a trade at ``t``)."""
+    parent for the day, then split out by a trade at ``t``). Nothing when no constituent is left:
+    the engine's own delisting rule then leaves it in cash, as here."""
+    if mv_open <= 0:
+        return
     held = n > 0
     w = np.zeros_like(n)
-    if mv_open > 0:
-        w[held] = n[held] * ref[held] / mv_open
+    w[held] = n[held] * ref[held] / mv_open
     eng.trades.append((t - 1, w, True, touched))
     moved = set(np.flatnonzero(held & (ref != price_usd[t - 1])).tolist()) | set(parent_of.values())
     for col in sorted(moved - set(parent_of)):  # a line priced at zero enters through its parent's return

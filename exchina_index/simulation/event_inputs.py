@@ -24,6 +24,7 @@ import pandas as pd
 from exchina_index.errors import DataError
 from exchina_index.simulation.corporate_actions import split_factors, suspension_spans
 from exchina_index.simulation.daily import DailyArrays, EngineAdjustments, run_daily
+from exchina_index.universe.corporate_actions import CorporateAction
 
 __all__ = ["EventView", "Followed", "event_view", "follow_events", "merge_engine_trades"]
 
@@ -79,6 +80,7 @@ def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sess
                 "correct the ex-date"
             )
         placed.append((row, col_of[ev.ticker], ev))
+    placed += _market_splits(market, columns, placed)
     placed.sort(key=lambda e: (e[0], e[2].line))
     alive = market.alive().reindex(columns=columns, fill_value=False).to_numpy(dtype=bool).copy()
     T, N = alive.shape
@@ -107,6 +109,27 @@ def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sess
         fx=fx,
         spans=spans,
     )
+
+
+def _market_splits(market: Any, columns: pd.Index, placed: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
+    """The market data's splits (``MarketData.splits``, Yahoo's "Stock Splits") as events, except
+    where the event file already has a split or consolidation of the listing on that date."""
+    splits = getattr(market, "splits", None)
+    if splits is None:
+        return []
+    known = {(row, col) for row, col, ev in placed if ev.kind in ("split", "consolidation")}
+    ratios = splits.reindex(columns=columns, fill_value=0.0).to_numpy()
+    found = []
+    for row, col in zip(*np.nonzero((ratios > 0) & (ratios != 1.0))):
+        if (int(row), int(col)) in known or row == 0:
+            continue
+        ratio = float(ratios[row, col])
+        kind = "split" if ratio > 1 else "consolidation"
+        source = f"market data ({market.source})"
+        found.append(
+            (int(row), int(col), CorporateAction(kind, columns[col], splits.index[row], (("ratio", ratio),), source))
+        )
+    return found
 
 
 def merge_engine_trades(

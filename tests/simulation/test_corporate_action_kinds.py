@@ -356,3 +356,41 @@ def test_merge_engine_trades_opening_replaces_review_and_split_out_gives_way():
         trades=[(2, ws, False, (0, 1))]
     ))  # fmt: skip
     np.testing.assert_array_equal(targets[1], w2)  # a split-out trade gives way to the review
+
+
+def test_event_view_as_traded_prices_and_a_special_dividend_out_of_the_ordinary_ones():
+    # Market data are split-adjusted: B's 2:1 split on DATES[2] shows in the view's prices as traded
+    # (the closes before it doubled), and so do its dividends. A special dividend of the event file
+    # (A: 0.5 on DATES[3]) that Yahoo also lists among the dividends (0.7 = 0.5 special + 0.2) leaves
+    # only the ordinary 0.2 in the total return (the special is a price adjustment).
+    market = _market([20.0, 20.0, 21.0, 22.0, 23.0])
+    dividends = market.close * 0.0
+    dividends.loc[DATES[1], "B"] = 0.1
+    dividends.loc[DATES[3], "A"] = 0.7
+    market.dividends = dividends.fillna(0.0)
+    split = CorporateAction("split", "B", DATES[2], (("ratio", 2.0),), source="hand")
+    special = CorporateAction("special_dividend", "A", DATES[3], (("amount", 0.5),), source="hand")
+    view = event_view(market, TICKERS, (split, special), max_sessions=20)
+    np.testing.assert_allclose(view.price_usd[:, 1], [40 * 1.25, 40 * 1.5, 21 * 1.0, 22 * 1.25, 23 * 1.5], rtol=TOL)
+    np.testing.assert_allclose(view.close_usd[:2, 1], [20 * 1.25, 20 * 1.5], rtol=TOL)  # adjusted, as the market
+    assert view.dividend_usd[1, 1] == pytest.approx(0.1 * 2 * 1.5, rel=TOL)
+    assert view.dividend_usd[3, 0] == pytest.approx(0.2, rel=TOL)
+    assert [(r, c, e.kind) for r, c, e in view.events] == [(2, 1, "split"), (3, 0, "special_dividend")]
+
+
+def test_the_market_datas_splits_are_events_unless_the_event_file_has_them():
+    # Yahoo's "Stock Splits" (MarketData.splits): B splits 2:1 on DATES[2] and A consolidates 1:4 on
+    # DATES[3]; the event file has B's split already (kept once, the file's row), not A's.
+    market = _market([20.0, 20.0, 21.0, 22.0, 23.0])
+    splits = market.close * 0.0
+    splits.loc[DATES[2], "B"] = 2.0
+    splits.loc[DATES[3], "A"] = 0.25
+    market.splits = splits.fillna(0.0)
+    filed = CorporateAction("split", "B", DATES[2], (("ratio", 2.0),), source="file", line=7)
+    view = event_view(market, TICKERS, (filed,), max_sessions=20)
+    assert [(r, c, e.kind, e.term("ratio"), e.source) for r, c, e in view.events] == [
+        (2, 1, "split", 2.0, "file"),
+        (3, 0, "consolidation", 0.25, "market data (stub)"),
+    ]
+    np.testing.assert_allclose(view.price_usd[:, 0], [2.5, 2.75, 3.0, 13.0, 14.0], rtol=TOL)  # 10..12 x 0.25 as traded
+    np.testing.assert_allclose(view.price_usd[:2, 1], [40 * 1.25, 40 * 1.5], rtol=TOL)

@@ -41,6 +41,10 @@ Units and repairs (each one logged and added to ``MarketData.notes``; nothing is
   of the close, or (minor-unit lines) below 0.05 % of it, is flagged as a possible unit mix-up
   (kept as is, noted); ``repair=True`` is not used (it costs extra requests).
 * Sessions a listing did not trade (other exchanges' dates in the combined frame, halts) stay NaN.
+* ``Stock Splits`` becomes ``MarketData.splits`` as Yahoo gives it (new shares per old on the
+  ex-date; 0 or NaN = none; never divided by the quote unit). ``Close`` and ``Dividends`` are
+  already split-adjusted. A ratio outside ``BOUNDS["splits"]`` (negative, infinite, above 1e6) or a
+  split on a date without a close is ignored (noted).
 * A duplicated date keeps Yahoo's last row; zero or negative closes and FX rates become NaN;
   negative volumes become NaN; negative dividends become 0 (no dividend). Values outside the
   plausible ranges of the CSV source (:data:`~exchina_index.data.csv_source.BOUNDS` and

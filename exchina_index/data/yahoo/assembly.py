@@ -39,12 +39,14 @@ def assemble(
     div_cols: dict[str, pd.Series] = {}
     vol_cols: dict[str, pd.Series] = {}
     sh_cols: dict[str, pd.Series] = {}
+    split_cols: dict[str, pd.Series] = {}
     for sym, lst in listings.items():
         frame = prices.get(sym)
         if frame is None:
             continue
         t = lst.ticker
         close_cols[t], div_cols[t], vol_cols[t] = _prices(run, lst, frame)
+        split_cols[t] = _splits(run, lst, frame, close_cols[t])
         sh_cols[t] = _share_counts(run, lst, shares.get(sym))
 
     for msg in identical_close_notes(close_cols, "Yahoo returned"):
@@ -53,6 +55,7 @@ def assemble(
     summary = _summary(run, 2 * len(listings) + len(pairs), close.dropna(how="all").index.max())
     dividends = _frame_of(div_cols, tickers).reindex(close.index)
     volume = _frame_of(vol_cols, tickers).reindex(close.index)
+    splits = _frame_of(split_cols, tickers).reindex(close.index).fillna(0.0)
     # a listing's own sessions without a dividend are 0.0; dates it did not trade stay NaN
     has_row = close.notna() | volume.notna()
     dividends = dividends.where(has_row | (dividends.fillna(0.0) != 0.0))
@@ -69,6 +72,7 @@ def assemble(
     return MarketData(
         close=close,
         dividends=dividends,
+        splits=splits,
         volume=volume,
         shares=_frame_of(sh_cols, tickers),
         fx=fx,
@@ -141,6 +145,26 @@ def _prices(run: Run, lst: Listing, frame: pd.DataFrame) -> tuple[pd.Series, pd.
                 logging.WARNING,
             )
     return close, div, vol
+
+
+def _splits(run: Run, lst: Listing, frame: pd.DataFrame, close: pd.Series) -> pd.Series:
+    """The split ratios of one listing inside its life (0.0: none); Yahoo's ``Stock Splits`` as given
+    (new shares per old), minus what cannot be a split or has no close to step from (noted)."""
+    sym = lst.symbol
+    if "splits" not in frame.columns:  # a block without the column (cannot happen with actions=True)
+        return pd.Series(0.0, index=close.index)
+    spl = frame.loc[(frame.index >= lst.start) & (frame.index < lst.end), "splits"].astype("float64").fillna(0.0)
+    spl = spl.mask(_implausible(run, f"{sym} split ratio", spl, BOUNDS["splits"], left="treated as no split"), 0.0)
+    orphan = (spl != 0.0) & close.reindex(spl.index).isna()
+    if orphan.any():
+        dates = ", ".join(f"{d:%Y-%m-%d} ({x:g})" for d, x in spl[orphan].iloc[:3].items())
+        run.note(
+            f"{sym}: ignored {int(orphan.sum())} stock split(s) on a date without a close ({dates}); "
+            "the closes stay as Yahoo adjusted them",
+            logging.WARNING,
+        )
+        spl = spl.mask(orphan, 0.0)
+    return spl
 
 
 def _share_counts(run: Run, lst: Listing, sh: Shares | None) -> pd.Series:
