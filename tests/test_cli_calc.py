@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from _cli_helpers import assert_one_line_exit_2, run_cli
 
 from exchina_index._resources import bundled_path
@@ -14,11 +15,11 @@ from exchina_index._resources import bundled_path
 FROM, TO = "2026-08-03", "2026-08-14"  # two weeks of the demo, between the June and September reviews
 
 
-def _spec(folder: Path, universe: Path | None = None) -> Path:
+def _spec(folder: Path, universe: Path | None = None, aum: int = 250_000_000) -> Path:
     line = f'universe = "{universe}"\n' if universe is not None else ""
     spec = folder / "calc.toml"
     spec.write_text(
-        f'name = "calc"\nsource = "demo"\nstart = "2026-03-01"\nend = "2026-09-30"\naum = 250000000\n{line}'
+        f'name = "calc"\nsource = "demo"\nstart = "2026-03-01"\nend = "2026-09-30"\naum = {aum}\n{line}'
         '[benchmark]\nkind = "none"\n',
         encoding="utf-8",
     )
@@ -64,7 +65,22 @@ def test_calc_never_overwrites_without_force(tmp_path: Path) -> None:
     assert_one_line_exit_2(["calc", spec, "--from", FROM, "--to", TO, "--out", out], "already exists", "--force")
     assert (out / "levels.csv").read_bytes() == before
     assert run_cli(["calc", spec, "--from", FROM, "--to", TO, "--out", out, "--force"])[0] == 0
-    assert (tmp_path / "daily.v1" / "levels.csv").read_bytes() == before  # the old one is kept
+    old = tmp_path / "daily.v1"
+    assert (old / "levels.csv").read_bytes() == before  # the old one is kept
+    # a day's files do not depend on --to: the first run's last day knew its next session too
+    for name in (f"opening/{FROM}.csv", f"closing/{FROM}.csv", f"etf/basket_{FROM}.csv"):
+        assert (old / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_the_holdings_file_is_for_a_fund_of_the_specs_aum(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, aum=100_000_000)
+    out = tmp_path / "daily"
+    assert run_cli(["calc", spec, "--from", FROM, "--to", FROM, "--out", out, "--nav-per-share", "40"])[0] == 0
+    holdings = pd.read_csv(out / "etf" / f"holdings_{FROM}.csv")
+    summary = pd.read_csv(out / "etf" / "summary.csv").iloc[0]
+    growth = summary["nav_per_share"] / 40.0  # the fund's NAV since the index start
+    assert holdings["market_value_usd"].sum() == pytest.approx(100e6 * growth, rel=1e-9)  # files carry 10 digits
+    assert summary["unit_value_usd"] == pytest.approx(50_000 * 40.0 * growth, rel=1e-9)
 
 
 def test_a_bad_event_file_is_exit_2_naming_the_line_and_nothing_is_written(tmp_path: Path) -> None:

@@ -243,7 +243,6 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def cmd_calc(args: argparse.Namespace) -> int:
     from exchina_index.publish.daily_files import run_calc
-    from exchina_index.publish.etf import EtfTerms
 
     _quiet_yfinance(args)
     with _progress("reviews") as bar:
@@ -255,7 +254,8 @@ def cmd_calc(args: argparse.Namespace) -> int:
             cache_dir=args.cache_dir,
             out=args.out,
             force=args.force,
-            etf=EtfTerms(unit_shares=args.unit_shares, nav_per_share=args.nav_per_share),
+            unit_shares=args.unit_shares,
+            nav_per_share=args.nav_per_share,
             progress=bar,
             deadline_s=args.deadline,
         )

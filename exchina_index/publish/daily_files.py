@@ -40,7 +40,15 @@ import pandas as pd
 
 from exchina_index import atomic
 from exchina_index.errors import ReviewDateError
-from exchina_index.publish.etf import EtfTerms, creation_basket, holdings_6c11
+from exchina_index.publish.etf import (
+    BASKET_COLUMNS,
+    CASH_DESCRIPTION,
+    CASH_TICKER,
+    HOLDINGS_COLUMNS,
+    EtfTerms,
+    creation_basket,
+    holdings_6c11,
+)
 from exchina_index.rules.spec import load_spec
 
 __all__ = ["run_calc", "CALC_SCHEMA", "write_daily_files"]
@@ -59,14 +67,19 @@ def run_calc(
     cache_dir: Path | None = None,
     out: Path | None = None,
     force: bool = False,
-    etf: EtfTerms | None = None,
+    unit_shares: int = 50_000,
+    nav_per_share: float = 25.0,
     progress: Callable[[int, int, object], None] | None = None,
     deadline_s: float | None = None,
 ) -> tuple[Path, Any]:
     """Calculate the spec's index and write the daily files of ``date_from`` .. ``date_to``.
 
     Returns the folder and the :class:`~exchina_index.simulation.backtest.BacktestResult` (whose
-    ``daily`` holds the calculation).
+    ``daily`` holds the calculation). The index is calculated to the end of the data, so a day's
+    files do not depend on ``date_to`` (the opening composition of its last day knows the next
+    session). The ETF files are for a creation unit of ``unit_shares`` ETF shares at
+    ``nav_per_share`` USD at the index start (growing with the fund's NAV) and a fund of the
+    spec's AUM.
 
     Raises
     ------
@@ -98,7 +111,7 @@ def run_calc(
         universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         result = backtest(
-            universe, market, spec.methodology, start=spec.start, end=hi, aum=spec.aum, progress=progress, daily=True
+            universe, market, spec.methodology, start=spec.start, aum=spec.aum, progress=progress, daily=True
         )
         days = result.levels.index[(result.levels.index >= lo) & (result.levels.index <= hi)]
         if days.empty:
@@ -106,7 +119,7 @@ def run_calc(
                 f"no day of the index between {lo.date()} and {hi.date()}: it runs from "
                 f"{result.levels.index[0].date()} to {result.levels.index[-1].date()} on this data"
             )
-        write_daily_files(result, days, staging, etf or EtfTerms(fund_aum_usd=spec.aum))
+        write_daily_files(result, days, staging, EtfTerms(unit_shares, nav_per_share, spec.aum))
         manifest = _manifest(spec, result, market, universe, days, staging)
         atomic.write_bytes(staging / "manifest.json", manifest)
     return target, result
@@ -135,14 +148,32 @@ def write_daily_files(result: Any, days: pd.DatetimeIndex, folder: Path, etf: Et
         terms = EtfTerms(etf.unit_shares, etf.nav_per_share * scale, etf.fund_aum_usd * scale)
         composition = closing.set_index("ticker")
         upcoming = calc.dividends.loc[following] if following is not None else calc.dividends.loc[day] * 0.0
-        basket, totals = creation_basket(composition, upcoming.reindex(composition.index).fillna(0.0), terms)
+        basket, totals, holdings = _etf_files(composition, upcoming.reindex(composition.index).fillna(0.0), terms)
         _write_csv(folder / "etf" / f"basket_{stamp}.csv", basket)
-        _write_csv(folder / "etf" / f"holdings_{stamp}.csv", holdings_6c11(composition, terms))
+        _write_csv(folder / "etf" / f"holdings_{stamp}.csv", holdings)
         summary.append({"date": stamp, "nav_per_share": terms.nav_per_share, **totals})
     _write_csv(folder / "etf" / "summary.csv", pd.DataFrame(summary))
     notices = calc.notices[(calc.notices["date"] >= days[0]) & (calc.notices["date"] <= days[-1])].copy()
     notices["date"] = pd.to_datetime(notices["date"]).dt.strftime("%Y-%m-%d")
     _write_csv(folder / "corporate_actions.csv", notices)
+
+
+def _etf_files(
+    composition: pd.DataFrame, dividends: pd.Series, terms: EtfTerms
+) -> tuple[pd.DataFrame, dict[str, float], pd.DataFrame]:
+    """The creation basket, its summary and the holdings; all cash when the index holds no
+    constituent (every one deleted until the next trade)."""
+    if not composition.empty:
+        basket, totals = creation_basket(composition, dividends, terms)
+        return basket, totals, holdings_6c11(composition, terms)
+    unit = terms.unit_value_usd
+    totals = dict(unit_value_usd=unit, basket_value_usd=0.0, cash_component_usd=unit, estimated_dividends_usd=0.0)
+    cash = [CASH_TICKER, "", "", CASH_DESCRIPTION, 0, terms.fund_aum_usd, 1.0]
+    return (
+        pd.DataFrame(columns=list(BASKET_COLUMNS)),
+        {**totals, "constituents": 0},
+        pd.DataFrame([cash], columns=list(HOLDINGS_COLUMNS)),
+    )
 
 
 def _with_identity(composition: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:

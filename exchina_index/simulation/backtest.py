@@ -26,6 +26,15 @@ Replacement of deletions (rulebook ``governance.replace_deletions``)
     every name held, the replacement included).
     Deletions at a review's own close are netted with that review (the engine's rule) and not
     replaced; the caps are not re-checked until the next review.
+
+Corporate actions (``Universe.corporate_actions`` and the market data's splits)
+    When any falls inside the data, the daily calculation from index shares and a divisor runs on
+    the same trades (:mod:`exchina_index.simulation.daily`, :attr:`BacktestResult.daily`) and the
+    engine follows its events (:func:`~exchina_index.simulation.event_inputs.follow_events`): both
+    give the same levels. The holdings between reviews (for replacements and for the next review's
+    incumbents) follow the share changes (:mod:`exchina_index.simulation.replacements`); a
+    stock-merger target is converted into the acquirer, not replaced; a constituent taken out by a
+    terminal event is in ``delistings`` at its last close.
 """
 
 from __future__ import annotations
@@ -36,7 +45,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from exchina_index.construction.caps import drift_array
 from exchina_index.construction.review import WeightResult, review_context, run_review
 from exchina_index.construction.screens import last_screenable_date
 from exchina_index.dates import parse_date
@@ -48,6 +56,8 @@ from exchina_index.simulation.costs import one_way_cost_rate
 from exchina_index.simulation.engine import run_index
 from exchina_index.simulation.event_inputs import EventView, event_view, follow_events
 from exchina_index.simulation.performance import cagr, years_between
+from exchina_index.simulation.replacements import UnitOps, replacements, weights_at
+from exchina_index.universe.corporate_actions import TERMINAL_KINDS
 from exchina_index.universe.loading import Universe, require_universe
 
 __all__ = ["BacktestResult", "backtest", "withholding_rates"]
@@ -82,7 +92,8 @@ class BacktestResult:
         The market data's notes (repairs, calendars extended with weekdays, missing prices), shown
         on the thematic page and recorded in the backtest manifest.
     delistings
-        ``(last close, ticker)`` of every constituent deleted between reviews (replaced or sold).
+        ``(last close, ticker)`` of every constituent deleted between reviews (replaced, sold, or
+        taken out by a corporate action).
     replacements
         ``(date, deleted, replacement, weight)`` of every deletion replaced between reviews (see the
         module docstring): the close of the trade, the two tickers and the weight moved.
@@ -179,20 +190,18 @@ def backtest(
     window = dates[(dates >= schedule["implement"].iloc[0]) & (dates <= t1)]
     row0 = dates.get_loc(window[0])
     inside = slice(row0, row0 + len(window))
-    view = _event_view(universe, market, m, daily)
-    alive = view.alive if view is not None else market.alive().reindex(columns=f.index, fill_value=False).to_numpy(bool)
-    close_usd, exchanged = (view.close_usd, view.exchanged) if view is not None else (None, frozenset())
-    reviews, plan = _run_reviews(
-        universe, market, m, schedule, aum, alive[: inside.stop], progress, close_usd, exchanged
-    )
+    view, alive, prices = _event_view(universe, market, m, daily)
+    notes += view.notes if view is not None else ()
+    reviews, plan = _run_reviews(universe, market, m, schedule, aum, alive[: inside.stop], progress, prices)
     price_ret, dividend_yield = _window_returns(market, window, f.index)
     wht = withholding_rates(m.withholding, f["domicile"], window)
     trades = ([r - row0 for r in plan.rows], plan.targets, plan.rates, plan.is_review)
-    calculation = None
+    calculation, taken_over = None, []
     if view is not None:
         followed = follow_events(view, inside, trades, price_ret, dividend_yield, wht, START_LEVEL)
         trades, price_ret, dividend_yield = followed.trades, followed.price_return, followed.dividend_yield
         calculation = label_daily(followed.daily, window, f.index)
+        taken_over = [(e.row - 1, e.columns[0]) for e in followed.daily.effects if e.held and e.kind in TERMINAL_KINDS]
     day_count = np.diff(window.to_numpy()).astype("timedelta64[D]").astype(np.int64)
     run = run_index(
         price_return=price_ret,
@@ -226,7 +235,7 @@ def backtest(
         methodology=m,
         data_source=market.source,
         synthetic=bool(market.synthetic),
-        delistings=_deletions(run.delisting_events, plan.replaced, window, dates, f.index),
+        delistings=_deletions(run.delisting_events + taken_over, plan.replaced, window, dates, f.index),
         data_notes=notes,
         replacements=tuple((dates[c], f.index[j], f.index[r], w) for c, j, r, w in plan.replaced),
         daily=calculation,
@@ -240,21 +249,30 @@ def _deletions(
     dates: pd.DatetimeIndex,
     columns: pd.Index,
 ) -> tuple[tuple[pd.Timestamp, str], ...]:
-    """``(last close, ticker)`` of the constituents deleted between reviews: sold by the engine
-    (rows of ``window``) or replaced (market rows)."""
+    """``(last close, ticker)`` of the constituents deleted between reviews: sold by the engine or
+    taken out by a corporate action (rows of ``window``), or replaced (market rows)."""
     return tuple(
         sorted([(window[t], columns[i]) for t, i in sold] + [(dates[c], columns[j]) for c, j, _, _ in replaced])
     )
 
 
-def _event_view(universe: Universe, market, m: Methodology, daily: bool) -> EventView | None:
-    """The market through the universe's corporate actions, or None when none is inside the data
-    and the daily calculation is not asked for (the engine alone then gives the levels)."""
+def _event_view(
+    universe: Universe, market, m: Methodology, daily: bool
+) -> tuple[EventView | None, np.ndarray, UnitOps]:
+    """The market through the universe's corporate actions (None when none is inside the data and
+    the daily calculation is not asked for: the engine alone then gives the levels), the listings
+    alive through them, and the prices and share changes the holdings between reviews follow."""
     events = universe.corporate_actions
-    if not (events or daily):
-        return None
-    view = event_view(market, universe.frame.index, events, m.governance.suspension_max_sessions)
-    return view if view.events or daily else None
+    view = (
+        event_view(market, universe.frame.index, events, m.governance.suspension_max_sessions)
+        if events or daily
+        else None
+    )
+    if view is not None and (view.events or daily):
+        return view, view.alive, view.unit_ops()
+    columns = universe.frame.index
+    alive = market.alive().reindex(columns=columns, fill_value=False).to_numpy(bool)
+    return None, alive, UnitOps(market.close_usd().reindex(columns=columns).to_numpy())
 
 
 def _window_returns(market, window: pd.DatetimeIndex, columns: pd.Index) -> tuple[np.ndarray, np.ndarray]:
@@ -362,20 +380,17 @@ def _run_reviews(
     aum: float,
     alive: np.ndarray,
     progress: Callable[[int, int, pd.Timestamp], None] | None,
-    close_usd: np.ndarray | None = None,
-    exchanged: frozenset[tuple[int, int]] = frozenset(),
+    prices: UnitOps,
 ) -> tuple[dict[pd.Timestamp, WeightResult], _Plan]:
     """Every review of ``schedule`` from one :class:`~exchina_index.construction.review.ReviewContext`:
     the results by implementation date, and the trades (:class:`_Plan`: the tradeable target
     weights, the replacements of deletions between reviews, the one-way cost rates). ``alive``
-    holds the market's rows up to the backtest's last date; ``close_usd`` the USD closes through the
-    corporate actions (suspended lines held at their last price), the market's when None;
-    ``exchanged`` the ``(last close, column)`` of stock-merger targets, not replaced."""
+    holds the market's rows up to the backtest's last date; ``prices`` the USD closes and the share
+    changes of the corporate actions the holdings between reviews follow
+    (:mod:`~exchina_index.simulation.replacements`)."""
     f = universe.frame
     ctx = review_context(universe, market, m, schedule["cutoff"])
     dates = market.close.index
-    if close_usd is None:
-        close_usd = market.close_usd().reindex(columns=f.index).to_numpy()
     cut_rows = dates.searchsorted(schedule["cutoff"], side="right") - 1
     impl_rows = dates.get_indexer(schedule["implement"])
     if (impl_rows < 0).any():  # the review trades at that close: the market must have it
@@ -398,75 +413,13 @@ def _run_reviews(
         trades: list[tuple[int, np.ndarray]] = []
         if m.governance.replace_deletions:
             reserve = f.index.get_indexer(list(result.report.reserve))
-            trades = _replacements(w, int(impl_rows[k]), stop, close_usd, alive, reserve, m, plan.replaced, exchanged)
+            trades = replacements(w, int(impl_rows[k]), stop, prices, alive, reserve, m, plan.replaced)
         for row, target in trades:
             plan.add(row, target, rate, False)
         if k + 1 < len(schedule):
             # the portfolio at the next cut-off: from the last trade on or before it
             row, held = next(((r, t) for r, t in reversed(trades) if r <= cut_rows[k + 1]), (impl_rows[k], w))
-            previous = drift_array(held, close_usd[row], close_usd[cut_rows[k + 1]])
+            previous = weights_at(held, row, int(cut_rows[k + 1]), prices)
         if progress is not None:
             progress(k + 1, len(schedule), implement)
     return reviews, plan
-
-
-def _replacements(
-    w: np.ndarray,
-    start: int,
-    stop: int,
-    close_usd: np.ndarray,
-    alive: np.ndarray,
-    reserve: np.ndarray,
-    m: Methodology,
-    replaced: list[tuple[int, int, int, float]],
-    exchanged: frozenset[tuple[int, int]] = frozenset(),
-) -> list[tuple[int, np.ndarray]]:
-    """The trades that replace the deletions between the review trading ``w`` at row ``start`` and
-    the next one at row ``stop`` (see the module docstring), in time order: ``(row, target)``.
-
-    A target keeps a deletion that is not replaced: the engine sells it pro rata at once. Each
-    replacement is appended to ``replaced`` as ``(row, deleted, replacement, weight)``. The targets
-    of stock mergers (``exchanged``: last close, column) are not deletions here: their shares
-    become the acquirer's (the corporate-action path), and they do not count.
-    """
-    floor = m.governance.min_constituents
-    units = np.zeros(len(w))
-    held = w > 0
-    if start + 1 < len(alive):
-        held &= alive[start + 1]  # a target name gone the next day is sold at once by the engine
-    units[held] = w[held] / close_usd[start, held]
-    trades: list[tuple[int, np.ndarray]] = []
-    row = start
-    while True:
-        cols = np.flatnonzero(units > 0)
-        seg = alive[row + 1 : stop + 1][:, cols]  # deaths at the closes row+1 .. stop-1
-        dies = seg[:-1] & ~seg[1:]
-        hit = np.flatnonzero(dies.any(axis=1))
-        if cols.size == 0 or hit.size == 0:
-            return trades
-        row += 1 + int(hit[0])
-        deleted = cols[dies[hit[0]]]
-        value = np.where(units > 0, units * close_usd[row], 0.0)
-        target = value / value.sum()
-        count = cols.size - deleted.size
-        moved = False
-        for j in deleted:
-            if (row, int(j)) in exchanged:
-                continue
-            if count >= floor:
-                break
-            free = (units[reserve] == 0) & alive[row, reserve] & alive[row + 1, reserve]
-            free &= np.isfinite(close_usd[row, reserve]) & (target[reserve] == 0)
-            if not free.any():
-                break
-            r = int(reserve[np.flatnonzero(free)[0]])
-            target[r], target[j] = target[j], 0.0
-            replaced.append((row, int(j), r, float(target[r])))
-            count += 1
-            moved = True
-        if moved:
-            trades.append((row, target.copy()))
-        kept = target.copy()
-        kept[deleted] = 0.0
-        units = np.zeros(len(w))
-        units[kept > 0] = kept[kept > 0] / close_usd[row, kept > 0]

@@ -32,8 +32,9 @@ cash_merger         the target leaves at its last close (``n_i = 0``); the proce
 stock_merger        ``n_acquirer += ratio * n_target``, ``n_target = 0`` (an acquirer not yet in the
                     index enters); the cash part and any difference between the target's last price
                     and the terms are absorbed by the divisor
-suspension          held at its last local price (valued at each day's FX) until a later terminal
-                    event, or deleted at that price after ``max_sessions`` sessions (rulebook)
+suspension          held at its last local price (valued at each day's FX) until it trades again or a
+                    later terminal event, or deleted at that price after ``max_sessions`` sessions
+                    (rulebook)
 deletion            ``n_i = 0`` at the last close, divisor adjusted
 ==================  ================================================================================
 
@@ -49,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from exchina_index.errors import DataError
+from exchina_index.universe.corporate_actions import SPLIT_KINDS, TERMINAL_KINDS
 
 __all__ = ["Effect", "apply_event", "split_factors", "suspension_spans", "DATA_DELETION"]
 
@@ -86,7 +88,7 @@ def split_factors(events: list[tuple[int, int, Any]], T: int, N: int) -> np.ndar
     """
     factor = np.ones((T, N))
     for row, col, ev in events:
-        if ev.kind in ("split", "consolidation"):
+        if ev.kind in SPLIT_KINDS:
             factor[:row, col] *= float(ev.term("ratio"))
     return factor
 
@@ -107,7 +109,7 @@ def suspension_spans(
             continue
         end = min(T - 1, row + max_sessions - 1)
         for r2, c2, e2 in events:
-            if c2 == col and r2 > row and e2.kind in ("cash_merger", "stock_merger", "deletion"):
+            if c2 == col and r2 > row and e2.kind in TERMINAL_KINDS:
                 end = min(end, r2 - 1)
                 break
         spans.append((col, row, end))
@@ -146,7 +148,7 @@ def apply_event(
     detail = _describe_terms(ev)
     if not held:
         return Effect(row, kind, ticker, detail, False, cols, before[0], before[0], before[1], before[1])
-    if kind in ("split", "consolidation"):
+    if kind in SPLIT_KINDS:
         ratio = float(ev.term("ratio"))
         n[col] *= ratio
         ref[col] /= ratio

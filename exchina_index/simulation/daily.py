@@ -177,7 +177,7 @@ def run_daily(
             apply_event(ev, t, col, n, ref, fx[t - 1], column_of, (alive[t - 1], alive[t]), parent_of)
             for col, ev in by_row.get(t, [])
         ]
-        acted = any(e.held for e in today)
+        acted = any(e.held and e.kind != "suspension" for e in today)  # a suspension changes no share
         for col in np.flatnonzero((n > 0) & ~alive[t]).tolist():  # its data ended: deleted at its last close
             today.append(Effect(t, DATA_DELETION, "", "", True, (col,), (float(n[col]),), (0.0,)))
             n[col] = 0.0

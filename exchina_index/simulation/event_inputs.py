@@ -24,11 +24,10 @@ import pandas as pd
 from exchina_index.errors import DataError
 from exchina_index.simulation.corporate_actions import split_factors, suspension_spans
 from exchina_index.simulation.daily import DailyArrays, EngineAdjustments, run_daily
-from exchina_index.universe.corporate_actions import CorporateAction
+from exchina_index.simulation.replacements import UnitOps
+from exchina_index.universe.corporate_actions import SPLIT_KINDS, TERMINAL_KINDS, CorporateAction
 
 __all__ = ["EventView", "Followed", "event_view", "follow_events", "merge_engine_trades"]
-
-_TERMINAL = ("cash_merger", "stock_merger", "deletion")
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,8 +36,8 @@ class EventView:
     (sorted by row, then file order), the USD closes (split-adjusted, as the market has them, held
     over suspensions), the USD closes and dividends as traded (a special dividend of the event
     file taken out of the market's dividend on its ex-date: it is a price adjustment, not an
-    ordinary dividend), the FX of each listing, and the suspension spans ``(column, first row,
-    last row)``."""
+    ordinary dividend), the FX of each listing, the suspension spans ``(column, first row,
+    last row)`` and the notes a report should carry."""
 
     columns: pd.Index
     alive: np.ndarray
@@ -48,24 +47,83 @@ class EventView:
     dividend_usd: np.ndarray
     fx: np.ndarray
     spans: list[tuple[int, int, int]]
+    notes: tuple[str, ...] = ()
 
-    @property
-    def exchanged(self) -> frozenset[tuple[int, int]]:
-        """``(last close row, column)`` of the targets of stock mergers: their shares become the
-        acquirer's, so the governance rule does not replace them as deletions."""
-        return frozenset((row - 1, col) for row, col, ev in self.events if ev.kind == "stock_merger")
+    def unit_ops(self) -> UnitOps:
+        """The share changes of the events for the holdings between reviews (as traded prices):
+        splits and consolidations scale, a rights issue adds ``ratio`` per share, a spin-off adds
+        the new line, a stock merger moves the units to the acquirer (and its target is not a
+        deletion to replace)."""
+        col_of = {t: i for i, t in enumerate(self.columns)}
+        ops = []
+        for row, col, ev in self.events:
+            if ev.kind in SPLIT_KINDS:
+                ops.append((row, col, -1, float(ev.term("ratio")), False))
+            elif ev.kind == "rights":
+                ops.append((row, col, -1, 1.0 + float(ev.term("ratio")), False))
+            elif ev.kind in ("spin_off", "stock_merger"):
+                other = col_of[str(ev.term("new") or ev.term("acquirer"))]
+                ops.append((row, col, other, float(ev.term("ratio")), ev.kind == "stock_merger"))
+        exchanged = frozenset((row - 1, col) for row, col, ev in self.events if ev.kind == "stock_merger")
+        return UnitOps(self.price_usd, tuple(ops), exchanged)
 
 
 def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sessions: int) -> EventView:
     """The arrays of :class:`EventView` on every market date for the listings ``columns``.
 
-    Events dated after the market's last date are left out (the data cannot show them yet).
+    Events dated on or before the market's first date, or after its last, are left out (the data
+    cannot show them). A suspension ends when the listing trades again; held through
+    ``max_sessions`` sessions without a price, the listing is deleted at its last price (not alive
+    until it trades again). A terminal event whose listing's prices end before the session before
+    its ex-date cannot convert the holding (it was deleted at its last price): a note says so.
 
     Raises
     ------
     DataError
         An event's ex-date, inside the data, is not a date of the market.
     """
+    placed = _placed(market, columns, events)
+    alive = market.alive().reindex(columns=columns, fill_value=False).to_numpy(dtype=bool).copy()
+    T, N = alive.shape
+    for row, col, ev in placed:
+        if ev.kind in TERMINAL_KINDS:
+            alive[row:, col] = False
+    fx = market.fx[market.currency.reindex(columns).to_numpy()].to_numpy()
+    raw = market.close.reindex(columns=columns).to_numpy()
+    local = pd.DataFrame(raw).ffill().to_numpy()
+    usd = np.where(alive, local * fx, np.nan)
+    spans = _suspensions(suspension_spans(placed, alive, max_sessions), np.isfinite(raw), alive)
+    for col, lo, hi in spans:
+        alive[lo : hi + 1, col] = np.isfinite(local[lo : hi + 1, col])
+        usd[lo : hi + 1, col] = local[lo : hi + 1, col] * fx[lo : hi + 1, col]
+    factor = split_factors(placed, T, N)
+    dividends = market.dividends.reindex(columns=columns, fill_value=0.0).to_numpy().copy()
+    for row, col, ev in placed:  # Yahoo lists a special dividend among the ordinary ones (split-adjusted)
+        if ev.kind == "special_dividend":
+            dividends[row, col] = max(0.0, dividends[row, col] - float(ev.term("amount")) / factor[row, col])
+    notes = tuple(
+        f"{ev.ticker}: its {ev.kind} of {ev.ex_date.date()} finds no price at the session before (the market data "
+        "end earlier): a holding is deleted at its last price instead of converted; record a suspension from "
+        "the session after its last close, or correct the ex-date"
+        for row, col, ev in placed
+        if ev.kind in TERMINAL_KINDS and np.isfinite(raw[:row, col]).any() and not alive[row - 1, col]
+    )
+    return EventView(
+        columns=columns,
+        alive=alive,
+        events=placed,
+        close_usd=usd,
+        price_usd=usd * factor,
+        dividend_usd=np.nan_to_num(dividends * fx) * factor,
+        fx=fx,
+        spans=spans,
+        notes=notes,
+    )
+
+
+def _placed(market: Any, columns: pd.Index, events: tuple[Any, ...]) -> list[tuple[int, int, Any]]:
+    """The events inside the data as ``(row, column, event)``, the market's own splits added,
+    sorted by row, then file line."""
     dates = market.close.index
     col_of = {t: i for i, t in enumerate(columns)}
     placed: list[tuple[int, int, Any]] = []
@@ -82,33 +140,26 @@ def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sess
         placed.append((row, col_of[ev.ticker], ev))
     placed += _market_splits(market, columns, placed)
     placed.sort(key=lambda e: (e[0], e[2].line))
-    alive = market.alive().reindex(columns=columns, fill_value=False).to_numpy(dtype=bool).copy()
-    T, N = alive.shape
-    for row, col, ev in placed:
-        if ev.kind in _TERMINAL:
-            alive[row:, col] = False
-    spans = suspension_spans(placed, alive, max_sessions)
-    fx = market.fx[market.currency.reindex(columns).to_numpy()].to_numpy()
-    local = market.close.reindex(columns=columns).ffill().to_numpy()
-    usd = np.where(alive, local * fx, np.nan)
+    return placed
+
+
+def _suspensions(
+    spans: list[tuple[int, int, int]], traded: np.ndarray, alive: np.ndarray
+) -> list[tuple[int, int, int]]:
+    """The suspension spans cut where the listing trades again; a listing still without a price at
+    the end of its span is not alive (deleted) until it trades again (``alive`` edited in place)."""
+    T = traded.shape[0]
+    out = []
     for col, lo, hi in spans:
-        alive[lo : hi + 1, col] = np.isfinite(local[lo : hi + 1, col])
-        usd[lo : hi + 1, col] = local[lo : hi + 1, col] * fx[lo : hi + 1, col]
-    factor = split_factors(placed, T, N)
-    dividends = market.dividends.reindex(columns=columns, fill_value=0.0).to_numpy().copy()
-    for row, col, ev in placed:  # Yahoo lists a special dividend among the ordinary ones
-        if ev.kind == "special_dividend":
-            dividends[row, col] = max(0.0, dividends[row, col] - float(ev.term("amount")))
-    return EventView(
-        columns=columns,
-        alive=alive,
-        events=placed,
-        close_usd=usd,
-        price_usd=usd * factor,
-        dividend_usd=np.nan_to_num(dividends * fx) * factor,
-        fx=fx,
-        spans=spans,
-    )
+        again = np.flatnonzero(traded[lo : hi + 1, col])
+        if again.size:
+            hi = lo + int(again[0]) - 1
+        elif hi + 1 < T:
+            later = np.flatnonzero(traded[hi + 1 :, col])
+            alive[hi + 1 : hi + 1 + (int(later[0]) if later.size else T), col] = False
+        if hi >= lo:
+            out.append((col, lo, hi))
+    return out
 
 
 def _market_splits(market: Any, columns: pd.Index, placed: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
@@ -117,7 +168,7 @@ def _market_splits(market: Any, columns: pd.Index, placed: list[tuple[int, int, 
     splits = getattr(market, "splits", None)
     if splits is None:
         return []
-    known = {(row, col) for row, col, ev in placed if ev.kind in ("split", "consolidation")}
+    known = {(row, col) for row, col, ev in placed if ev.kind in SPLIT_KINDS}
     ratios = splits.reindex(columns=columns, fill_value=0.0).to_numpy()
     found = []
     for row, col in zip(*np.nonzero((ratios > 0) & (ratios != 1.0))):

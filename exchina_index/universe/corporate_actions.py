@@ -61,6 +61,7 @@ __all__ = [
     "CA_COLUMNS",
     "CA_FILE",
     "CA_KINDS",
+    "SPLIT_KINDS",
     "TERMINAL_KINDS",
     "CorporateAction",
     "actions_beside",
@@ -84,6 +85,8 @@ CA_KINDS: tuple[str, ...] = (
 )
 #: Kinds after which the listing is no longer in the index.
 TERMINAL_KINDS: frozenset[str] = frozenset({"cash_merger", "stock_merger", "deletion"})
+#: kinds that change the number of shares by a ratio (prices in the market data are adjusted for them)
+SPLIT_KINDS: frozenset[str] = frozenset({"split", "consolidation"})
 
 #: kind -> (required keys, optional keys with their defaults), in the order :meth:`describe` prints.
 _TERMS: dict[str, tuple[tuple[str, ...], dict[str, float]]] = {

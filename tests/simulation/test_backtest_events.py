@@ -163,3 +163,43 @@ def test_the_energy_fuels_takeover_of_base_resources_converts_the_holding(demo) 
     notice = bt.corporate_actions.set_index("ticker").loc["BSE.AX"]
     assert notice["held"] and notice["date"] == ex
     assert max(_gap(bt).values()) < 1e-10
+
+
+def test_a_replacement_after_a_takeover_keeps_the_acquirers_shares() -> None:
+    # B is taken over by A (one A share per B share) three sessions after the review; D's data end
+    # two sessions later and, with two names left of a floor of four, R replaces it. By hand, in
+    # units bought at $1 with the review's weights w: A holds w_A + w_B units from the merger, worth
+    # $1.1 each at D's last close, so R takes w_D / (1.1 (w_A + w_B) + w_C + w_D) and A keeps its
+    # converted shares through the replacement.
+    merger = DATES[ROW + 3]
+    event = CorporateAction("stock_merger", "B", merger, (("acquirer", "A"), ("ratio", 1.0)), "test")
+    u = dataclasses.replace(universe(), corporate_actions=(event,))
+    bt = xi.backtest(u, market(), rulebook(), start="2024-03-01", end="2024-05-31")
+    w = bt.weights.iloc[0]
+    last_d = DATES[ROW + 5]
+    total = 1.1 * (w["A"] + w["B"]) + w["C"] + w["D"]
+    assert [(d, a, b) for d, a, b, _ in bt.replacements] == [(last_d, "D", "R")]
+    assert bt.replacements[0][3] == pytest.approx(w["D"] / total, rel=1e-12)
+    after = bt.drifted.loc[DATES[ROW + 6]]
+    assert after["A"] == pytest.approx(1.1 * (w["A"] + w["B"]) / total, rel=1e-12) and after["B"] == 0.0
+    shares = bt.daily.shares
+    assert shares.at[DATES[ROW + 6], "A"] == pytest.approx(shares.at[merger, "A"], rel=1e-12)
+    assert max(_gap(bt).values()) < 1e-10
+
+
+def test_a_suspension_without_prices_is_deleted_after_the_rulebooks_sessions() -> None:
+    # D (not delisted in the universe) has no price from five sessions after the review: suspended
+    # from then, it is held at $1 for 3 sessions (governance.suspension_max_sessions = 3) and
+    # deleted at that price at the open of the fourth; its weight then goes pro rata (no floor).
+    mk = market()
+    close = mk.close.copy()
+    close.loc[DATES[ROW + 6] :, "D"] = np.nan
+    mk = dataclasses.replace(mk, close=close, delisted=pd.Series(dtype="datetime64[ns]"))
+    event = CorporateAction("suspension", "D", DATES[ROW + 6], (), "test")
+    u = dataclasses.replace(universe(), corporate_actions=(event,))
+    m = rulebook(replace_deletions=False, suspension_max_sessions=3)
+    bt = xi.backtest(u, mk, m, start="2024-03-01", end="2024-05-31")
+    shares = bt.daily.shares["D"]
+    assert (shares[DATES[ROW + 6] : DATES[ROW + 8]] > 0).all() and shares[DATES[ROW + 9]] == 0.0
+    assert (DATES[ROW + 8], "D") in bt.delistings
+    assert bt.drifted.loc[DATES[ROW + 9], "D"] == 0.0 and max(_gap(bt).values()) < 1e-10

@@ -394,3 +394,16 @@ def test_the_market_datas_splits_are_events_unless_the_event_file_has_them():
     ]
     np.testing.assert_allclose(view.price_usd[:, 0], [2.5, 2.75, 3.0, 13.0, 14.0], rtol=TOL)  # 10..12 x 0.25 as traded
     np.testing.assert_allclose(view.price_usd[:2, 1], [40 * 1.25, 40 * 1.5], rtol=TOL)
+
+
+def test_a_special_dividend_is_taken_out_in_the_markets_split_adjusted_units():
+    # A pays a special of 0.5 and an ordinary 0.2 on DATES[3], then splits 2:1 on DATES[4]: Yahoo's
+    # split-adjusted dividend on DATES[3] is (0.5 + 0.2) / 2 = 0.35; as traded, 0.2 is left.
+    market = _market([20.0, 20.0, 21.0, 22.0, 23.0])
+    dividends = market.close * 0.0
+    dividends.loc[DATES[3], "A"] = 0.35
+    market.dividends = dividends.fillna(0.0)
+    special = CorporateAction("special_dividend", "A", DATES[3], (("amount", 0.5),), source="hand")
+    split = CorporateAction("split", "A", DATES[4], (("ratio", 2.0),), source="hand")
+    view = event_view(market, TICKERS, (special, split), max_sessions=20)
+    assert view.dividend_usd[3, 0] == pytest.approx(0.2, rel=TOL)
