@@ -93,16 +93,14 @@ def split_factors(events: list[tuple[int, int, Any]], T: int, N: int) -> np.ndar
     return factor
 
 
-def suspension_spans(
-    events: list[tuple[int, int, Any]], alive: np.ndarray, max_sessions: int
-) -> list[tuple[int, int, int]]:
-    """``(column, first row, last row held)`` of each suspension: from the suspension's ex-date to
-    the session before a later terminal event of the listing, or ``max_sessions`` sessions at most.
+def suspension_spans(events: list[tuple[int, int, Any]], T: int, max_sessions: int) -> list[tuple[int, int, int]]:
+    """``(column, first row, last row held)`` of each suspension on ``T`` rows: from the suspension's
+    ex-date to the session before a later terminal event of the listing, or ``max_sessions``
+    sessions at most.
 
     Inside the span the listing is held at its last price even where the market data say it is no
     longer alive (a suspended line has no prices).
     """
-    T = alive.shape[0]
     spans = []
     for row, col, ev in events:
         if ev.kind != "suspension":

@@ -85,8 +85,6 @@ class DailyArrays:
     engine : EngineAdjustments
     price_usd, fx, dividend_usd : (T, N) float
         The inputs of the same names (closes as traded times FX; FX; dividends as traded in USD).
-    start : int
-        Row of the first trade, where the index starts.
     """
 
     price_return: np.ndarray
@@ -102,7 +100,6 @@ class DailyArrays:
     price_usd: np.ndarray
     fx: np.ndarray
     dividend_usd: np.ndarray
-    start: int
 
 
 def run_daily(
@@ -195,7 +192,7 @@ def run_daily(
         if e in trades:
             n = _to_shares(trades[e], mv if mv > 0 else pr[e] * divisor, price_usd[e], e)
         t = e + 1
-    return DailyArrays(pr, tr, ntr, dv, count, shares, reference, n, effects, eng, price_usd, fx, dividend_usd, t0)
+    return DailyArrays(pr, tr, ntr, dv, count, shares, reference, n, effects, eng, price_usd, fx, dividend_usd)
 
 
 def _stretch_end(

@@ -92,7 +92,7 @@ def event_view(market: Any, columns: pd.Index, events: tuple[Any, ...], max_sess
     raw = market.close.reindex(columns=columns).to_numpy()
     local = pd.DataFrame(raw).ffill().to_numpy()
     usd = np.where(alive, local * fx, np.nan)
-    spans = _suspensions(suspension_spans(placed, alive, max_sessions), np.isfinite(raw), alive)
+    spans = _suspensions(suspension_spans(placed, T, max_sessions), np.isfinite(raw), alive)
     for col, lo, hi in spans:
         alive[lo : hi + 1, col] = np.isfinite(local[lo : hi + 1, col])
         usd[lo : hi + 1, col] = local[lo : hi + 1, col] * fx[lo : hi + 1, col]
