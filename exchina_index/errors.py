@@ -24,6 +24,7 @@ __all__ = [
     "InfeasibleError",
     "SolverError",
     "OutputError",
+    "SweepError",
     "short_repr",
 ]
 
@@ -100,6 +101,11 @@ class InfeasibleError(ExchinaIndexError):
 
 class SolverError(ExchinaIndexError):
     """Every allowed solver failed on a problem that passed the feasibility pre-checks."""
+
+
+class SweepError(ExchinaIndexError):
+    """A sweep's variant failed on the Dask cluster (its workers died too often, or a bug in a
+    task); the variants already finished are kept in the variant cache."""
 
 
 class OutputError(ExchinaIndexError):

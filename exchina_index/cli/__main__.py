@@ -2,4 +2,5 @@
 
 from exchina_index.cli import run
 
-run()
+if __name__ == "__main__":  # a Dask local cluster's worker processes import this module again
+    run()

@@ -18,7 +18,9 @@ __all__ = [
     "cmd_calendar",
     "cmd_data_fetch",
     "cmd_data_status",
+    "cmd_diff",
     "cmd_rebalance",
+    "cmd_sweep",
     "cmd_universe_show",
     "cmd_universe_validate",
     "cmd_weights",
@@ -272,6 +274,77 @@ def cmd_calc(args: argparse.Namespace) -> int:
     print(f"corporate actions in the period: {len(inside)} ({int(inside['held'].sum())} on constituents)")
     synthetic = ["the market data are SYNTHETIC (demo): no level here is the performance of a real index"]
     _print_notes((synthetic if result.synthetic else []) + list(result.data_notes))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from exchina_index.publish.sweep_files import run_sweep
+
+    _quiet_yfinance(args)
+    with _progress("variants") as bar:
+        folder, result = run_sweep(
+            args.spec,
+            args.grid,
+            source=args.source,
+            cache_dir=args.cache_dir,
+            out=args.out,
+            variant_cache=args.variant_cache,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=bar,
+            deadline_s=args.deadline,
+        )
+    t = result.table
+    failed = int((t["error"] != "").sum())
+    print(
+        f"sweep: {len(t)} variants over {', '.join(result.grid.keys)} "
+        f"({result.computed} computed, {result.from_cache} from the variant cache"
+        + (f", {failed} failed: see the page" if failed else "")
+        + ")"
+    )
+    print(f"table: {folder / 'sweep.csv'} (and sweep.parquet)")
+    print(f"frontier page: {folder / 'sweep.html'}")
+    synthetic = ["the market data are SYNTHETIC (demo): no figure here is the performance of a real index"]
+    _print_notes((synthetic if result.synthetic else []) + list(result.data_notes))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from exchina_index.publish.impact_files import run_diff
+
+    _quiet_yfinance(args)
+    folder = run_diff(
+        args.old,
+        args.new,
+        as_of=args.as_of,
+        universe=args.universe,
+        links=args.links,
+        source=args.source,
+        cache_dir=args.cache_dir,
+        aum=args.aum,
+        start=args.start,
+        out=args.out,
+        force=args.force,
+        deadline_s=args.deadline,
+    )
+    import pandas as pd
+
+    summary = pd.read_csv(folder / "summary.csv", keep_default_na=False).set_index(["section", "figure"])
+    switch = summary.loc["switch", "change"]
+    review = summary.loc[("composition", "review")]
+    print(
+        f"switch at the review in force on {args.as_of} (OLD {review['old']}, NEW {review['new']}): "
+        f"{switch['adds']} adds, {switch['deletes']} deletes, {switch['increases']} increases, "
+        f"{switch['decreases']} decreases; one-way turnover {float(switch['one_way_turnover']):.2%}"
+    )
+    cagr = summary.loc[("history", "cagr")]
+    print(f"net total return CAGR over the history: OLD {float(cagr['old']):.2%}, NEW {float(cagr['new']):.2%}")
+    print(f"impact files and page: {folder} (open {folder / 'impact.html'})")
+    data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["data"]
+    synthetic = ["the market data are SYNTHETIC (demo): no figure here is the performance of a real index"]
+    _print_notes((synthetic if data["synthetic"] else []) + list(data["notes"]))
     return 0
 
 

@@ -15,7 +15,9 @@ from exchina_index.cli.commands import (
     cmd_calendar,
     cmd_data_fetch,
     cmd_data_status,
+    cmd_diff,
     cmd_rebalance,
+    cmd_sweep,
     cmd_universe_show,
     cmd_universe_validate,
     cmd_weights,
@@ -206,6 +208,7 @@ def _add_index_commands(sub: Any) -> None:
         b.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/)")
         b.set_defaults(func=cmd_backtest, tearsheet_only=(name == "tearsheet"))
     _add_calc_command(sub)
+    _add_research_commands(sub)
 
 
 def _add_calc_command(sub: Any) -> None:
@@ -234,6 +237,55 @@ def _add_calc_command(sub: Any) -> None:
         help="ETF NAV per share at the index start",
     )
     c.set_defaults(func=cmd_calc)
+
+
+def _add_research_commands(sub: Any) -> None:
+    """``sweep`` (rulebook variants on Dask) and ``diff`` (the impact of a rule change)."""
+    s = sub.add_parser("sweep", help="backtest a grid of rulebook variants on Dask: table and frontier page")
+    _debug(s)
+    _deadline(s)
+    s.add_argument("spec", type=Path, help="a backtest spec, e.g. backtests/allied_demo.toml")
+    s.add_argument(
+        "--grid", type=Path, required=True, help="grid TOML of rulebook overrides, e.g. backtests/sweep_demo.toml"
+    )
+    cluster = s.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--workers",
+        type=_positive(int, 4096, "a whole number"),
+        default=None,
+        help="local worker processes (default: one per core)",
+    )
+    cluster.add_argument(
+        "--scheduler", default=None, help="address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786"
+    )
+    s.add_argument("--source", default=None, help="override the spec's data source")
+    s.add_argument("--cache-dir", type=Path, default=None, help="cache folder for --source yahoo")
+    s.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>-sweep/)")
+    s.add_argument(
+        "--variant-cache",
+        type=Path,
+        default=None,
+        help="folder of finished variants, for resuming (default: backtests/output/.sweep-cache/)",
+    )
+    s.set_defaults(func=cmd_sweep)
+
+    d = sub.add_parser("diff", help="impact of a rule change: composition, exposures, turnover, levels")
+    _debug(d)
+    _deadline(d)
+    d.add_argument("old", help="the rulebook in force (TOML, or 'bundled')")
+    d.add_argument("new", help="the proposed rulebook (TOML, or 'bundled')")
+    d.add_argument("--as-of", type=_date, required=True, help="compare the reviews in force on this date")
+    d.add_argument("--start", type=_date, default=None, help="first day of the backtests (default: the data's first)")
+    d.add_argument("--aum", type=_aum, default=None, help="fund size in USD (default: the old rulebook's)")
+    d.add_argument("--universe", type=Path, default=None, help="universe CSV (default: bundled)")
+    d.add_argument(
+        "--links", type=Path, default=None, help="China-link CSV (default: china_links.csv beside the universe)"
+    )
+    d.add_argument("--source", default="demo", help="demo | yahoo | a folder of CSV files (default: demo)")
+    d.add_argument("--cache-dir", type=Path, default=None, help="cache folder for --source yahoo")
+    d.add_argument("--out", type=Path, default=Path("impact"), help="output folder (default: impact/)")
+    d.add_argument("--force", action="store_true", help="replace an existing folder (the old one is kept as .vN)")
+    d.set_defaults(func=cmd_diff)
 
 
 def _positive(cast: Callable[[str], Any], high: float, what: str) -> Callable[[str], Any]:

@@ -34,7 +34,8 @@ def _limits(purity: pd.Series, min_weighted: float, low_threshold: float, low_ma
     if min_weighted > 0:
         limits.append(LinearLimit("purity:weighted", purity, lower=min_weighted))
     if low_max < 1:
-        limits.append(LinearLimit("purity:low_weight", (purity < low_threshold).astype(float), upper=low_max))
+        low = pd.Series((purity.to_numpy() < low_threshold).astype(float), index=purity.index, name=purity.name)
+        limits.append(LinearLimit("purity:low_weight", low, upper=low_max))
     return tuple(limits)
 
 
@@ -92,8 +93,10 @@ def stage_table(
 def integrity_figures(m: Methodology, purity: np.ndarray, stages: pd.DataFrame, w: np.ndarray) -> dict[str, float]:
     """``weighted`` purity, ``low_weight`` (in names below ``purity.low_threshold``) and
     ``stage_deviation`` (largest |share − target| of ``stages``, a :func:`stage_table`) of ``w``."""
+    gap = np.abs(stages["after"].to_numpy() - stages["target"].to_numpy())
+    gap = gap[~np.isnan(gap)]  # skipped, as pandas does
     return {
         "weighted": float(purity @ w),
         "low_weight": float(w[purity < m.purity.low_threshold].sum()),
-        "stage_deviation": float((stages["after"] - stages["target"]).abs().max()),
+        "stage_deviation": float(gap.max()) if len(gap) else float("nan"),
     }

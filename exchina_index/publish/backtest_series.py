@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.errors import DataError, InputError
+from exchina_index.simulation.performance import PERIODS_PER_YEAR
 
 __all__ = [
     "LEVEL_COLUMNS",
@@ -35,8 +36,6 @@ __all__ = [
 ]
 
 LEVEL_COLUMNS: tuple[str, ...] = ("price_return", "total_return", "net_total_return", "nav")
-#: Trading sessions a year (annualised volatility, quantstats).
-PERIODS_PER_YEAR = 252
 DEFAULT_INDEX_NAME = "U.S. & Allied (ex-China) Rare Earth Supply Chain Index"
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from exchina_index import atomic
-from exchina_index.errors import DataError, OutputError
+from exchina_index.errors import OutputError
 from exchina_index.rules.spec import load_spec
 
-__all__ = ["run_spec", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
+__all__ = ["run_spec", "check_output_target", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
 
 #: Schema name of a backtest output's ``manifest.json``.
 MANIFEST_SCHEMA = "exchina-index/backtest-manifest/1"
@@ -100,11 +100,12 @@ def run_spec(
     from exchina_index.data import load_market_data
     from exchina_index.publish.tearsheet import write_tearsheet
     from exchina_index.simulation.backtest import backtest
+    from exchina_index.simulation.benchmark import spec_benchmark_returns
     from exchina_index.universe.loading import load_universe
 
     spec = load_spec(spec_path)
     target = Path(out) if out is not None else spec.path.parent / "output" / spec.name
-    _check_target(target)
+    check_output_target(target)
     atomic.clean_stale(target.parent)
     with atomic.staged_folder(target, replace=True) as staging:
         universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
@@ -112,7 +113,15 @@ def run_spec(
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 
-        benchmark = _benchmark(spec, universe, market, result, cache_dir, deadline_s)
+        benchmark = spec_benchmark_returns(
+            spec,
+            universe,
+            market,
+            start=result.levels.index[0],
+            end=result.levels.index[-1],
+            cache_dir=cache_dir,
+            deadline_s=deadline_s,
+        )
         write_tearsheet(
             result,
             staging,
@@ -126,46 +135,21 @@ def run_spec(
     return target
 
 
-def _benchmark(
-    spec: Any, universe: Any, market: Any, result: Any, cache_dir: Path | None, deadline_s: float | None
-) -> Any:
-    """The spec's benchmark returns over the backtest (``None`` when the spec names none)."""
-    if spec.benchmark_kind == "universe_cap_weighted":
-        from exchina_index.simulation.benchmark import universe_cap_weighted_returns
-
-        if "shares" not in market.facts:  # prices-only data: no share count, so no market cap to weight by
-            raise DataError(
-                "the universe_cap_weighted benchmark needs market caps, and the data has no share counts: "
-                "add a shares column or shares_outstanding rows in reference_history.csv, or set the spec's "
-                '[benchmark] kind = "none"'
-            )
-        return universe_cap_weighted_returns(
-            universe, market, start=result.levels.index[0], end=result.levels.index[-1]
-        )
-    if spec.benchmark_kind == "ticker":
-        from exchina_index.data import load_benchmark_returns
-
-        assert spec.benchmark_ticker is not None  # the spec loader requires a ticker for this kind
-        return load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir, deadline_s=deadline_s)
-    return None
-
-
-def _check_target(target: Path) -> None:
-    """Refuse a target that is not ours to replace (checked before any work)."""
+def check_output_target(target: Path, files: frozenset[str] = OUTPUT_FILES, what: str = "a backtest") -> None:
+    """Refuse a target that is not ours to replace (checked before any work): a file, a link, or a
+    folder holding anything but ``files`` (the outputs of ``what``)."""
     if target.name in ("", ".", ".."):  # '' and '.' are the working folder itself
         raise OutputError(
-            f"'{target}' is not a folder a backtest can be written to; give a folder name such as backtests/output/mine"
+            f"'{target}' is not a folder {what} can be written to; give a folder name such as backtests/output/mine"
         )
     # os.path, not Path.exists(): those raise OSError for a name longer than the file system allows
     if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
-        raise OutputError(
-            f"{target} exists and is not a folder; a backtest writes a folder there: choose another --out"
-        )
+        raise OutputError(f"{target} exists and is not a folder; {what} writes a folder there: choose another --out")
     if os.path.isdir(target):
-        foreign = sorted(p.name for p in target.iterdir() if p.name not in OUTPUT_FILES or not p.is_file())
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in files or not p.is_file())
         if foreign:
             raise OutputError(
-                f"{target} holds files that are not a backtest's output ({', '.join(foreign[:3])}"
+                f"{target} holds files that are not {what}'s output ({', '.join(foreign[:3])}"
                 f"{', ...' if len(foreign) > 3 else ''}); it is never replaced: choose another --out"
             )
 

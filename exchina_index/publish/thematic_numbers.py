@@ -8,7 +8,6 @@ the review records, never recomputed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,26 +16,16 @@ import pandas as pd
 
 from exchina_index.publish.backtest_series import (
     LEVEL_COLUMNS,
-    PERIODS_PER_YEAR,
     clean_levels,
     frame_by_date,
     series_by_date,
 )
 from exchina_index.rules.methodology import STAGES
-from exchina_index.simulation.performance import cagr, years_between
+from exchina_index.simulation.performance import cagr, max_drawdown, volatility, years_between
 
 __all__ = ["ThematicNumbers", "flags_of"]
 
 _MAX_GROUPS = 8  # countries / currencies shown separately in the allocation charts; the rest is "Other"
-
-
-def _volatility(level: pd.Series) -> float:
-    r = level.pct_change(fill_method=None).iloc[1:]
-    return float(r.std(ddof=1) * math.sqrt(PERIODS_PER_YEAR)) if len(r) > 1 else float("nan")
-
-
-def _max_drawdown(level: pd.Series) -> float:
-    return float((level / level.cummax() - 1.0).min())
 
 
 def _effective_n(weights: pd.DataFrame) -> pd.Series:
@@ -107,8 +96,8 @@ def _statistics(series: dict[str, pd.Series]) -> pd.DataFrame:
                 "end_level": float(s.iloc[-1]),
                 "total_return": float(s.iloc[-1] / s.iloc[0] - 1.0),
                 "cagr": cagr(s),
-                "volatility": _volatility(s),
-                "max_drawdown": _max_drawdown(s),
+                "volatility": volatility(s),
+                "max_drawdown": max_drawdown(s),
             }
             for k, s in series.items()
         }

@@ -136,6 +136,11 @@ class Methodology:
     def __repr__(self) -> str:
         return f"Methodology(version={self.version!r}, source={self.source!r}, regulatory={self.regulatory.mode!r})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as its content and rebuilt (validated again) on loading: its tables hold read-only
+        # mappings, which do not pickle; a sweep sends rulebooks to Dask workers this way
+        return (_from_raw, (dict(self.raw), self.source))
+
     @property
     def hash(self) -> str:
         """SHA-256 of the canonical JSON of the rulebook's content (not its file bytes)."""
@@ -219,6 +224,10 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _from_raw(raw: Mapping[str, Any], source: str) -> Methodology:
+    return _build(raw, source=source)
 
 
 def _build(data: Mapping[str, Any], *, source: str, text: str | None = None) -> Methodology:

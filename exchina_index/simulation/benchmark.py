@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pandas as pd
 
+from exchina_index.errors import DataError
 from exchina_index.universe.loading import Universe
 
-__all__ = ["universe_cap_weighted_returns"]
+__all__ = ["universe_cap_weighted_returns", "spec_benchmark_returns"]
 
 
 def universe_cap_weighted_returns(universe: Universe, market, start=None, end=None) -> pd.Series:
@@ -24,3 +28,37 @@ def universe_cap_weighted_returns(universe: Universe, market, start=None, end=No
     out = (weight * ret).sum(axis=1, min_count=1) / weight.sum(axis=1, min_count=1)
     out = out.loc[start:end].dropna()
     return out.rename("universe_cap_weighted")
+
+
+def spec_benchmark_returns(
+    spec: Any,
+    universe: Universe,
+    market,
+    *,
+    start: Any = None,
+    end: Any = None,
+    cache_dir: Path | None = None,
+    deadline_s: float | None = None,
+) -> pd.Series | None:
+    """The daily returns of a backtest spec's ``[benchmark]`` (``None`` when it names none).
+
+    Raises
+    ------
+    DataError
+        ``universe_cap_weighted`` on data without share counts; a ticker benchmark without the
+        Yahoo source (from :func:`~exchina_index.data.load_benchmark_returns`).
+    """
+    if spec.benchmark_kind == "universe_cap_weighted":
+        if "shares" not in market.facts:  # prices-only data: no share count, so no market cap to weight by
+            raise DataError(
+                "the universe_cap_weighted benchmark needs market caps, and the data has no share counts: "
+                "add a shares column or shares_outstanding rows in reference_history.csv, or set the spec's "
+                '[benchmark] kind = "none"'
+            )
+        return universe_cap_weighted_returns(universe, market, start=start, end=end)
+    if spec.benchmark_kind == "ticker":
+        from exchina_index.data import load_benchmark_returns
+
+        assert spec.benchmark_ticker is not None  # the spec loader requires a ticker for this kind
+        return load_benchmark_returns(spec.benchmark_ticker, market, cache_dir=cache_dir, deadline_s=deadline_s)
+    return None

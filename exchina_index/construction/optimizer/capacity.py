@@ -21,6 +21,7 @@ from exchina_index.construction.optimizer.cvxpy_model import (
 from exchina_index.construction.optimizer.direct_qp import ReviewQP, clarabel_settings, min_inverse_aum
 from exchina_index.construction.optimizer.feasibility import precheck
 from exchina_index.construction.optimizer.limits import LinearLimit
+from exchina_index.construction.optimizer.memo import Memo, remembered
 from exchina_index.construction.optimizer.problem import (
     ReviewInputs,
     Structure,
@@ -43,7 +44,7 @@ _LP_SETTINGS = clarabel_settings({})
 def max_feasible_aum(
     stage_exposure: pd.DataFrame,
     targets: Mapping[str, float] | pd.Series,
-    static_caps: pd.Series | float,
+    static_caps: pd.Series | np.ndarray | float,
     liquidity_notional: pd.Series,
     *,
     stage_tolerance: float = 0.0,
@@ -114,7 +115,7 @@ def structure_capacity(
     st: Structure,
     stage_exposure: pd.DataFrame,
     targets: Mapping[str, float] | pd.Series,
-    static_caps: pd.Series | float,
+    static_caps: pd.Series | np.ndarray | float,
     liquidity_notional: pd.Series,
     *,
     stage_tolerance: float,
@@ -124,9 +125,12 @@ def structure_capacity(
     solver: str,
     stage_basis: pd.Series | None = None,
     limits: Sequence[LinearLimit] = (),
+    memo: Memo | None = None,
 ) -> float:
-    """:func:`max_feasible_aum` on a universe already laid out (``st``: its issuers and countries)."""
-    anchor = _eligible_anchor(eligible, stage_exposure.index)
+    """:func:`max_feasible_aum` on a universe already laid out (``st``: its issuers and countries;
+    ``memo``: one review's, see :meth:`~.stage_balanced.StageBalancedOptimizer.solve`)."""
+    index = stage_exposure.index
+    anchor = remembered(memo, (eligible, index), "capacity anchor", lambda: _eligible_anchor(eligible, index))
     inp = static_inputs(
         st,
         anchor,
@@ -139,11 +143,10 @@ def structure_capacity(
         min_weight=None,
         stage_basis=stage_basis,
         limits=limits,
+        memo=memo,
     )
     precheck(st, inp, None)
-    liq = aligned(as_series(liquidity_notional, "liquidity_notional"), st, "liquidity_notional", np.nan)
-    if np.isnan(liq).any() or (liq < 0).any():
-        raise InputError("liquidity_notional must be >= 0 for every ticker (inf = no limit)")
+    liq = remembered(memo, (st, liquidity_notional), "notional", lambda: _notional(st, liquidity_notional))
     finite = np.isfinite(liq)
     scale = float(liq[finite].max()) if finite.any() and liq[finite].max() > 0 else 1.0
     attempts = []
@@ -176,6 +179,13 @@ def structure_capacity(
             return math.inf if t <= 1e-12 else scale / t
         attempts.append(f"CLARABEL: {status}")
     return _capacity_cvxpy(st, inp, liq / scale, scale, solver, attempts)
+
+
+def _notional(st: Structure, liquidity_notional: pd.Series) -> np.ndarray:
+    liq = aligned(as_series(liquidity_notional, "liquidity_notional"), st, "liquidity_notional", np.nan)
+    if np.isnan(liq).any() or (liq < 0).any():
+        raise InputError("liquidity_notional must be >= 0 for every ticker (inf = no limit)")
+    return liq
 
 
 def _eligible_anchor(eligible: pd.Series | None, index: pd.Index) -> pd.Series:

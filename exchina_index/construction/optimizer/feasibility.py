@@ -187,8 +187,9 @@ def _check_limits(inp: ReviewInputs, name_cap: np.ndarray) -> None:
     """Each linear limit's reachable range (fractional knapsack) against its bounds."""
     for r, name in enumerate(inp.c_names):
         c = inp.C[r]
-        hi = _greedy_reach(c, inp.lower, name_cap)
-        lo = -_greedy_reach(-c, inp.lower, name_cap)
+        # a side without a bound (-inf, inf) can never be missed: its reach is not needed
+        hi = _greedy_reach(c, inp.lower, name_cap) if inp.c_lo[r] > -np.inf else np.inf
+        lo = -_greedy_reach(-c, inp.lower, name_cap) if inp.c_hi[r] < np.inf else -np.inf
         if hi < inp.c_lo[r] - ATOL:
             raise InfeasibleError(
                 f"{name} can reach at most {hi:.4g} with the current caps, below its minimum of "

@@ -18,6 +18,7 @@ import pandas as pd
 
 from exchina_index.construction.compliance import RegulatoryLimits
 from exchina_index.construction.optimizer.limits import LinearLimit, basis_array, limit_arrays
+from exchina_index.construction.optimizer.memo import Memo, remembered
 from exchina_index.errors import InfeasibleError, InputError
 from exchina_index.rules.methodology import MAX_TURNOVER_PENALTY
 
@@ -226,8 +227,16 @@ def _finite_nonneg(values: np.ndarray, names: Sequence[object], what: str) -> No
         raise InputError(f"{what} must be finite and >= 0; bad value for {_shown(names, bad)}")
 
 
-def aligned(s: pd.Series, st: Structure, what: str, fill: float) -> np.ndarray:
-    """Values of ``s`` in canonical ticker order (missing tickers get ``fill``)."""
+def aligned(s: pd.Series | np.ndarray, st: Structure, what: str, fill: float) -> np.ndarray:
+    """Values of ``s`` in canonical ticker order (missing tickers get ``fill``); an array holds one
+    value per ticker in the universe's own order (a caller's inner loop, without a Series)."""
+    if isinstance(s, np.ndarray):
+        if s.shape != (st.n,):
+            raise InputError(f"{what}: an array must hold one value per ticker ({st.n}), got shape {s.shape}")
+        try:
+            return s.astype(float)[st.order]
+        except (TypeError, ValueError):
+            raise InputError(f"{what}: values must be numbers") from None
     if s.index.equals(st.user_index):  # fast path: the universe's own order
         try:
             return s.to_numpy(dtype=float)[st.order]
@@ -304,14 +313,14 @@ def _targets(st: Structure, targets: Mapping[str, float] | pd.Series) -> np.ndar
     return target / target.sum()
 
 
-def _caps(st: Structure, caps: pd.Series | float, elig: np.ndarray) -> np.ndarray:
+def _caps(st: Structure, caps: pd.Series | np.ndarray | float, elig: np.ndarray) -> np.ndarray:
     """Name caps in [0, 1]; ``inf`` means uncapped."""
     if isinstance(caps, (int, float, np.integer, np.floating)) and not isinstance(caps, bool):
         cap = np.full(st.n, float(caps))
     elif caps is None:
         raise InputError("caps must be a number or a pandas Series of caps by ticker, got None")
     else:
-        cap = aligned(as_series(caps, "caps"), st, "caps", np.nan)
+        cap = aligned(caps if isinstance(caps, np.ndarray) else as_series(caps, "caps"), st, "caps", np.nan)
         miss = elig & np.isnan(cap)
         if miss.any():
             raise InputError(f"caps: no cap given for eligible {_shown(st.tickers, miss)}")
@@ -337,11 +346,13 @@ def _country_caps(st: Structure, country_caps: Mapping[str, float] | float | Non
     return ccap
 
 
-def _fractions(st: Structure, values: pd.Series | None, what: str, label: str, limit: float, noun: str) -> np.ndarray:
+def _fractions(
+    st: Structure, values: pd.Series | np.ndarray | None, what: str, label: str, limit: float, noun: str
+) -> np.ndarray:
     """Per-name fractions of the portfolio (``min_weight``, ``previous``), 0 where not given."""
     if values is None:
         return np.zeros(st.n)
-    x = aligned(as_series(values, what), st, what, 0.0)
+    x = aligned(values if isinstance(values, np.ndarray) else as_series(values, what), st, what, 0.0)
     _finite_nonneg(x, st.tickers, label)
     big = x > limit
     if big.any():
@@ -354,40 +365,47 @@ def prepare_inputs(
     anchor: pd.Series,
     stage_exposure: pd.DataFrame,
     targets: Mapping[str, float] | pd.Series,
-    caps: pd.Series | float,
+    caps: pd.Series | np.ndarray | float,
     previous: pd.Series | None,
     *,
     stage_tolerance: float,
     issuer_cap: float | None,
     country_caps: Mapping[str, float] | float | None,
-    min_weight: pd.Series | None,
+    min_weight: pd.Series | np.ndarray | None,
     turnover_penalty: float,
     stage_basis: pd.Series | None = None,
     limits: Sequence[LinearLimit] = (),
+    memo: Memo | None = None,
 ) -> ReviewInputs:
     """Validate the review's numbers and lay them out as arrays in canonical order.
 
-    Parameters are those of :func:`~exchina_index.construction.optimizer.stage_balanced_weights`.
+    Parameters are those of :func:`~exchina_index.construction.optimizer.stage_balanced_weights`;
+    with a ``memo`` (one review's) the layouts of objects already seen are not computed again.
     """
-    u = _anchor(st, anchor)
+    u = remembered(memo, (st, anchor), "anchor", lambda: _anchor(st, anchor))
     elig = u > 0
-    E = _exposures(st, stage_exposure, elig)
-    target = _targets(st, targets)
+    mask = elig.tobytes()
+    E = remembered(memo, (st, stage_exposure), ("E", mask), lambda: _exposures(st, stage_exposure, elig))
+    target = remembered(memo, (st, targets), "targets", lambda: _targets(st, targets))
     stage_tolerance = as_number(stage_tolerance, "stage_tolerance")
     if not (math.isfinite(stage_tolerance) and stage_tolerance >= 0):
         raise InputError(f"stage_tolerance must be >= 0, got {stage_tolerance}")
-    cap = _caps(st, caps, elig)
+    cap = remembered(memo, (st, caps), ("caps", mask), lambda: _caps(st, caps, elig))
     if issuer_cap is not None:
         issuer_cap = as_number(issuer_cap, "issuer_cap")
         if not (math.isfinite(issuer_cap) and issuer_cap > 0):
             raise InputError(f"issuer_cap must be > 0, got {issuer_cap}")
-    ccap = _country_caps(st, country_caps)
-    lower = _fractions(st, min_weight, "min_weight", "min_weight", 1.0, "min_weight is a fraction")
-    prev = _fractions(st, previous, "previous", "previous weights", 1 + 1e-6, "previous weights are fractions")
+    ccap = remembered(memo, (st, country_caps), "country caps", lambda: _country_caps(st, country_caps))
+    floor_msg = ("min_weight", 1.0, "min_weight is a fraction")
+    prev_msg = ("previous weights", 1 + 1e-6, "previous weights are fractions")
+    lower = remembered(
+        memo, (st, min_weight), "min_weight", lambda: _fractions(st, min_weight, "min_weight", *floor_msg)
+    )
+    prev = remembered(memo, (st, previous), "previous", lambda: _fractions(st, previous, "previous", *prev_msg))
     if not (math.isfinite(turnover_penalty) and 0 <= turnover_penalty <= MAX_TURNOVER_PENALTY):
         raise InputError(f"turnover_penalty must be between 0 and {MAX_TURNOVER_PENALTY:g}, got {turnover_penalty}")
     layout = (st.user_index, st.order)
-    C, c_lo, c_hi, c_names = limit_arrays(st.keys, limits, layout)
+    C, c_lo, c_hi, c_names = remembered(memo, (st, limits), "limits", lambda: limit_arrays(st.keys, limits, layout))
     return ReviewInputs(
         u,
         cap,
@@ -400,7 +418,7 @@ def prepare_inputs(
         ccap,
         prev,
         float(turnover_penalty),
-        basis_array(st.keys, stage_basis, elig, layout),
+        remembered(memo, (st, stage_basis), ("basis", mask), lambda: basis_array(st.keys, stage_basis, elig, layout)),
         C,
         c_lo,
         c_hi,
@@ -413,14 +431,15 @@ def static_inputs(
     anchor: pd.Series,
     stage_exposure: pd.DataFrame,
     targets: Mapping[str, float] | pd.Series,
-    caps: pd.Series | float,
+    caps: pd.Series | np.ndarray | float,
     *,
     stage_tolerance: float,
     issuer_cap: float | None,
     country_caps: Mapping[str, float] | float | None,
-    min_weight: pd.Series | None,
+    min_weight: pd.Series | np.ndarray | None,
     stage_basis: pd.Series | None = None,
     limits: Sequence[LinearLimit] = (),
+    memo: Memo | None = None,
 ) -> ReviewInputs:
     """:func:`prepare_inputs` of a problem with no previous portfolio (no turnover term): the
     stand-alone checks, the capacity LP and the least-stage-deviation LP."""
@@ -438,6 +457,7 @@ def static_inputs(
         turnover_penalty=0.0,
         stage_basis=stage_basis,
         limits=limits,
+        memo=memo,
     )
 
 
@@ -445,14 +465,14 @@ def one_problem(
     anchor: pd.Series,
     stage_exposure: pd.DataFrame,
     targets: Mapping[str, float] | pd.Series,
-    caps: pd.Series | float,
+    caps: pd.Series | np.ndarray | float,
     *,
     stage_tolerance: float,
     issuers: pd.Series | None,
     issuer_cap: float | None,
     countries: pd.Series | None,
     country_caps: Mapping[str, float] | float | None,
-    min_weight: pd.Series | None,
+    min_weight: pd.Series | np.ndarray | None,
     stage_basis: pd.Series | None = None,
     limits: Sequence[LinearLimit] = (),
 ) -> tuple[Structure, ReviewInputs]:

@@ -40,7 +40,7 @@ A solve, step by step
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,6 +52,7 @@ from exchina_index.construction.optimizer.capacity import structure_capacity
 from exchina_index.construction.optimizer.direct_qp import clarabel_settings, min_stage_deviation
 from exchina_index.construction.optimizer.feasibility import infeasible_error, precheck
 from exchina_index.construction.optimizer.limits import LinearLimit, stage_shares
+from exchina_index.construction.optimizer.memo import Memo, remembered
 from exchina_index.construction.optimizer.problem import (
     Node,
     ReviewInputs,
@@ -231,21 +232,23 @@ class StageBalancedOptimizer:
         anchor: pd.Series,
         stage_exposure: pd.DataFrame,
         targets: Mapping[str, float] | pd.Series,
-        caps: pd.Series | float,
+        caps: pd.Series | np.ndarray | float,
         previous: pd.Series | None = None,
         *,
         stage_tolerance: float = 0.0,
         issuer_cap: float | None = None,
         country_caps: Mapping[str, float] | float | None = None,
-        min_weight: pd.Series | None = None,
+        min_weight: pd.Series | np.ndarray | None = None,
         turnover_penalty: float = 0.0,
         stage_basis: pd.Series | None = None,
         limits: Sequence[LinearLimit] = (),
+        memo: Memo | None = None,
     ) -> OptimizationResult:
         """Set the parameters for one review and solve.
 
         Parameters are those of :func:`stage_balanced_weights`; tickers missing from ``anchor``
-        get anchor 0 (not eligible).
+        get anchor 0 (not eligible). ``memo``: one review's :class:`~.memo.Memo`, shared by the
+        solves and LPs of that review (its inputs laid out once).
 
         Returns
         -------
@@ -261,6 +264,43 @@ class StageBalancedOptimizer:
         InputError
             Malformed inputs.
         """
+        return self.solve_deferred(
+            anchor,
+            stage_exposure,
+            targets,
+            caps,
+            previous,
+            stage_tolerance=stage_tolerance,
+            issuer_cap=issuer_cap,
+            country_caps=country_caps,
+            min_weight=min_weight,
+            turnover_penalty=turnover_penalty,
+            stage_basis=stage_basis,
+            limits=limits,
+            memo=memo,
+        )()
+
+    def solve_deferred(
+        self,
+        anchor: pd.Series,
+        stage_exposure: pd.DataFrame,
+        targets: Mapping[str, float] | pd.Series,
+        caps: pd.Series | np.ndarray | float,
+        previous: pd.Series | None = None,
+        *,
+        stage_tolerance: float = 0.0,
+        issuer_cap: float | None = None,
+        country_caps: Mapping[str, float] | float | None = None,
+        min_weight: pd.Series | np.ndarray | None = None,
+        turnover_penalty: float = 0.0,
+        stage_basis: pd.Series | None = None,
+        limits: Sequence[LinearLimit] = (),
+        memo: Memo | None = None,
+    ) -> Callable[[], OptimizationResult]:
+        """:meth:`solve` without the report: the QP solved and its answer verified (raising as
+        :meth:`solve` does), the :class:`OptimizationResult` built when the returned function is
+        called, for a caller that keeps few of its answers (the ladder's bisection on the
+        liquidity notional keeps its last)."""
         turnover_penalty = as_number(turnover_penalty, "turnover_penalty")
         if turnover_penalty > 0 and not self.turnover:
             raise InputError("turnover_penalty > 0 but the optimizer was built with turnover=False")
@@ -279,6 +319,7 @@ class StageBalancedOptimizer:
             turnover_penalty=turnover_penalty,
             stage_basis=stage_basis,
             limits=limits,
+            memo=memo,
         )
         precheck(st, inp, reg)
         start = time.perf_counter()
@@ -287,13 +328,14 @@ class StageBalancedOptimizer:
         else:
             sol, nodes = solve_regulatory(self._chain, st, inp, reg, self.max_nodes)
         elapsed = time.perf_counter() - start
-        return build_result(_clean_up(sol, st, inp, reg), sol, st, inp, reg, elapsed, nodes)
+        w = _clean_up(sol, st, inp, reg)
+        return lambda: build_result(w, sol, st, inp, reg, elapsed, nodes)
 
     def max_feasible_aum(
         self,
         stage_exposure: pd.DataFrame,
         targets: Mapping[str, float] | pd.Series,
-        static_caps: pd.Series | float,
+        static_caps: pd.Series | np.ndarray | float,
         liquidity_notional: pd.Series,
         *,
         stage_tolerance: float = 0.0,
@@ -303,11 +345,12 @@ class StageBalancedOptimizer:
         solver: str = "CLARABEL",
         stage_basis: pd.Series | None = None,
         limits: Sequence[LinearLimit] = (),
+        memo: Memo | None = None,
     ) -> float:
         """:func:`~.capacity.max_feasible_aum` on this optimizer's universe, issuers and countries.
 
         The same LP and answer, without laying the universe out again (the review ladder calls it
-        at every review).
+        at every review; ``memo`` as for :meth:`solve`).
         """
         return structure_capacity(
             self._st,
@@ -322,21 +365,23 @@ class StageBalancedOptimizer:
             solver=solver,
             stage_basis=stage_basis,
             limits=limits,
+            memo=memo,
         )
 
     def min_stage_deviation(
         self,
         stage_exposure: pd.DataFrame,
         targets: Mapping[str, float] | pd.Series,
-        caps: pd.Series | float,
+        caps: pd.Series | np.ndarray | float,
         *,
         eligible: pd.Series,
         issuer_cap: float | None = None,
         country_caps: Mapping[str, float] | float | None = None,
         stage_basis: pd.Series | None = None,
         limits: Sequence[LinearLimit] = (),
-        min_weight: pd.Series | None = None,
+        min_weight: pd.Series | np.ndarray | None = None,
         return_shares: bool = False,
+        memo: Memo | None = None,
     ) -> float | tuple[float, pd.Series]:
         """The least stage deviation ``max_k |share_k − target_k|`` that the caps, the issuer and
         country caps and the limits allow (an LP, :func:`~.direct_qp.min_stage_deviation`; the
@@ -355,7 +400,9 @@ class StageBalancedOptimizer:
         st = self._st
         inp = static_inputs(
             st,
-            pd.Series(eligible.to_numpy(dtype=float), index=eligible.index),
+            remembered(
+                memo, (eligible,), "anchor", lambda: pd.Series(eligible.to_numpy(dtype=float), index=eligible.index)
+            ),
             stage_exposure,
             targets,
             caps,
@@ -365,6 +412,7 @@ class StageBalancedOptimizer:
             min_weight=min_weight,
             stage_basis=stage_basis,
             limits=limits,
+            memo=memo,
         )
         precheck(st, inp, None)
         qp = self._chain.direct_qp(inp, Node(np.zeros(len(st.issuer_names)), inp.issuer_upper(st, None)))
@@ -375,8 +423,8 @@ class StageBalancedOptimizer:
             raise SolverError(f"the least-stage-deviation LP failed (Clarabel status '{status}')")
         if not return_shares:
             return max(tau, 0.0)
-        shares = pd.Series(stage_shares(inp.E, inp.basis, w), index=list(st.stages)).reindex(st.user_stages)
-        return max(tau, 0.0), shares
+        col = [st.stages.index(stage) for stage in st.user_stages]  # in the order given
+        return max(tau, 0.0), pd.Series(stage_shares(inp.E, inp.basis, w)[col], index=st.user_stages)
 
     def _solve_convex(self, inp: ReviewInputs) -> Solution:
         """The review's QP without a regulatory rule: one solve with the issuer caps as bounds."""
