@@ -31,7 +31,7 @@ from exchina_index import atomic
 from exchina_index.errors import OutputError
 from exchina_index.rules.spec import load_spec
 
-__all__ = ["run_spec", "check_output_target", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
+__all__ = ["run_spec", "check_output_target", "spec_record", "MANIFEST_SCHEMA", "OUTPUT_FILES"]
 
 #: Schema name of a backtest output's ``manifest.json``.
 MANIFEST_SCHEMA = "exchina-index/backtest-manifest/1"
@@ -154,21 +154,26 @@ def check_output_target(target: Path, files: frozenset[str] = OUTPUT_FILES, what
             )
 
 
+def spec_record(spec: Any) -> dict[str, Any]:
+    """What a manifest records of the backtest spec it ran."""
+    return {
+        "name": spec.name,
+        "file": spec.path.name,
+        "start": spec.start,
+        "end": spec.end,
+        "aum_usd": spec.aum,
+        "benchmark": spec.benchmark_kind,
+        "methodology_overrides": dict(spec.methodology_overrides),
+    }
+
+
 def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, folder: Path) -> bytes:
     from exchina_index.publish.files import canonical_json, software_versions
 
     index = market.close.index
     manifest = {
         "schema": MANIFEST_SCHEMA,
-        "spec": {
-            "name": spec.name,
-            "file": spec.path.name,
-            "start": spec.start,
-            "end": spec.end,
-            "aum_usd": spec.aum,
-            "benchmark": spec.benchmark_kind,
-            "methodology_overrides": dict(spec.methodology_overrides),
-        },
+        "spec": spec_record(spec),
         "methodology": {"version": method.version, "hash": method.hash, "regulatory_mode": method.regulatory.mode},
         "universe": {
             "fingerprint": universe.fingerprint,

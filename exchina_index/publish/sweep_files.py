@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from exchina_index import atomic
-from exchina_index.publish.runner import check_output_target
+from exchina_index.publish.runner import check_output_target, spec_record
 from exchina_index.research.grid import load_grid
 from exchina_index.research.sweep import SweepResult, sweep
 from exchina_index.rules.spec import load_spec
@@ -105,15 +105,7 @@ def write_sweep(result: SweepResult, folder: Path) -> None:
     spec, grid = result.spec, result.grid
     manifest = {
         "schema": SWEEP_SCHEMA,
-        "spec": {
-            "name": spec.name,
-            "file": spec.path.name,
-            "start": spec.start,
-            "end": spec.end,
-            "aum_usd": spec.aum,
-            "benchmark": spec.benchmark_kind,
-            "methodology_overrides": dict(spec.methodology_overrides),
-        },
+        "spec": spec_record(spec),
         "grid": {
             "file": None if grid.path is None else grid.path.name,
             "description": grid.description,
