@@ -474,7 +474,7 @@ def test_cli_bad_universe_files_are_one_line_exit_2(
 ) -> None:
     u = _universe_copy(tmp_path / "in", universe=universe, links=links)
     argv = {
-        "validate": ["universe", "validate", str(u)],
+        "validate": ["universe", "validate", "--universe", str(u)],
         "show": ["universe", "show", "--universe", str(u), "--as-of", "2025-09-25"],
         "weights": ["weights", "--universe", str(u), "--as-of", "2025-11-28", "--out", str(tmp_path / "w.csv")],
     }
@@ -486,7 +486,7 @@ def test_cli_bad_universe_files_are_one_line_exit_2(
 def test_cli_universe_and_links_with_a_byte_order_mark_are_accepted(tmp_path: Path) -> None:
     u = _write(tmp_path / "u.csv", "\ufeff" + UNIVERSE_CSV.read_text())
     _write(tmp_path / "china_links.csv", "\ufeff" + LINKS_CSV.read_text())
-    code, out, err = run_cli(["universe", "validate", str(u)])
+    code, out, err = run_cli(["universe", "validate", "--universe", str(u)])
     bundled = xi.load_universe()
     assert code == 0 and f"universe OK: {len(bundled.frame)} listings" in out, err
     assert f"{len(bundled.links)} China links" in out

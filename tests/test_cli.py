@@ -48,6 +48,7 @@ def test_universe_validate_ok(capsys: pytest.CaptureFixture[str]) -> None:
             [
                 "universe",
                 "validate",
+                "--universe",
                 str(FIXTURES / "mini_universe.csv"),
                 "--links",
                 str(FIXTURES / "mini_china_links.csv"),
@@ -71,7 +72,9 @@ def test_universe_validate_with_only_options(capsys: pytest.CaptureFixture[str])
 def test_bad_universe_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "u.csv"
     bad.write_text((FIXTURES / "mini_universe.csv").read_text().replace(",0.9,2010-01-04", ",1.9,2010-01-04"))
-    assert main(["universe", "validate", str(bad), "--links", str(FIXTURES / "mini_china_links.csv")]) == 2
+    assert (
+        main(["universe", "validate", "--universe", str(bad), "--links", str(FIXTURES / "mini_china_links.csv")]) == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "line 3" in err and "purity" in err and "Traceback" not in err
 

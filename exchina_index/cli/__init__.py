@@ -1,10 +1,11 @@
 """The ``exchina-index`` command line.
 
 Exit codes: 0 success, 2 bad input (one line on stderr, no traceback, nothing written), 1 internal
-error, 130 interrupted. Results go to stdout; progress bars (only when stderr is a terminal) and
-errors go to stderr. Every note the market data carries (a repair, a calendar extended with
-weekdays, a listing without a price file, what was served from the cache) is printed on stdout as
-``note: ...`` after the result, and is recorded in the run's report and manifest.
+error, 130 interrupted, 141 when stdout's reader closed the pipe (``| head``). Results go to stdout;
+progress bars (only when stderr is a terminal) and errors go to stderr. Every note the market data
+carries (a repair, a calendar extended with weekdays, a listing without a price file, what was
+served from the cache) is printed on stdout as ``note: ...`` after the result, and is recorded in
+the run's report and manifest.
 
 Heavy libraries (pandas, cvxpy, yfinance, quantstats) are imported inside the command that needs
 them so that ``exchina-index --help`` starts fast.
@@ -13,6 +14,7 @@ them so that ``exchina-index --help`` starts fast.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -21,7 +23,11 @@ from collections.abc import Callable, Sequence
 
 from exchina_index.cli.parser import build_parser
 
-__all__ = ["main", "run", "build_parser"]
+__all__ = ["main", "run", "build_parser", "BROKEN_PIPE"]
+
+#: Exit code when stdout's reader closed the pipe early (128 + SIGPIPE, as the shell reports a
+#: program that SIGPIPE ended).
+BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("exchina-index: interrupted; nothing was published", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of stdout left (``| head``): it had what it asked for; no traceback, and no
+        # second error when the interpreter flushes stdout at exit
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
         from exchina_index.errors import ExchinaIndexError
 

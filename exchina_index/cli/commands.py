@@ -31,7 +31,11 @@ def cmd_universe_validate(args: argparse.Namespace) -> int:
     from exchina_index.construction.screens import screen
     from exchina_index.rules.methodology import load_methodology
 
-    universe = _universe(args, args.path)
+    if args.path is not None:
+        from exchina_index.errors import InputError
+
+        raise InputError(f"name the universe with --universe: exchina-index universe validate --universe {args.path}")
+    universe = _universe(args)
     method = load_methodology(args.methodology)
     s = screen(universe, datetime.date.today().isoformat(), method)
     f = universe.frame
@@ -46,11 +50,11 @@ def cmd_universe_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _universe(args: argparse.Namespace, path: Path | None = None):
-    """The universe named by --universe (or ``path``), --links and --no-china-links."""
+def _universe(args: argparse.Namespace):
+    """The universe named by --universe, --links and --no-china-links."""
     from exchina_index.universe.loading import load_universe
 
-    return load_universe(path if path is not None else args.universe, args.links, allow_no_links=args.no_china_links)
+    return load_universe(args.universe, args.links, allow_no_links=args.no_china_links)
 
 
 def cmd_universe_show(args: argparse.Namespace) -> int:
@@ -192,6 +196,7 @@ def cmd_weights(args: argparse.Namespace) -> int:
 def cmd_rebalance(args: argparse.Namespace) -> int:
     import json
 
+    from exchina_index.cli.summary import rebalance_lines
     from exchina_index.publish.rebalance import proforma_note, rebalance
 
     universe, method, market = _load_inputs(args)
@@ -206,15 +211,16 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
         force=args.force,
         command_line=" ".join(sys.argv),
     )
-    print(f"review written to {folder}")
-    note = proforma_note(json.loads((folder / "manifest.json").read_text(encoding="utf-8")))
-    _print_notes(((note,) if note else ()) + universe.notes + market.notes)  # the label first
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    note = proforma_note(manifest)
+    _report(args, manifest, folder, rebalance_lines, [*((note,) if note else ()), *universe.notes, *market.notes])
     return 0
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     import json
 
+    from exchina_index.cli.summary import backtest_lines
     from exchina_index.publish.runner import run_spec
 
     _quiet_yfinance(args)
@@ -228,19 +234,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             progress=bar,
             deadline_s=args.deadline,
         )
-    print(f"tearsheet: {out / 'tearsheet.html'}")
-    print(f"thematic page: {out / 'thematic.html'}")
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    relaxed = (
-        [
-            f"{manifest['relaxed_reviews']} of {manifest['reviews']} reviews needed the relaxation ladder "
-            "(see reviews.csv)"
-        ]
-        if manifest["relaxed_reviews"]
-        else []
-    )
-    _print_notes(manifest["universe"]["notes"] + manifest["data"]["notes"] + relaxed)
+    _report(args, manifest, out, backtest_lines, manifest["universe"]["notes"] + manifest["data"]["notes"])
     return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    manifest: dict,
+    folder: Path,
+    lines: Callable[[dict, Path], list[str]],
+    notes: Sequence[str],
+) -> None:
+    """The summary table and the notes; only the notes with --quiet; one JSON document with --json."""
+    if args.json:
+        from exchina_index.cli.summary import json_document
+
+        print(json_document(manifest, folder, [" ".join(str(n).split()) for n in notes]))
+        return
+    if not args.quiet:
+        print("\n".join(lines(manifest, folder)))
+    _print_notes(notes)
 
 
 def cmd_calc(args: argparse.Namespace) -> int:

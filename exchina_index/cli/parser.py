@@ -115,6 +115,13 @@ def _no_links(sp: argparse.ArgumentParser) -> None:
     )
 
 
+def _report(sp: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--json``: what a script reads instead of the summary table."""
+    how = sp.add_mutually_exclusive_group()
+    how.add_argument("--quiet", action="store_true", help="print no summary, only the note: lines")
+    how.add_argument("--json", action="store_true", help="print one JSON document: folder, files, summary, notes")
+
+
 def _common(sp: argparse.ArgumentParser, *, market: bool = False) -> None:
     """The input options (universe, links, rulebook; with ``market`` also the data source)."""
     _debug(sp)
@@ -136,12 +143,9 @@ def _add_input_commands(sub: Any) -> None:
         dest="action", required=True, parser_class=_Parser
     )
     v = u.add_parser("validate", help="validate a universe file, its China links and a rulebook")
-    _debug(v)
-    v.add_argument("path", nargs="?", type=Path, default=None)
-    v.set_defaults(universe=None)  # the path above names it; _universe() reads args.universe
-    v.add_argument("--links", type=Path, default=None, help="China-link CSV (default: beside the universe)")
-    _no_links(v)
-    v.add_argument("--methodology", type=Path, default=None)
+    _common(v)
+    # a positional path (earlier versions) is refused with the one spelling every command takes
+    v.add_argument("path", nargs="?", type=Path, default=None, help=argparse.SUPPRESS)
     v.set_defaults(func=cmd_universe_validate)
     s = u.add_parser("show", help="print the universe with stage exposures and eligibility")
     _common(s)
@@ -193,6 +197,7 @@ def _add_index_commands(sub: Any) -> None:
     r.add_argument(
         "--force", action="store_true", help="replace an existing review folder (the old one is kept as .vN)"
     )
+    _report(r)
     r.set_defaults(func=cmd_rebalance)
 
     for name, helptext in (
@@ -206,6 +211,7 @@ def _add_index_commands(sub: Any) -> None:
         b.add_argument("--source", default=None, help="override the spec's data source")
         b.add_argument("--cache-dir", type=Path, default=None)
         b.add_argument("--out", type=Path, default=None, help="output folder (default: backtests/output/<name>/)")
+        _report(b)
         b.set_defaults(func=cmd_backtest, tearsheet_only=(name == "tearsheet"))
     _add_calc_command(sub)
     _add_research_commands(sub)

@@ -60,7 +60,7 @@ from exchina_index.construction.optimizer import StageBalancedOptimizer
 from exchina_index.construction.record import ReviewNames, ReviewReport, WeightResult
 from exchina_index.data.features import FeaturePanel, feature_panel
 from exchina_index.dates import parse_date
-from exchina_index.errors import DataError, InfeasibleError, InputError, ReviewDateError
+from exchina_index.errors import DataError, InfeasibleError, InputError
 from exchina_index.rules.methodology import STAGES, Methodology, check_aum, resolve_methodology
 from exchina_index.universe.loading import Universe, require_universe
 from exchina_index.universe.screens import StaticScreens
@@ -284,18 +284,13 @@ def build_weights(
     from exchina_index.data import require_market
 
     require_universe(universe)
-    require_market(market)
     m = resolve_methodology(methodology)
     t = parse_date(as_of, "as_of")
+    require_market(market, t)
     aum = check_aum(m.liquidity.default_aum_usd if aum is None else aum)
     previous = _check_previous(previous, universe)
     if optimizer is not None and not isinstance(optimizer, StageBalancedOptimizer):
         raise InputError(f"optimizer must come from make_optimizer(), got {type(optimizer).__name__}")
-    if not market.start <= t <= market.end:
-        raise ReviewDateError(
-            f"cut-off {t.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
-            "choose a date inside it or load a longer history"
-        )
     ctx = review_context(universe, market, m, [t], optimizer)
     prev = None if previous is None else previous.reindex(universe.frame.index, fill_value=0.0)
     return run_review(ctx, 0, aum, prev)

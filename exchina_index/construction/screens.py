@@ -113,7 +113,7 @@ def screen(
     if market is not None:
         from exchina_index.data import require_market
 
-        require_market(market)
+        require_market(market, t)
     if previous is not None and not isinstance(previous, (pd.Index, list, tuple, set, frozenset)):
         raise InputError(
             f"previous must be the tickers held before the review (a list or pandas Index), got "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from exchina_index.data.demo import DEMO_LABEL
 from exchina_index.data.market import MarketData
 from exchina_index.dates import parse_date
-from exchina_index.errors import DataError
+from exchina_index.errors import DataError, ReviewDateError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,10 +30,17 @@ SOURCES: tuple[str, ...] = ("demo", "yahoo")
 _NEEDED = ("exchange", "currency", "price_unit", "listed_since")
 
 
-def require_market(market: Any) -> MarketData:
-    """``market`` if it is a :class:`MarketData`, else :class:`DataError` saying how to get one."""
+def require_market(market: Any, cutoff: Any = None) -> MarketData:
+    """``market`` if it is a :class:`MarketData`, else :class:`DataError` saying how to get one;
+    with a ``cutoff`` (a Timestamp), :class:`ReviewDateError` when the data do not cover it (a
+    screen after the data's end would see every price as stale)."""
     if not isinstance(market, MarketData):
         raise DataError(f"market must be a MarketData (from load_market_data()), got {type(market).__name__}")
+    if cutoff is not None and not market.start <= cutoff <= market.end:
+        raise ReviewDateError(
+            f"cut-off {cutoff.date()} is outside the market data ({market.start.date()} to {market.end.date()}); "
+            "choose a date inside it or load a longer history"
+        )
     return market
 
 

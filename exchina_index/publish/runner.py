@@ -48,6 +48,7 @@ OUTPUT_FILES: frozenset[str] = frozenset(
         "constituents.csv",
         "replacements.csv",
         "corporate_actions.csv",
+        "currency_levels.csv",
         "manifest.json",
     }
 )
@@ -98,9 +99,11 @@ def run_spec(
         From the spec, the data or the reviews; nothing is written.
     """
     from exchina_index.data import load_market_data
+    from exchina_index.publish.summary import backtest_summary
     from exchina_index.publish.tearsheet import write_tearsheet
     from exchina_index.simulation.backtest import backtest
     from exchina_index.simulation.benchmark import spec_benchmark_returns
+    from exchina_index.simulation.currency import currency_levels, require_fx
     from exchina_index.universe.loading import load_universe
 
     spec = load_spec(spec_path)
@@ -111,6 +114,7 @@ def run_spec(
         universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
         method = spec.methodology
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
+        require_fx(market.fx, spec.currencies)  # before the reviews: a missing rate fails in seconds
         result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
 
         benchmark = spec_benchmark_returns(
@@ -129,9 +133,14 @@ def run_spec(
             title=spec.description or spec.name,
             benchmark_name=spec.benchmark_name,
         )
+        converted = currency_levels(result.levels, market.fx, spec.currencies) if spec.currencies else None
         if not tearsheet_only:
-            _write_extras(result, staging)
-        atomic.write_bytes(staging / "manifest.json", _manifest(spec, method, universe, market, result, staging))
+            _write_extras(result, staging, converted)
+        ntr = None if converted is None else _net_total_return_by_currency(converted, spec.currencies)
+        summary = backtest_summary(result, benchmark, benchmark_name=spec.benchmark_name, currency_levels=ntr)
+        atomic.write_bytes(
+            staging / "manifest.json", _manifest(spec, method, universe, market, result, summary, staging)
+        )
     return target
 
 
@@ -164,10 +173,13 @@ def spec_record(spec: Any) -> dict[str, Any]:
         "aum_usd": spec.aum,
         "benchmark": spec.benchmark_kind,
         "methodology_overrides": dict(spec.methodology_overrides),
+        "currencies": list(spec.currencies),
     }
 
 
-def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, folder: Path) -> bytes:
+def _manifest(
+    spec: Any, method: Any, universe: Any, market: Any, result: Any, summary: dict[str, Any], folder: Path
+) -> bytes:
     from exchina_index.publish.files import canonical_json, software_versions
 
     index = market.close.index
@@ -188,15 +200,21 @@ def _manifest(spec: Any, method: Any, universe: Any, market: Any, result: Any, f
             "fingerprint": str(market.fingerprint),
             "notes": list(result.data_notes),
         },
-        "reviews": len(result.reviews),
-        "relaxed_reviews": sum(1 for wr in result.reviews.values() if wr.report.relaxations),
+        "summary": summary,
         "software": software_versions(method.optimizer.solver),
         "files": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())},
     }
     return canonical_json(manifest)
 
 
-def _write_extras(result: Any, folder: Path) -> None:
+def _net_total_return_by_currency(converted: Any, currencies: tuple[str, ...]) -> Any:
+    """The net total-return level in each currency, one column per code."""
+    from exchina_index.simulation.currency import currency_column
+
+    return converted[[currency_column("net_total_return", c) for c in currencies]].set_axis(list(currencies), axis=1)
+
+
+def _write_extras(result: Any, folder: Path, converted: Any) -> None:
     import pandas as pd
 
     atomic.write_text(
@@ -241,6 +259,11 @@ def _write_extras(result: Any, folder: Path) -> None:
     atomic.write_text(
         folder / "corporate_actions.csv", notices.to_csv(index=False, float_format="%.10g", lineterminator="\n")
     )
+    if converted is not None:
+        atomic.write_text(
+            folder / "currency_levels.csv",
+            converted.rename_axis("date").to_csv(float_format="%.10g", date_format="%Y-%m-%d", lineterminator="\n"),
+        )
 
 
 def _constituents(result: Any) -> Any:

@@ -11,6 +11,7 @@ Example::
     # universe = "my_universe.csv"  # default: the bundled universe (relative to this file)
     # links = "my_links.csv"        # default: china_links.csv beside the universe
     # allow_no_links = true         # the universe really has no China links (see load_universe)
+    # currencies = ["EUR", "GBP"]   # also the unhedged index levels in these ISO 4217 currencies
     [benchmark]
     kind = "universe_cap_weighted"  # or kind = "ticker", ticker = "REMX" (fetched with --source yahoo)
     [methodology.regulatory]        # any rulebook key, merged over the bundled rulebook
@@ -18,12 +19,19 @@ Example::
 
 Every key is checked when the spec is read (types, dates, AUM bound, benchmark keys, the rulebook
 overrides against the bundled rulebook), so a bad spec fails before any data is loaded or any
-folder is made; errors are :class:`~exchina_index.errors.InputError` naming the file and key.
+folder is made; errors are :class:`~exchina_index.errors.InputError` naming the file and key (and
+the line, for ``currencies``).
+
+``currencies`` (default ``[]``: nothing extra) lists distinct ISO 4217 codes in capitals, e.g.
+``["EUR", "GBP", "AUD", "JPY"]``; ``"USD"`` is allowed (the USD levels again, rebased). Whether
+the market data has FX rates for them is checked once the data is loaded
+(:func:`~exchina_index.simulation.currency.currency_levels`).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pycountry
 
 from exchina_index._files import read_utf8
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
@@ -38,7 +47,7 @@ from exchina_index.errors import ExchinaIndexError, InputError, MethodologyError
 from exchina_index.rules.checks import check_aum
 from exchina_index.rules.methodology import Methodology, load_methodology
 
-__all__ = ["BacktestSpec", "load_spec"]
+__all__ = ["BacktestSpec", "load_spec", "currency_problem"]
 
 _KEYS = {
     "name",
@@ -52,11 +61,15 @@ _KEYS = {
     "universe",
     "links",
     "allow_no_links",
+    "currencies",
 }
 _BENCHMARK_KEYS = {"kind", "ticker", "name"}
 _BENCHMARK_KINDS = {"universe_cap_weighted", "ticker", "none"}
 _DEFAULT_AUM = 250e6
 _MAX_NAME = 100
+#: Quote units that are a fraction of a currency -> that currency. Mirrors
+#: ``exchina_index.universe.loading.PRICE_UNITS`` (a higher layer; a test keeps the two equal).
+_QUOTE_UNITS = {"GBp": "GBP", "GBX": "GBP", "ZAc": "ZAR"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,8 @@ class BacktestSpec:
     methodology_overrides: Mapping[str, Any] = field(default_factory=dict)
     links: str | None = None
     allow_no_links: bool = False
+    #: ISO 4217 codes to express the index levels in too (unhedged), in the spec's order.
+    currencies: tuple[str, ...] = ()
     #: The bundled rulebook with the overrides applied (validated once, when the spec is read).
     methodology: Methodology = field(default_factory=load_methodology, compare=False, repr=False)
 
@@ -90,7 +105,8 @@ def load_spec(path: str | Path) -> BacktestSpec:
         Naming the file and the key: unreadable or non-UTF-8 file, invalid TOML, an unknown key,
         a value of the wrong type, a name that is not a plain folder name, a date that is not
         ``YYYY-MM-DD``, ``end`` not after ``start``, an AUM out of range, a bad benchmark table,
-        or rulebook overrides the bundled rulebook refuses.
+        rulebook overrides the bundled rulebook refuses, or ``currencies`` that is not a list of
+        distinct ISO 4217 codes in capitals (``"GBp"`` is a quote unit: write ``"GBP"``).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"the backtest spec must be a file path, got {short_repr(path)}")
@@ -123,6 +139,7 @@ def load_spec(path: str | Path) -> BacktestSpec:
     allow_no_links = data.get("allow_no_links", False)
     if not isinstance(allow_no_links, bool):
         raise _fail(p, "allow_no_links", f"must be true or false, got {short_repr(allow_no_links)}")
+    currencies = _currencies(p, text, data)
 
     def beside(value: str | None) -> str | None:
         """A path relative to the spec's folder (``demo``/``yahoo`` are names, not paths)."""
@@ -146,11 +163,71 @@ def load_spec(path: str | Path) -> BacktestSpec:
         methodology=method,
         links=beside(_text(p, data, "links")),
         allow_no_links=allow_no_links,
+        currencies=currencies,
     )
 
 
-def _fail(p: Path, key: str, msg: str) -> InputError:
-    return InputError(f"key '{key}': {msg}", path=p)
+def _fail(p: Path, key: str, msg: str, line: int | None = None) -> InputError:
+    return InputError(f"key '{key}': {msg}", path=p, line=line)
+
+
+def currency_problem(code: Any) -> str | None:
+    """Why ``code`` is not an ISO 4217 currency code in capitals, or ``None`` when it is one.
+
+    Shared by the spec's ``currencies`` key and
+    :func:`~exchina_index.simulation.currency.currency_levels`, so both refuse the same values.
+
+    Examples
+    --------
+    >>> currency_problem("EUR") is None
+    True
+    >>> currency_problem("GBp")
+    "'GBp' is a quote unit (a hundredth of GBP), not a currency: write 'GBP'"
+    """
+    if not isinstance(code, str):
+        return f"must be a 3-letter ISO 4217 currency code such as 'EUR', got {short_repr(code)}"
+    if code in _QUOTE_UNITS:
+        whole = _QUOTE_UNITS[code]
+        return f"'{code}' is a quote unit (a hundredth of {whole}), not a currency: write '{whole}'"
+    if _is_iso_currency(code):
+        return None
+    if _is_iso_currency(code.upper()):
+        return f"{short_repr(code)} must be written in capitals: '{code.upper()}'"
+    return f"{short_repr(code)} is not an ISO 4217 currency code (3 capital letters such as 'EUR')"
+
+
+def _is_iso_currency(code: str) -> bool:
+    # pycountry matches 'eur' too: the FX columns are exact, so capitals are required here
+    return re.fullmatch(r"[A-Z]{3}", code) is not None and pycountry.currencies.get(alpha_3=code) is not None
+
+
+def _currencies(p: Path, text: str, data: Mapping[str, Any]) -> tuple[str, ...]:
+    """The ``currencies`` list as a tuple (empty when absent): distinct ISO 4217 codes."""
+    value = data.get("currencies", [])
+    line = _key_line(text, "currencies")
+    if not isinstance(value, list):
+        raise _fail(p, "currencies", f'must be a list such as ["EUR", "GBP"], got {short_repr(value)}', line)
+    for code in value:
+        problem = currency_problem(code)
+        if problem is not None:
+            raise _fail(p, "currencies", problem, line)
+    repeated = [c for i, c in enumerate(value) if c in value[:i]]
+    if repeated:
+        raise _fail(p, "currencies", f"'{repeated[0]}' is listed twice; list each currency once", line)
+    return tuple(value)
+
+
+def _key_line(text: str, key: str) -> int | None:
+    """The 1-based line where the top-level ``key`` is assigned (None when not found): the lines
+    before the first table header, read as plain text (a best effort, for error messages)."""
+    name = re.escape(key)
+    pattern = re.compile(rf"""\s*(?:{name}|"{name}"|'{name}')\s*=""")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("["):
+            return None
+        if pattern.match(line):
+            return number
+    return None
 
 
 def _text(p: Path, table: Mapping[str, Any], key: str, *, prefix: str = "") -> str | None:

@@ -214,4 +214,6 @@ def test_a_users_event_file_is_checked_against_a_loaded_universe(tmp_path: Path)
 
 def test_the_cli_validate_exits_2_with_one_line_on_a_bad_event_file(tmp_path: Path) -> None:
     path = _folder(tmp_path, HEADER + "2024-07-01,split,AAA,ratio=1:2,s,\n")
-    assert_one_line_exit_2(["universe", "validate", path], CA_FILE, f"line {FIRST_ROW}", "column 'terms'", "> 1")
+    assert_one_line_exit_2(
+        ["universe", "validate", "--universe", path], CA_FILE, f"line {FIRST_ROW}", "column 'terms'", "> 1"
+    )

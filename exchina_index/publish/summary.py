@@ -1,0 +1,122 @@
+"""The summary of a backtest a user reads first: on the terminal, in ``--json`` and in the manifest.
+
+:func:`backtest_summary` gathers, once, the figures ``exchina-index backtest`` prints after a run:
+the period, the reviews and how many needed the relaxation ladder, each series' last level,
+CAGR, volatility and maximum drawdown (price, total and net total return, the fund's NAV, the
+benchmark, and the net total-return index in every currency the spec asks for), the tracking
+difference and the active return. The committee figures (turnover, costs, capacity) are those of
+:func:`~exchina_index.research.metrics.backtest_metrics`, so the terminal, a sweep and a rule-change
+impact never disagree. The manifest records the same dictionary under ``"summary"``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from exchina_index.research.metrics import backtest_metrics
+from exchina_index.simulation.performance import cagr, max_drawdown, volatility, years_between
+
+__all__ = ["SERIES_LABELS", "backtest_summary", "benchmark_level"]
+
+#: The level series of a backtest, as they are labelled on the terminal.
+SERIES_LABELS: dict[str, str] = {
+    "price_return": "price return",
+    "total_return": "total return",
+    "net_total_return": "net total return",
+    "nav": "fund NAV (after costs and fees)",
+}
+
+
+def benchmark_level(returns: pd.Series, dates: pd.DatetimeIndex, base: float = 1000.0) -> pd.Series:
+    """The benchmark as a level on the index's ``dates``: ``base`` on the first date, then compounded
+    with its daily returns (a date without a return counts as 0).
+
+    >>> import pandas as pd
+    >>> d = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
+    >>> benchmark_level(pd.Series([0.5, 0.10, -0.5], index=d), d).tolist()  # the first day's return is before the base
+    [1000.0, 1100.0, 550.0]
+    """
+    grown = (1.0 + returns.reindex(dates).fillna(0.0).iloc[1:]).cumprod() * base
+    return pd.concat([pd.Series([base], index=dates[:1]), grown]).rename("benchmark")
+
+
+def _figures(level: pd.Series) -> dict[str, float]:
+    return {
+        "level": float(level.iloc[-1]),
+        "cagr": cagr(level),
+        "volatility": volatility(level),
+        "max_drawdown": max_drawdown(level),
+    }
+
+
+def backtest_summary(
+    result: Any,
+    benchmark_returns: pd.Series | None = None,
+    *,
+    benchmark_name: str | None = None,
+    currency_levels: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The figures of one backtest, JSON-ready (floats, ints, strings; ``None`` where undefined).
+
+    Parameters
+    ----------
+    result
+        A :class:`~exchina_index.simulation.backtest.BacktestResult`.
+    benchmark_returns
+        The benchmark's daily returns (or ``None``); compounded from the index's first date.
+    benchmark_name
+        Its label.
+    currency_levels
+        The net total-return index in other currencies, one column per ISO code
+        (:func:`~exchina_index.simulation.currency.currency_levels`), or ``None``.
+
+    Returns
+    -------
+    dict
+        ``period`` (start, end, years), ``reviews``, ``relaxed_reviews``, ``series`` (label → level,
+        cagr, volatility, max_drawdown; the benchmark's under ``"benchmark"``), ``currencies``
+        (per currency, in the order given: ``currency`` and the same figures of the net
+        total-return level in it),
+        ``tracking_difference``, ``active_return``, ``turnover``, ``costs``, ``capacity_usd``,
+        ``synthetic``.
+    """
+    levels = result.levels
+    metrics = backtest_metrics(result, benchmark_returns)
+    series = {key: {"label": label, **_figures(levels[key])} for key, label in SERIES_LABELS.items()}
+    if benchmark_returns is not None:
+        bench = benchmark_level(benchmark_returns, levels.index)
+        series["benchmark"] = {"label": f"benchmark: {benchmark_name or 'unnamed'}", **_figures(bench)}
+    currencies = []  # a list: the spec's order survives the manifest's sorted keys
+    if currency_levels is not None:
+        currencies = [{"currency": str(c), **_figures(currency_levels[c].dropna())} for c in currency_levels.columns]
+    return _finite(
+        {
+            "period": {
+                "start": metrics["start"],
+                "end": metrics["end"],
+                "years": round(years_between(levels.index), 2),
+            },
+            "reviews": metrics["reviews"],
+            "relaxed_reviews": metrics["relaxed_reviews"],
+            "series": series,
+            "currencies": currencies,
+            "tracking_difference": metrics["tracking_difference"],
+            "active_return": metrics["active_return"],
+            "turnover": metrics["turnover"],
+            "costs": metrics["costs"],
+            "capacity_usd": metrics["capacity_usd"],
+            "synthetic": bool(result.synthetic),
+        }
+    )
+
+
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as ``None`` (JSON has neither; the terminal prints a dash)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    return obj
