@@ -25,6 +25,7 @@ __all__ = [
     "LEVEL_COLUMNS",
     "PERIODS_PER_YEAR",
     "DEFAULT_INDEX_NAME",
+    "INDEX_DESCRIPTION",
     "index_name",
     "naive_dates",
     "clean_levels",
@@ -37,6 +38,13 @@ __all__ = [
 
 LEVEL_COLUMNS: tuple[str, ...] = ("price_return", "total_return", "net_total_return", "nav")
 DEFAULT_INDEX_NAME = "U.S. & Allied (ex-China) Rare Earth Supply Chain Index"
+#: What the index is, in the words of a factsheet.
+INDEX_DESCRIPTION = (
+    "A rules-based basket of listed miners, refiners and manufacturers of the rare-earth supply chain "
+    "(magnets, metals, recycling) domiciled in allied nations and not controlled from China, balanced "
+    "across mining, refining and manufacturing by rare-earth exposure, capped by name, issuer, country "
+    "and liquidity, and reviewed quarterly."
+)
 
 
 def index_name(result: Any) -> str:

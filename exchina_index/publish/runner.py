@@ -49,6 +49,8 @@ OUTPUT_FILES: frozenset[str] = frozenset(
         "replacements.csv",
         "corporate_actions.csv",
         "currency_levels.csv",
+        "attribution.csv",
+        "factsheet.pdf",
         "manifest.json",
     }
 )
@@ -99,11 +101,8 @@ def run_spec(
         From the spec, the data or the reviews; nothing is written.
     """
     from exchina_index.data import load_market_data
-    from exchina_index.publish.summary import backtest_summary
-    from exchina_index.publish.tearsheet import write_tearsheet
     from exchina_index.simulation.backtest import backtest
-    from exchina_index.simulation.benchmark import spec_benchmark_returns
-    from exchina_index.simulation.currency import currency_levels, require_fx
+    from exchina_index.simulation.currency import require_fx
     from exchina_index.universe.loading import load_universe
 
     spec = load_spec(spec_path)
@@ -112,36 +111,57 @@ def run_spec(
     atomic.clean_stale(target.parent)
     with atomic.staged_folder(target, replace=True) as staging:
         universe = load_universe(spec.universe, spec.links, allow_no_links=spec.allow_no_links)
-        method = spec.methodology
         market = load_market_data(universe, source=source or spec.source, cache_dir=cache_dir, deadline_s=deadline_s)
         require_fx(market.fx, spec.currencies)  # before the reviews: a missing rate fails in seconds
-        result = backtest(universe, market, method, start=spec.start, end=spec.end, aum=spec.aum, progress=progress)
-
-        benchmark = spec_benchmark_returns(
-            spec,
-            universe,
-            market,
-            start=result.levels.index[0],
-            end=result.levels.index[-1],
-            cache_dir=cache_dir,
-            deadline_s=deadline_s,
+        result = backtest(
+            universe, market, spec.methodology, start=spec.start, end=spec.end, aum=spec.aum, progress=progress
         )
-        write_tearsheet(
-            result,
-            staging,
-            benchmark=benchmark,
-            title=spec.description or spec.name,
-            benchmark_name=spec.benchmark_name,
-        )
-        converted = currency_levels(result.levels, market.fx, spec.currencies) if spec.currencies else None
-        if not tearsheet_only:
-            _write_extras(result, staging, converted)
-        ntr = None if converted is None else _net_total_return_by_currency(converted, spec.currencies)
-        summary = backtest_summary(result, benchmark, benchmark_name=spec.benchmark_name, currency_levels=ntr)
-        atomic.write_bytes(
-            staging / "manifest.json", _manifest(spec, method, universe, market, result, summary, staging)
-        )
+        _write_outputs(spec, universe, market, result, staging, tearsheet_only, cache_dir, deadline_s)
     return target
+
+
+def _write_outputs(
+    spec: Any,
+    universe: Any,
+    market: Any,
+    result: Any,
+    folder: Path,
+    tearsheet_only: bool,
+    cache_dir: Path | None,
+    deadline_s: float | None,
+) -> None:
+    """Everything a backtest writes, from its result: the tearsheet files, the extras and the manifest."""
+    from exchina_index.publish.summary import backtest_summary
+    from exchina_index.publish.tearsheet import write_tearsheet
+    from exchina_index.simulation.attribution import attribution_from_backtest
+    from exchina_index.simulation.benchmark import spec_benchmark_returns, spec_benchmark_weights
+    from exchina_index.simulation.currency import currency_levels
+
+    first, last = result.levels.index[0], result.levels.index[-1]
+    benchmark = spec_benchmark_returns(
+        spec, universe, market, start=first, end=last, cache_dir=cache_dir, deadline_s=deadline_s
+    )
+    holdings = spec_benchmark_weights(spec, universe, market, start=first, end=last)
+    attribution = (
+        None if holdings is None else attribution_from_backtest(result, market, holdings, benchmark_returns=benchmark)
+    )
+    converted = currency_levels(result.levels, market.fx, spec.currencies) if spec.currencies else None
+    ntr = None if converted is None else _net_total_return_by_currency(converted, spec.currencies)
+    write_tearsheet(
+        result,
+        folder,
+        benchmark=benchmark,
+        title=spec.description or spec.name,
+        benchmark_name=spec.benchmark_name,
+        attribution=attribution,
+        currency_levels=ntr,
+    )
+    if not tearsheet_only:
+        _write_extras(result, folder, converted)
+    summary = backtest_summary(result, benchmark, benchmark_name=spec.benchmark_name, currency_levels=ntr)
+    atomic.write_bytes(
+        folder / "manifest.json", _manifest(spec, spec.methodology, universe, market, result, summary, folder)
+    )
 
 
 def check_output_target(target: Path, files: frozenset[str] = OUTPUT_FILES, what: str = "a backtest") -> None:

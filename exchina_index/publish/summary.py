@@ -17,9 +17,9 @@ from typing import Any
 import pandas as pd
 
 from exchina_index.research.metrics import backtest_metrics
-from exchina_index.simulation.performance import cagr, max_drawdown, volatility, years_between
+from exchina_index.simulation.performance import benchmark_level, cagr, max_drawdown, volatility, years_between
 
-__all__ = ["SERIES_LABELS", "backtest_summary", "benchmark_level"]
+__all__ = ["SERIES_LABELS", "backtest_summary"]
 
 #: The level series of a backtest, as they are labelled on the terminal.
 SERIES_LABELS: dict[str, str] = {
@@ -28,19 +28,6 @@ SERIES_LABELS: dict[str, str] = {
     "net_total_return": "net total return",
     "nav": "fund NAV (after costs and fees)",
 }
-
-
-def benchmark_level(returns: pd.Series, dates: pd.DatetimeIndex, base: float = 1000.0) -> pd.Series:
-    """The benchmark as a level on the index's ``dates``: ``base`` on the first date, then compounded
-    with its daily returns (a date without a return counts as 0).
-
-    >>> import pandas as pd
-    >>> d = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
-    >>> benchmark_level(pd.Series([0.5, 0.10, -0.5], index=d), d).tolist()  # the first day's return is before the base
-    [1000.0, 1100.0, 550.0]
-    """
-    grown = (1.0 + returns.reindex(dates).fillna(0.0).iloc[1:]).cumprod() * base
-    return pd.concat([pd.Series([base], index=dates[:1]), grown]).rename("benchmark")
 
 
 def _figures(level: pd.Series) -> dict[str, float]:

@@ -11,6 +11,11 @@
 ``levels.csv``, ``weights.csv``, ``turnover.csv``
     Index levels by date, target weights by implementation date, turnover and costs by
     implementation date, with ``%.10g`` floats.
+``factsheet.pdf``
+    Two A4 pages like an index provider's factsheet (:mod:`exchina_index.publish.factsheet`).
+``attribution.csv``
+    With an attribution (a benchmark with holdings): the Brinson–Fachler effects by stage,
+    country and currency (:mod:`exchina_index.publish.attribution_page`), also on the thematic page.
 
 Every file is written atomically (:mod:`exchina_index.atomic`). The benchmark (daily returns or
 levels) is aligned on the index's dates without look-ahead
@@ -29,9 +34,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from exchina_index._text import SYNTHETIC_TAG
-from exchina_index.atomic import TEMP_PREFIX, write_text
+from exchina_index.atomic import TEMP_PREFIX, write_bytes, write_text
 from exchina_index.errors import InputError, OutputError
+from exchina_index.publish.attribution_page import ATTRIBUTION_FILE, attribution_csv
 from exchina_index.publish.backtest_series import (
+    INDEX_DESCRIPTION,
     align_benchmark,
     clean_levels,
     daily_returns,
@@ -40,11 +47,13 @@ from exchina_index.publish.backtest_series import (
     series_by_date,
     series_name,
 )
+from exchina_index.publish.factsheet import FACTSHEET_FILE, render_factsheet
 from exchina_index.publish.html import TEARSHEET_FILE, THEMATIC_FILE
 from exchina_index.publish.quantstats_page import finish_quantstats_html, plain_label, run_quantstats
 from exchina_index.publish.thematic import render_thematic
 
 if TYPE_CHECKING:  # pragma: no cover
+    from exchina_index.simulation.attribution import Attribution
     from exchina_index.simulation.backtest import BacktestResult
 
 __all__ = ["write_tearsheet"]
@@ -60,6 +69,9 @@ def write_tearsheet(
     title: str | None = None,
     benchmark_name: str | None = None,
     benchmark_kind: Literal["returns", "levels"] = "returns",
+    attribution: Attribution | None = None,
+    currency_levels: pd.DataFrame | None = None,
+    description: str = INDEX_DESCRIPTION,
 ) -> Path:
     """Write the quantstats tearsheet, the thematic page and the CSVs of a backtest.
 
@@ -79,6 +91,15 @@ def write_tearsheet(
         Label of the benchmark; default: the Series name, else ``"Benchmark"``.
     benchmark_kind
         ``"returns"`` (simple daily returns, 0.01 = 1 %) or ``"levels"`` (prices or index levels).
+    attribution
+        The attribution against a benchmark with holdings
+        (:func:`~exchina_index.simulation.attribution.attribution_from_backtest`): a section of the
+        thematic page and ``attribution.csv``.
+    currency_levels
+        The net total-return level in other currencies, one column per ISO code, for the
+        factsheet's table of returns by currency (or ``None``).
+    description
+        The factsheet's description of the index.
 
     Returns
     -------
@@ -129,8 +150,21 @@ def write_tearsheet(
 
     for name, text in _csv_texts(result, levels).items():
         write_text(out / name, text)
-    thematic = render_thematic(result, page_title, benchmark=bench_returns, benchmark_name=bench_label)
+    thematic = render_thematic(
+        result, page_title, benchmark=bench_returns, benchmark_name=bench_label, attribution=attribution
+    )
     write_text(out / THEMATIC_FILE, thematic)
+    if attribution is not None:
+        write_text(out / ATTRIBUTION_FILE, attribution_csv(attribution))
+    factsheet = render_factsheet(
+        result,
+        title=index_name(result),  # the index's name, as providers head a factsheet (the band says synthetic)
+        description=description,
+        benchmark=bench_returns,
+        benchmark_name=bench_label,
+        currency_levels=currency_levels,
+    )
+    write_bytes(out / FACTSHEET_FILE, factsheet)
     target = out / TEARSHEET_FILE
     write_text(
         target,

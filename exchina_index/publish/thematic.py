@@ -16,6 +16,7 @@ import pandas as pd
 
 from exchina_index._text import pct
 from exchina_index.publish import charts
+from exchina_index.publish.attribution_page import attribution_section_html
 from exchina_index.publish.backtest_series import DEFAULT_INDEX_NAME
 from exchina_index.publish.charts import LEVEL_LABELS, STAGE_COLOURS
 from exchina_index.publish.html import (
@@ -31,6 +32,7 @@ from exchina_index.publish.html import (
 from exchina_index.publish.html import table as html_table
 from exchina_index.publish.thematic_numbers import ThematicNumbers, flags_of
 from exchina_index.rules.methodology import STAGES
+from exchina_index.simulation.attribution import Attribution
 
 __all__ = ["render_thematic"]
 
@@ -60,8 +62,14 @@ def render_thematic(
     *,
     benchmark: pd.Series | None = None,
     benchmark_name: str | None = None,
+    attribution: Attribution | None = None,
 ) -> str:
-    """The thematic page as one HTML string (deterministic for a given result and benchmark)."""
+    """The thematic page as one HTML string (deterministic for a given result and benchmark).
+
+    ``attribution`` (:func:`~exchina_index.simulation.attribution.attribution_from_backtest`, for a
+    benchmark with holdings) appends the attribution section
+    (:func:`~exchina_index.publish.attribution_page.attribution_section_html`).
+    """
     n = ThematicNumbers(result, benchmark)
     synthetic = bool(getattr(result, "synthetic", False))
     m = getattr(result, "methodology", None)
@@ -79,6 +87,8 @@ def render_thematic(
             _section_concentration(n),
             _section_china(n),
         ]
+        if attribution is not None:
+            parts.append(attribution_section_html(attribution, benchmark_name or "Benchmark"))
     version = getattr(m, "version", None)
     meta_line = (
         f"Data source: {source}{' (synthetic)' if synthetic else ''} \u00b7 rulebook "

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exchina_index.simulation.performance import cagr, max_drawdown, volatility, years_between
+from exchina_index.simulation.performance import benchmark_level, cagr, max_drawdown, volatility, years_between
 
 __all__ = ["METRIC_COLUMNS", "backtest_metrics", "review_capacity"]
 
@@ -105,9 +105,7 @@ def backtest_metrics(result: Any, benchmark_returns: pd.Series | None = None) ->
         "relaxation_steps": sum(len(r.relaxations) for r in reports),
     }
     if benchmark_returns is not None:
-        bench = (1.0 + benchmark_returns.reindex(levels.index).fillna(0.0).iloc[1:]).cumprod()
-        bench = pd.concat([pd.Series([1.0], index=levels.index[:1]), bench])
-        row["benchmark_cagr"] = cagr(bench)
+        row["benchmark_cagr"] = cagr(benchmark_level(benchmark_returns, levels.index))
         row["active_return"] = row["cagr"] - row["benchmark_cagr"]
     return row
 

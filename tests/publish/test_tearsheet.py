@@ -259,6 +259,7 @@ def test_real_quantstats_writes_both_pages_linked_offline(real_run) -> None:
     out = path.parent
     assert path == out / "tearsheet.html"
     assert sorted(p.name for p in out.iterdir()) == [
+        "factsheet.pdf",
         "levels.csv",
         "tearsheet.html",
         "thematic.html",
