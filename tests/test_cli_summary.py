@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -129,14 +130,30 @@ def test_rebalance_prints_what_changed_as_its_announcement_file_says(tmp_path: P
     assert code == 0 and doc["summary"]["constituents"] == held and doc["folder"].endswith("2026-09-18")
 
 
-def test_a_reader_that_closes_the_pipe_early_gets_no_traceback() -> None:
+@pytest.mark.parametrize("argv", [["universe", "show"], ["calendar", "--year", "2026"]], ids=["large", "small"])
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback(argv: list[str]) -> None:
+    # buffered stdout, as in a terminal session: a small output waits in the buffer until the end
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from exchina_index.cli import run; run()", "universe", "show"],
+        [sys.executable, "-c", "from exchina_index.cli import run; run()", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=env,
     )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.close()  # before the command has printed anything (it takes a second to load)
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == BROKEN_PIPE
     assert err == b""
+
+
+def test_a_history_too_short_for_a_volatility_still_summarises(tmp_path: Path) -> None:
+    # two closes (the review of 2026-09-18 and the next session): no volatility anywhere, a dash
+    spec = tmp_path / "tiny.toml"
+    text = SPEC.split("[benchmark]")[0]  # a benchmark needs two returns in common
+    spec.write_text(text.replace('"2025-06-01"', '"2026-09-10"').replace('"2026-03-31"', '"2026-09-21"'))
+    code, text = _run(["backtest", str(spec), "--out", str(tmp_path / "out"), "--json"])
+    assert code == 0
+    summary = json.loads(text)["summary"]
+    assert [c["volatility"] for c in summary["currencies"]] == [None, None]
+    assert summary["series"]["net_total_return"]["volatility"] is None

@@ -37,7 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.debug)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        code = func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must be seen while it can be handled
+        return code
     except KeyboardInterrupt:
         print("exchina-index: interrupted; nothing was published", file=sys.stderr)
         return 130

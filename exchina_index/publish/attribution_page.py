@@ -21,7 +21,8 @@ import pandas as pd
 
 from exchina_index._text import pct
 from exchina_index.publish import charts
-from exchina_index.publish.html import Cell, escape_text, slug, strip_external_references
+from exchina_index.publish.charts import _figure, _svg  # the section draws like the rest of the page
+from exchina_index.publish.html import Cell, escape_text, slug
 from exchina_index.publish.html import table as html_table
 from exchina_index.simulation.attribution import EFFECTS, GROUP_COLUMNS, Attribution
 
@@ -34,7 +35,6 @@ RESIDUAL_GROUP = "(not attributed)"
 #: The CSV's group label of the totals row (its ``total`` is the active return).
 TOTAL_GROUP = "(total)"
 _EFFECT_COLOURS = {"allocation": "#1f77b4", "selection": "#ff7f0e", "interaction": "#7f7f7f"}
-_SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 _TITLES = {"stage": "Stage", "country": "Country of classification", "currency": "Trading currency"}
 
 
@@ -190,12 +190,7 @@ def _years_table(attr: Attribution) -> str:
 
 def _effects_chart(groups: pd.DataFrame, dim: str) -> str:
     """Allocation, selection and interaction of each group over the whole period, as bars (in points)."""
-    from matplotlib.figure import Figure
-
-    width, height = 9.0, 2.8
-    fig = Figure(figsize=(width, height))  # fixed margins in inches, as the page's other charts
-    fig.subplots_adjust(left=0.75 / width, right=1 - 1.9 / width, top=1 - 0.35 / height, bottom=0.55 / height)
-    ax = fig.subplots()
+    fig, ax = _figure(height=2.8, legend_outside=True)
     pos = np.arange(len(groups))
     for k, effect in enumerate(EFFECTS):
         values = groups[effect].to_numpy(dtype=float) * 100
@@ -205,9 +200,4 @@ def _effects_chart(groups: pd.DataFrame, dim: str) -> str:
     ax.set_ylabel("percentage points")
     ax.set_title(f"Effects by {_TITLES.get(dim, dim).lower()}, whole period (linked)", loc="left", fontsize=10)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    import matplotlib
-
-    matplotlib.rcParams["svg.hashsalt"] = f"exchina-index-attribution-{dim}"  # ids unique per chart on the page
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata=_SVG_METADATA)
-    return f'<div class="chart" id="chart-attribution-{dim}">{strip_external_references(buf.getvalue()).strip()}</div>'
+    return _svg(fig, f"attribution-{dim}")

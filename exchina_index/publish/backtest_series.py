@@ -42,8 +42,8 @@ DEFAULT_INDEX_NAME = "U.S. & Allied (ex-China) Rare Earth Supply Chain Index"
 INDEX_DESCRIPTION = (
     "A rules-based basket of listed miners, refiners and manufacturers of the rare-earth supply chain "
     "(magnets, metals, recycling) domiciled in allied nations and not controlled from China, balanced "
-    "across mining, refining and manufacturing by rare-earth exposure, capped by name, issuer, country "
-    "and liquidity, and reviewed quarterly."
+    "across mining, refining and manufacturing by rare-earth exposure and capped by name, issuer, "
+    "country and liquidity."
 )
 
 

@@ -446,7 +446,7 @@ def _page_two(
             MARGIN,
             y,
             full,
-            "Target weights at the review (equal weights in ticker order); stage split = exposure to mining / "
+            "Target weights at the review (ties in ticker order); stage split = exposure to mining / "
             "refining / manufacturing in per cent.",
             size=6.5,
             color="#555555",

@@ -140,7 +140,8 @@ def _styled_quantstats() -> Any:
     quantstats styles matplotlib (seaborn theme, Arial) once, as a side effect of its import. On the
     first call that import runs on matplotlib's defaults (so the user's matplotlibrc does not leak
     in) and the resulting rcParams are recorded; later calls apply the record, so every call draws
-    alike. If quantstats was imported before our first call, the rcParams of that moment are used.
+    alike. If quantstats was imported before our first call (a notebook), the rcParams of that moment
+    are used: the same bytes in any fresh process (the CLI, a script), the session's style there.
     """
     global _QS_STYLE
     import matplotlib

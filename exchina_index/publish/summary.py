@@ -106,4 +106,6 @@ def _finite(obj: Any) -> Any:
         return None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
     return obj

@@ -30,7 +30,7 @@ def test_a_list_of_codes_is_parsed_in_its_order(tmp_path: Path) -> None:
 def test_absent_or_empty_means_no_currency(tmp_path: Path) -> None:
     assert load_spec(_spec(tmp_path, BASE)).currencies == ()
     assert load_spec(_spec(tmp_path, BASE + "currencies = []")).currencies == ()
-    assert load_spec(REPO / "backtests" / "allied_demo.toml").currencies == ()
+    assert load_spec(REPO / "backtests" / "allied_demo.toml").currencies == ("EUR", "GBP", "AUD", "JPY")
 
 
 @pytest.mark.parametrize(
