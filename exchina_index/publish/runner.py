@@ -68,14 +68,15 @@ def run_spec(
 ) -> Path:
     """Run the spec and write its outputs; returns the output folder.
 
-    Files: ``tearsheet.html`` (quantstats) and ``thematic.html`` with their CSVs (``levels.csv``,
-    ``weights.csv``, ``turnover.csv``), plus ``drifted_weights.csv`` and ``reviews.csv`` (one row
-    per review: dates, names held, binding constraints, weighted purity, weight in low-purity names,
-    stage deviation and the band solved with, relaxations, governance rules applied,
-    discretion-log decisions), ``constituents.csv``, ``replacements.csv`` (the deletions between
-    reviews replaced from the reserve list) and ``corporate_actions.csv`` (the events of the
-    period and their effect on index shares and divisor) unless ``tearsheet_only``,
-    and ``manifest.json``.
+    Files: ``tearsheet.html`` (quantstats), ``thematic.html`` and ``factsheet.pdf`` with their CSVs
+    (``levels.csv``, ``weights.csv``, ``turnover.csv``; ``attribution.csv`` for a benchmark with
+    holdings), plus ``currency_levels.csv`` when the spec names ``currencies``,
+    ``drifted_weights.csv`` and ``reviews.csv`` (one row per review: dates, names held, binding
+    constraints, weighted purity, weight in low-purity names, stage deviation and the band solved
+    with, relaxations, governance rules applied, discretion-log decisions), ``constituents.csv``,
+    ``replacements.csv`` (the deletions between reviews replaced from the reserve list) and
+    ``corporate_actions.csv`` (the events of the period and their effect on index shares and
+    divisor) unless ``tearsheet_only``, and ``manifest.json``.
 
     Parameters
     ----------

@@ -55,7 +55,7 @@ def backtest_summary(
     benchmark_returns
         The benchmark's daily returns (or ``None``); compounded from the index's first date.
     benchmark_name
-        Its label.
+        Its label (default: the Series' name).
     currency_levels
         The net total-return index in other currencies, one column per ISO code
         (:func:`~exchina_index.simulation.currency.currency_levels`), or ``None``.
@@ -75,7 +75,8 @@ def backtest_summary(
     series = {key: {"label": label, **_figures(levels[key])} for key, label in SERIES_LABELS.items()}
     if benchmark_returns is not None:
         bench = benchmark_level(benchmark_returns, levels.index)
-        series["benchmark"] = {"label": f"benchmark: {benchmark_name or 'unnamed'}", **_figures(bench)}
+        name = benchmark_name or benchmark_returns.name or "unnamed"  # a ticker benchmark's name is its ticker
+        series["benchmark"] = {"label": f"benchmark: {name}", **_figures(bench)}
     currencies = []  # a list: the spec's order survives the manifest's sorted keys
     if currency_levels is not None:
         currencies = [{"currency": str(c), **_figures(currency_levels[c].dropna())} for c in currency_levels.columns]
