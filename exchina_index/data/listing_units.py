@@ -10,7 +10,7 @@ import pandas as pd
 
 from exchina_index.data.frames import as_frame, naive_dates, numeric
 from exchina_index.errors import DataError
-from exchina_index.universe.loading import PRICE_UNITS
+from exchina_index.rules.checks import PRICE_UNITS
 
 __all__ = ["in_currency_units"]
 

@@ -87,7 +87,7 @@ from exchina_index.data.fx import fx_on_dates
 from exchina_index.data.listing_units import in_currency_units
 from exchina_index.data.views import MarketViews, as_of_date
 from exchina_index.errors import DataError
-from exchina_index.universe.loading import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
+from exchina_index.rules.checks import PRICE_UNITS as _UNIVERSE_PRICE_UNITS
 
 __all__ = ["MarketData", "PRICE_UNITS"]
 

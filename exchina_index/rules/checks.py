@@ -12,10 +12,15 @@ import math
 import numbers
 from typing import Any
 
+import pycountry
+
 from exchina_index.errors import InputError, short_repr
 from exchina_index.rules.sections import MAX_AUM_USD
 
-__all__ = ["check_aum", "solver_problem", "SOLVER_MODULES"]
+__all__ = ["check_aum", "solver_problem", "SOLVER_MODULES", "PRICE_UNITS", "is_iso_currency", "currency_problem"]
+
+#: Quote units that differ from the ISO currency: unit -> (currency, divisor).
+PRICE_UNITS: dict[str, tuple[str, int]] = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100)}
 
 #: The solvers the optimizer can use (cvxpy names that solve quadratic programs) -> their Python
 #: module. ``optimizer.solver`` and ``optimizer.fallback_solvers`` must name installed ones.
@@ -107,3 +112,33 @@ def _installed(module: str) -> bool:
 
 def _usable() -> list[str]:
     return [s for s, mod in SOLVER_MODULES.items() if _installed(mod)]
+
+
+def is_iso_currency(code: str) -> bool:
+    """An ISO 4217 code in capitals (pycountry alone would also match ``'eur'``)."""
+    return len(code) == 3 and code.isupper() and pycountry.currencies.get(alpha_3=code) is not None
+
+
+def currency_problem(code: Any) -> str | None:
+    """Why ``code`` is not an ISO 4217 currency code in capitals, or ``None`` when it is one.
+
+    Shared by the spec's ``currencies`` key and
+    :func:`~exchina_index.simulation.currency.currency_levels`, so both refuse the same values.
+
+    Examples
+    --------
+    >>> currency_problem("EUR") is None
+    True
+    >>> currency_problem("GBp")
+    "'GBp' is a quote unit (1/100 of GBP), not a currency: write 'GBP'"
+    """
+    if not isinstance(code, str):
+        return f"must be a 3-letter ISO 4217 currency code such as 'EUR', got {short_repr(code)}"
+    if code in PRICE_UNITS:
+        whole, divisor = PRICE_UNITS[code]
+        return f"'{code}' is a quote unit (1/{divisor} of {whole}), not a currency: write '{whole}'"
+    if is_iso_currency(code):
+        return None
+    if is_iso_currency(code.upper()):
+        return f"{short_repr(code)} must be written in capitals: '{code.upper()}'"
+    return f"{short_repr(code)} is not an ISO 4217 currency code (3 capital letters such as 'EUR')"

@@ -39,15 +39,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pycountry
 
 from exchina_index._files import read_utf8
 from exchina_index.dates import MAX_DATE, MIN_DATE, parse_date
 from exchina_index.errors import ExchinaIndexError, InputError, MethodologyError, short_repr
-from exchina_index.rules.checks import check_aum
+from exchina_index.rules.checks import check_aum, currency_problem
 from exchina_index.rules.methodology import Methodology, load_methodology
 
-__all__ = ["BacktestSpec", "load_spec", "currency_problem"]
+__all__ = ["BacktestSpec", "load_spec"]
 
 _KEYS = {
     "name",
@@ -67,9 +66,6 @@ _BENCHMARK_KEYS = {"kind", "ticker", "name"}
 _BENCHMARK_KINDS = {"universe_cap_weighted", "ticker", "none"}
 _DEFAULT_AUM = 250e6
 _MAX_NAME = 100
-#: Quote units that are a fraction of a currency -> that currency. Mirrors
-#: ``exchina_index.universe.loading.PRICE_UNITS`` (a higher layer; a test keeps the two equal).
-_QUOTE_UNITS = {"GBp": "GBP", "GBX": "GBP", "ZAc": "ZAR"}
 
 
 @dataclass(frozen=True)
@@ -169,36 +165,6 @@ def load_spec(path: str | Path) -> BacktestSpec:
 
 def _fail(p: Path, key: str, msg: str, line: int | None = None) -> InputError:
     return InputError(f"key '{key}': {msg}", path=p, line=line)
-
-
-def currency_problem(code: Any) -> str | None:
-    """Why ``code`` is not an ISO 4217 currency code in capitals, or ``None`` when it is one.
-
-    Shared by the spec's ``currencies`` key and
-    :func:`~exchina_index.simulation.currency.currency_levels`, so both refuse the same values.
-
-    Examples
-    --------
-    >>> currency_problem("EUR") is None
-    True
-    >>> currency_problem("GBp")
-    "'GBp' is a quote unit (a hundredth of GBP), not a currency: write 'GBP'"
-    """
-    if not isinstance(code, str):
-        return f"must be a 3-letter ISO 4217 currency code such as 'EUR', got {short_repr(code)}"
-    if code in _QUOTE_UNITS:
-        whole = _QUOTE_UNITS[code]
-        return f"'{code}' is a quote unit (a hundredth of {whole}), not a currency: write '{whole}'"
-    if _is_iso_currency(code):
-        return None
-    if _is_iso_currency(code.upper()):
-        return f"{short_repr(code)} must be written in capitals: '{code.upper()}'"
-    return f"{short_repr(code)} is not an ISO 4217 currency code (3 capital letters such as 'EUR')"
-
-
-def _is_iso_currency(code: str) -> bool:
-    # pycountry matches 'eur' too: the FX columns are exact, so capitals are required here
-    return re.fullmatch(r"[A-Z]{3}", code) is not None and pycountry.currencies.get(alpha_3=code) is not None
 
 
 def _currencies(p: Path, text: str, data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from exchina_index.errors import DataError, InputError, short_repr
-from exchina_index.rules.spec import currency_problem
+from exchina_index.rules.checks import currency_problem
 
 __all__ = ["CURRENCY_SERIES", "currency_column", "currency_levels", "require_fx"]
 

@@ -28,6 +28,7 @@ from exchina_index._resources import bundled_path
 from exchina_index.dates import parse_date
 from exchina_index.errors import UniverseError, short_repr
 from exchina_index.rules.calendar import MIC_CALENDAR
+from exchina_index.rules.checks import PRICE_UNITS, is_iso_currency
 from exchina_index.rules.sections import LINK_ENDINGS, LINK_KINDS, SHAREHOLDING_KINDS, STAGES, STAKE_ENDINGS
 from exchina_index.universe.corporate_actions import CA_FILE, CorporateAction, actions_beside
 from exchina_index.universe.csv_table import Row, read_rows, read_text
@@ -79,8 +80,6 @@ MICS: frozenset[str] = frozenset(MIC_CALENDAR)
 ACTIVITIES: frozenset[str] = frozenset(
     {"mining", "byproduct", "separation", "process_tech", "metals_alloys", "magnets", "recycling"}
 )
-#: Quote units that differ from the ISO currency: unit -> (currency, divisor).
-PRICE_UNITS: dict[str, tuple[str, int]] = {"GBp": ("GBP", 100), "GBX": ("GBP", 100), "ZAc": ("ZAR", 100)}
 _OPTIONAL = frozenset({"delisted", "notes", "isin", "figi", "verified", "unconfirmed"})
 _LINK_OPTIONAL = frozenset({"notes", "ended_by"})
 
@@ -278,10 +277,6 @@ def _is_country(code: str) -> bool:
     return len(code) == 2 and code.isupper() and pycountry.countries.get(alpha_2=code) is not None
 
 
-def _is_currency(code: str) -> bool:
-    return len(code) == 3 and code.isupper() and pycountry.currencies.get(alpha_3=code) is not None
-
-
 def _parse_universe(path: Path, text: str) -> pd.DataFrame:
     records: list[dict] = []
     seen: dict[str, int] = {}
@@ -297,7 +292,7 @@ def _parse_universe(path: Path, text: str) -> pd.DataFrame:
         primary = r.text("primary").lower()
         if primary not in ("true", "false"):
             raise r.fail("primary", f"'{primary}' must be true or false")
-        currency = r.code("currency", _is_currency, "an ISO 4217 currency code")
+        currency = r.code("currency", is_iso_currency, "an ISO 4217 currency code")
         unit = r.text("price_unit")
         if unit != currency and PRICE_UNITS.get(unit, ("", 0))[0] != currency:
             raise r.fail(

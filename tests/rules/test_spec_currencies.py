@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from exchina_index.errors import InputError
-from exchina_index.rules import spec as spec_module
-from exchina_index.rules.spec import currency_problem, load_spec
-from exchina_index.universe.loading import PRICE_UNITS
+from exchina_index.rules.checks import PRICE_UNITS, currency_problem
+from exchina_index.rules.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = 'name="x"\nsource="demo"\nstart="2020-01-01"\nend="2021-01-01"\n'  # 4 lines: the key is on line 5
@@ -43,7 +42,7 @@ def test_absent_or_empty_means_no_currency(tmp_path: Path) -> None:
         ('[["EUR"]]', "3-letter ISO 4217"),
         ('["eur"]', "'eur' must be written in capitals: 'EUR'"),
         ('["Gbp"]', "capitals: 'GBP'"),
-        ('["GBp"]', "'GBp' is a quote unit (a hundredth of GBP), not a currency: write 'GBP'"),
+        ('["GBp"]', "'GBp' is a quote unit (1/100 of GBP), not a currency: write 'GBP'"),
         ('["GBX"]', "write 'GBP'"),
         ('["ZAc"]', "write 'ZAR'"),
         ('["EUT"]', "'EUT' is not an ISO 4217 currency code"),
@@ -74,8 +73,7 @@ def test_the_key_inside_a_table_is_an_unknown_key_of_that_table(tmp_path: Path) 
         load_spec(_spec(tmp_path, BASE + '[benchmark]\nkind = "none"\ncurrencies = ["EUR"]\n'))
 
 
-def test_quote_units_mirror_the_universes_price_units() -> None:
-    assert spec_module._QUOTE_UNITS == {unit: currency for unit, (currency, _) in PRICE_UNITS.items()}
+def test_every_quote_unit_of_the_universe_is_refused_with_its_currency() -> None:
     for unit, (currency, _) in PRICE_UNITS.items():
         assert f"write '{currency}'" in str(currency_problem(unit))
 

@@ -14,7 +14,7 @@ import pandas as pd
 
 from exchina_index.data.csv_source import BOUNDS
 from exchina_index.errors import DataError
-from exchina_index.universe.loading import PRICE_UNITS
+from exchina_index.rules.checks import PRICE_UNITS
 
 __all__ = [
     "FX_PAIRS",
