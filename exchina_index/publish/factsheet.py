@@ -56,7 +56,6 @@ _PDF_METADATA = {
     "CreationDate": None,
     "ModDate": None,
 }
-_NTR_PREFIX = "net_total_return_"
 _BENCH_COLOUR = "#e07b00"
 _FREQUENCY = {1: "Annual", 2: "Semi-annual", 3: "Every four months", 4: "Quarterly", 6: "Bimonthly", 12: "Monthly"}
 _COUNTRY_SETS = {"five_eyes": "Five Eyes", "quad": "Quad", "eu27": "EU-27", "msp": "Minerals Security Partnership"}
@@ -99,9 +98,7 @@ def render_factsheet(
         The benchmark's label; default ``"Benchmark"``.
     currency_levels
         ``None`` or NTR levels expressed in other currencies: a DataFrame by date, one column per
-        currency (``"EUR"``, ``"GBP"``...), or the frame of
-        :func:`~exchina_index.simulation.currency.currency_levels` (its ``net_total_return_<CUR>``
-        columns are used, the others ignored); page 2 shows each currency's return from its first
+        currency (``"EUR"``, ``"GBP"``...); page 2 shows each currency's return from its first
         to its last level in the index's period (a ``USD`` column is left out: the index's own row).
 
     Returns
@@ -188,13 +185,9 @@ def _currency_rows(currency_levels: Any, ntr: pd.Series) -> list[list[str]]:
         period = f"{iso_date(s.index[0])} to {iso_date(s.index[-1])}"
         return [name, period, pct(float(s.iloc[-1] / s.iloc[0] - 1.0)), pct(cagr(s))]
 
-    # simulation.currency's frame: keep its NTR columns, labelled by their currency
-    labels = {c: str(c) for c in frame.columns}
-    if any(str(c).startswith(_NTR_PREFIX) for c in frame.columns):
-        labels = {c: str(c)[len(_NTR_PREFIX) :] for c in frame.columns if str(c).startswith(_NTR_PREFIX)}
     rows = [row("USD (index)", ntr)]
-    for col, label in labels.items():
-        if label == "USD":
+    for col in frame.columns:
+        if str(col) == "USD":
             continue  # the index's own row
         s = frame[col].dropna()
         if len(s) < 2 or (s <= 0).any():
@@ -202,7 +195,7 @@ def _currency_rows(currency_levels: Any, ntr: pd.Series) -> list[list[str]]:
                 f"currency_levels column {col!r} needs at least two positive levels in the index's period "
                 f"({iso_date(ntr.index[0])} to {iso_date(ntr.index[-1])})"
             )
-        rows.append(row(label, s))
+        rows.append(row(str(col), s))
     return rows
 
 

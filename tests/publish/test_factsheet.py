@@ -164,20 +164,13 @@ def test_the_portfolio_characteristics_match_the_last_review_by_hand(result: Any
     assert re.search(rf"Constituents\s+{len(w)}\b", texts[1])
 
 
-def test_the_currency_module_frame_is_read_by_its_ntr_columns(result: Any, ntr: pd.Series) -> None:
-    # simulation.currency's layout: <series>_<CUR> columns; only net_total_return_* are shown
+def test_each_currency_column_is_a_row_and_usd_is_the_index_own(result: Any, ntr: pd.Series) -> None:
     frame = pd.DataFrame(
-        {
-            "price_return_GBP": ntr.to_numpy() * 0.5,
-            "net_total_return_GBP": ntr.to_numpy() * np.linspace(1.0, 0.9, len(ntr)),
-            "net_total_return_USD": ntr.to_numpy(),
-        },
-        index=ntr.index,
+        {"GBP": ntr.to_numpy() * np.linspace(1.0, 0.9, len(ntr)), "USD": ntr.to_numpy()}, index=ntr.index
     )
     text = _pages_text(render_factsheet(result, title=TITLE, description=DESCRIPTION, currency_levels=frame))[1]
     total = ntr.iloc[-1] * 0.9 / ntr.iloc[0] - 1.0
     assert re.search(rf"\nGBP\s+\S+ to \S+\s+{re.escape(_fmt(total))}", text)
-    assert "price_return" not in text and "net_total_return_" not in text
     assert len(re.findall(r"\nUSD[^\n]*\d{4}-\d\d-\d\d to", text)) == 1  # the index's own row only
 
 
