@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["SYNTHETIC_TAG", "SYNTHETIC_BANNER", "pct", "pct_g", "usd"]
+__all__ = ["SYNTHETIC_TAG", "SYNTHETIC_BANNER", "pct", "pct_g", "usd", "usd_short"]
 
 #: The words that mark every output made from the synthetic demo market.
 SYNTHETIC_TAG = "SYNTHETIC DEMO DATA"
@@ -50,3 +50,18 @@ def usd(x: Any) -> str:
     """
     x = float(x)
     return "unbounded" if math.isinf(x) else ("n/a" if math.isnan(x) else f"${x:,.0f}")
+
+
+def usd_short(x: Any) -> str:
+    """An amount of USD in three significant digits with k, M or B; ``"n/a"`` when not finite.
+
+    >>> usd_short(4_865_049), usd_short(250e6), usd_short(783_000), usd_short(512.4)
+    ('$4.87M', '$250M', '$783k', '$512')
+    """
+    x = float("nan") if x is None else float(x)
+    if not math.isfinite(x):
+        return "n/a"
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= scale:
+            return f"${x / scale:,.3g}{unit}"
+    return f"${x:,.0f}"

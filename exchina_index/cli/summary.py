@@ -5,29 +5,13 @@ manifest (so the terminal shows exactly what was recorded), or one JSON document
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from exchina_index._text import pct, usd_short
+
 __all__ = ["backtest_lines", "rebalance_lines", "json_document"]
-
-
-def _pct(x: Any, digits: int = 2) -> str:
-    return f"{x:.{digits}%}" if _finite(x) else "-"
-
-
-def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _usd(x: Any) -> str:
-    if not _finite(x):
-        return "-"
-    for scale, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= scale:
-            return f"${x / scale:,.1f}{unit}"
-    return f"${x:,.0f}"
 
 
 def _files_line(folder: Path, files: Sequence[str]) -> str:
@@ -52,7 +36,7 @@ def backtest_lines(manifest: Mapping[str, Any], folder: Path) -> list[str]:
     series                  level     CAGR  volatility  max drawdown
     net total return     1,100.00   10.00%      30.00%       -25.00%
     tracking difference (fund NAV - net total return, a year): -0.60%
-    turnover 80.00% a year, trading costs 0.20% a year, capacity $250.0M (smallest over the reviews)
+    turnover 80.00% a year, trading costs 0.20% a year, capacity $250M (smallest over the reviews)
     files in out: levels.csv, manifest.json
     """
     s = manifest["summary"]
@@ -70,17 +54,17 @@ def backtest_lines(manifest: Mapping[str, Any], folder: Path) -> list[str]:
     width = max(len("series"), *(len(label) for label, _ in rows))
     lines = [head, f"{'series':<{width}}  {'level':>10}  {'CAGR':>7}  {'volatility':>10}  {'max drawdown':>12}"]
     for label, f in rows:
-        level = f"{f['level']:,.2f}" if _finite(f["level"]) else "-"
+        level = "n/a" if f["level"] is None else f"{f['level']:,.2f}"  # the manifest's null
         lines.append(
-            f"{label:<{width}}  {level:>10}  {_pct(f['cagr']):>7}  {_pct(f['volatility']):>10}  "
-            f"{_pct(f['max_drawdown']):>12}"
+            f"{label:<{width}}  {level:>10}  {pct(f['cagr']):>7}  {pct(f['volatility']):>10}  "
+            f"{pct(f['max_drawdown']):>12}"
         )
-    lines.append(f"tracking difference (fund NAV - net total return, a year): {_pct(s['tracking_difference'])}")
+    lines.append(f"tracking difference (fund NAV - net total return, a year): {pct(s['tracking_difference'])}")
     if s["active_return"] is not None:
-        lines.append(f"active return (net total return CAGR - benchmark CAGR): {_pct(s['active_return'])}")
+        lines.append(f"active return (net total return CAGR - benchmark CAGR): {pct(s['active_return'])}")
     lines.append(
-        f"turnover {_pct(s['turnover'])} a year, trading costs {_pct(s['costs'])} a year, "
-        f"capacity {_usd(s['capacity_usd'])} (smallest over the reviews)"
+        f"turnover {pct(s['turnover'])} a year, trading costs {pct(s['costs'])} a year, "
+        f"capacity {usd_short(s['capacity_usd'])} (smallest over the reviews)"
     )
     lines.append(_files_line(folder, list(manifest["files"])))
     return lines
@@ -100,8 +84,8 @@ def rebalance_lines(manifest: Mapping[str, Any], folder: Path) -> list[str]:
     review implemented 2026-09-18 (cut-off 2026-08-31, announced 2026-09-11)
     20 names held: 2 adds, 1 deletes, 15 weight changes; one-way turnover 10.00%
     binding: issuer caps x2, stage:mining upper
-    capacity without relaxation $300.0M; no relaxation
-    estimated trading cost $100.0k (4.0 bp of $250.0M); longest days to trade 1.5
+    capacity without relaxation $300M; no relaxation
+    estimated trading cost $100k (4.0 bp of $250M); longest days to trade 1.5
     files in out: proforma.csv, manifest.json
     """
     review, s = manifest["review"], manifest["summary"]
@@ -120,12 +104,12 @@ def rebalance_lines(manifest: Mapping[str, Any], folder: Path) -> list[str]:
         f"review implemented {review['implementation']} (cut-off {review['cutoff']}, announced "
         f"{review['announcement']})" + ("" if manifest["official"] else " - a pro-forma (rulebook not yet in force)"),
         f"{s['constituents']} names held: {s['additions']} adds, {s['deletions']} deletes, {s['changes']} weight "
-        f"changes; one-way turnover {_pct(s['one_way_turnover'])}",
+        f"changes; one-way turnover {pct(s['one_way_turnover'])}",
         f"binding: {', '.join(binding) if binding else 'none'}",
-        f"capacity without relaxation {_usd(capacity) if capacity else 'none (the rulebook needed a relaxation)'}; "
+        f"capacity without relaxation {usd_short(capacity) if capacity else 'none (a relaxation was needed)'}; "
         + (f"relaxations: {'; '.join(relax)}" if relax else "no relaxation"),
-        f"estimated trading cost {_usd(s['estimated_cost_usd'])} ({s['estimated_cost_bps_of_aum']:.1f} bp of "
-        f"{_usd(manifest['aum_usd'])}); longest days to trade {s['max_days_to_trade']:.1f}",
+        f"estimated trading cost {usd_short(s['estimated_cost_usd'])} ({s['estimated_cost_bps_of_aum']:.1f} bp of "
+        f"{usd_short(manifest['aum_usd'])}); longest days to trade {s['max_days_to_trade']:.1f}",
         _files_line(folder, list(manifest["files"])),
     ]
 

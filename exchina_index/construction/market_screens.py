@@ -57,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from exchina_index._text import usd_short
+
 if TYPE_CHECKING:  # pragma: no cover
     from exchina_index.data.features import FeaturePanel
     from exchina_index.data.market import MarketData
@@ -103,13 +105,6 @@ def _incumbents(previous: Any, index: pd.Index) -> np.ndarray:
     if isinstance(previous, pd.Series):  # e.g. previous weights: members have weight > 0
         return (previous.reindex(index).fillna(0) > 0).to_numpy()
     return index.isin(list(previous))
-
-
-def _money(x: float) -> str:
-    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"${x / scale:,.3g}{unit}"
-    return f"${x:,.0f}"
 
 
 def size_screen(
@@ -278,8 +273,8 @@ def _detail(
     if code == "STALE_PRICE":
         return f"no new price for {int(stale)} sessions (stale from {sz.stale_sessions})"
     if code == "SIZE":
-        return f"market cap {_money(cap)} < {who} threshold {_money(cap_thr)}"
-    return f"ADTV {_money(adtv)} < {who} threshold {_money(adtv_thr)}"
+        return f"market cap {usd_short(cap)} < {who} threshold {usd_short(cap_thr)}"
+    return f"ADTV {usd_short(adtv)} < {who} threshold {usd_short(adtv_thr)}"
 
 
 def fast_entry(
@@ -322,7 +317,7 @@ def fast_entry(
 
 def fast_entry_detail(cap: float, governance: Governance) -> str:
     """The ``detail`` of a fast entry: ``fast entry: market cap $X >= 3 x entry``."""
-    return f"fast entry: market cap {_money(cap)} >= {governance.fast_entry_multiple:g} x entry"
+    return f"fast entry: market cap {usd_short(cap)} >= {governance.fast_entry_multiple:g} x entry"
 
 
 def skipped_detail(size: bool, adtv: bool) -> str:
